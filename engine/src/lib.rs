@@ -1,0 +1,7 @@
+//! The push engine. Data flows one way:
+//! inventory + playbook + extra vars -> variables per host -> a plan per host
+//! (pure data) -> probe (one remote exec) -> changes computed here ->
+//! apply (one remote exec) -> events -> reporters.
+
+pub mod diagnostic;
+pub mod yaml;

@@ -1,0 +1,317 @@
+//! YAML documents as a tree of nodes that remember where they came from.
+//!
+//! Playbooks and inventories are validated by walking this tree, so every
+//! error (unknown module, wrong type, misspelled argument) can point at the
+//! exact key or value. Parsing itself is serde-saphyr's job.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::{Diagnostic, SourceFile, Span};
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub value: NodeValue,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Key, Node)>),
+}
+
+/// A mapping key. Non-string keys (`80: web`) are kept as their text, the way
+/// Ansible ends up treating them in variables.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub name: String,
+    pub span: Span,
+}
+
+impl Node {
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            NodeValue::Null => "null",
+            NodeValue::Bool(_) => "a boolean",
+            NodeValue::Int(_) => "an integer",
+            NodeValue::Float(_) => "a number",
+            NodeValue::Str(_) => "a string",
+            NodeValue::Seq(_) => "a list",
+            NodeValue::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            NodeValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Key, Node)]> {
+        match &self.value {
+            NodeValue::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            NodeValue::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.value, NodeValue::Null)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+    }
+
+    /// A mapping, or an error naming what was expected where.
+    pub fn expect_map(&self, what: &str) -> Result<&[(Key, Node)], Diagnostic> {
+        match &self.value {
+            NodeValue::Map(m) => Ok(m),
+            NodeValue::Null => Ok(&[]),
+            _ => Err(self.type_error(what, "a mapping")),
+        }
+    }
+
+    pub fn expect_seq(&self, what: &str) -> Result<&[Node], Diagnostic> {
+        match &self.value {
+            NodeValue::Seq(s) => Ok(s),
+            NodeValue::Null => Ok(&[]),
+            _ => Err(self.type_error(what, "a list")),
+        }
+    }
+
+    /// A scalar as text: strings, numbers and booleans all qualify, since
+    /// YAML turns `port: 22` into a number that users mean as text.
+    pub fn expect_scalar_text(&self, what: &str) -> Result<String, Diagnostic> {
+        self.scalar_text().ok_or_else(|| self.type_error(what, "a string"))
+    }
+
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            NodeValue::Str(s) => Some(s.clone()),
+            NodeValue::Int(i) => Some(i.to_string()),
+            NodeValue::Float(f) => Some(f.to_string()),
+            NodeValue::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn type_error(&self, what: &str, expected: &str) -> Diagnostic {
+        Diagnostic::at(&self.span, format!("{what} must be {expected}, found {}", self.type_name()))
+    }
+
+    /// The plain data, for variables and module arguments.
+    pub fn to_json(&self) -> Value {
+        match &self.value {
+            NodeValue::Null => Value::Null,
+            NodeValue::Bool(b) => Value::Bool(*b),
+            NodeValue::Int(i) => Value::from(*i),
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeValue::Str(s) => Value::String(s.clone()),
+            NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
+/// Parse one YAML document. An empty file is `null`.
+pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
+    if file.text.trim().is_empty() {
+        return Ok(Node { value: NodeValue::Null, span: file.span(1, 1, 1) });
+    }
+    let raw: Spanned<Raw> = serde_saphyr::from_str(&file.text).map_err(|e| {
+        let plain = e.without_snippet().to_string();
+        // The library prefixes "error: line L column C: "; we show the place ourselves.
+        let message = plain.lines().next().unwrap_or("invalid YAML").to_string();
+        let message = message
+            .strip_prefix("error: ")
+            .and_then(|m| m.split_once(": ").filter(|(p, _)| p.starts_with("line ")).map(|(_, m)| m))
+            .unwrap_or(&message)
+            .to_string();
+        let diag = Diagnostic::new(format!("invalid YAML: {message}"));
+        match e.location() {
+            Some(loc) => Diagnostic { span: Some(file.span(loc.line() as usize, loc.column() as usize, 1)), ..diag },
+            None => diag,
+        }
+        .with_hint("check indentation and quoting; a value that starts with `{{` must be quoted")
+    })?;
+    Ok(convert(file, raw))
+}
+
+/// Read and parse a YAML file.
+pub fn load(path: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
+    let file = read_source(path)?;
+    let node = parse(&file)?;
+    Ok((file, node))
+}
+
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", path.display())))?;
+    Ok(SourceFile::new(path, text))
+}
+
+fn span_of(file: &Arc<SourceFile>, loc: &serde_saphyr::Location) -> Span {
+    file.span(loc.line() as usize, loc.column() as usize, loc.span().len().max(1) as usize)
+}
+
+fn convert(file: &Arc<SourceFile>, raw: Spanned<Raw>) -> Node {
+    // `referenced` is where an alias was used; errors belong there.
+    let span = span_of(file, &raw.referenced);
+    let value = match raw.value {
+        Raw::Null => NodeValue::Null,
+        Raw::Bool(b) => NodeValue::Bool(b),
+        Raw::Int(i) => NodeValue::Int(i),
+        Raw::Float(f) => NodeValue::Float(f),
+        Raw::Str(s) => NodeValue::Str(s),
+        Raw::Seq(items) => NodeValue::Seq(items.into_iter().map(|n| convert(file, n)).collect()),
+        Raw::Map(entries) => NodeValue::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = Key { span: span_of(file, &k.referenced), name: k.value.into_key_text() };
+                    (key, convert(file, v))
+                })
+                .collect(),
+        ),
+    };
+    Node { value, span }
+}
+
+/// What serde-saphyr hands us, before spans are tied to a file.
+enum Raw {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Raw>>),
+    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+}
+
+impl Raw {
+    fn into_key_text(self) -> String {
+        match self {
+            Raw::Null => String::new(),
+            Raw::Bool(b) => b.to_string(),
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+            Raw::Str(s) => s,
+            Raw::Seq(_) | Raw::Map(_) => "<complex key>".to_string(),
+        }
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        Raw::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element()? {
+            items.push(item);
+        }
+        Ok(Raw::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Raw, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = access.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Raw::Map(entries))
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Node, Diagnostic> {
+        parse(&SourceFile::new("t.yml", text))
+    }
+
+    #[test]
+    fn keeps_positions_of_keys_and_values() {
+        let node = parse_str("- hosts: all\n  tasks:\n    - copy: {dest: /x}\n").unwrap();
+        let play = &node.as_seq().unwrap()[0];
+        let tasks = play.get("tasks").unwrap().as_seq().unwrap();
+        let (key, value) = &tasks[0].as_map().unwrap()[0];
+        assert_eq!((key.name.as_str(), key.span.line, key.span.col), ("copy", 3, 7));
+        assert_eq!(value.get("dest").unwrap().as_str(), Some("/x"));
+    }
+
+    #[test]
+    fn yaml_types_follow_ansible_expectations() {
+        let node = parse_str("a: yes\nb: '010'\nc: 22\nd: ~\n").unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"a": true, "b": "010", "c": 22, "d": null}));
+    }
+
+    #[test]
+    fn syntax_error_points_at_line_and_column() {
+        let err = parse_str("- hosts: [a\n").unwrap_err();
+        let span = err.span.as_ref().unwrap();
+        assert_eq!(span.line, 1);
+        assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let err = parse_str("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(err.span.unwrap().line, 2);
+    }
+}
