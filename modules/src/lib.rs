@@ -1,0 +1,73 @@
+//! Built-in modules.
+//!
+//! A module turns validated arguments into an [`Op`]: two shell snippets
+//! rendered from a template in `modules/templates/`, one that only looks
+//! (the probe) and one that looks again and acts (the apply). Both decide on
+//! the host, from the host's real state at the moment they run, so an apply
+//! stays correct even when an earlier task in the same run changed what this
+//! one touches. Modules never talk to the network; the engine batches every
+//! op's snippet of one host into one remote exec.
+//!
+//! The snippet contract (see `templates/prelude.sh` for the helpers):
+//! - it runs in its own subshell under `set -e`, with stdin from /dev/null,
+//!   in `/`;
+//! - it reports "this would change / changed" by calling `push_changed WHY`
+//!   and "nothing to do, skipped" with `push_skipped WHY`; saying nothing
+//!   means ok;
+//! - it fails by exiting non-zero; stderr becomes the message;
+//! - when `$PUSH_DIFF` is 1 it may write `$PUSH_D/before` and
+//!   `$PUSH_D/after` for a diff (`after` can also come from the controller,
+//!   see [`Op::diff_after`]);
+//! - stdout and stderr are captured for `register`.
+
+pub mod args;
+mod registry;
+pub mod shell;
+
+pub mod modules;
+
+pub use args::{ArgError, Args, Kind, Param};
+pub use registry::{lookup, names};
+
+/// What the controller can do for a module that needs files from the
+/// controller side (`copy: src=`, `template: src=`).
+pub trait Controller {
+    /// Bytes of a controller-side file, found the way Ansible finds it
+    /// (the role's `files/`, the playbook's `files/`, the playbook folder).
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, String>;
+    /// A controller-side template rendered with the host's variables.
+    fn render_template(&self, src: &str) -> Result<String, String>;
+}
+
+/// One task for one host, ready to be put into a probe or apply script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    /// Snippet for the probe: looks, reports, never changes anything.
+    pub probe: String,
+    /// Snippet for the apply: looks again, acts, reports.
+    pub apply: String,
+    /// The desired file content when the controller knows it, so `--diff`
+    /// needs no second copy from the host.
+    pub diff_after: Option<Vec<u8>>,
+    /// What a diff of this op is about (a path), for its header.
+    pub diff_label: Option<String>,
+}
+
+/// A built-in module: a name, its parameters and how to build an op.
+pub trait Module: Sync {
+    fn name(&self) -> &'static str;
+    fn params(&self) -> &'static [Param];
+    /// Modules like `command` take a bare string (`command: ls -l`); the
+    /// engine passes it as the `_raw_params` argument.
+    fn free_form(&self) -> bool {
+        false
+    }
+    /// Build the op. `args` were already checked against [`Module::params`].
+    fn plan(&self, args: &Args, ctl: &dyn Controller) -> Result<Op, ArgError>;
+}
+
+/// Check `args` against a module's parameters and build its op.
+pub fn plan(module: &dyn Module, args: serde_json::Map<String, serde_json::Value>, ctl: &dyn Controller) -> Result<Op, ArgError> {
+    let args = Args::check(module.params(), args)?;
+    module.plan(&args, ctl)
+}

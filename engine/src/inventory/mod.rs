@@ -1,0 +1,2 @@
+//! Ansible-compatible inventories (YAML and INI), host patterns, and the
+//! inventory layer of variable precedence.
