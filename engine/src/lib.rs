@@ -6,3 +6,5 @@
 pub mod diagnostic;
 pub mod yaml;
 pub mod inventory;
+pub mod filters;
+pub mod template;

@@ -1,0 +1,404 @@
+//! Jinja templates as Ansible users know them, with minijinja.
+//!
+//! - Undefined variables are errors that name the variable (strict mode).
+//! - A string that is exactly one `{{ expression }}` keeps the expression's
+//!   type (`loop: "{{ users }}"` is a list), as in Ansible.
+//! - Variables may themselves hold templates; they are rendered lazily on
+//!   use, against the same scope (`admin: "root@{{ domain }}"`).
+//! - Shell mode: every interpolated value is shell-quoted by the formatter,
+//!   so a value can never change the command it is put into.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use serde_json::Value as Json;
+
+pub type Vars = serde_json::Map<String, Json>;
+
+/// Two environments sharing filters: `plain` renders text as-is, `shell`
+/// quotes every value it interpolates.
+pub struct Engines {
+    plain: Environment<'static>,
+    shell: Environment<'static>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plain,
+    Shell,
+}
+
+pub fn engines() -> &'static Engines {
+    static ENGINES: OnceLock<Engines> = OnceLock::new();
+    ENGINES.get_or_init(|| {
+        let plain = base_environment();
+        let mut shell = base_environment();
+        shell.set_formatter(|out, _state, value| {
+            if value.is_safe() {
+                return write!(out, "{value}").map_err(Error::from);
+            }
+            let text = if value.is_none() || value.is_undefined() { String::new() } else { value.to_string() };
+            out.write_str(&push_modules::shell::quote(&text)).map_err(Error::from)
+        });
+        Engines { plain, shell }
+    })
+}
+
+fn base_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Ansible's template module: trim_blocks on, trailing newline kept.
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("valid syntax config"),
+    );
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    crate::filters::register(&mut env);
+    env
+}
+
+/// Does this string need rendering at all?
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The inner expression if `s` is exactly one `{{ ... }}`.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+}
+
+/// A template error with what we know to point at it: the line inside the
+/// template (1-based) and the undefined variable, if that was the cause.
+#[derive(Debug, Clone)]
+pub struct TemplateError {
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The variables visible to one task on one host. Layers are searched from
+/// the last (highest precedence) to the first.
+#[derive(Clone)]
+pub struct Scope {
+    inner: Arc<ScopeInner>,
+}
+
+struct ScopeInner {
+    layers: Vec<Arc<Vars>>,
+    /// Values that are already minijinja values (hostvars, registered results).
+    native: HashMap<String, Value>,
+    cache: Mutex<HashMap<String, Value>>,
+    resolving: Mutex<HashSet<String>>,
+    /// The first error met while rendering a variable lazily; minijinja's
+    /// object protocol cannot return errors, so we keep it for the report.
+    nested_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scope")
+    }
+}
+
+impl Scope {
+    pub fn new(layers: Vec<Arc<Vars>>, native: HashMap<String, Value>) -> Scope {
+        Scope {
+            inner: Arc::new(ScopeInner {
+                layers,
+                native,
+                cache: Mutex::default(),
+                resolving: Mutex::default(),
+                nested_error: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A scope with one more layer on top (task vars, loop item).
+    pub fn with_layer(&self, top: Arc<Vars>) -> Scope {
+        let mut layers = self.inner.layers.clone();
+        layers.push(top);
+        Scope::new(layers, self.inner.native.clone())
+    }
+
+    /// A scope with more native values (registered results), which beat
+    /// every layer except `extra` ones re-added by the caller.
+    pub fn with_native(&self, extra: impl IntoIterator<Item = (String, Value)>) -> Scope {
+        let mut native = self.inner.native.clone();
+        native.extend(extra);
+        Scope::new(self.inner.layers.clone(), native)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.inner.native.contains_key(name) || self.inner.layers.iter().any(|l| l.contains_key(name))
+    }
+
+    fn raw(&self, name: &str) -> Option<&Json> {
+        self.inner.layers.iter().rev().find_map(|l| l.get(name))
+    }
+
+    /// The value of a variable with its templates rendered.
+    pub fn get(&self, name: &str) -> Result<Option<Json>, TemplateError> {
+        match self.lookup(name) {
+            Some(v) => {
+                self.take_nested_error()?;
+                Ok(Some(serde_json::to_value(&v).map_err(|e| TemplateError { message: e.to_string(), line: None })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<Value> {
+        // `native` are ready values; they sit above inventory and play vars
+        // but the caller puts extra vars in the top layer, and those must win.
+        let top_is_extra = self.inner.layers.last().is_some_and(|l| l.contains_key(name));
+        if !top_is_extra {
+            if let Some(v) = self.inner.native.get(name) {
+                return Some(v.clone());
+            }
+        }
+        if let Some(v) = self.inner.cache.lock().unwrap().get(name) {
+            return Some(v.clone());
+        }
+        let raw = self.raw(name)?.clone();
+        if !self.inner.resolving.lock().unwrap().insert(name.to_string()) {
+            self.note_error(format!("variable `{name}` refers to itself"));
+            return None;
+        }
+        let rendered = self.render_json(&raw, Mode::Plain);
+        self.inner.resolving.lock().unwrap().remove(name);
+        match rendered {
+            Ok(json) => {
+                let v = Value::from(Serde(&json));
+                self.inner.cache.lock().unwrap().insert(name.to_string(), v.clone());
+                Some(v)
+            }
+            Err(e) => {
+                self.note_error(format!("in variable `{name}`: {}", e.message));
+                None
+            }
+        }
+    }
+
+    fn note_error(&self, message: String) {
+        let mut slot = self.inner.nested_error.lock().unwrap();
+        if slot.is_none() {
+            *slot = Some(message);
+        }
+    }
+
+    fn take_nested_error(&self) -> Result<(), TemplateError> {
+        match self.inner.nested_error.lock().unwrap().take() {
+            Some(message) => Err(TemplateError { message, line: None }),
+            None => Ok(()),
+        }
+    }
+
+    fn context(&self) -> Value {
+        Value::from_object(self.clone())
+    }
+
+    /// Render a string. A lone `{{ expr }}` keeps its type.
+    pub fn render_str(&self, s: &str, mode: Mode) -> Result<Json, TemplateError> {
+        if !is_template(s) {
+            return Ok(Json::String(s.to_string()));
+        }
+        if mode == Mode::Plain {
+            if let Some(expr) = single_expression(s) {
+                let value = self.eval(expr)?;
+                if value.is_undefined() {
+                    let err = Error::new(ErrorKind::UndefinedError, "undefined value");
+                    let env = &engines().plain;
+                    return Err(self.explain(err, || {
+                        env.compile_expression(expr).map(|c| c.undeclared_variables(true)).unwrap_or_default()
+                    }));
+                }
+                return serde_json::to_value(&value).map_err(|e| TemplateError { message: e.to_string(), line: None });
+            }
+        }
+        self.render_text(s, mode).map(Json::String)
+    }
+
+    /// Render a string to text (templates, shell commands).
+    pub fn render_text(&self, s: &str, mode: Mode) -> Result<String, TemplateError> {
+        let env = match mode {
+            Mode::Plain => &engines().plain,
+            Mode::Shell => &engines().shell,
+        };
+        let result = env.render_str(s, self.context());
+        let result = result.map_err(|e| self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default()));
+        self.take_nested_error()?;
+        result
+    }
+
+    /// Render every string inside a value.
+    pub fn render_json(&self, v: &Json, mode: Mode) -> Result<Json, TemplateError> {
+        Ok(match v {
+            Json::String(s) => self.render_str(s, mode)?,
+            Json::Array(items) => Json::Array(items.iter().map(|i| self.render_json(i, mode)).collect::<Result<_, _>>()?),
+            Json::Object(map) => Json::Object(
+                map.iter().map(|(k, v)| Ok((k.clone(), self.render_json(v, mode)?))).collect::<Result<_, TemplateError>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// Evaluate a bare expression (`when:`), Ansible-style: no braces.
+    pub fn eval(&self, expr: &str) -> Result<Value, TemplateError> {
+        let env = &engines().plain;
+        let compiled = env.compile_expression(expr).map_err(|e| self.explain(e, HashSet::new))?;
+        let result = compiled.eval(self.context()).map_err(|e| self.explain(e, || compiled.undeclared_variables(true)));
+        self.take_nested_error()?;
+        result
+    }
+
+    pub fn eval_bool(&self, expr: &str) -> Result<bool, TemplateError> {
+        let expr = single_expression(expr).unwrap_or(expr);
+        Ok(self.eval(expr)?.is_true())
+    }
+
+    /// Turn a minijinja error into one that names the undefined variable.
+    fn explain(&self, e: Error, undeclared: impl FnOnce() -> HashSet<String>) -> TemplateError {
+        let line = e.line();
+        let message = if e.kind() == ErrorKind::UndefinedError {
+            let mut missing: Vec<String> = undeclared()
+                .into_iter()
+                .filter(|name| !self.path_defined(name))
+                .collect();
+            missing.sort();
+            match missing.first() {
+                Some(name) => format!("undefined variable `{name}`"),
+                None => format!("undefined value: {}", e.detail().unwrap_or("an attribute or item does not exist")),
+            }
+        } else {
+            let mut m = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+            if let Some(source) = std::error::Error::source(&e) {
+                m.push_str(&format!(" ({source})"));
+            }
+            m
+        };
+        TemplateError { message, line }
+    }
+
+    /// Is `a.b.c` defined in this scope?
+    fn path_defined(&self, dotted: &str) -> bool {
+        let mut parts = dotted.split('.');
+        let Some(root) = parts.next() else { return false };
+        let Some(mut value) = self.lookup(root) else { return false };
+        for part in parts {
+            match value.get_attr(part) {
+                Ok(v) if !v.is_undefined() => value = v,
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.lookup(key.as_str()?)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut names: Vec<Value> = self.inner.native.keys().map(|k| Value::from(k.as_str())).collect();
+        for layer in &self.inner.layers {
+            names.extend(layer.keys().map(|k| Value::from(k.as_str())));
+        }
+        Enumerator::Values(names)
+    }
+}
+
+/// Names of the variables a template or expression reads (roots only),
+/// for deciding statically what a task depends on.
+pub fn referenced_roots(s: &str, expression: bool) -> HashSet<String> {
+    let env = &engines().plain;
+    let names = if expression {
+        env.compile_expression(single_expression(s).unwrap_or(s)).map(|e| e.undeclared_variables(false)).unwrap_or_default()
+    } else if is_template(s) {
+        env.template_from_str(s).map(|t| t.undeclared_variables(false)).unwrap_or_default()
+    } else {
+        HashSet::new()
+    };
+    names
+}
+
+/// Check that a template or expression parses; the error carries the line.
+pub fn check_syntax(s: &str, expression: bool) -> Result<(), TemplateError> {
+    let env = &engines().plain;
+    let result = if expression {
+        env.compile_expression(single_expression(s).unwrap_or(s)).map(|_| ())
+    } else if is_template(s) {
+        env.template_from_str(s).map(|_| ())
+    } else {
+        Ok(())
+    };
+    result.map_err(|e| TemplateError {
+        message: format!("template syntax error: {}", e.detail().unwrap_or("invalid syntax")),
+        line: e.line(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope(v: Json) -> Scope {
+        Scope::new(vec![Arc::new(v.as_object().unwrap().clone())], HashMap::new())
+    }
+
+    #[test]
+    fn lone_expression_keeps_type_and_vars_render_lazily() {
+        let s = scope(json!({"users": ["a", "b"], "domain": "example.org", "admin": "root@{{ domain }}"}));
+        assert_eq!(s.render_str("{{ users }}", Mode::Plain).unwrap(), json!(["a", "b"]));
+        assert_eq!(s.render_str("to {{ admin }}", Mode::Plain).unwrap(), json!("to root@example.org"));
+    }
+
+    #[test]
+    fn undefined_variable_is_named() {
+        let s = scope(json!({"a": 1}));
+        let e = s.render_str("x\n{{ a }} {{ missing_var }}", Mode::Plain).unwrap_err();
+        assert_eq!(e.message, "undefined variable `missing_var`");
+        assert_eq!(e.line, Some(2));
+        let e = s.eval_bool("nope == 1").unwrap_err();
+        assert_eq!(e.message, "undefined variable `nope`");
+    }
+
+    #[test]
+    fn undefined_inside_a_variable_is_reported() {
+        let s = scope(json!({"a": "{{ b }}"}));
+        let e = s.render_str("{{ a }}", Mode::Plain).unwrap_err();
+        assert!(e.message.contains("in variable `a`"), "{}", e.message);
+        let s = scope(json!({"a": "{{ a }}"}));
+        assert!(s.render_str("{{ a }}", Mode::Plain).is_err());
+    }
+
+    #[test]
+    fn shell_mode_quotes_values() {
+        let s = scope(json!({"v": "'; rm -rf / #"}));
+        assert_eq!(s.render_text("echo {{ v }}", Mode::Shell).unwrap(), r"echo ''\''; rm -rf / #'");
+    }
+
+    #[test]
+    fn defaults_and_tests_work() {
+        let s = scope(json!({"a": 1}));
+        assert!(s.eval_bool("a == 1 and b is not defined").unwrap());
+        assert_eq!(s.render_str("{{ b | default('x') }}", Mode::Plain).unwrap(), json!("x"));
+    }
+}
