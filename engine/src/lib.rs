@@ -8,3 +8,5 @@ pub mod yaml;
 pub mod inventory;
 pub mod filters;
 pub mod template;
+pub mod playbook;
+pub mod script;

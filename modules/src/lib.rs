@@ -71,3 +71,9 @@ pub fn plan(module: &dyn Module, args: serde_json::Map<String, serde_json::Value
     let args = Args::check(module.params(), args)?;
     module.plan(&args, ctl)
 }
+
+impl std::fmt::Debug for dyn Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Module({})", self.name())
+    }
+}

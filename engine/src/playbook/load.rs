@@ -1,0 +1,545 @@
+//! From YAML to [`Playbook`]: validates structure, module names and argument
+//! names up front, so a typo is reported before any host is contacted.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::keywords;
+use super::model::*;
+use crate::diagnostic::{suggest, Diagnostic, Span};
+use crate::template::{self, Vars};
+use crate::yaml::{self, Key, Node, NodeValue};
+
+/// Load a playbook file, following `import_playbook`.
+pub fn load_playbook(path: &Path) -> Result<Playbook, Diagnostic> {
+    let mut stack = Vec::new();
+    let plays = load_plays(path, &mut stack)?;
+    Ok(Playbook { path: path.to_path_buf(), plays })
+}
+
+fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagnostic> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if stack.contains(&canonical) {
+        return Err(Diagnostic::new(format!("{} imports itself", path.display())));
+    }
+    stack.push(canonical);
+    let (_, root) = yaml::load(path)?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let items = match &root.value {
+        NodeValue::Seq(items) => items,
+        _ => return Err(root.type_error("a playbook", "a list of plays").with_hint("start each play with `- hosts: ...`")),
+    };
+    let mut plays = Vec::new();
+    for item in items {
+        if let Some(target) = item.get("import_playbook") {
+            let rel = target.expect_scalar_text("import_playbook")?;
+            let file = base_dir.join(&rel);
+            if !file.exists() {
+                return Err(Diagnostic::at(&target.span, format!("imported playbook {} does not exist", file.display())));
+            }
+            plays.extend(load_plays(&file, stack)?);
+            continue;
+        }
+        plays.push(load_play(item, &base_dir)?);
+    }
+    stack.pop();
+    Ok(plays)
+}
+
+/// Where task files and `src:` paths are looked up.
+#[derive(Clone)]
+struct TaskContext<'a> {
+    base_dir: &'a Path,
+    role_dir: Option<&'a Path>,
+    /// Tags inherited from the play or role.
+    tags: HashSet<String>,
+    become_: Option<Become>,
+    import_depth: usize,
+}
+
+fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
+    for (key, _) in entries {
+        if !allowed.contains(&key.name.as_str()) {
+            let mut d = Diagnostic::at(&key.span, format!("unknown {what} keyword `{}`", key.name));
+            if let Some(s) = suggest(&key.name, allowed.iter().copied()) {
+                d = d.with_hint(format!("did you mean `{s}`?"));
+            } else {
+                d = d.with_hint(format!("{what} keywords are: {}", allowed.join(", ")));
+            }
+            return Err(d);
+        }
+    }
+    Ok(())
+}
+
+fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
+    let entries = match &node.value {
+        NodeValue::Map(m) => m,
+        _ => return Err(node.type_error("a play", "a mapping").with_hint("a play looks like `- hosts: web` followed by `tasks:`")),
+    };
+    check_keys(entries, keywords::PLAY, "play")?;
+    let hosts_node = node
+        .get("hosts")
+        .ok_or_else(|| Diagnostic::at(&node.span, "play has no `hosts`").with_hint("add `hosts: all` or a group name"))?;
+    let hosts = match &hosts_node.value {
+        NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a host pattern")).collect::<Result<Vec<_>, _>>()?.join(":"),
+        _ => hosts_node.expect_scalar_text("`hosts`")?,
+    };
+    let name = match node.get("name") {
+        Some(n) => n.expect_scalar_text("`name`")?,
+        None => hosts.clone(),
+    };
+    let become_ = parse_become(node, None)?;
+    let mut tags = HashSet::new();
+    if let Some(t) = node.get("tags") {
+        tags = parse_tags(t)?;
+    }
+    let vars = match node.get("vars") {
+        Some(v) => vars_of(v, "`vars`")?,
+        None => Vars::new(),
+    };
+    let mut vars_files = Vars::new();
+    if let Some(files) = node.get("vars_files") {
+        for f in files.expect_seq("`vars_files`")? {
+            let rel = f.expect_scalar_text("a vars file")?;
+            let path = base_dir.join(&rel);
+            if !path.exists() {
+                return Err(Diagnostic::at(&f.span, format!("vars file {} does not exist", path.display())));
+            }
+            let (_, doc) = yaml::load(&path)?;
+            vars_files.extend(vars_of(&doc, "a vars file")?);
+        }
+    }
+    let ctx = TaskContext { base_dir, role_dir: None, tags: tags.clone(), become_: become_.clone(), import_depth: 0 };
+    let mut tasks = Vec::new();
+    let mut handlers = Vec::new();
+    let mut role_defaults = Vars::new();
+    let mut role_vars = Vars::new();
+    if let Some(t) = node.get("pre_tasks") {
+        tasks.extend(load_task_list(t, &ctx, false)?);
+    }
+    if let Some(roles) = node.get("roles") {
+        for r in roles.expect_seq("`roles`")? {
+            let role = load_role(r, base_dir, &ctx)?;
+            role_defaults.extend(role.defaults);
+            role_vars.extend(role.vars);
+            tasks.extend(role.tasks);
+            handlers.extend(role.handlers);
+        }
+    }
+    if let Some(t) = node.get("tasks") {
+        tasks.extend(load_task_list(t, &ctx, false)?);
+    }
+    if let Some(t) = node.get("post_tasks") {
+        tasks.extend(load_task_list(t, &ctx, false)?);
+    }
+    if let Some(h) = node.get("handlers") {
+        handlers.extend(load_task_list(h, &ctx, true)?);
+    }
+    check_notify(&tasks, &handlers)?;
+    let remote_user = node.get("remote_user").map(|n| n.expect_scalar_text("`remote_user`")).transpose()?;
+    let max_fail_percentage = match node.get("max_fail_percentage") {
+        Some(n) => Some(match n.value {
+            NodeValue::Int(i) => i as f64,
+            NodeValue::Float(f) => f,
+            _ => return Err(n.type_error("`max_fail_percentage`", "a number")),
+        }),
+        None => None,
+    };
+    Ok(Play {
+        name,
+        hosts,
+        span: hosts_node.span.clone(),
+        base_dir: base_dir.to_path_buf(),
+        vars: Arc::new(vars),
+        vars_files: Arc::new(vars_files),
+        role_defaults: Arc::new(role_defaults),
+        role_vars: Arc::new(role_vars),
+        tasks,
+        handlers,
+        become_,
+        remote_user,
+        serial: node.get("serial").map(Node::to_json),
+        max_fail_percentage,
+    })
+}
+
+fn check_notify(tasks: &[Task], handlers: &[Task]) -> Result<(), Diagnostic> {
+    let known: Vec<String> = handlers.iter().flat_map(|h| h.name.iter().cloned().chain(h.listen.iter().cloned())).collect();
+    for task in tasks {
+        for n in &task.notify {
+            if !known.contains(n) {
+                let mut d = Diagnostic::at(&task.span, format!("task notifies `{n}`, but no handler has that name"));
+                if let Some(s) = suggest(n, known.iter().map(String::as_str)) {
+                    d = d.with_hint(format!("did you mean `{s}`?"));
+                }
+                return Err(d);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
+    match node.to_json() {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Vars::new()),
+        _ => Err(node.type_error(what, "a mapping of variable names to values")),
+    }
+}
+
+fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
+    match &node.value {
+        NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a tag")).collect(),
+        _ => Ok(node.expect_scalar_text("`tags`")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+    }
+}
+
+fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
+    push_modules::args::parse_bool(&node.to_json()).ok_or_else(|| node.type_error(what, "a boolean"))
+}
+
+fn parse_become(node: &Node, inherited: Option<&Become>) -> Result<Option<Become>, Diagnostic> {
+    let enabled = node.get("become").map(|n| parse_bool(n, "`become`")).transpose()?;
+    let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
+    Ok(match (enabled, user, inherited) {
+        (None, None, inherited) => inherited.cloned(),
+        (enabled, user, inherited) => Some(Become {
+            enabled: enabled.or(inherited.map(|b| b.enabled)).unwrap_or(false),
+            user: user.or(inherited.map(|b| b.user.clone())).unwrap_or_else(|| "root".to_string()),
+        }),
+    })
+}
+
+fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
+    if ctx.import_depth > 20 {
+        return Err(Diagnostic::at(span, "import_tasks nests too deep (an import cycle?)"));
+    }
+    if !path.exists() {
+        return Err(Diagnostic::at(span, format!("task file {} does not exist", path.display())));
+    }
+    let (_, node) = yaml::load(path)?;
+    let ctx = TaskContext { import_depth: ctx.import_depth + 1, ..ctx.clone() };
+    load_task_list(&node, &ctx, handlers)
+}
+
+fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
+    let mut tasks = Vec::new();
+    for item in node.expect_seq(if handlers { "`handlers`" } else { "a task list" })? {
+        if let Some(target) = item.get("import_tasks") {
+            let rel = target.expect_scalar_text("import_tasks")?;
+            let dir = ctx.role_dir.map(|r| r.join("tasks")).unwrap_or_else(|| ctx.base_dir.to_path_buf());
+            tasks.extend(load_task_file(&dir.join(rel), &target.span, ctx, handlers)?);
+            continue;
+        }
+        tasks.push(load_task(item, ctx, handlers)?);
+    }
+    Ok(tasks)
+}
+
+fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
+    let entries = match &node.value {
+        NodeValue::Map(m) => m,
+        _ => return Err(node.type_error("a task", "a mapping").with_hint("a task looks like `- name: ...` then `copy: {...}`")),
+    };
+    let mut module: Option<(&Key, &Node, &'static dyn push_modules::Module)> = None;
+    for (key, value) in entries {
+        let k = key.name.as_str();
+        if keywords::TASK.contains(&k) {
+            continue;
+        }
+        if keywords::UNSUPPORTED_TASK.contains(&k) {
+            return Err(Diagnostic::at(&key.span, format!("`{k}` is not supported by push yet"))
+                .with_hint("see the README's list of supported keywords"));
+        }
+        match push_modules::lookup(k) {
+            Some(m) => {
+                if let Some((first, _, _)) = module {
+                    return Err(Diagnostic::at(&key.span, format!("task has two modules, `{}` and `{k}`", first.name))
+                        .with_hint("split them into two tasks"));
+                }
+                module = Some((key, value, m));
+            }
+            None => {
+                let candidates: Vec<&str> = push_modules::names().chain(keywords::TASK.iter().copied()).collect();
+                let mut d = Diagnostic::at(&key.span, format!("unknown module or task keyword `{k}`"));
+                d = match suggest(k, candidates) {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d.with_hint(format!("modules are: {}", push_modules::names().collect::<Vec<_>>().join(", "))),
+                };
+                return Err(d);
+            }
+        }
+    }
+    let Some((module_key, module_value, module)) = module else {
+        return Err(Diagnostic::at(&node.span, "task has no module").with_hint("add one, e.g. `command: /bin/true`"));
+    };
+    let mut args = module_args(module, module_key, module_value)?;
+    if let Some(extra) = node.get("args") {
+        let extra_args = module_args(module, module_key, extra)?;
+        args.values.extend(extra_args.values);
+        args.key_spans.extend(extra_args.key_spans);
+        args.value_spans.extend(extra_args.value_spans);
+    }
+    check_arg_names(module, &args, &module_key.span)?;
+
+    let name = node.get("name").map(|n| n.expect_scalar_text("`name`")).transpose()?;
+    let when = match node.get("when") {
+        None => Vec::new(),
+        Some(w) => match &w.value {
+            NodeValue::Seq(items) => items.iter().map(|i| located(i, "a `when` condition")).collect::<Result<_, _>>()?,
+            _ => vec![located(w, "`when`")?],
+        },
+    };
+    for cond in &when {
+        template::check_syntax(&cond.text, true).map_err(|e| Diagnostic::at(&cond.span, e.message))?;
+    }
+    let loop_node = node.get("loop").or_else(|| node.get("with_items"));
+    let loop_ = match loop_node {
+        None => None,
+        Some(l) => {
+            let items = l.to_json();
+            match &items {
+                Value::Array(_) => {}
+                Value::String(s) if template::is_template(s) => {}
+                _ => {
+                    return Err(l.type_error("`loop`", "a list or a template that gives a list").with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
+                }
+            }
+            let control = node.get("loop_control");
+            let loop_var = match control.and_then(|c| c.get("loop_var")) {
+                Some(v) => v.expect_scalar_text("`loop_var`")?,
+                None => "item".to_string(),
+            };
+            let label = control.and_then(|c| c.get("label")).map(|v| v.expect_scalar_text("`label`")).transpose()?;
+            Some(LoopSpec { items, span: l.span.clone(), loop_var, label })
+        }
+    };
+    let list_of_names = |key: &str| -> Result<Vec<String>, Diagnostic> {
+        match node.get(key) {
+            None => Ok(Vec::new()),
+            Some(n) => match &n.value {
+                NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a handler name")).collect(),
+                _ => Ok(vec![n.expect_scalar_text(&format!("`{key}`"))?]),
+            },
+        }
+    };
+    let notify = list_of_names("notify")?;
+    let listen = if is_handler { list_of_names("listen")? } else { Vec::new() };
+    let mut tags = ctx.tags.clone();
+    if let Some(t) = node.get("tags") {
+        tags.extend(parse_tags(t)?);
+    }
+    let register = node.get("register").map(|n| n.expect_scalar_text("`register`")).transpose()?;
+    let vars = match node.get("vars") {
+        Some(v) => vars_of(v, "`vars`")?,
+        None => Vars::new(),
+    };
+    let flag = |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
+
+    let mut reads = HashSet::new();
+    collect_reads(&Value::Object(args.values.clone()), &mut reads);
+    for cond in &when {
+        reads.extend(template::referenced_roots(&cond.text, true));
+    }
+    if let Some(l) = &loop_ {
+        collect_reads(&l.items, &mut reads);
+    }
+    if let Some(n) = &name {
+        reads.extend(template::referenced_roots(n, false));
+    }
+    if let Some(l) = &loop_ {
+        reads.remove(&l.loop_var);
+    }
+
+    Ok(Task {
+        name,
+        span: module_key.span.clone(),
+        module,
+        module_span: module_key.span.clone(),
+        args,
+        when,
+        loop_,
+        notify,
+        listen,
+        tags,
+        register,
+        become_: parse_become(node, ctx.become_.as_ref())?,
+        vars: Arc::new(vars),
+        ignore_errors: flag("ignore_errors")?,
+        no_log: flag("no_log")?,
+        role_dir: ctx.role_dir.map(Path::to_path_buf),
+        reads,
+    })
+}
+
+fn collect_reads(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::String(s) => out.extend(template::referenced_roots(s, false)),
+        Value::Array(items) => items.iter().for_each(|i| collect_reads(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect_reads(i, out)),
+        _ => {}
+    }
+}
+
+fn located(node: &Node, what: &str) -> Result<Located, Diagnostic> {
+    Ok(Located { text: node.expect_scalar_text(what)?, span: node.span.clone() })
+}
+
+/// A module's arguments: a mapping, a free-form string (`command: ls`), or
+/// Ansible's `key=value` string (`file: path=/x state=directory`).
+fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Result<TaskArgs, Diagnostic> {
+    let mut args = TaskArgs { values: Default::default(), key_spans: Vec::new(), value_spans: Vec::new() };
+    match &value.value {
+        NodeValue::Null => {}
+        NodeValue::Map(entries) => {
+            for (k, v) in entries {
+                args.values.insert(k.name.clone(), v.to_json());
+                args.key_spans.push((k.name.clone(), k.span.clone()));
+                args.value_spans.push((k.name.clone(), v.span.clone()));
+            }
+        }
+        _ if module.free_form() => {
+            let text = value.expect_scalar_text(&format!("`{}`", key.name))?;
+            args.values.insert("_raw_params".into(), Value::String(text));
+            args.key_spans.push(("_raw_params".into(), key.span.clone()));
+            args.value_spans.push(("_raw_params".into(), value.span.clone()));
+        }
+        NodeValue::Str(text) => {
+            let words = shlex::split(text).ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes in arguments"))?;
+            for word in words {
+                let Some((k, v)) = word.split_once('=') else {
+                    return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
+                        .with_hint(format!("`{}` takes arguments as a mapping or as key=value pairs", key.name)));
+                };
+                args.values.insert(k.to_string(), Value::String(v.to_string()));
+                args.key_spans.push((k.to_string(), value.span.clone()));
+                args.value_spans.push((k.to_string(), value.span.clone()));
+            }
+        }
+        _ => return Err(value.type_error(&format!("arguments of `{}`", key.name), "a mapping")),
+    }
+    Ok(args)
+}
+
+/// Unknown and missing argument names are known before any variable is:
+/// report them at load time, where the playbook is still the only input.
+fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_span: &Span) -> Result<(), Diagnostic> {
+    let params = module.params();
+    let names = |p: &push_modules::Param| std::iter::once(p.name).chain(p.aliases.iter().copied()).collect::<Vec<_>>();
+    for (name, _) in &args.values {
+        if !params.iter().any(|p| names(p).contains(&name.as_str())) {
+            let span = args.key_span(name).unwrap_or(module_span);
+            let all: Vec<&str> = params.iter().flat_map(|p| names(p)).collect();
+            let mut d = Diagnostic::at(span, format!("module `{}` has no argument `{name}`", module.name()));
+            d = match suggest(name, all.iter().copied()) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => {
+                    let mut visible: Vec<&str> = params.iter().map(|p| p.name).filter(|n| !n.starts_with('_')).collect();
+                    visible.sort_unstable();
+                    d.with_hint(format!("`{}` takes: {}", module.name(), visible.join(", ")))
+                }
+            };
+            return Err(d);
+        }
+    }
+    for p in params.iter().filter(|p| p.required) {
+        if !names(p).iter().any(|n| args.values.contains_key(*n)) {
+            return Err(Diagnostic::at(module_span, format!("module `{}` needs the argument `{}`", module.name(), p.name)));
+        }
+    }
+    Ok(())
+}
+
+struct Role {
+    tasks: Vec<Task>,
+    handlers: Vec<Task>,
+    defaults: Vars,
+    vars: Vars,
+}
+
+/// `roles/NAME/{tasks,handlers,defaults,vars}/main.yml`, next to the playbook.
+fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Role, Diagnostic> {
+    let (name, name_span, extra) = match &node.value {
+        NodeValue::Map(_) => {
+            let n = node.get("role").or_else(|| node.get("name")).ok_or_else(|| {
+                Diagnostic::at(&node.span, "role entry has no `role:` name")
+            })?;
+            (n.expect_scalar_text("a role name")?, n.span.clone(), Some(node))
+        }
+        _ => (node.expect_scalar_text("a role")?, node.span.clone(), None),
+    };
+    let dir = base_dir.join("roles").join(&name);
+    if !dir.is_dir() {
+        return Err(Diagnostic::at(&name_span, format!("role `{name}` not found at {}", dir.display()))
+            .with_hint("roles live in `roles/NAME/` next to the playbook"));
+    }
+    let read_vars = |sub: &str| -> Result<Vars, Diagnostic> {
+        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
+        match file {
+            Some(path) => {
+                let (_, doc) = yaml::load(&path)?;
+                vars_of(&doc, &format!("{sub}/main.yml"))
+            }
+            None => Ok(Vars::new()),
+        }
+    };
+    let defaults = read_vars("defaults")?;
+    let mut vars = read_vars("vars")?;
+    let mut tags = play_ctx.tags.clone();
+    let mut become_ = play_ctx.become_.clone();
+    if let Some(entry) = extra {
+        if let Some(t) = entry.get("tags") {
+            tags.extend(parse_tags(t)?);
+        }
+        if let Some(v) = entry.get("vars") {
+            vars.extend(vars_of(v, "role `vars`")?);
+        }
+        // Role parameters (`- role: x` with `port: 80`) are variables too.
+        for (key, value) in entry.as_map().unwrap_or(&[]) {
+            if !["role", "name", "tags", "vars", "become", "become_user", "when"].contains(&key.name.as_str()) {
+                vars.insert(key.name.clone(), value.to_json());
+            }
+        }
+        become_ = parse_become(entry, become_.as_ref())?;
+    }
+    let ctx = TaskContext { base_dir, role_dir: Some(&dir), tags, become_, import_depth: play_ctx.import_depth };
+    let load_list = |sub: &str, handlers: bool| -> Result<Vec<Task>, Diagnostic> {
+        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
+        match file {
+            Some(path) => load_task_file(&path, &name_span, &ctx, handlers),
+            None => Ok(Vec::new()),
+        }
+    };
+    Ok(Role { tasks: load_list("tasks", false)?, handlers: load_list("handlers", true)?, defaults, vars })
+}
+
+/// One `-e` argument: `key=value ...`, `@file.yml`, or inline YAML/JSON.
+pub fn parse_extra_var(arg: &str) -> Result<Vars, Diagnostic> {
+    if let Some(file) = arg.strip_prefix('@') {
+        let (_, doc) = yaml::load(Path::new(file))?;
+        return vars_of(&doc, "an extra-vars file");
+    }
+    let trimmed = arg.trim_start();
+    if trimmed.starts_with('{') {
+        let file = crate::diagnostic::SourceFile::new("<-e>", arg);
+        let doc = yaml::parse(&file)?;
+        return vars_of(&doc, "`-e`");
+    }
+    let words = shlex::split(arg).ok_or_else(|| Diagnostic::new(format!("-e {arg:?}: unbalanced quotes")))?;
+    let mut vars = Vars::new();
+    for word in words {
+        let Some((k, v)) = word.split_once('=') else {
+            return Err(Diagnostic::new(format!("-e {arg:?}: `{word}` is not key=value"))
+                .with_hint("use -e key=value, -e '{\"key\": \"value\"}' or -e @file.yml"));
+        };
+        if k.is_empty() {
+            return Err(Diagnostic::new(format!("-e {arg:?}: empty variable name")));
+        }
+        vars.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    Ok(vars)
+}

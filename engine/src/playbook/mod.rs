@@ -1,0 +1,9 @@
+//! Playbooks: plays, tasks, handlers, roles and imports, loaded into plain
+//! data with the source position of everything a later error may be about.
+
+mod keywords;
+mod load;
+mod model;
+
+pub use load::{load_playbook, parse_extra_var};
+pub use model::*;

@@ -1,0 +1,110 @@
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::diagnostic::Span;
+use crate::template::Vars;
+
+#[derive(Debug)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+#[derive(Debug)]
+pub struct Play {
+    pub name: String,
+    /// Host pattern, e.g. `mail:&prod`.
+    pub hosts: String,
+    pub span: Span,
+    /// The folder of the playbook file that defined the play: relative
+    /// `src:` and `vars_files:` paths start here.
+    pub base_dir: PathBuf,
+    pub vars: Arc<Vars>,
+    /// vars_files already read, in order.
+    pub vars_files: Arc<Vars>,
+    pub role_defaults: Arc<Vars>,
+    pub role_vars: Arc<Vars>,
+    /// pre_tasks, role tasks, tasks and post_tasks, in run order.
+    pub tasks: Vec<Task>,
+    pub handlers: Vec<Task>,
+    pub become_: Option<Become>,
+    pub remote_user: Option<String>,
+    pub serial: Option<serde_json::Value>,
+    pub max_fail_percentage: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    pub enabled: bool,
+    pub user: String,
+}
+
+#[derive(Debug)]
+pub struct Task {
+    /// `name:` as written (may hold a template); None means "module name".
+    pub name: Option<String>,
+    pub span: Span,
+    pub module: &'static dyn push_modules::Module,
+    pub module_span: Span,
+    pub args: TaskArgs,
+    pub when: Vec<Located>,
+    pub loop_: Option<LoopSpec>,
+    pub notify: Vec<String>,
+    /// Handlers: names this handler also answers to (`listen:`).
+    pub listen: Vec<String>,
+    pub tags: HashSet<String>,
+    pub register: Option<String>,
+    pub become_: Option<Become>,
+    pub vars: Arc<Vars>,
+    pub ignore_errors: bool,
+    pub no_log: bool,
+    /// Folder of the role the task came from, for `src:` lookups.
+    pub role_dir: Option<PathBuf>,
+    /// Root names of every variable the task's templates read; decides
+    /// whether a task has to wait for a registered result.
+    pub reads: HashSet<String>,
+}
+
+impl Task {
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.module.name().to_string(),
+        }
+    }
+}
+
+/// A string from the playbook and where it was written.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopSpec {
+    /// A list literal or a template that renders to one.
+    pub items: serde_json::Value,
+    pub span: Span,
+    pub loop_var: String,
+    pub label: Option<String>,
+}
+
+/// A task's module arguments, raw (templates unrendered), with the position
+/// of each key and value so a bad one can be pointed at.
+#[derive(Debug, Clone)]
+pub struct TaskArgs {
+    pub values: serde_json::Map<String, serde_json::Value>,
+    pub key_spans: Vec<(String, Span)>,
+    pub value_spans: Vec<(String, Span)>,
+}
+
+impl TaskArgs {
+    pub fn key_span(&self, name: &str) -> Option<&Span> {
+        self.key_spans.iter().find(|(k, _)| k == name).map(|(_, s)| s)
+    }
+    pub fn value_span(&self, name: &str) -> Option<&Span> {
+        self.value_spans.iter().find(|(k, _)| k == name).map(|(_, s)| s)
+    }
+}

@@ -1,0 +1,251 @@
+//! The two scripts sent to a host per play: the probe (every step's look)
+//! and the apply (the steps that differ, and handlers). Each is one remote
+//! exec of `sh -s` whatever the number of steps.
+//!
+//! Steps run in their own subshell with their output in files; the script
+//! prints, per step, a header line with a random nonce and then base64 of
+//! stdout, stderr, status, and the diff files, so nothing a step prints can
+//! be mistaken for the framing.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::playbook::Become;
+
+/// One step of a script: a module snippet and how to run it.
+#[derive(Debug, Clone)]
+pub struct ScriptStep<'a> {
+    pub id: String,
+    pub snippet: &'a str,
+    pub become_: Option<&'a Become>,
+    /// Handler ids to mark as notified when this step reports `changed`.
+    pub notify: Vec<usize>,
+    pub ignore_errors: bool,
+}
+
+pub struct Script {
+    pub text: String,
+    pub nonce: String,
+}
+
+fn new_nonce() -> String {
+    format!("PUSH{:032x}", rand::random::<u128>())
+}
+
+fn header(out: &mut String, diff: bool) {
+    out.push_str("push_main() {\n");
+    out.push_str("PUSH_T=$(mktemp -d \"${TMPDIR:-/tmp}/push.XXXXXXXX\") || exit 125\n");
+    out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
+    let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
+    out.push_str(push_modules::shell::prelude());
+    out.push_str(include_str!("script_runtime.sh"));
+}
+
+/// Write a step: its snippet as a function (or, under sudo, as a file run by
+/// a root shell), then the call that runs and reports it.
+fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
+    let id = &s.id;
+    match s.become_.filter(|b| b.enabled) {
+        None => {
+            let _ = writeln!(out, "push_step_{id}() {{\n{}\n}}", s.snippet.trim_end());
+            let _ = writeln!(out, "push_run {id} push_step_{id}");
+        }
+        Some(b) => {
+            // sudo closes inherited descriptors and drops functions, so the
+            // step runs as a standalone script with the helpers prepended.
+            let _ = writeln!(out, "cat >\"$PUSH_T/{id}.sh\" <<'{nonce}'");
+            out.push_str(push_modules::shell::prelude());
+            let _ = writeln!(out, "set -e\ncd /\n{}\n{nonce}", s.snippet.trim_end());
+            let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+        }
+    }
+    for h in &s.notify {
+        let _ = writeln!(out, "[ \"$push_changed\" = 1 ] && push_notified_{h}=1");
+    }
+    if stop_on_failure && !s.ignore_errors {
+        out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
+    }
+}
+
+fn footer(out: &mut String, nonce: &str) {
+    let _ = writeln!(out, "printf '%s end\\n' {nonce}");
+    out.push_str("}\npush_main </dev/null\n");
+}
+
+/// The probe: every step's look, in order, never stopping.
+pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
+    let nonce = new_nonce();
+    let mut out = String::new();
+    header(&mut out, diff);
+    let _ = writeln!(out, "PUSH_NONCE={nonce}");
+    for s in steps {
+        step(&mut out, s, &nonce, false);
+    }
+    footer(&mut out, &nonce);
+    Script { text: out, nonce }
+}
+
+/// The apply: the given steps in order, stopping at the first failure, then
+/// each handler that is notified (by the controller beforehand, or by a step
+/// here that reported `changed`).
+pub fn apply(steps: &[ScriptStep], handlers: &[(usize, ScriptStep)], notified: &[usize], diff: bool) -> Script {
+    let nonce = new_nonce();
+    let mut out = String::new();
+    header(&mut out, diff);
+    let _ = writeln!(out, "PUSH_NONCE={nonce}");
+    for (h, _) in handlers {
+        let _ = writeln!(out, "push_notified_{h}={}", u8::from(notified.contains(h)));
+    }
+    for s in steps {
+        step(&mut out, s, &nonce, true);
+    }
+    for (h, s) in handlers {
+        let _ = writeln!(out, "if [ \"$push_notified_{h}\" = 1 ]; then");
+        step(&mut out, s, &nonce, true);
+        out.push_str("fi\n");
+    }
+    footer(&mut out, &nonce);
+    Script { text: out, nonce }
+}
+
+/// What one step reported.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepReport {
+    pub id: String,
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// `changed WHY` / `skipped WHY` lines.
+    pub status: String,
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
+}
+
+impl StepReport {
+    pub fn changed(&self) -> bool {
+        self.status.lines().any(|l| l.starts_with("changed"))
+    }
+    pub fn skipped(&self) -> bool {
+        !self.changed() && self.status.lines().any(|l| l.starts_with("skipped"))
+    }
+    /// The first reason given with `changed`/`skipped`.
+    pub fn reason(&self) -> Option<&str> {
+        self.status.lines().find_map(|l| l.split_once(' ').map(|(_, why)| why.trim())).filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("the host's output ended early (the script was cut off; last complete step: {last:?})")]
+    Truncated { last: Option<String> },
+    #[error("the host's output is garbled near step {0}")]
+    Garbled(String),
+}
+
+/// Read a script's output back into step reports.
+pub fn parse(stdout: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
+    let text = String::from_utf8_lossy(stdout);
+    let mut lines = text.lines();
+    let mut reports = Vec::new();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix(nonce).and_then(|r| r.strip_prefix(' ')) else { continue };
+        if rest == "end" {
+            return Ok(reports);
+        }
+        let (id, rc) = rest.split_once(' ').ok_or_else(|| ParseError::Garbled(rest.to_string()))?;
+        let mut field = || -> Result<Option<Vec<u8>>, ParseError> {
+            let l = lines.next().ok_or(ParseError::Truncated { last: Some(id.to_string()) })?;
+            if l == "-" {
+                return Ok(None);
+            }
+            b64.decode(l.trim()).map(Some).map_err(|_| ParseError::Garbled(id.to_string()))
+        };
+        let stdout = field()?.unwrap_or_default();
+        let stderr = field()?.unwrap_or_default();
+        let status = String::from_utf8_lossy(&field()?.unwrap_or_default()).into_owned();
+        let before = field()?;
+        let after = field()?;
+        reports.push(StepReport {
+            id: id.to_string(),
+            rc: rc.parse().map_err(|_| ParseError::Garbled(id.to_string()))?,
+            stdout,
+            stderr,
+            status,
+            before,
+            after,
+        });
+    }
+    Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_locally(script: &Script) -> Vec<StepReport> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        parse(&out.stdout, &script.nonce).unwrap()
+    }
+
+    fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
+        ScriptStep { id: id.into(), snippet, become_: None, notify: vec![], ignore_errors: false }
+    }
+
+    #[test]
+    fn probe_reports_every_step_even_after_failures() {
+        let steps = [s("0", "echo out; echo err >&2; push_changed because"), s("1", "false"), s("2", "push_skipped exists")];
+        let reports = run_locally(&probe(&steps, false));
+        assert_eq!(reports.len(), 3);
+        assert_eq!(reports[0].stdout, b"out\n");
+        assert_eq!(reports[0].stderr, b"err\n");
+        assert!(reports[0].changed());
+        assert_eq!(reports[0].reason(), Some("because"));
+        assert_ne!(reports[1].rc, 0);
+        assert!(reports[2].skipped());
+    }
+
+    #[test]
+    fn apply_stops_at_failure_and_runs_notified_handlers() {
+        let mut a = s("0", "push_changed x");
+        a.notify = vec![0];
+        let handlers = [(0, s("h0", "echo handled")), (1, s("h1", "echo never"))];
+        let reports = run_locally(&apply(&[a.clone()], &handlers, &[], false));
+        let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0", "h0"]);
+
+        let failing = [a, s("1", "exit 3"), s("2", "echo not reached")];
+        let reports = run_locally(&apply(&failing, &handlers, &[], false));
+        let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0", "1"]);
+        assert_eq!(reports[1].rc, 3);
+    }
+
+    #[test]
+    fn step_output_cannot_forge_framing() {
+        let forged = "echo 'PUSH0 end'; printf '\\n\\n'";
+        let reports = run_locally(&probe(&[s("0", forged), s("1", "true")], false));
+        assert_eq!(reports.len(), 2);
+    }
+
+    #[test]
+    fn stdin_of_steps_is_not_the_script() {
+        let reports = run_locally(&probe(&[s("0", "cat"), s("1", "echo still here")], false));
+        assert_eq!(reports[0].stdout, b"");
+        assert_eq!(reports[1].stdout, b"still here\n");
+    }
+
+    #[test]
+    fn truncated_output_is_an_error() {
+        assert!(matches!(parse(b"PUSHx 0 0\n", "PUSHx"), Err(ParseError::Truncated { .. })));
+    }
+}

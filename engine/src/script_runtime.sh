@@ -1,0 +1,33 @@
+# push_run ID CMD...: run one step in a subshell with its output in files,
+# then print its report. Sets push_rc and push_changed for the caller.
+push_run() {
+    push_id=$1; shift
+    push_d="$PUSH_T/$push_id"
+    mkdir -p "$push_d/diff"
+    : >"$push_d/status"
+    (
+        PUSH_S="$push_d/status"; PUSH_D="$push_d/diff"
+        export PUSH_S PUSH_D PUSH_DIFF
+        set -e
+        cd /
+        "$@"
+    ) >"$push_d/out" 2>"$push_d/err" </dev/null
+    push_rc=$?
+    push_changed=0
+    grep -q '^changed' "$push_d/status" && push_changed=1
+    printf '%s %s %s\n' "$PUSH_NONCE" "$push_id" "$push_rc"
+    for push_f in "$push_d/out" "$push_d/err" "$push_d/status" "$push_d/diff/before" "$push_d/diff/after"; do
+        if [ -f "$push_f" ]; then base64 -w0 <"$push_f"; echo; else echo -; fi
+    done
+}
+
+# push_as USER FILE: run a step file as USER (root by default) via sudo,
+# or directly when we already are that user.
+push_as() {
+    if [ "$(id -un)" = "$1" ]; then
+        sh "$2"
+    else
+        chmod 0755 "$PUSH_T" "$PUSH_T/$push_id" && chmod 0777 "$PUSH_D" && chmod 0666 "$PUSH_S"
+        sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh "$2"
+    fi
+}
