@@ -1,1 +1,154 @@
-fn main() {}
+//! The `push` command: parse options, call one engine function, map the
+//! result to an exit code. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use push_engine::ops;
+
+/// Agentless, Ansible-style push executor: converge hosts over SSH.
+#[derive(Parser)]
+#[command(name = "push", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a playbook against an inventory.
+    Run(RunArgs),
+    /// Show an inventory the way `ansible-inventory` does.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The playbook file.
+    playbook: PathBuf,
+    /// Inventory file or folder (repeatable).
+    #[arg(short = 'i', long = "inventory", required = true)]
+    inventory: Vec<PathBuf>,
+    /// Narrow the hosts further with a pattern (`web*`, `a:&b`, `@file`).
+    #[arg(short = 'l', long)]
+    limit: Option<String>,
+    /// Extra variables: key=value, YAML/JSON, or @file.yml (repeatable; they win over all others).
+    #[arg(short = 'e', long = "extra-vars")]
+    extra_vars: Vec<String>,
+    /// How many hosts run at once.
+    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    forks: u32,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long)]
+    check: bool,
+    /// Show diffs of changed files.
+    #[arg(short = 'D', long)]
+    diff: bool,
+    /// Only run tasks with these tags (comma-separated or repeated).
+    #[arg(short = 't', long)]
+    tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long)]
+    skip_tags: Vec<String>,
+    /// List the hosts each play would run on, then stop.
+    #[arg(long)]
+    list_hosts: bool,
+    /// List the tasks each play would run, then stop.
+    #[arg(long)]
+    list_tasks: bool,
+    /// Output: human text, or one JSON event per line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// An ssh_config file for all hosts (like `ssh -F`).
+    #[arg(long)]
+    ssh_config: Option<PathBuf>,
+    /// Accept and remember host keys not yet in known_hosts (default: refuse).
+    #[arg(long)]
+    accept_new_host_keys: bool,
+    /// Seconds to wait for an SSH connection.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("view").required(true).args(["list", "graph", "host"])))]
+struct InventoryArgs {
+    /// Inventory file or folder (repeatable).
+    #[arg(short = 'i', long = "inventory", required = true)]
+    inventory: Vec<PathBuf>,
+    /// All groups and hosts, as `ansible-inventory --list` prints them.
+    #[arg(long)]
+    list: bool,
+    /// The group tree.
+    #[arg(long)]
+    graph: bool,
+    /// One host's variables.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 5 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Inventory(args) => {
+            let view = match (args.list, args.graph, args.host) {
+                (_, _, Some(h)) => ops::InventoryView::Host(h),
+                (_, true, _) => ops::InventoryView::Graph,
+                _ => ops::InventoryView::List,
+            };
+            ops::inventory(ops::InventoryCommand { inventories: args.inventory, view }).map(|text| {
+                print!("{text}");
+                0
+            })
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!("{}", text.trim_end());
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<i32, ops::Error> {
+    let cmd = ops::RunCommand {
+        playbook: args.playbook,
+        inventories: args.inventory,
+        limit: args.limit,
+        extra_vars: args.extra_vars,
+        forks: args.forks as usize,
+        check: args.check,
+        diff: args.diff,
+        tags: args.tags,
+        skip_tags: args.skip_tags,
+        list_hosts: args.list_hosts,
+        list_tasks: args.list_tasks,
+        format: match args.format {
+            Format::Text => ops::OutputFormat::Text,
+            Format::Json => ops::OutputFormat::Json,
+        },
+        ssh_config: args.ssh_config,
+        accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout: Duration::from_secs(args.timeout),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())
+}

@@ -10,3 +10,8 @@ pub mod filters;
 pub mod template;
 pub mod playbook;
 pub mod script;
+pub mod transport;
+pub mod plan;
+pub mod report;
+// pub mod runner;
+// pub mod ops;

@@ -125,15 +125,17 @@ impl Scope {
         }
     }
 
-    /// A scope with one more layer on top (task vars, loop item).
-    pub fn with_layer(&self, top: Arc<Vars>) -> Scope {
+    /// A scope with one more layer just below the top one: by convention
+    /// the top layer holds extra vars (`-e`), which always win.
+    pub fn with_layer(&self, layer: Arc<Vars>) -> Scope {
         let mut layers = self.inner.layers.clone();
-        layers.push(top);
+        let at = layers.len().saturating_sub(1);
+        layers.insert(at, layer);
         Scope::new(layers, self.inner.native.clone())
     }
 
-    /// A scope with more native values (registered results), which beat
-    /// every layer except `extra` ones re-added by the caller.
+    /// A scope with more ready values (registered results, the loop item),
+    /// which beat every layer but the top one.
     pub fn with_native(&self, extra: impl IntoIterator<Item = (String, Value)>) -> Scope {
         let mut native = self.inner.native.clone();
         native.extend(extra);
@@ -160,8 +162,8 @@ impl Scope {
     }
 
     fn lookup(&self, name: &str) -> Option<Value> {
-        // `native` are ready values; they sit above inventory and play vars
-        // but the caller puts extra vars in the top layer, and those must win.
+        // Ready values sit above inventory, play and task vars, but below the
+        // top layer: extra vars always win, as in Ansible.
         let top_is_extra = self.inner.layers.last().is_some_and(|l| l.contains_key(name));
         if !top_is_extra {
             if let Some(v) = self.inner.native.get(name) {

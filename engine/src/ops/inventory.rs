@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+use super::Error;
+use crate::inventory::Inventory;
+
+#[derive(Debug, Clone)]
+pub enum InventoryView {
+    /// `ansible-inventory --list` JSON.
+    List,
+    /// `ansible-inventory --graph` tree.
+    Graph,
+    /// One host's variables.
+    Host(String),
+}
+
+/// `push inventory`.
+#[derive(Debug, Clone)]
+pub struct InventoryCommand {
+    pub inventories: Vec<PathBuf>,
+    pub view: InventoryView,
+}
+
+/// Returns the text to print.
+pub fn inventory(cmd: InventoryCommand) -> Result<String, Error> {
+    let inventory = Inventory::load(&cmd.inventories)?;
+    Ok(match cmd.view {
+        InventoryView::List => pretty(&inventory.list_json()),
+        InventoryView::Graph => inventory.graph(),
+        InventoryView::Host(host) => match inventory.host_json(&host) {
+            Some(v) => pretty(&v),
+            None => return Err(Error::Usage(format!("host `{host}` is not in the inventory"))),
+        },
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,57 @@
+//! One function per subcommand; the CLI parses options into these structs
+//! and turns the results into exit codes.
+
+mod inventory;
+mod run;
+
+pub use inventory::{inventory, InventoryCommand, InventoryView};
+pub use run::{run, OutputFormat, RunCommand};
+
+use crate::diagnostic::Diagnostic;
+
+/// Why a command could not do its job, mapped to exit codes by the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad playbook, inventory, variables or templates: exit 4.
+    #[error("{0}")]
+    Input(#[from] Diagnostic),
+    /// Bad command line (beyond what the parser catches): exit 5.
+    #[error("{0}")]
+    Usage(String),
+    /// Interrupted by the user (Ctrl-C): exit 130.
+    #[error("interrupted")]
+    Interrupted,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A host failed (exit 2).
+    Failed,
+    /// A host was unreachable and none failed (exit 3).
+    Unreachable,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Failed => 2,
+            Outcome::Unreachable => 3,
+        }
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 4,
+            Error::Usage(_) => 5,
+            Error::Interrupted => 130,
+            Error::Io(_) => 1,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Error, Outcome};
+use crate::inventory::Inventory;
+use crate::playbook::{self, Playbook};
+use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::runner::{self, RunOptions};
+use crate::template::Vars;
+use crate::transport::{DefaultConnector, LocalConnector, SshConnector, SshOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `push run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunCommand {
+    pub playbook: PathBuf,
+    pub inventories: Vec<PathBuf>,
+    pub limit: Option<String>,
+    pub extra_vars: Vec<String>,
+    pub forks: usize,
+    pub check: bool,
+    pub diff: bool,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub list_hosts: bool,
+    pub list_tasks: bool,
+    pub format: OutputFormat,
+    pub ssh_config: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+}
+
+fn split_list(values: &[String]) -> Vec<String> {
+    values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// Load and check everything; nothing touches the network here.
+fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
+    let mut extra = Vars::new();
+    for e in &cmd.extra_vars {
+        extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
+    }
+    let playbook = playbook::load_playbook(&cmd.playbook)?;
+    let mut inventory = Inventory::load(&cmd.inventories)?;
+    if let Some(dir) = cmd.playbook.parent() {
+        let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+        inventory.add_playbook_vars_dir(dir)?;
+    }
+    let limit = match &cmd.limit {
+        Some(l) => Some(l.clone()),
+        None => None,
+    };
+    let opts = RunOptions {
+        forks: cmd.forks.max(1),
+        check: cmd.check,
+        diff: cmd.diff,
+        limit,
+        tags: split_list(&cmd.tags),
+        skip_tags: split_list(&cmd.skip_tags),
+        extra_vars: Arc::new(extra),
+    };
+    Ok((playbook, inventory, opts))
+}
+
+/// Run a playbook. Input errors come back before any host is contacted.
+pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
+    let (playbook, inventory, opts) = load(&cmd)?;
+    if cmd.list_hosts || cmd.list_tasks {
+        list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?;
+        return Ok(Outcome::Ok);
+    }
+    let prepared = runner::prepare(&playbook, &inventory, &opts)?;
+    let reporter: Arc<dyn Reporter> = match cmd.format {
+        OutputFormat::Json => Arc::new(JsonReporter),
+        OutputFormat::Text => Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())),
+    };
+    for play in &prepared {
+        if play.hosts.is_empty() {
+            reporter.warn(&format!("play `{}`: no hosts matched `{}`", play.play.name, play.play.hosts));
+        }
+    }
+    let ssh = SshConnector::new(SshOptions {
+        accept_new_host_keys: cmd.accept_new_host_keys,
+        connect_timeout: cmd.connect_timeout,
+        ssh_config: cmd.ssh_config.clone(),
+        ..SshOptions::default()
+    })?;
+    let connector = Arc::new(DefaultConnector { ssh, local: LocalConnector });
+    // Ctrl-C drops the run: each connection's drop closes its ssh master and
+    // the control directory goes with the connector.
+    let recap = tokio::select! {
+        recap = runner::execute(prepared, connector, reporter, &opts) => recap,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    };
+    Ok(if recap.any_failed() {
+        Outcome::Failed
+    } else if recap.any_unreachable() {
+        Outcome::Unreachable
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// `--list-hosts` / `--list-tasks`, in Ansible's layout.
+fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bool, tasks: bool) -> Result<(), Error> {
+    println!("\nplaybook: {}", playbook.path.display());
+    for (i, play) in playbook.plays.iter().enumerate() {
+        println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        if hosts {
+            let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?;
+            println!("    pattern: ['{}']", play.hosts);
+            println!("    hosts ({}):", matched.len());
+            for h in matched {
+                println!("      {h}");
+            }
+        }
+        if tasks {
+            println!("    tasks:");
+            for task in play.tasks.iter().filter(|t| runner::tag_selected(t, opts)) {
+                let mut tags: Vec<&str> = task.tags.iter().map(String::as_str).collect();
+                tags.sort_unstable();
+                println!("      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! Plans: for one host, the play's tasks turned into module ops (pure data,
+//! no network). A plan is cut into segments only where a task reads a
+//! result registered earlier in the same segment, because that result only
+//! exists after the segment has run on the host.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::value::Value as JinjaValue;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::playbook::{Become, Play, Task};
+use crate::template::{Mode, Scope, TemplateError, Vars};
+
+/// One module op for one host (one loop item, if the task loops).
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub task: usize,
+    pub item: Option<Value>,
+    pub op: push_modules::Op,
+    pub become_: Option<Become>,
+}
+
+/// What a task became on a host.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    /// Ops to run (one per loop item).
+    Run { task: usize, steps: Vec<Step>, skipped_items: usize },
+    /// Decided on the controller: `when` was false (or the loop empty).
+    Skipped { task: usize, reason: String },
+}
+
+impl Planned {
+    pub fn task(&self) -> usize {
+        match self {
+            Planned::Run { task, .. } | Planned::Skipped { task, .. } => *task,
+        }
+    }
+}
+
+/// A run of tasks that can be probed and applied in one go.
+#[derive(Debug, Default)]
+pub struct Segment {
+    pub entries: Vec<Planned>,
+    /// Index (into the selected task list) where the next segment starts.
+    pub next: usize,
+}
+
+/// Finds `src:` files for copy/template and renders templates, Ansible's way.
+struct FileLookup<'a> {
+    base_dir: &'a Path,
+    role_dir: Option<&'a Path>,
+    scope: &'a Scope,
+}
+
+impl FileLookup<'_> {
+    fn find(&self, src: &str, sub: &str) -> Result<PathBuf, String> {
+        let path = Path::new(src);
+        if path.is_absolute() {
+            return path.exists().then(|| path.to_path_buf()).ok_or_else(|| format!("{src} does not exist"));
+        }
+        let mut candidates = Vec::new();
+        if let Some(role) = self.role_dir {
+            candidates.push(role.join(sub).join(src));
+            candidates.push(role.join(src));
+        }
+        candidates.push(self.base_dir.join(sub).join(src));
+        candidates.push(self.base_dir.join(src));
+        candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!("`{src}` not found (looked in {})", looked.join(", "))
+        })
+    }
+}
+
+impl push_modules::Controller for FileLookup<'_> {
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
+        let path = self.find(src, "files")?;
+        std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    }
+
+    fn render_template(&self, src: &str) -> Result<String, String> {
+        let path = self.find(src, "templates")?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
+            Some(line) => format!("{}:{line}: {}", path.display(), e.message),
+            None => format!("{}: {}", path.display(), e.message),
+        })
+    }
+}
+
+/// A template error inside a playbook value, pointed at its line.
+pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
+    let at = match e.line {
+        Some(line) if line > 1 => span.shifted(line - 1, None),
+        _ => span.clone(),
+    };
+    let hint = if e.message.starts_with("undefined variable") {
+        "define it in the play's vars, group_vars/host_vars, or pass it with -e"
+    } else {
+        "check the template syntax"
+    };
+    Diagnostic::at(&at, e.message).with_hint(hint)
+}
+
+/// Plan tasks `selected[start..]` until one needs a result registered in
+/// this segment.
+pub fn plan_segment(
+    play: &Play,
+    selected: &[usize],
+    start: usize,
+    scope: &Scope,
+) -> Result<Segment, Diagnostic> {
+    let mut segment = Segment { entries: Vec::new(), next: selected.len() };
+    let mut pending: HashSet<&str> = HashSet::new();
+    for (pos, &index) in selected.iter().enumerate().skip(start) {
+        let task = &play.tasks[index];
+        if !segment.entries.is_empty() && task.reads.iter().any(|r| pending.contains(r.as_str())) {
+            segment.next = pos;
+            return Ok(segment);
+        }
+        segment.entries.push(plan_task(play, index, task, scope)?);
+        if let Some(r) = &task.register {
+            pending.insert(r);
+        }
+    }
+    Ok(segment)
+}
+
+/// The scope a task sees: its own `vars:` under the extra vars.
+pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
+    if task.vars.is_empty() {
+        scope.clone()
+    } else {
+        scope.with_layer(Arc::clone(&task.vars))
+    }
+}
+
+pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope) -> Result<Planned, Diagnostic> {
+    let scope = task_scope(task, scope);
+    let items: Option<Vec<Value>> = match &task.loop_ {
+        None => None,
+        Some(l) => match scope.render_json(&l.items, Mode::Plain).map_err(|e| template_diag(&l.span, e))? {
+            Value::Array(items) => Some(items),
+            other => {
+                return Err(Diagnostic::at(&l.span, format!("`loop` must give a list, it gave {}", json_type(&other)))
+                    .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
+            }
+        },
+    };
+    let iterations: Vec<(Option<Value>, Scope)> = match items {
+        None => vec![(None, scope.clone())],
+        Some(items) => {
+            let var = task.loop_.as_ref().map_or("item", |l| l.loop_var.as_str()).to_string();
+            items
+                .into_iter()
+                .map(|item| {
+                    let s = scope.with_native([(var.clone(), JinjaValue::from(minijinja::value::Serde(&item)))]);
+                    (Some(item), s)
+                })
+                .collect()
+        }
+    };
+    let looped = task.loop_.is_some();
+    let mut steps = Vec::new();
+    let mut skipped_items = 0;
+    for (item, scope) in iterations {
+        let mut run = true;
+        for cond in &task.when {
+            if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
+                run = false;
+                break;
+            }
+        }
+        if !run {
+            skipped_items += 1;
+            continue;
+        }
+        let op = build_op(play, task, &scope)?;
+        steps.push(Step { task: index, item, op, become_: task.become_.clone() });
+    }
+    if steps.is_empty() {
+        let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
+        return Ok(Planned::Skipped { task: index, reason: reason.to_string() });
+    }
+    Ok(Planned::Run { task: index, steps, skipped_items })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Render a task's arguments for this host and let the module build its op.
+fn build_op(play: &Play, task: &Task, scope: &Scope) -> Result<push_modules::Op, Diagnostic> {
+    let module = task.module;
+    let mut args = serde_json::Map::new();
+    for (name, raw) in &task.args.values {
+        let span = task.args.value_span(name).unwrap_or(&task.module_span);
+        let shell_text = matches!(module.name(), "shell" | "command") && matches!(name.as_str(), "_raw_params" | "cmd");
+        let value = match (shell_text, raw) {
+            // Values interpolated into a command line are quoted, so they
+            // stay data: `shell: echo {{ v }}` can never run what `v` holds.
+            (true, Value::String(s)) => {
+                let text = scope.render_text(s, Mode::Shell).map_err(|e| template_diag(span, e))?;
+                if module.name() == "command" {
+                    let words = shlex::split(&text).ok_or_else(|| {
+                        Diagnostic::at(span, "unbalanced quotes in command").with_hint("`command` splits its text like a shell; check the quotes")
+                    })?;
+                    args.insert("argv".into(), Value::Array(words.into_iter().map(Value::String).collect()));
+                    continue;
+                }
+                Value::String(text)
+            }
+            _ => scope.render_json(raw, Mode::Plain).map_err(|e| template_diag(span, e))?,
+        };
+        let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
+        args.insert(key, value);
+    }
+    let lookup = FileLookup { base_dir: &play.base_dir, role_dir: task.role_dir.as_deref(), scope };
+    push_modules::plan(module, args, &lookup).map_err(|e| {
+        let span = e
+            .arg_name()
+            .and_then(|n| match e {
+                push_modules::ArgError::Unknown { .. } => task.args.key_span(n),
+                _ => task.args.value_span(n).or_else(|| task.args.key_span(n)),
+            })
+            .unwrap_or(&task.module_span);
+        let d = Diagnostic::at(span, format!("{}: {e}", module.name()));
+        match e.hint() {
+            Some(h) => d.with_hint(h),
+            None => d,
+        }
+    })
+}
+
+/// Every variable a task reads must exist for this host, or be registered
+/// by an earlier task: checked for all tasks before connecting, so a typo in
+/// a late task cannot fail a host halfway through.
+pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(), Diagnostic> {
+    let mut registered: HashSet<&str> = HashSet::new();
+    for &index in selected {
+        let task = &play.tasks[index];
+        let task_scope = task_scope(task, scope);
+        for name in &task.reads {
+            if !task_scope.contains(name) && !registered.contains(name.as_str()) && !is_builtin(name) {
+                return Err(Diagnostic::at(&task.span, format!("task `{}` uses undefined variable `{name}`", task.display_name()))
+                    .with_hint("define it in the play's vars, group_vars/host_vars, or pass it with -e"));
+            }
+        }
+        if let Some(r) = &task.register {
+            registered.insert(r);
+        }
+    }
+    Ok(())
+}
+
+/// Names templates may use that are not variables.
+fn is_builtin(name: &str) -> bool {
+    matches!(name, "range" | "lipsum" | "dict" | "namespace" | "loop" | "true" | "false" | "none" | "True" | "False" | "None" | "omit")
+}
+
+/// The variables every task of a play sees on a host, lowest first:
+/// role defaults, inventory, play vars, vars_files, role vars, extra vars.
+pub fn play_scope(play: &Play, inventory_vars: Vars, extra: &Arc<Vars>, native: HashMap<String, JinjaValue>) -> Scope {
+    Scope::new(
+        vec![
+            Arc::clone(&play.role_defaults),
+            Arc::new(inventory_vars),
+            Arc::clone(&play.vars),
+            Arc::clone(&play.vars_files),
+            Arc::clone(&play.role_vars),
+            Arc::clone(extra),
+        ],
+        native,
+    )
+}

@@ -1,0 +1,33 @@
+use std::io::Write;
+
+use serde_json::json;
+
+use super::{Recap, Reporter, TaskResult};
+
+/// One JSON object per line on stdout, for machines.
+pub struct JsonReporter;
+
+fn emit(value: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+impl Reporter for JsonReporter {
+    fn play_start(&self, play: &str, hosts: &[String], check: bool) {
+        emit(json!({"event": "play", "play": play, "hosts": hosts, "check": check}));
+    }
+    fn host_start(&self, _host: &str) {}
+    fn task(&self, result: &TaskResult) {
+        let mut v = serde_json::to_value(result).unwrap_or_default();
+        v.as_object_mut().map(|m| m.insert("event".into(), json!("task")));
+        emit(v);
+    }
+    fn host_done(&self, _host: &str) {}
+    fn warn(&self, message: &str) {
+        emit(json!({"event": "warning", "msg": message}));
+    }
+    fn recap(&self, recap: &Recap) {
+        emit(json!({"event": "recap", "hosts": recap.hosts}));
+    }
+}

@@ -1,0 +1,104 @@
+//! Events from the runner and the reporters that show them: plain lines,
+//! progress bars on a terminal, or JSON lines. One [`Printer`] picks.
+
+mod json;
+mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use json::JsonReporter;
+pub use text::TextReporter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Unreachable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One task's outcome on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskResult {
+    pub play: String,
+    pub host: String,
+    pub task: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// A failure the task asked to ignore (`ignore_errors`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct HostStats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub ignored: u32,
+    /// Scripts run on the host over its connection (probe, apply).
+    pub remote_execs: u32,
+}
+
+impl HostStats {
+    pub fn count(&mut self, r: &TaskResult) {
+        match r.status {
+            // Ansible counts a changed task in `ok` too.
+            Status::Ok => self.ok += 1,
+            Status::Changed => {
+                self.ok += 1;
+                self.changed += 1
+            }
+            Status::Skipped => self.skipped += 1,
+            Status::Failed if r.ignored => self.ignored += 1,
+            Status::Failed => self.failed += 1,
+            Status::Unreachable => self.unreachable += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recap {
+    pub hosts: BTreeMap<String, HostStats>,
+}
+
+impl Recap {
+    pub fn any_failed(&self) -> bool {
+        self.hosts.values().any(|h| h.failed > 0)
+    }
+    pub fn any_unreachable(&self) -> bool {
+        self.hosts.values().any(|h| h.unreachable > 0)
+    }
+}
+
+/// Where runner events go. Implementations must be cheap: they are called
+/// from every host's task.
+pub trait Reporter: Send + Sync {
+    fn play_start(&self, play: &str, hosts: &[String], check: bool);
+    fn host_start(&self, host: &str);
+    fn task(&self, result: &TaskResult);
+    fn host_done(&self, host: &str);
+    fn warn(&self, message: &str);
+    fn recap(&self, recap: &Recap);
+}

@@ -1,0 +1,144 @@
+//! Human output. On a terminal, an overall bar and one spinner per host in
+//! flight (a bounded number) sit under the log lines; lines are printed
+//! through indicatif so a bar never tears them. Elsewhere, plain lines.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use console::style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Recap, Reporter, Status, TaskResult};
+
+/// At most this many per-host spinners; the overall bar counts the rest.
+const MAX_HOST_BARS: usize = 8;
+
+pub struct TextReporter {
+    bars: Option<Bars>,
+    verbose_ok: bool,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    hosts: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl TextReporter {
+    /// `progress`: draw bars (only when stderr is a terminal).
+    pub fn new(progress: bool) -> TextReporter {
+        let bars = progress.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(0));
+            overall.set_style(
+                ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} hosts {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            overall.enable_steady_tick(Duration::from_millis(120));
+            Bars { multi, overall, hosts: Mutex::default() }
+        });
+        TextReporter { bars, verbose_ok: true }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(b) => {
+                let _ = b.multi.println(text);
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+        }
+    }
+}
+
+fn styled_status(status: Status, ignored: bool) -> String {
+    let word = if ignored { "failed (ignored)" } else { status.as_str() };
+    match status {
+        Status::Ok => style(word).green().to_string(),
+        Status::Changed => style(word).yellow().to_string(),
+        Status::Skipped => style(word).cyan().to_string(),
+        Status::Failed | Status::Unreachable => style(word).red().bold().to_string(),
+    }
+}
+
+impl Reporter for TextReporter {
+    fn play_start(&self, play: &str, hosts: &[String], check: bool) {
+        let mode = if check { " (check mode: nothing will change)" } else { "" };
+        self.line(&format!("\nPLAY [{play}] {} host(s){mode}", hosts.len()));
+        if let Some(b) = &self.bars {
+            b.overall.set_length(b.overall.length().unwrap_or(0) + hosts.len() as u64);
+        }
+    }
+
+    fn host_start(&self, host: &str) {
+        if let Some(b) = &self.bars {
+            let mut hosts = b.hosts.lock().unwrap();
+            if hosts.len() < MAX_HOST_BARS {
+                let bar = b.multi.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
+                bar.set_message(host.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                hosts.insert(host.to_string(), bar);
+            }
+        }
+    }
+
+    fn task(&self, r: &TaskResult) {
+        if r.status == Status::Ok && !self.verbose_ok {
+            return;
+        }
+        let mut text = format!("{}: [{}] {}", styled_status(r.status, r.ignored), r.host, r.task);
+        if let Some(msg) = &r.msg {
+            if !msg.is_empty() {
+                let indented = msg.trim_end().replace('\n', "\n    ");
+                text.push_str(&format!(" => {indented}"));
+            }
+        }
+        if let Some(diff) = &r.diff {
+            text.push('\n');
+            text.push_str(diff.trim_end());
+        }
+        self.line(&text);
+        if let Some(b) = &self.bars {
+            if let Some(bar) = b.hosts.lock().unwrap().get(&r.host) {
+                bar.set_message(format!("{} - {}", r.host, r.task));
+            }
+        }
+    }
+
+    fn host_done(&self, host: &str) {
+        if let Some(b) = &self.bars {
+            if let Some(bar) = b.hosts.lock().unwrap().remove(host) {
+                bar.finish_and_clear();
+                b.multi.remove(&bar);
+            }
+            b.overall.inc(1);
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.line(&format!("{} {message}", style("warning:").yellow().bold()));
+    }
+
+    fn recap(&self, recap: &Recap) {
+        if let Some(b) = &self.bars {
+            b.overall.finish_and_clear();
+            let _ = b.multi.clear();
+        }
+        let mut out = String::from("\nPLAY RECAP\n");
+        let width = recap.hosts.keys().map(String::len).max().unwrap_or(0);
+        for (host, s) in &recap.hosts {
+            out.push_str(&format!(
+                "{host:width$} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} ignored={:<4} execs={}\n",
+                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored, s.remote_execs
+            ));
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, "{out}");
+    }
+}

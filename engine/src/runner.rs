@@ -1,0 +1,602 @@
+//! Running a playbook: everything is parsed, rendered and checked for every
+//! host first (so bad input never reaches a host), then each host runs its
+//! plan with one probe and at most one apply per segment, in parallel up to
+//! `forks`. A failing host stops only itself.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Serde, Value as JinjaValue};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+use crate::diagnostic::Diagnostic;
+use crate::inventory::Inventory;
+use crate::plan::{self, Planned, Segment, Step};
+use crate::playbook::{Play, Playbook, Task};
+use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
+use crate::script::{self, ScriptStep, StepReport};
+use crate::template::{Mode, Scope, Vars};
+use crate::transport::{Connection, Connector, Target};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub forks: usize,
+    pub check: bool,
+    pub diff: bool,
+    pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub extra_vars: Arc<Vars>,
+}
+
+/// A play, checked and planned up to its first segment for every host.
+pub struct PreparedPlay<'a> {
+    pub play: &'a Play,
+    /// Indices of the tasks that pass the tag filter, in order.
+    pub selected: Vec<usize>,
+    pub hosts: Vec<PreparedHost>,
+}
+
+pub struct PreparedHost {
+    pub name: String,
+    pub target: Target,
+    pub scope: Scope,
+    pub first: Segment,
+}
+
+/// Is a task selected by `--tags` / `--skip-tags`? `always` runs unless
+/// skipped by name, `never` only when asked for, as in Ansible.
+pub fn tag_selected(task: &Task, opts: &RunOptions) -> bool {
+    let has = |t: &str| task.tags.contains(t);
+    if opts.skip_tags.iter().any(|t| has(t) || (t == "all")) {
+        return false;
+    }
+    if has("never") && !opts.tags.iter().any(|t| has(t) && t != "never") {
+        return false;
+    }
+    if opts.tags.is_empty() || opts.tags.iter().any(|t| t == "all") {
+        return true;
+    }
+    has("always") || opts.tags.iter().any(|t| has(t) || (t == "tagged" && !task.tags.is_empty()) || (t == "untagged" && task.tags.is_empty()))
+}
+
+/// The hosts a play runs on: its pattern, narrowed by `--limit`.
+pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Result<Vec<String>, Diagnostic> {
+    let mut hosts = inventory.select(&play.hosts).map_err(|d| d.or_at(&play.span))?;
+    if let Some(limit) = limit {
+        let allowed = inventory.select(limit)?;
+        hosts.retain(|h| allowed.contains(h));
+    }
+    Ok(hosts)
+}
+
+/// `hostvars`: every host's inventory variables, shared by all scopes.
+fn hostvars(inventory: &Inventory) -> JinjaValue {
+    let map: serde_json::Map<String, Value> =
+        inventory.hosts().map(|h| (h.to_string(), Value::Object(inventory.host_vars(h)))).collect();
+    JinjaValue::from(Serde(Value::Object(map)))
+}
+
+/// Render the connection variables of a host.
+fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> {
+    let get = |key: &str| -> Result<Option<String>, Diagnostic> {
+        match scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Ok(Some(other.to_string())),
+        }
+    };
+    let first = |keys: &[&str]| -> Result<Option<String>, Diagnostic> {
+        for k in keys {
+            if let Some(v) = get(k)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    };
+    let port = match first(&["ansible_port", "ansible_ssh_port", "push_port"])? {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| Diagnostic::new(format!("host {name}: ansible_port `{p}` is not a port number")))?),
+        None => None,
+    };
+    Ok(Target {
+        name: name.to_string(),
+        address: first(&["ansible_host", "ansible_ssh_host", "push_host"])?.unwrap_or_else(|| name.to_string()),
+        port,
+        user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?.or_else(|| play.remote_user.clone()),
+        key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?.map(PathBuf::from),
+        ssh_config: get("push_ssh_config")?.map(PathBuf::from),
+        known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
+        local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
+    })
+}
+
+/// Parse, render and check everything for every host, touching no host.
+pub fn prepare<'a>(playbook: &'a Playbook, inventory: &Inventory, opts: &RunOptions) -> Result<Vec<PreparedPlay<'a>>, Diagnostic> {
+    let hostvars = hostvars(inventory);
+    let mut prepared = Vec::new();
+    for play in &playbook.plays {
+        let hosts = play_hosts(play, inventory, opts.limit.as_deref())?;
+        let selected: Vec<usize> = (0..play.tasks.len()).filter(|&i| tag_selected(&play.tasks[i], opts)).collect();
+        let mut prepared_hosts = Vec::new();
+        for host in &hosts {
+            let native = HashMap::from([
+                ("hostvars".to_string(), hostvars.clone()),
+                ("ansible_play_hosts".to_string(), JinjaValue::from(Serde(&hosts))),
+                ("ansible_check_mode".to_string(), JinjaValue::from(opts.check)),
+            ]);
+            let scope = plan::play_scope(play, inventory.host_vars(host), &opts.extra_vars, native);
+            plan::check_reads(play, &selected, &scope)?;
+            let first = plan::plan_segment(play, &selected, 0, &scope)?;
+            let target = target(host, &scope, play)?;
+            prepared_hosts.push(PreparedHost { name: host.clone(), target, scope, first });
+        }
+        prepared.push(PreparedPlay { play, selected, hosts: prepared_hosts });
+    }
+    Ok(prepared)
+}
+
+/// Connections are kept across plays and closed at the end of the run.
+type Pool = Mutex<HashMap<String, Box<dyn Connection>>>;
+
+/// Run prepared plays. Returns the recap; never fails as a whole: a host's
+/// trouble is in its stats.
+pub async fn execute(
+    plays: Vec<PreparedPlay<'_>>,
+    connector: Arc<dyn Connector>,
+    reporter: Arc<dyn Reporter>,
+    opts: &RunOptions,
+) -> Recap {
+    let stats: Arc<Mutex<HashMap<String, HostStats>>> = Arc::default();
+    let pool: Arc<Pool> = Arc::default();
+    let mut dead: BTreeSet<String> = BTreeSet::new();
+    for play in plays {
+        let hosts: Vec<PreparedHost> = play.hosts.into_iter().filter(|h| !dead.contains(&h.name)).collect();
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        reporter.play_start(&play.play.name, &names, opts.check);
+        for name in &names {
+            stats.lock().unwrap().entry(name.clone()).or_default();
+        }
+        let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
+        let run = HostRun { play: play.play, selected: &play.selected, opts, reporter: &reporter, stats: &stats };
+        let futures = hosts.into_iter().map(|host| {
+            let forks = Arc::clone(&forks);
+            let connector = Arc::clone(&connector);
+            let pool = Arc::clone(&pool);
+            let run = &run;
+            async move {
+                let _permit = forks.acquire().await.expect("semaphore open");
+                run.reporter.host_start(&host.name);
+                let ok = run.host(&host, connector.as_ref(), &pool).await;
+                run.reporter.host_done(&host.name);
+                (host.name, ok)
+            }
+        });
+        for (name, ok) in futures::future::join_all(futures).await {
+            if !ok {
+                dead.insert(name);
+            }
+        }
+    }
+    let connections: Vec<Box<dyn Connection>> = pool.lock().unwrap().drain().map(|(_, c)| c).collect();
+    for c in connections {
+        c.close().await;
+    }
+    let recap = Recap { hosts: stats.lock().unwrap().clone().into_iter().collect() };
+    reporter.recap(&recap);
+    recap
+}
+
+struct HostRun<'a> {
+    play: &'a Play,
+    selected: &'a [usize],
+    opts: &'a RunOptions,
+    reporter: &'a Arc<dyn Reporter>,
+    stats: &'a Arc<Mutex<HashMap<String, HostStats>>>,
+}
+
+/// One step of a segment, flattened out of its task.
+struct Flat<'a> {
+    entry: usize,
+    step: &'a Step,
+}
+
+impl HostRun<'_> {
+    fn report(&self, result: TaskResult) {
+        self.stats.lock().unwrap().entry(result.host.clone()).or_default().count(&result);
+        self.reporter.task(&result);
+    }
+
+    fn result(&self, host: &str, task: String, status: Status, msg: Option<String>) -> TaskResult {
+        TaskResult { play: self.play.name.clone(), host: host.to_string(), task, status, msg, diff: None, ignored: false }
+    }
+
+    fn count_exec(&self, host: &str) {
+        self.stats.lock().unwrap().entry(host.to_string()).or_default().remote_execs += 1;
+    }
+
+    /// Run the play on one host. Returns false if the host failed or was
+    /// unreachable (it then sits out the remaining plays).
+    async fn host(&self, host: &PreparedHost, connector: &dyn Connector, pool: &Pool) -> bool {
+        let name = host.name.as_str();
+        let existing = pool.lock().unwrap().remove(name);
+        let conn = match existing {
+            Some(c) => c,
+            None => match connector.connect(&host.target).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.report(self.result(name, "connect".into(), Status::Unreachable, Some(e.to_string())));
+                    return false;
+                }
+            },
+        };
+        let ok = self.segments(host, conn.as_ref()).await;
+        pool.lock().unwrap().insert(name.to_string(), conn);
+        ok
+    }
+
+    async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
+        let name = host.name.as_str();
+        let mut scope = host.scope.clone();
+        let mut notified: BTreeSet<usize> = BTreeSet::new();
+        let mut next_segment: Option<Segment> = None;
+        let mut first = true;
+        loop {
+            let segment = if first {
+                first = false;
+                None
+            } else {
+                match next_segment.take() {
+                    Some(s) => Some(s),
+                    None => return true,
+                }
+            };
+            let segment_ref = segment.as_ref().unwrap_or(&host.first);
+            let last = segment_ref.next >= self.selected.len();
+            let outcome = self.segment(name, conn, &scope, segment_ref, &mut notified, last).await;
+            let Some(registered) = outcome else { return false };
+            scope = scope.with_native(registered);
+            if last {
+                return true;
+            }
+            match plan::plan_segment(self.play, self.selected, segment_ref.next, &scope) {
+                Ok(s) => next_segment = Some(s),
+                Err(d) => {
+                    self.report(self.result(name, "plan".into(), Status::Failed, Some(d.to_string())));
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn task_label(&self, task: &Task, scope: &Scope) -> String {
+        match &task.name {
+            Some(n) => scope.render_text(n, Mode::Plain).unwrap_or_else(|_| n.clone()),
+            None => task.module.name().to_string(),
+        }
+    }
+
+    /// Plan the handlers that could run at the end of this play.
+    fn handler_steps(&self, scope: &Scope, wanted: &BTreeSet<usize>) -> Vec<(usize, Vec<Step>)> {
+        let mut out = Vec::new();
+        for &h in wanted {
+            let handler = &self.play.handlers[h];
+            if let Ok(Planned::Run { steps, .. }) = plan::plan_task(self.play, h, handler, scope) {
+                out.push((h, steps));
+            }
+        }
+        out
+    }
+
+    fn script_step<'b>(&self, i: usize, f: &Flat<'b>, probe: bool) -> ScriptStep<'b> {
+        let task = &self.play.tasks[f.step.task];
+        ScriptStep {
+            id: i.to_string(),
+            snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
+            become_: f.step.become_.as_ref(),
+            notify: self.notify_targets(task),
+            ignore_errors: task.ignore_errors,
+        }
+    }
+
+    /// Handler indices a task's `notify` names.
+    fn notify_targets(&self, task: &Task) -> Vec<usize> {
+        self.play
+            .handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| task.notify.iter().any(|n| h.name.as_deref() == Some(n.as_str()) || h.listen.contains(n)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Probe, decide, apply one segment. Returns the registered results, or
+    /// None if the host failed.
+    async fn segment(
+        &self,
+        name: &str,
+        conn: &dyn Connection,
+        scope: &Scope,
+        segment: &Segment,
+        notified: &mut BTreeSet<usize>,
+        last: bool,
+    ) -> Option<Vec<(String, JinjaValue)>> {
+        let mut flat: Vec<Flat> = Vec::new();
+        for (entry, planned) in segment.entries.iter().enumerate() {
+            if let Planned::Run { steps, .. } = planned {
+                flat.extend(steps.iter().map(|step| Flat { entry, step }));
+            }
+        }
+        let all_handlers: BTreeSet<usize> = (0..self.play.handlers.len()).collect();
+
+        // Probe: one exec, every step's look.
+        let mut probe_reports: HashMap<String, StepReport> = HashMap::new();
+        if !flat.is_empty() {
+            let steps: Vec<ScriptStep> = flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true)).collect();
+            let script = script::probe(&steps, self.opts.diff);
+            probe_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        }
+        let first_change = flat.iter().enumerate().position(|(i, _)| {
+            probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0)
+        });
+        // Handlers notified by steps that would change.
+        if let Some(first) = first_change {
+            for (i, f) in flat.iter().enumerate().skip(first) {
+                if self.opts.check && probe_reports.get(&i.to_string()).is_some_and(|r| r.changed()) {
+                    notified.extend(self.notify_targets(&self.play.tasks[f.step.task]));
+                }
+            }
+        }
+
+        // Apply: one exec, from the first step that differs, plus handlers.
+        let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
+        let mut applied_from = flat.len();
+        let mut handler_plan = Vec::new();
+        if !self.opts.check {
+            let handlers_due = last && (!notified.is_empty() || first_change.is_some());
+            if first_change.is_some() || (last && !notified.is_empty()) {
+                applied_from = first_change.unwrap_or(flat.len());
+                let steps: Vec<ScriptStep> =
+                    flat.iter().enumerate().skip(applied_from).map(|(i, f)| self.script_step(i, f, false)).collect();
+                if handlers_due {
+                    handler_plan = self.handler_steps(scope, if first_change.is_some() { &all_handlers } else { notified });
+                }
+                let handler_script: Vec<(usize, ScriptStep)> = handler_plan
+                    .iter()
+                    .flat_map(|(h, steps)| {
+                        steps.iter().enumerate().map(move |(k, s)| {
+                            (*h, ScriptStep {
+                                id: format!("h{h}_{k}"),
+                                snippet: &s.op.apply,
+                                become_: s.become_.as_ref(),
+                                notify: vec![],
+                                ignore_errors: self.play.handlers[*h].ignore_errors,
+                            })
+                        })
+                    })
+                    .collect();
+                let notified_now: Vec<usize> = notified.iter().copied().collect();
+                let script = script::apply(&steps, &handler_script, &notified_now, false);
+                apply_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            }
+        }
+
+        // Report, per task, from the apply where it ran, else the probe.
+        let mut registered = Vec::new();
+        let mut host_failed = false;
+        for (entry, planned) in segment.entries.iter().enumerate() {
+            let task = &self.play.tasks[planned.task()];
+            let label = self.task_label(task, scope);
+            match planned {
+                Planned::Skipped { reason, .. } => {
+                    self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
+                    if let Some(r) = &task.register {
+                        registered.push((r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason})))));
+                    }
+                }
+                Planned::Run { steps, .. } => {
+                    let mut results = Vec::new();
+                    let mut statuses = Vec::new();
+                    let mut msgs = Vec::new();
+                    let mut diffs = Vec::new();
+                    let mut ran_all = true;
+                    for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
+                        let id = i.to_string();
+                        let from_apply = i >= applied_from;
+                        let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
+                        let Some(report) = report else {
+                            ran_all = false;
+                            continue;
+                        };
+                        let status = step_status(report, self.opts.check || !from_apply);
+                        if self.opts.diff && !task.no_log && report.changed() {
+                            let probe = probe_reports.get(&id);
+                            if let Some(d) = diff_text(f.step, probe) {
+                                diffs.push(d);
+                            }
+                        }
+                        if let Some(m) = step_message(report, status, task.no_log) {
+                            msgs.push(match &f.step.item {
+                                Some(item) => format!("({}) {m}", item_label(item)),
+                                None => m,
+                            });
+                        }
+                        results.push(register_value(report, status, f.step.item.as_ref(), task.no_log, !from_apply && !self.opts.check));
+                        statuses.push(status);
+                    }
+                    if statuses.is_empty() && !ran_all {
+                        continue; // never reached: the host stopped before it
+                    }
+                    let _ = steps;
+                    let status = statuses.iter().copied().max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                    let ignored = status == Status::Failed && task.ignore_errors;
+                    if status == Status::Failed && !ignored {
+                        host_failed = true;
+                    }
+                    let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
+                    result.ignored = ignored;
+                    result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+                    self.report(result);
+                    if let Some(r) = &task.register {
+                        let value = if task.loop_.is_some() {
+                            let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
+                            json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false))})
+                        } else {
+                            results.into_iter().next().unwrap_or(json!({}))
+                        };
+                        registered.push((r.clone(), JinjaValue::from(Serde(value))));
+                    }
+                    if host_failed {
+                        return None;
+                    }
+                }
+            }
+        }
+
+        // Handlers: in check mode, say which would run; otherwise report what ran.
+        if last {
+            for &h in notified.iter() {
+                let handler = &self.play.handlers[h];
+                let label = format!("handler: {}", self.task_label(handler, scope));
+                if self.opts.check {
+                    self.report(self.result(name, label, Status::Changed, Some("would run".into())));
+                    continue;
+                }
+            }
+            if !self.opts.check {
+                for (h, steps) in &handler_plan {
+                    let handler = &self.play.handlers[*h];
+                    let label = format!("handler: {}", self.task_label(handler, scope));
+                    let reports: Vec<&StepReport> =
+                        (0..steps.len()).filter_map(|k| apply_reports.get(&format!("h{h}_{k}"))).collect();
+                    if reports.is_empty() {
+                        continue;
+                    }
+                    let status = reports.iter().map(|r| step_status(r, false)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                    let msg = reports.iter().find_map(|r| step_message(r, step_status(r, false), handler.no_log));
+                    self.report(self.result(name, label, status, msg));
+                    if status == Status::Failed && !handler.ignore_errors {
+                        return None;
+                    }
+                }
+            }
+        } else if !self.opts.check {
+            // Steps in this segment notified handlers: remember for the end.
+            for (i, f) in flat.iter().enumerate().skip(applied_from) {
+                if apply_reports.get(&i.to_string()).is_some_and(|r| r.changed()) {
+                    notified.extend(self.notify_targets(&self.play.tasks[f.step.task]));
+                }
+            }
+        }
+        Some(registered)
+    }
+
+    /// Run one script; on transport or framing trouble the host fails.
+    async fn exec(&self, name: &str, conn: &dyn Connection, script: &script::Script) -> Option<Vec<StepReport>> {
+        self.count_exec(name);
+        let output = match conn.exec(&script.text).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));
+                return None;
+            }
+        };
+        match script::parse(&output.stdout, &script.nonce) {
+            Ok(reports) => Some(reports),
+            Err(e) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                self.report(self.result(name, "exec".into(), Status::Failed, Some(format!("{e}; exit {:?}; stderr: {}", output.status, stderr.trim()))));
+                None
+            }
+        }
+    }
+}
+
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Skipped => 0,
+        Status::Ok => 1,
+        Status::Changed => 2,
+        Status::Failed => 3,
+        Status::Unreachable => 4,
+    }
+}
+
+/// A step's status. From a probe (check mode, or a step before the first
+/// change), "changed" means "would change".
+fn step_status(r: &StepReport, _from_probe: bool) -> Status {
+    if r.rc != 0 {
+        Status::Failed
+    } else if r.changed() {
+        Status::Changed
+    } else if r.skipped() {
+        Status::Skipped
+    } else {
+        Status::Ok
+    }
+}
+
+fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> {
+    if no_log && status == Status::Failed {
+        return Some("the output has been hidden due to no_log".into());
+    }
+    match status {
+        Status::Failed => {
+            let stderr = String::from_utf8_lossy(&r.stderr);
+            let stdout = String::from_utf8_lossy(&r.stdout);
+            let detail = if stderr.trim().is_empty() { stdout.trim().to_string() } else { stderr.trim().to_string() };
+            Some(format!("rc={}: {detail}", r.rc))
+        }
+        Status::Changed | Status::Skipped => r.reason().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn item_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What `register:` stores, shaped like Ansible's result.
+fn register_value(r: &StepReport, status: Status, item: Option<&Value>, no_log: bool, before_apply: bool) -> Value {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
+    let (stdout, stderr) = if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
+    let mut v = json!({
+        "changed": status == Status::Changed,
+        "failed": status == Status::Failed,
+        "skipped": status == Status::Skipped,
+        "rc": r.rc,
+        "stdout": stdout,
+        "stderr": stderr,
+        "stdout_lines": stdout.lines().collect::<Vec<_>>(),
+        "stderr_lines": stderr.lines().collect::<Vec<_>>(),
+        "msg": r.reason().unwrap_or_default(),
+    });
+    if let Some(item) = item {
+        v["item"] = item.clone();
+    }
+    v
+}
+
+/// A unified diff of what a step changes, from the probe's "before" and the
+/// controller's (or the host's) "after".
+fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
+    let probe = probe?;
+    let after = step.op.diff_after.clone().or_else(|| probe.after.clone())?;
+    let before = probe.before.clone().unwrap_or_default();
+    let (before, after) = (String::from_utf8_lossy(&before).into_owned(), String::from_utf8_lossy(&after).into_owned());
+    if before == after {
+        return None;
+    }
+    let label = step.op.diff_label.clone().unwrap_or_default();
+    Some(
+        similar::TextDiff::from_lines(&before, &after)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("before: {label}"), &format!("after: {label}"))
+            .to_string(),
+    )
+}

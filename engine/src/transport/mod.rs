@@ -1,0 +1,91 @@
+//! How scripts reach hosts. The runner only knows [`Connector`] and
+//! [`Connection`]: run a script, get its output. SSH is the real one; the
+//! local one runs `sh` on this machine (`ansible_connection=local`) and lets
+//! the runner be tested without SSH.
+
+mod local;
+mod ssh;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+pub use local::LocalConnector;
+pub use ssh::{SshConnector, SshOptions};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where and how to reach one host, from its variables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Target {
+    /// The inventory name.
+    pub name: String,
+    /// `ansible_host`, else the name.
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// An ssh_config file passed as `ssh -F` (`push_ssh_config`).
+    pub ssh_config: Option<PathBuf>,
+    /// `push_known_hosts_file`: an extra UserKnownHostsFile.
+    pub known_hosts_file: Option<PathBuf>,
+    pub local: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// None when the remote shell was killed by a signal.
+    pub status: Option<i32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("connection lost: {0}")]
+    Exec(String),
+}
+
+pub trait Connection: Send + Sync {
+    /// Run a shell script (fed to `sh -s` on stdin) and collect its output.
+    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Close cleanly (ssh master exited, control socket removed).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+pub trait Connector: Send + Sync {
+    fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Box<dyn Connection>, TransportError>>;
+}
+
+/// Runs local targets locally and the rest over SSH.
+pub struct DefaultConnector {
+    pub ssh: SshConnector,
+    pub local: LocalConnector,
+}
+
+impl Connector for DefaultConnector {
+    fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Box<dyn Connection>, TransportError>> {
+        if target.local {
+            self.local.connect(target)
+        } else {
+            self.ssh.connect(target)
+        }
+    }
+}
+
+/// Error text with its causes, the way ssh's own message reads best.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(part.trim()) {
+            text.push_str(": ");
+            text.push_str(part.trim());
+        }
+        source = s.source();
+    }
+    text
+}
