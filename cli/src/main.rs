@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use push_engine::ops;
 
+mod lab;
+
 /// Agentless, Ansible-style push executor: converge hosts over SSH.
 #[derive(Parser)]
 #[command(name = "push", version, about, long_about = None)]
@@ -22,6 +24,8 @@ enum Command {
     Run(RunArgs),
     /// Show an inventory the way `ansible-inventory` does.
     Inventory(InventoryArgs),
+    /// Real Debian hosts (containers with systemd and sshd) on this machine.
+    Lab(lab::LabArgs),
 }
 
 #[derive(Args)]
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Lab(args) => lab::run(args),
         Command::Inventory(args) => {
             let view = match (args.list, args.graph, args.host) {
                 (_, _, Some(h)) => ops::InventoryView::Host(h),
