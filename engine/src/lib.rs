@@ -13,5 +13,5 @@ pub mod script;
 pub mod transport;
 pub mod plan;
 pub mod report;
-// pub mod runner;
-// pub mod ops;
+pub mod runner;
+pub mod ops;

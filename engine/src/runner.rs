@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::diagnostic::Diagnostic;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Selection};
 use crate::plan::{self, Planned, Segment, Step};
 use crate::playbook::{Play, Playbook, Task};
 use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
@@ -34,6 +34,8 @@ pub struct RunOptions {
 /// A play, checked and planned up to its first segment for every host.
 pub struct PreparedPlay<'a> {
     pub play: &'a Play,
+    /// Pattern parts that matched nothing, to warn about.
+    pub warnings: Vec<String>,
     /// Indices of the tasks that pass the tag filter, in order.
     pub selected: Vec<usize>,
     pub hosts: Vec<PreparedHost>,
@@ -63,19 +65,18 @@ pub fn tag_selected(task: &Task, opts: &RunOptions) -> bool {
 }
 
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
-pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Result<Vec<String>, Diagnostic> {
-    let mut hosts = inventory.select(&play.hosts).map_err(|d| d.or_at(&play.span))?;
-    if let Some(limit) = limit {
-        let allowed = inventory.select(limit)?;
-        hosts.retain(|h| allowed.contains(h));
+pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Result<Selection, Diagnostic> {
+    match limit {
+        Some(limit) => inventory.select_limited(&play.hosts, limit),
+        None => inventory.select(&play.hosts),
     }
-    Ok(hosts)
+    .map_err(|d| d.or_at(&play.span))
 }
 
 /// `hostvars`: every host's inventory variables, shared by all scopes.
 fn hostvars(inventory: &Inventory) -> JinjaValue {
     let map: serde_json::Map<String, Value> =
-        inventory.hosts().map(|h| (h.to_string(), Value::Object(inventory.host_vars(h)))).collect();
+        inventory.hosts().map(|h| (h.to_string(), Value::Object(inventory.host_vars(h).unwrap_or_default()))).collect();
     JinjaValue::from(Serde(Value::Object(map)))
 }
 
@@ -117,7 +118,7 @@ pub fn prepare<'a>(playbook: &'a Playbook, inventory: &Inventory, opts: &RunOpti
     let hostvars = hostvars(inventory);
     let mut prepared = Vec::new();
     for play in &playbook.plays {
-        let hosts = play_hosts(play, inventory, opts.limit.as_deref())?;
+        let Selection { hosts, warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
         let selected: Vec<usize> = (0..play.tasks.len()).filter(|&i| tag_selected(&play.tasks[i], opts)).collect();
         let mut prepared_hosts = Vec::new();
         for host in &hosts {
@@ -126,13 +127,13 @@ pub fn prepare<'a>(playbook: &'a Playbook, inventory: &Inventory, opts: &RunOpti
                 ("ansible_play_hosts".to_string(), JinjaValue::from(Serde(&hosts))),
                 ("ansible_check_mode".to_string(), JinjaValue::from(opts.check)),
             ]);
-            let scope = plan::play_scope(play, inventory.host_vars(host), &opts.extra_vars, native);
+            let scope = plan::play_scope(play, inventory.host_vars(host).unwrap_or_default(), &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope)?;
             let target = target(host, &scope, play)?;
             prepared_hosts.push(PreparedHost { name: host.clone(), target, scope, first });
         }
-        prepared.push(PreparedPlay { play, selected, hosts: prepared_hosts });
+        prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
     }
     Ok(prepared)
 }

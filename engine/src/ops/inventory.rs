@@ -25,7 +25,7 @@ pub fn inventory(cmd: InventoryCommand) -> Result<String, Error> {
     let inventory = Inventory::load(&cmd.inventories)?;
     Ok(match cmd.view {
         InventoryView::List => pretty(&inventory.list_json()),
-        InventoryView::Graph => inventory.graph(),
+        InventoryView::Graph => inventory.graph("all")?,
         InventoryView::Host(host) => match inventory.host_json(&host) {
             Some(v) => pretty(&v),
             None => return Err(Error::Usage(format!("host `{host}` is not in the inventory"))),

@@ -54,15 +54,11 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
         inventory.add_playbook_vars_dir(dir)?;
     }
-    let limit = match &cmd.limit {
-        Some(l) => Some(l.clone()),
-        None => None,
-    };
     let opts = RunOptions {
         forks: cmd.forks.max(1),
         check: cmd.check,
         diff: cmd.diff,
-        limit,
+        limit: cmd.limit.clone(),
         tags: split_list(&cmd.tags),
         skip_tags: split_list(&cmd.skip_tags),
         extra_vars: Arc::new(extra),
@@ -82,7 +78,13 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         OutputFormat::Json => Arc::new(JsonReporter),
         OutputFormat::Text => Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())),
     };
+    for w in inventory.warnings() {
+        reporter.warn(w.to_string().trim_start_matches("warning: ").trim_end());
+    }
     for play in &prepared {
+        for w in &play.warnings {
+            reporter.warn(w);
+        }
         if play.hosts.is_empty() {
             reporter.warn(&format!("play `{}`: no hosts matched `{}`", play.play.name, play.play.hosts));
         }
@@ -115,7 +117,7 @@ fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bo
     for (i, play) in playbook.plays.iter().enumerate() {
         println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if hosts {
-            let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?;
+            let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?.hosts;
             println!("    pattern: ['{}']", play.hosts);
             println!("    hosts ({}):", matched.len());
             for h in matched {

@@ -19,9 +19,12 @@ impl Reporter for JsonReporter {
     }
     fn host_start(&self, _host: &str) {}
     fn task(&self, result: &TaskResult) {
-        let mut v = serde_json::to_value(result).unwrap_or_default();
-        v.as_object_mut().map(|m| m.insert("event".into(), json!("task")));
-        emit(v);
+        let mut event = serde_json::Map::new();
+        event.insert("event".into(), json!("task"));
+        if let serde_json::Value::Object(fields) = serde_json::to_value(result).unwrap_or_default() {
+            event.extend(fields);
+        }
+        emit(serde_json::Value::Object(event));
     }
     fn host_done(&self, _host: &str) {}
     fn warn(&self, message: &str) {
