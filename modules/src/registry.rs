@@ -3,11 +3,33 @@
 use crate::Module;
 use crate::modules::*;
 
-static MODULES: &[&dyn Module] = &[];
+static MODULES: &[&dyn Module] = &[
+    &Command,
+    &Shell,
+    &File,
+    &Copy,
+    &Template,
+    &LineInFile,
+    &Apt,
+    &Systemd("systemd"),
+    &Systemd("systemd_service"),
+    &User,
+    &Group,
+];
 
 /// Snippet templates, compiled into the binary; the files stay readable in
 /// `modules/templates/`.
-pub(crate) static TEMPLATES: &[(&str, &str)] = &[];
+pub(crate) static TEMPLATES: &[(&str, &str)] = &[
+    ("command.sh", include_str!("../templates/command.sh")),
+    ("file.sh", include_str!("../templates/file.sh")),
+    ("copy.sh", include_str!("../templates/copy.sh")),
+    ("validate.sh", include_str!("../templates/validate.sh")),
+    ("lineinfile.sh", include_str!("../templates/lineinfile.sh")),
+    ("apt.sh", include_str!("../templates/apt.sh")),
+    ("systemd.sh", include_str!("../templates/systemd.sh")),
+    ("user.sh", include_str!("../templates/user.sh")),
+    ("group.sh", include_str!("../templates/group.sh")),
+];
 
 /// The module called `name` (Ansible's `ansible.builtin.` prefix accepted).
 pub fn lookup(name: &str) -> Option<&'static dyn Module> {

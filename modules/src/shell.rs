@@ -94,11 +94,12 @@ pub fn render(name: &str, ctx: Value) -> Result<String, Error> {
     environment().get_template(name)?.render(ctx)
 }
 
-/// Render a module's template twice: once as the probe (`apply` false) and
-/// once as the apply (`apply` true).
+/// Render a module's template twice: once as the probe (`apply` false,
+/// `phase` "probe") and once as the apply (`apply` true, `phase` "apply").
 pub fn render_pair(name: &str, ctx: &serde_json::Value) -> Result<(String, String), Error> {
-    let probe = render(name, minijinja::context! { apply => false, ..Value::from(minijinja::value::Serde(ctx)) })?;
-    let apply = render(name, minijinja::context! { apply => true, ..Value::from(minijinja::value::Serde(ctx)) })?;
+    let ctx = Value::from(minijinja::value::Serde(ctx));
+    let probe = render(name, minijinja::context! { apply => false, phase => "probe", ..ctx.clone() })?;
+    let apply = render(name, minijinja::context! { apply => true, phase => "apply", ..ctx })?;
     Ok((probe, apply))
 }
 

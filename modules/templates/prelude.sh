@@ -1,6 +1,7 @@
 # Helpers for module snippets. Each snippet runs in a subshell with
 # PUSH_S (status file), PUSH_D (diff folder) and PUSH_DIFF (1 when a diff
-# was asked for) set by the engine.
+# was asked for) set by the engine. Helpers may be called from `if` and
+# `$(...)`, where `set -e` does not apply, so they check what they run.
 
 # Report that this step changes (or, in the probe, would change) something.
 push_changed() { printf 'changed %s\n' "$*" >>"$PUSH_S"; }
@@ -11,5 +12,127 @@ push_skipped() { printf 'skipped %s\n' "$*" >>"$PUSH_S"; }
 # Fail the step with a message.
 push_fail() { printf '%s\n' "$*" >&2; exit 1; }
 
-# Keep a copy of FILE as the "before" side of a diff.
-push_diff_before() { [ "$PUSH_DIFF" = 1 ] && [ -f "$1" ] && cp "$1" "$PUSH_D/before" || true; }
+# A precondition is unmet that an earlier task of the same run may still
+# meet (a missing folder, file, user...). The probe cannot know, so it
+# reports a change and stops; the apply fails with MSG.
+push_unmet() { # PHASE(probe|apply) MSG...
+	if [ "$1" = apply ]; then shift; push_fail "$@"; fi
+	shift
+	push_changed "$* (unless an earlier task sees to it)"
+	exit 0
+}
+
+# Keep a copy of FILE as the "before" side of a diff. Files over 1 MiB are
+# left out: a diff of them would not be read anyway.
+push_diff_before() {
+	if [ "$PUSH_DIFF" = 1 ] && [ -f "$1" ] && [ "$(stat -L -c %s -- "$1")" -le 1048576 ]; then
+		cp -- "$1" "$PUSH_D/before" || return
+	fi
+}
+
+# Keep FILE as the "after" side of a diff (when the controller cannot know it).
+push_diff_after() {
+	if [ "$PUSH_DIFF" = 1 ]; then cp -- "$1" "$PUSH_D/after" || return; fi
+}
+
+# The mode (as `stat -c %a` prints it) that `chmod MODE` gives a file
+# (KIND f) or directory (KIND d) whose mode is now CUR. chmod itself works it
+# out on a scratch copy, so symbolic modes and GNU's rules for directory
+# setgid bits are judged exactly as they will be applied.
+push_chmod_result() { # KIND CUR MODE
+	if [ "$1" = d ]; then _pc=$(mktemp -d) || return; else _pc=$(mktemp) || return; fi
+	chmod "$2" "$_pc" && chmod -- "$3" "$_pc" && stat -c %a "$_pc"
+	_pr=$?
+	rm -rf -- "$_pc"
+	return "$_pr"
+}
+
+# Is ID (a user or group name, or a number) one of the words in NAMES?
+push_id_in() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# Print which of "mode owner group" of PATH differ from MODE, OWNER and
+# GROUP (an empty one is not managed); print nothing when all match.
+push_attrs_diff() { # PATH MODE OWNER GROUP
+	_ad=
+	if [ -n "$2" ]; then
+		_am=$(stat -L -c %a -- "$1") || return
+		if [ -d "$1" ]; then _ak=d; else _ak=f; fi
+		[ "$_am" = "$(push_chmod_result "$_ak" "$_am" "$2")" ] || _ad=mode
+	fi
+	if [ -n "$3" ] && ! push_id_in "$3" "$(stat -L -c '%U %u' -- "$1")"; then _ad="$_ad owner"; fi
+	if [ -n "$4" ] && ! push_id_in "$4" "$(stat -L -c '%G %g' -- "$1")"; then _ad="$_ad group"; fi
+	printf '%s' "${_ad# }"
+}
+
+# push_attrs_diff for a whole tree (symlinks aside, as chmod -R skips them).
+push_tree_attrs_diff() { # PATH MODE OWNER GROUP
+	_ad=
+	if [ -n "$2" ]; then
+		# One chmod trial per distinct (type, mode) pair, not one per file.
+		for _ap in $(find "$1" ! -type l -printf '%y:%m\n' | sort -u); do
+			_am=${_ap#*:}
+			[ "$_am" = "$(push_chmod_result "${_ap%%:*}" "$_am" "$2")" ] || { _ad=mode; break; }
+		done
+	fi
+	# An unknown owner makes find fail: that is a difference too (the apply
+	# will then fail on chown, with chown's message).
+	if [ -n "$3" ] && [ -n "$(find "$1" ! -type l ! -user "$3" -print -quit 2>/dev/null || echo x)" ]; then
+		_ad="$_ad owner"
+	fi
+	if [ -n "$4" ] && [ -n "$(find "$1" ! -type l ! -group "$4" -print -quit 2>/dev/null || echo x)" ]; then
+		_ad="$_ad group"
+	fi
+	printf '%s' "${_ad# }"
+}
+
+# Give PATH the managed attributes. Owner first: chown clears setuid bits.
+push_attrs_set() { # PATH MODE OWNER GROUP [-R]
+	if [ -n "$3" ]; then chown $5 -- "$3" "$1" || return; fi
+	if [ -n "$4" ]; then chgrp $5 -- "$4" "$1" || return; fi
+	if [ -n "$2" ]; then chmod $5 -- "$2" "$1" || return; fi
+}
+
+# mkdir -p PATH, giving each folder it creates the managed attributes, as
+# Ansible's file module does.
+push_mkdirs() { # PATH MODE OWNER GROUP
+	if [ -z "$1" ] || [ -d "$1" ]; then return 0; fi
+	push_mkdirs "${1%/*}" "$2" "$3" "$4" || return
+	mkdir -- "$1" || return
+	push_attrs_set "$@"
+}
+
+# Print the name of a new empty temp file in FILE's folder, so that moving
+# it onto FILE is an atomic rename.
+push_tmp_beside() { mktemp -- "${1%/*}/.push.XXXXXXXX"; }
+
+# Keep a timestamped copy of FILE next to it (Ansible's `backup: yes`).
+push_backup() {
+	if [ -e "$1" ]; then cp -p -- "$1" "$1.$$.$(date +%Y-%m-%d@%H:%M:%S)~" || return; fi
+}
+
+# Put temp file TMP in place of DEST atomically. TMP first takes DEST's
+# attributes (or, for a new file, 0666 minus the umask, like any new file),
+# then the managed ones, so DEST never exists with the wrong ones.
+push_install() { # TMP DEST MODE OWNER GROUP
+	if [ -e "$2" ]; then
+		chown --reference="$2" -- "$1" && chmod --reference="$2" -- "$1" || return
+	else
+		# mktemp made TMP 0600; `=rw` without "who" leaves umask bits alone.
+		chmod =rw -- "$1" || return
+	fi
+	push_attrs_set "$1" "$3" "$4" "$5" || return
+	mv -f -- "$1" "$2"
+}
+
+# Does anything match the glob PATTERN (`creates`/`removes`, as Python's
+# glob.glob does)? The pattern is expanded from a variable, which globs
+# but never runs anything.
+push_glob_exists() {
+	(
+		IFS=
+		for _g in $1; do
+			if [ -e "$_g" ] || [ -L "$_g" ]; then exit 0; fi
+		done
+		exit 1
+	)
+}

@@ -1,0 +1,67 @@
+{# apt. A name may pin a version (nginx=1.22.1-9). The cache's age is the
+   newer mtime of the stamp written after each update (Ansible's, under
+   /var/lib/apt/periodic) and of /var/lib/apt/lists: apt leaves lists/
+   alone when nothing changed upstream, and pkgcache.bin does not even
+   exist on Debian's container images. #}
+export DEBIAN_FRONTEND=noninteractive
+{# With names, an update is not a change of its own: the probe skips it. #}
+{% if update_cache and (apply or not names) %}
+_stamp=/var/lib/apt/periodic/update-success-stamp
+_update=1
+{% if cache_valid_time %}
+_m=$(stat -c %Y -- "$_stamp" /var/lib/apt/lists 2>/dev/null | sort -n | tail -n1)
+if [ $(($(date +%s) - ${_m:-0})) -lt {{ cache_valid_time }} ]; then _update=0; fi
+{% endif %}
+if [ "$_update" = 1 ]; then
+{% if not names %}
+	push_changed update cache
+{% endif %}
+{% if apply %}
+	apt-get -q --error-on=any update
+	mkdir -p -- "${_stamp%/*}"
+	touch -- "$_stamp"
+{% endif %}
+fi
+{% endif %}
+{% if names %}
+# The package's state (installed, config-files, not-installed...) and version.
+_status() { dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null | head -n1; }
+set --
+for _p in {{ names | quote_each }}; do
+	_s=$(_status "${_p%%=*}")
+{% if state == "present" %}
+	case $_p in
+	*=*) [ "$_s" = "installed ${_p#*=}" ] || set -- "$@" "$_p" ;;
+	*) [ "${_s%% *}" = installed ] || set -- "$@" "$_p" ;;
+	esac
+{% elif state == "latest" %}
+	_c=$(LC_ALL=C apt-cache policy -- "$_p" | sed -n 's/^ *Candidate: //p')
+	if [ "${_s%% *}" != installed ] || dpkg --compare-versions "${_s#* }" lt "$_c" 2>/dev/null; then
+		set -- "$@" "$_p"
+	fi
+{% else %}
+	case ${_s%% *} in
+{% if purge %}
+	config-files) set -- "$@" "${_p%%=*}" ;;
+{% endif %}
+	installed | half-installed | unpacked | half-configured | triggers-awaited | triggers-pending)
+		set -- "$@" "${_p%%=*}" ;;
+	esac
+{% endif %}
+done
+if [ $# -gt 0 ]; then
+	push_changed {{ action }} "$@"
+{% if apply %}
+	apt-get -y -q {{ options | quote_each }} {{ action }} -- "$@"
+{% endif %}
+fi
+{% endif %}
+{% if autoremove %}
+if LC_ALL=C apt-get -s autoremove | grep -q '^Remv '; then
+	push_changed autoremove
+{% if apply %}
+	apt-get -y -q {{ options | quote_each }} autoremove{% if purge %} --purge{% endif %}
+
+{% endif %}
+fi
+{% endif %}

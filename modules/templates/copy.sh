@@ -1,0 +1,39 @@
+{# copy and template: content travels base64-encoded, in the apply only.
+   With force=no an existing dest is left alone, attributes included. #}
+_dest={% if home %}"$HOME"{% endif %}{{ dest }}
+{% if src_name %}
+if [ -d "$_dest" ]; then _dest=$_dest/{{ src_name }}; fi
+{% endif %}
+if [ -d "$_dest" ]; then push_fail "$_dest is a directory"; fi
+_dir=${_dest%/*}/
+if [ ! -d "$_dir" ]; then push_unmet {{ phase }} "Destination directory $_dir does not exist"; fi
+if [ ! -e "$_dest" ]; then
+	push_changed create
+{% if force %}
+elif [ "$(sha256sum <"$_dest" | cut -d' ' -f1)" != {{ sha256 }} ]; then
+	push_changed content
+	push_diff_before "$_dest"
+else
+	_w=$(push_attrs_diff "$_dest" {{ mode }} {{ owner }} {{ group }})
+	if [ -n "$_w" ]; then
+		push_changed $_w
+{% if apply %}
+		push_attrs_set "$_dest" {{ mode }} {{ owner }} {{ group }}
+{% endif %}
+	fi
+	exit 0
+{% else %}
+else
+	exit 0
+{% endif %}
+fi
+{% if apply %}
+_t=$(push_tmp_beside "$_dest")
+trap 'rm -f -- "$_t"' EXIT
+printf %s {{ content }} | base64 -d >"$_t"
+{% include "validate.sh" %}
+{% if backup %}
+push_backup "$_dest"
+{% endif %}
+push_install "$_t" "$_dest" {{ mode }} {{ owner }} {{ group }}
+{% endif %}

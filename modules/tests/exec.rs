@@ -1,0 +1,320 @@
+//! Snippets run for real, in temp folders, through the engine's framing.
+
+mod support;
+
+use std::fs;
+
+use serde_json::json;
+use support::{converge, plan, run};
+
+#[test]
+fn command_runs_once_thanks_to_creates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("done");
+    let op = plan("command", json!({"argv": ["touch", marker], "creates": marker}));
+    converge(&op, || marker.exists());
+    assert_eq!(run(&op.apply, false).status, format!("skipped {} exists", marker.display()));
+}
+
+#[test]
+fn command_output_and_exit_code_pass_through() {
+    let op = plan("command", json!({"_raw_params": "sh -c 'echo out; echo err >&2; exit 3'"}));
+    let r = run(&op.probe, false);
+    assert_eq!((r.status.as_str(), r.stdout.as_str()), ("changed would run", ""));
+    let r = run(&op.apply, false);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (3, "out\n", "err\n"));
+}
+
+#[test]
+fn command_words_are_literal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = "'; touch pwned #$(touch pwned2)`touch pwned3`\n*";
+    let op = plan("command", json!({"argv": ["printf", "%s", hostile], "chdir": tmp.path(), "stdin": "ignored"}));
+    let r = run(&op.apply, false);
+    assert_eq!((r.code, r.stdout.as_str()), (0, hostile));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn shell_runs_its_command_line_in_chdir_with_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("a b"), "").unwrap();
+    let op = plan(
+        "shell",
+        json!({"_raw_params": "false; ls; cat | tr a-z A-Z", "chdir": tmp.path(), "stdin": "hi", "removes": "a *"}),
+    );
+    let r = run(&op.apply, false);
+    assert_eq!((r.code, r.stdout.as_str(), r.status.as_str()), (0, "a b\nHI\n", "changed ran"));
+    let op =
+        plan("shell", json!({"cmd": "echo $0", "executable": "/bin/bash", "removes": tmp.path().join("nothing*")}));
+    assert_eq!(run(&op.probe, false).status, format!("skipped {}/nothing* does not exist", tmp.path().display()));
+    let op = plan("shell", json!({"cmd": "echo $0", "executable": "/bin/bash"}));
+    assert_eq!(run(&op.apply, false).stdout, "/bin/bash\n");
+}
+
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
+}
+
+fn owner_of(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(p).map(|m| (m.uid(), m.gid())).unwrap_or((u32::MAX, u32::MAX))
+}
+
+#[test]
+fn file_directory_creates_parents_with_attributes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (top, leaf) = (tmp.path().join("a b"), tmp.path().join("a b/c"));
+    let op = plan("file", json!({"path": leaf, "state": "directory", "mode": "0750", "owner": "nobody"}));
+    converge(&op, || (top.exists(), mode_of(&leaf)));
+    assert_eq!((mode_of(&top), mode_of(&leaf)), (0o750, 0o750));
+    assert_eq!(owner_of(&leaf).0, 65534);
+}
+
+#[test]
+fn file_fixes_attributes_only_when_they_differ() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    fs::write(&f, "x").unwrap();
+    fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let op = plan("file", json!({"path": f, "mode": "u=rw,g=r,o=r", "group": "nogroup"}));
+    let (probe, _) = converge(&op, || (mode_of(&f), owner_of(&f)));
+    assert_eq!(probe.status, "changed mode group");
+    assert_eq!((mode_of(&f), owner_of(&f).1), (0o644, 65534));
+    // A setgid folder stays setgid under `chmod 0755` (GNU rule): still ok.
+    let d = tmp.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o2700)).unwrap();
+    converge(&plan("file", json!({"path": d, "state": "directory", "mode": "0755"})), || mode_of(&d));
+    assert_eq!(mode_of(&d), 0o2755);
+}
+
+#[test]
+fn file_recurse_and_absent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("tree");
+    fs::create_dir_all(d.join("sub")).unwrap();
+    fs::write(d.join("sub/f"), "").unwrap();
+    let op = plan("file", json!({"path": d, "recurse": true, "mode": "u=rwX,go=rX", "owner": "0"}));
+    fs::set_permissions(d.join("sub/f"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    converge(&op, || mode_of(&d.join("sub/f")));
+    assert_eq!((mode_of(&d.join("sub")), mode_of(&d.join("sub/f"))), (0o755, 0o644));
+    converge(&plan("file", json!({"path": d, "state": "absent"})), || d.exists());
+    assert!(!d.exists());
+}
+
+#[test]
+fn file_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("l");
+    fs::write(tmp.path().join("target"), "t").unwrap();
+    let op = plan("file", json!({"path": link, "state": "link", "src": "target"}));
+    converge(&op, || fs::read_link(&link).ok());
+    assert_eq!(fs::read_link(&link).unwrap(), std::path::Path::new("target"));
+    // Repointing needs no force; replacing a file does.
+    let op = plan("file", json!({"path": link, "state": "link", "src": "elsewhere", "force": true}));
+    converge(&op, || fs::read_link(&link).ok());
+    let file = tmp.path().join("file");
+    fs::write(&file, "").unwrap();
+    let r = run(&plan("file", json!({"path": file, "state": "link", "src": "target"})).apply, false);
+    assert!(r.code != 0 && r.stderr.contains("refusing to convert"), "{r:?}");
+    let hard = tmp.path().join("hard");
+    converge(&plan("file", json!({"path": hard, "state": "hard", "src": "target"})), || hard.exists());
+    assert_eq!(fs::read_to_string(&hard).unwrap(), "t");
+}
+
+#[test]
+fn file_missing_file_and_touch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let op = plan("file", json!({"path": f, "state": "file"}));
+    assert!(run(&op.probe, false).status.contains("is absent, cannot continue (unless an earlier task"));
+    let r = run(&op.apply, false);
+    assert_eq!((r.code, r.stderr.trim()), (1, format!("file {} is absent, cannot continue", f.display()).as_str()));
+    let op = plan("file", json!({"path": f, "state": "touch", "mode": "0600"}));
+    assert!(run(&op.probe, false).changed() && !f.exists());
+    assert!(run(&op.apply, false).changed() && run(&op.apply, false).changed());
+    assert_eq!(mode_of(&f), 0o600);
+}
+
+fn inode(p: &std::path::Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap())
+}
+
+#[test]
+fn copy_creates_then_replaces_atomically_keeping_attributes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("conf");
+    let op = plan("copy", json!({"dest": f, "content": "one\n", "mode": "0640"}));
+    assert_eq!((op.diff_after.as_deref(), op.diff_label.as_deref()), (Some(&b"one\n"[..]), f.to_str()));
+    let (probe, _) = converge(&op, || fs::read(&f).ok());
+    assert_eq!((probe.status.as_str(), probe.before), ("changed create", None));
+    assert_eq!((fs::read_to_string(&f).unwrap(), mode_of(&f)), ("one\n".into(), 0o640));
+
+    // New content, no mode given: the old file's attributes carry over.
+    std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+    let op = plan("copy", json!({"dest": f, "content": "two\n", "backup": true}));
+    let (probe, apply) = converge(&op, || fs::read(&f).unwrap());
+    assert_eq!((probe.status.as_str(), probe.before.as_deref()), ("changed content", Some(&b"one\n"[..])));
+    assert_eq!(apply.before.as_deref(), Some(&b"one\n"[..]));
+    assert_eq!((fs::read_to_string(&f).unwrap(), mode_of(&f), owner_of(&f)), ("two\n".into(), 0o640, (65534, 65534)));
+    let names: Vec<String> =
+        fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 2, "the file and its backup, no temp left: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with("conf.") && n.ends_with('~')));
+
+    // Same content, other attributes: only those change, in place.
+    let ino = inode(&f);
+    let op = plan("copy", json!({"dest": f, "content": "two\n", "mode": "0600", "owner": "root"}));
+    let (probe, _) = converge(&op, || (mode_of(&f), owner_of(&f)));
+    assert_eq!(probe.status, "changed mode owner");
+    assert_eq!((inode(&f), mode_of(&f), owner_of(&f)), (ino, 0o600, (0, 65534)));
+}
+
+#[test]
+fn copy_hostile_dest_and_content_arrive_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pwned = tmp.path().join("pwned");
+    let hostile = format!("'; rm -rf / #$(touch {0})`touch {0}`\n\"$HOME\" *", pwned.display());
+    let f = tmp.path().join(&hostile);
+    fs::create_dir_all(f.parent().unwrap()).unwrap();
+    let op = plan("copy", json!({"dest": f, "content": hostile}));
+    converge(&op, || fs::read(&f).ok());
+    assert_eq!(fs::read_to_string(&f).unwrap(), hostile);
+    assert!(!pwned.exists());
+    assert!(!op.probe.contains("base64"), "content travels in the apply only");
+}
+
+#[test]
+fn copy_src_into_folder_and_binary_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..=255).collect();
+    let ctl = support::Ctl(vec![("files/blob.bin", bytes.clone())]);
+    let op = support::try_plan_with("copy", json!({"src": "files/blob.bin", "dest": tmp.path()}), &ctl).unwrap();
+    converge(&op, || tmp.path().join("blob.bin").exists());
+    assert_eq!(fs::read(tmp.path().join("blob.bin")).unwrap(), bytes);
+    // force=no leaves an existing file alone.
+    let op = support::try_plan_with(
+        "copy",
+        json!({"src": "files/blob.bin", "dest": tmp.path().join("other"), "force": false}),
+        &ctl,
+    )
+    .unwrap();
+    fs::write(tmp.path().join("other"), "mine").unwrap();
+    assert!(run(&op.probe, false).ok() && run(&op.apply, false).ok());
+    assert_eq!(fs::read(tmp.path().join("other")).unwrap(), b"mine");
+}
+
+#[test]
+fn copy_needs_its_folder_and_a_valid_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("missing/conf");
+    let op = plan("copy", json!({"dest": f, "content": "x"}));
+    assert!(run(&op.probe, false).status.starts_with("changed Destination directory"));
+    let r = run(&op.apply, false);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("Destination directory") && r.stderr.contains("does not exist"), "{r:?}");
+
+    let f = tmp.path().join("conf");
+    let op = plan("copy", json!({"dest": f, "content": "bad", "validate": "grep -q good %s"}));
+    let r = run(&op.apply, false);
+    assert_eq!((r.code, r.stderr.as_str()), (1, "failed to validate\n"));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "no temp file left");
+    let op = plan("copy", json!({"dest": f, "content": "good", "validate": "grep -q good %s"}));
+    converge(&op, || f.exists());
+}
+
+#[test]
+fn template_writes_what_the_engine_rendered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl = support::Ctl(vec![("motd.j2", b"hello {{ x }}\n".to_vec())]);
+    let f = tmp.path().join("motd");
+    let op = support::try_plan_with("template", json!({"src": "motd.j2", "dest": f}), &ctl).unwrap();
+    converge(&op, || f.exists());
+    assert_eq!(fs::read_to_string(&f).unwrap(), "hello X\n");
+}
+
+/// Runs lineinfile with `args` on a file holding `text`; returns the new
+/// text, after checking the probe/apply/apply-again cycle (or that nothing
+/// changes when the text was already right).
+fn lineinfile(text: &str, args: serde_json::Value) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    fs::write(&f, text).unwrap();
+    let mut args = args;
+    args["path"] = json!(f);
+    let op = plan("lineinfile", args);
+    let probe = run(&op.probe, false);
+    if probe.changed() {
+        converge(&op, || fs::read(&f).unwrap());
+    } else {
+        assert!(probe.ok() && run(&op.apply, false).ok(), "{probe:?}");
+    }
+    fs::read_to_string(&f).unwrap()
+}
+
+#[test]
+fn lineinfile_follows_ansible_rules() {
+    let sshd = "#PermitRootLogin yes\nPort 22\nPermitRootLogin yes\n";
+    let args = json!({"regexp": "^#?PermitRootLogin\\s", "line": "PermitRootLogin no"});
+    // The last match is replaced; with firstmatch, the first.
+    assert_eq!(lineinfile(sshd, args.clone()), "#PermitRootLogin yes\nPort 22\nPermitRootLogin no\n");
+    let mut first = args.clone();
+    first["firstmatch"] = json!(true);
+    assert_eq!(lineinfile(sshd, first), "PermitRootLogin no\nPort 22\nPermitRootLogin yes\n");
+    // No match: after the last insertafter match, else at EOF.
+    let conf = "[a]\nx=1\n[b]\ny=2\n";
+    let add = |extra: serde_json::Value| {
+        let mut a = json!({"line": "z=3"});
+        a.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        lineinfile(conf, a)
+    };
+    assert_eq!(add(json!({"insertafter": "^\\[\\w\\]"})), "[a]\nx=1\n[b]\nz=3\ny=2\n");
+    assert_eq!(add(json!({"insertafter": "^\\[", "firstmatch": true})), "[a]\nz=3\nx=1\n[b]\ny=2\n");
+    assert_eq!(add(json!({"insertbefore": "^\\[b"})), "[a]\nx=1\nz=3\n[b]\ny=2\n");
+    assert_eq!(add(json!({"insertbefore": "BOF"})), "z=3\n[a]\nx=1\n[b]\ny=2\n");
+    assert_eq!(add(json!({"insertafter": "^nomatch"})), "[a]\nx=1\n[b]\ny=2\nz=3\n");
+    // The exact line anywhere: nothing to do.
+    assert_eq!(add(json!({"line": "x=1", "insertbefore": "BOF"})), conf);
+    // search_string is literal.
+    assert_eq!(lineinfile("a.*b\nacb\n", json!({"search_string": ".*", "line": "c"})), "c\nacb\n");
+}
+
+#[test]
+fn lineinfile_absent_and_unterminated_files() {
+    assert_eq!(lineinfile("a\nb1\nc\nb2", json!({"regexp": "^b", "state": "absent"})), "a\nc\n");
+    assert_eq!(lineinfile("a\r\nb\nc", json!({"line": "a", "state": "absent"})), "b\nc");
+    assert_eq!(lineinfile("a\nb", json!({"line": "c"})), "a\nb\nc\n");
+    assert_eq!(lineinfile("a\nb", json!({"line": "c", "insertbefore": "^b"})), "a\nc\nb");
+    assert_eq!(lineinfile("a\nb", json!({"line": "c", "insertafter": "^b"})), "a\nb\nc\n");
+    assert_eq!(lineinfile("", json!({"line": "c"})), "c\n");
+}
+
+#[test]
+fn lineinfile_create_diff_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("new/dir/f");
+    let hostile = "'; rm -rf / # $(touch pwned) `touch pwned` \\1 %s";
+    let op = plan("lineinfile", json!({"path": f, "line": hostile}));
+    assert!(run(&op.probe, false).status.contains("does not exist !"));
+    assert_eq!(run(&op.apply, false).code, 1);
+    let op = plan("lineinfile", json!({"path": f, "line": hostile, "create": true, "mode": "0600"}));
+    let (probe, _) = converge(&op, || f.exists());
+    assert_eq!((probe.before, probe.after), (None, Some(format!("{hostile}\n").into_bytes())));
+    assert_eq!((fs::read_to_string(&f).unwrap(), mode_of(&f)), (format!("{hostile}\n"), 0o600));
+    assert!(!std::path::Path::new("/pwned").exists());
+
+    let op = plan("lineinfile", json!({"path": f, "regexp": "^'", "line": "x"}));
+    let (probe, _) = converge(&op, || fs::read(&f).unwrap());
+    assert_eq!(probe.status, "changed line replaced");
+    assert_eq!((probe.before.unwrap(), probe.after.unwrap()), (format!("{hostile}\n").into_bytes(), b"x\n".to_vec()));
+
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&f, &link).unwrap();
+    converge(&plan("lineinfile", json!({"path": link, "line": "y"})), || fs::read(&f).unwrap());
+    assert_eq!((fs::read_to_string(&f).unwrap(), fs::read_link(&link).unwrap()), ("x\ny\n".into(), f.clone()));
+
+    let r = run(&plan("lineinfile", json!({"path": f, "regexp": "(", "line": "x"})).probe, false);
+    assert!(r.code != 0 && r.stderr.contains("invalid pattern: ("), "{r:?}");
+}

@@ -1,0 +1,104 @@
+//! Runs snippets the way the engine does: prelude in the parent shell, the
+//! snippet in `( set -e; cd /; ... )` with stdin from /dev/null and the
+//! PUSH_S / PUSH_D / PUSH_DIFF files and flags.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use push_modules::{ArgError, Controller, Op};
+use serde_json::Value;
+
+/// Serves `src` files from a map, and renders templates by returning them
+/// with `{{ x }}` replaced by "X" (the real rendering is the engine's).
+#[derive(Default)]
+pub struct Ctl(pub Vec<(&'static str, Vec<u8>)>);
+
+impl Controller for Ctl {
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
+        self.0.iter().find(|(n, _)| *n == src).map(|(_, b)| b.clone()).ok_or_else(|| format!("could not find {src}"))
+    }
+    fn render_template(&self, src: &str) -> Result<String, String> {
+        Ok(String::from_utf8(self.read_file(src)?).unwrap().replace("{{ x }}", "X"))
+    }
+}
+
+pub fn try_plan(module: &str, args: Value) -> Result<Op, ArgError> {
+    try_plan_with(module, args, &Ctl::default())
+}
+
+pub fn try_plan_with(module: &str, args: Value, ctl: &Ctl) -> Result<Op, ArgError> {
+    let m = push_modules::lookup(module).unwrap_or_else(|| panic!("no module {module}"));
+    push_modules::plan(m, args.as_object().expect("args are a mapping").clone(), ctl)
+}
+
+pub fn plan(module: &str, args: Value) -> Op {
+    try_plan(module, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[derive(Debug)]
+pub struct Run {
+    /// The status file: "" (ok), "changed ..." or "skipped ...".
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
+}
+
+impl Run {
+    pub fn changed(&self) -> bool {
+        self.code == 0 && self.status.starts_with("changed")
+    }
+    pub fn ok(&self) -> bool {
+        self.code == 0 && self.status.is_empty()
+    }
+    /// Ok or skipped.
+    pub fn unchanged(&self) -> bool {
+        self.code == 0 && !self.status.starts_with("changed")
+    }
+}
+
+pub fn run(snippet: &str, diff: bool) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let (s, d) = (tmp.path().join("status"), tmp.path().join("diff"));
+    std::fs::write(&s, "").unwrap();
+    std::fs::create_dir(&d).unwrap();
+    let script = format!("{}\n( set -e; cd /\n{snippet}\n)", push_modules::shell::prelude());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("PUSH_S", &s)
+        .env("PUSH_D", &d)
+        .env("PUSH_DIFF", if diff { "1" } else { "0" })
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let read = |p: &Path| std::fs::read(p).ok();
+    Run {
+        status: std::fs::read_to_string(&s).unwrap().trim_end().to_string(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        code: out.status.code().unwrap_or(-1),
+        before: read(&d.join("before")),
+        after: read(&d.join("after")),
+    }
+}
+
+/// The usual life of an op that has work to do: the probe reports a change
+/// without making it (`look` reads the state before and after), the apply
+/// makes it, and a second apply finds nothing left to do.
+pub fn converge<T: PartialEq + std::fmt::Debug>(op: &Op, look: impl Fn() -> T) -> (Run, Run) {
+    let before = look();
+    let probe = run(&op.probe, true);
+    assert!(probe.changed(), "probe: {probe:?}");
+    assert_eq!(look(), before, "the probe changed something");
+    let apply = run(&op.apply, true);
+    assert!(apply.changed(), "apply: {apply:?}");
+    let again = run(&op.apply, false);
+    assert!(again.unchanged(), "second apply: {again:?}");
+    let probe_again = run(&op.probe, false);
+    assert!(probe_again.unchanged(), "second probe: {probe_again:?}");
+    (probe, apply)
+}
