@@ -252,7 +252,7 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         let task_scope = task_scope(task, scope);
         for name in &task.reads {
             if !task_scope.contains(name) && !registered.contains(name.as_str()) && !is_builtin(name) {
-                return Err(Diagnostic::at(&task.span, format!("task `{}` uses undefined variable `{name}`", task.display_name()))
+                return Err(Diagnostic::at(where_read(task, name), format!("undefined variable `{name}`"))
                     .with_hint("define it in the play's vars, group_vars/host_vars, or pass it with -e"));
             }
         }
@@ -261,6 +261,31 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The place in a task that reads `name`: a `when`, an argument, the loop.
+fn where_read<'a>(task: &'a Task, name: &str) -> &'a Span {
+    let reads = |s: &str, expr: bool| crate::template::referenced_roots(s, expr).contains(name);
+    fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
+        match v {
+            Value::String(s) => f(s),
+            Value::Array(items) => items.iter().any(|i| any_string(i, f)),
+            Value::Object(map) => map.values().any(|i| any_string(i, f)),
+            _ => false,
+        }
+    }
+    if let Some(c) = task.when.iter().find(|c| reads(&c.text, true)) {
+        return &c.span;
+    }
+    for (arg, value) in &task.args.values {
+        if any_string(value, &|s| reads(s, false)) {
+            return task.args.value_span(arg).unwrap_or(&task.span);
+        }
+    }
+    match &task.loop_ {
+        Some(l) if any_string(&l.items, &|s| reads(s, false)) => &l.span,
+        _ => &task.span,
+    }
 }
 
 /// Names templates may use that are not variables.

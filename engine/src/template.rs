@@ -70,7 +70,8 @@ pub fn is_template(s: &str) -> bool {
 
 /// The inner expression if `s` is exactly one `{{ ... }}`.
 fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    // Exact: `"{{ x }}\n"` is text with a newline, as in Ansible.
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
 }
 

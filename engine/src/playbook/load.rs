@@ -448,7 +448,8 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
     }
     for p in params.iter().filter(|p| p.required) {
         if !names(p).iter().any(|n| args.values.contains_key(*n)) {
-            return Err(Diagnostic::at(module_span, format!("module `{}` needs the argument `{}`", module.name(), p.name)));
+            return Err(Diagnostic::at(module_span, format!("module `{}` needs the argument `{}`", module.name(), p.name))
+                .with_hint(format!("add `{}: ...` to the task's `{}` arguments", p.name, module.name())));
         }
     }
     Ok(())

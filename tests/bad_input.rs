@@ -1,0 +1,186 @@
+//! Bad input never reaches a host: the corpus in `tests/bad_inputs/`.
+//!
+//! Each case folder holds `playbook.yml`, `hosts.ini` and `expected.txt`.
+//! The case is copied to a tempdir, `@PORT@` in its files is replaced by the
+//! port of a [`ConnectionTrap`] (a loopback port that counts connections and
+//! hangs up, so a host there is unreachable), and
+//! `push run playbook.yml -i hosts.ini ARGS` runs there. Then:
+//!
+//! - the exit code is the expected one (4 for input errors, 5 for a bad
+//!   command line; an engine that connected first would give 3),
+//! - the trap saw no connection at all,
+//! - nothing went to stdout as a task event, push did not panic,
+//! - stderr holds what `expected.txt` asks for.
+//!
+//! `expected.txt`, one directive a line (`#` starts a comment):
+//!
+//! ```text
+//! exit: 4                  expected exit code (default 4)
+//! args: -e novalue         extra arguments after the inventory (shell words)
+//! at: playbook.yml:3:16    stderr names this place (`FILE:LINE` pins the line only),
+//!                          and quotes that line of the file
+//! contains: cpy            stderr contains this text
+//! hint: copy               stderr has a line with `hint` and this text
+//! hint:                    stderr has a line with `hint`
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use push_tests::{ConnectionTrap, PushCmd};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bad_inputs")
+}
+
+#[derive(Default, Debug)]
+struct Expected {
+    exit: Option<i32>,
+    args: Vec<String>,
+    at: Vec<String>,
+    contains: Vec<String>,
+    hints: Vec<String>,
+}
+
+fn parse_expected(path: &Path) -> Expected {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut exp = Expected::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once(':').unwrap_or_else(|| panic!("{}:{}: no `key:`", path.display(), n + 1));
+        let value = value.trim().to_string();
+        match key.trim() {
+            "exit" => exp.exit = Some(value.parse().expect("exit code")),
+            "args" => exp.args = shlex::split(&value).expect("shell words in args"),
+            "at" => exp.at.push(value),
+            "contains" => exp.contains.push(value),
+            "hint" => exp.hints.push(value),
+            other => panic!("{}:{}: unknown directive `{other}`", path.display(), n + 1),
+        }
+    }
+    assert!(!exp.hints.is_empty(), "{}: every case asks for a hint", path.display());
+    exp
+}
+
+/// Copy the case into a tempdir with `@PORT@` replaced.
+fn stage(case: &Path, port: u16) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("push-bad-input-").tempdir().unwrap();
+    for entry in std::fs::read_dir(case).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(dir.path().join(entry.file_name()), text.replace("@PORT@", &port.to_string())).unwrap();
+        }
+    }
+    dir
+}
+
+fn run_case(name: &str) {
+    let case = corpus().join(name);
+    let exp = parse_expected(&case.join("expected.txt"));
+    let trap = ConnectionTrap::start();
+    let staged = stage(&case, trap.port());
+    let out = PushCmd::new()
+        .args(["run", "playbook.yml", "-i", "hosts.ini"])
+        .args(exp.args.iter().map(String::as_str))
+        .current_dir(staged.path())
+        .run();
+    let tmp = staged.path().display().to_string();
+    let stderr = out.plain_stderr();
+    let shown = format!("case {name}:\n{}", out.to_string().replace(&tmp, "[CASE]"));
+
+    let expected_code = exp.exit.unwrap_or(4);
+    assert_eq!(out.0.code, Some(expected_code), "expected exit {expected_code}\n{shown}");
+    assert_eq!(trap.connections(), 0, "push connected to the host despite bad input\n{shown}");
+    assert!(!stderr.contains("panicked at"), "push panicked\n{shown}");
+    assert!(!out.stdout().contains("\"event\":\"task\""), "a task ran\n{shown}");
+    assert!(stderr.contains("error"), "no `error` in stderr\n{shown}");
+
+    for at in &exp.at {
+        let (file, place) = at.split_once(':').unwrap_or_else(|| panic!("at: FILE:LINE[:COL], got {at}"));
+        let line_no: usize = place.split(':').next().unwrap().parse().expect("line number");
+        let located = if place.contains(':') {
+            stderr.contains(&format!("{file}:{place}"))
+        } else {
+            // FILE:LINE followed by `:COL`.
+            let needle = format!("{file}:{place}:");
+            stderr.match_indices(&needle).any(|(i, m)| stderr[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        };
+        assert!(located, "stderr does not name `{at}`\n{shown}");
+        // The offending line, quoted from the (staged) file.
+        let text = std::fs::read_to_string(staged.path().join(file)).unwrap();
+        let line = text.lines().nth(line_no - 1).unwrap_or_else(|| panic!("{file} has no line {line_no}"));
+        assert!(stderr.contains(line), "stderr does not quote line {line_no} of {file}: {line:?}\n{shown}");
+    }
+    for c in &exp.contains {
+        assert!(stderr.contains(c.as_str()), "stderr lacks {c:?}\n{shown}");
+    }
+    for h in &exp.hints {
+        let found = stderr.lines().any(|l| l.to_lowercase().contains("hint") && l.contains(h.as_str()));
+        assert!(found, "no hint line containing {h:?}\n{shown}");
+    }
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case(stringify!($name));
+            }
+        )*
+
+        const CASES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+cases!(
+    malformed_yaml,
+    malformed_ini,
+    unknown_module,
+    misspelled_argument,
+    wrong_type_loop,
+    undefined_variable,
+    inventory_cycle,
+    unknown_play_keyword,
+    missing_required_argument,
+    bad_extra_vars,
+);
+
+#[test]
+fn every_case_folder_has_a_test_and_is_well_formed() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "tests/bad_inputs/ and the cases!() list in bad_input.rs differ");
+    for name in CASES {
+        let case = corpus().join(name);
+        for f in ["playbook.yml", "hosts.ini", "expected.txt"] {
+            assert!(case.join(f).is_file(), "{name}/{f} missing");
+        }
+        let exp = parse_expected(&case.join("expected.txt"));
+        // Every `at:` points at a real line (and column) of the file.
+        for at in &exp.at {
+            let mut parts = at.split(':');
+            let (file, line) = (parts.next().unwrap(), parts.next().unwrap().parse::<usize>().unwrap());
+            let text = std::fs::read_to_string(case.join(file)).unwrap();
+            let l = text.lines().nth(line - 1).unwrap_or_else(|| panic!("{name}: {file} has no line {line}"));
+            if let Some(col) = parts.next() {
+                let col: usize = col.parse().unwrap();
+                assert!(col >= 1 && col <= l.chars().count(), "{name}: column {col} is outside {l:?}");
+            }
+            assert!(!l.contains("@PORT@"), "{name}: `at:` on a line whose text changes when staged");
+        }
+        if exp.exit.unwrap_or(4) == 4 {
+            assert!(!exp.at.is_empty(), "{name}: an input error must name its place");
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! `push run` against real sshd hosts on 127.0.0.1 (see tests/support).
+//!
+//! Every test starts its own hosts and writes its own playbook into the
+//! fleet's tempdir; every path a playbook touches is inside that tempdir
+//! (`@ROOT@` in the playbook texts below), so no test changes the machine.
+//! The hosts log in as the user running the tests (root in CI).
+
+use std::path::{Path, PathBuf};
+
+use push_tests::{read, require, require_sshd, write, Fleet, PushCmd, RunOutput};
+
+#[path = "shared/converge.rs"]
+mod converge;
+
+/// Write `text` as `work/NAME` with `@ROOT@` replaced by `root`.
+fn playbook(fleet: &Fleet, name: &str, text: &str, root: &Path) -> PathBuf {
+    let path = fleet.work_dir().join(name);
+    write(&path, text.replace("@ROOT@", &root.display().to_string()));
+    path
+}
+
+/// `push run PLAYBOOK -i INVENTORY --format json EXTRA...` from the work dir.
+/// Checks the output is JSON lines ending with a recap.
+fn run_json(fleet: &Fleet, playbook: &Path, inventory: &Path, extra: &[&str]) -> RunOutput {
+    let out = PushCmd::run_playbook(playbook, inventory)
+        .args(["--format", "json"])
+        .args(extra.iter().copied())
+        .current_dir(fleet.work_dir())
+        .run();
+    out.recap();
+    out
+}
+
+/// `work/out/<alias>` for each alias, created.
+fn out_dirs(fleet: &Fleet) -> PathBuf {
+    let root = fleet.work_dir().join("out");
+    for alias in fleet.aliases() {
+        std::fs::create_dir_all(root.join(alias)).unwrap();
+    }
+    root
+}
+
+/// `word` appears in `text` as a whole word (not inside a path or a longer name).
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| w == word)
+}
+
+#[test]
+fn converge_ten_tasks_then_rerun_changes_nothing() {
+    require!(require_sshd());
+    let mut fleet = Fleet::start(2);
+    let (pb, root) = converge::stage(&mut fleet);
+
+    let first = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    first.assert_code(0);
+    let recap = first.recap();
+    for (alias, color) in converge::COLORS {
+        let r = recap.host(alias);
+        assert_eq!((r.failed, r.unreachable), (0, 0), "{alias}: {r:?}\n{first}");
+        assert_eq!(r.changed, 10, "every task changes something on a new host ({alias}: {r:?})\n{first}");
+        let events = first.tasks_of(alias);
+        let names: Vec<&str> = events.iter().map(|e| e.task.as_str()).collect();
+        assert_eq!(names, converge::TASKS, "task events of {alias} in order\n{first}");
+        assert!(events.iter().all(|e| e.status == "changed"), "{first}");
+        converge::assert_converged(&root, alias, color);
+    }
+
+    let second = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    second.assert_code(0);
+    let recap = second.recap();
+    for (alias, color) in converge::COLORS {
+        let r = recap.host(alias);
+        assert_eq!((r.changed, r.failed, r.unreachable), (0, 0, 0), "{alias}: {r:?}\n{second}");
+        assert!(r.remote_execs <= 2, "a no-op run may cost at most 2 remote execs per host ({alias}: {r:?})\n{second}");
+        assert!(r.remote_execs >= 1, "the host was not even looked at? ({alias}: {r:?})\n{second}");
+        for e in second.tasks_of(alias) {
+            assert!(e.status == "ok" || e.status == "skipped", "second run: {e:?}\n{second}");
+        }
+        assert_eq!(second.tasks_of(alias).len(), 10, "{second}");
+        converge::assert_converged(&root, alias, color);
+    }
+}
+
+#[test]
+fn check_mode_reports_changes_and_changes_nothing() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let text = |content: &str| {
+        format!(
+            "- name: check\n  hosts: all\n  tasks:\n    - name: settings file\n      copy:\n        dest: \"@ROOT@/{{{{ inventory_hostname }}}}/settings.conf\"\n        content: \"{content}\"\n"
+        )
+    };
+    let file = root.join("h1/settings.conf");
+    let pb = playbook(&fleet, "check.yml", &text("first = 1\\ncolor = old\\n"), &root);
+    run_json(&fleet, &pb, &fleet.inventory(), &[]).assert_code(0);
+    assert_eq!(read(&file), "first = 1\ncolor = old\n");
+
+    playbook(&fleet, "check.yml", &text("first = 1\\ncolor = new\\n"), &root);
+    let check = run_json(&fleet, &pb, &fleet.inventory(), &["--check"]);
+    check.assert_code(0);
+    assert_eq!(check.task("h1", "settings file").status, "changed", "{check}");
+    assert_eq!(check.recap().host("h1").changed, 1, "{check}");
+    assert_eq!(read(&file), "first = 1\ncolor = old\n", "--check wrote the file");
+
+    let diff = run_json(&fleet, &pb, &fleet.inventory(), &["--check", "--diff"]);
+    diff.assert_code(0);
+    let event = diff.task("h1", "settings file");
+    assert_eq!(event.status, "changed");
+    let d = event.diff_text().unwrap_or_else(|| panic!("no diff in the event with --diff: {event:?}\n{diff}"));
+    assert!(d.contains("color = old") && d.contains("color = new"), "diff does not show both lines: {d}");
+    if event.diff.as_ref().is_some_and(|v| v.is_string()) {
+        assert!(d.lines().any(|l| l == "-color = old"), "no `-color = old` line in the diff:\n{d}");
+        assert!(d.lines().any(|l| l == "+color = new"), "no `+color = new` line in the diff:\n{d}");
+        assert!(
+            !d.lines().any(|l| l.starts_with(['-', '+']) && l.contains("first = 1")),
+            "unchanged line shown as changed:\n{d}"
+        );
+    }
+    assert_eq!(read(&file), "first = 1\ncolor = old\n", "--check --diff wrote the file");
+
+    // The human output shows the diff too.
+    let text_run = PushCmd::run_playbook(&pb, &fleet.inventory()).args(["-C", "-D"]).run();
+    text_run.assert_code(0);
+    let out = text_run.plain_stdout();
+    assert!(out.lines().any(|l| l.trim_end() == "-color = old"), "text diff lacks `-color = old`:\n{text_run}");
+    assert!(out.lines().any(|l| l.trim_end() == "+color = new"), "text diff lacks `+color = new`:\n{text_run}");
+    assert_eq!(read(&file), "first = 1\ncolor = old\n", "-C -D wrote the file");
+
+    // And for real, at last.
+    let real = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    real.assert_code(0);
+    assert_eq!(real.recap().host("h1").changed, 1, "{real}");
+    assert_eq!(read(&file), "first = 1\ncolor = new\n");
+}
+
+#[test]
+fn unreachable_host_beside_a_good_one_exits_3() {
+    require!(require_sshd());
+    let mut fleet = Fleet::start(1);
+    fleet.add_unreachable("h2");
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "site.yml",
+        r#"
+- name: converge
+  hosts: all
+  tasks:
+    - name: marker
+      copy:
+        dest: "@ROOT@/{{ inventory_hostname }}/done"
+        content: "converged {{ inventory_hostname }}\n"
+    - name: second marker
+      copy:
+        dest: "@ROOT@/{{ inventory_hostname }}/done2"
+        content: "two\n"
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(3);
+    assert_eq!(read(root.join("h1/done")), "converged h1\n");
+    assert_eq!(read(root.join("h1/done2")), "two\n");
+    assert!(!root.join("h2/done").exists());
+    let recap = out.recap();
+    let good = recap.host("h1");
+    assert_eq!((good.changed, good.failed, good.unreachable), (2, 0, 0), "{out}");
+    let bad = recap.host("h2");
+    assert_eq!((bad.unreachable, bad.failed, bad.changed), (1, 0, 0), "{out}");
+    let h2 = out.tasks_of("h2");
+    assert!(h2.iter().any(|e| e.status == "unreachable"), "no unreachable event for h2\n{out}");
+    assert!(h2.iter().all(|e| e.status == "unreachable"), "{out}");
+}
+
+#[test]
+fn hostile_variable_values_arrive_as_data() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let traps = fleet.work_dir().join("traps");
+    std::fs::create_dir_all(&traps).unwrap();
+    let t = traps.display().to_string();
+    // Would create files in `traps/` if any of it ran as shell code.
+    let v = format!("'; touch {t}/PWNED #\n$(touch {t}/PWNED2) `touch {t}/PWNED3` \"; touch {t}/PWNED4; \\ * ~ %s ");
+    // A file name: no `/`, the same tricks. Anything evaluated changes the name.
+    let name = "'; x #\"$(echo EXPANDED) `echo EXPANDED` \\ * ? $HOME %s\nline 2 ";
+    let vars = fleet.work_dir().join("vars.yml");
+    write(
+        &vars,
+        format!("v: {}\nname: {}\n", serde_json::to_string(&v).unwrap(), serde_json::to_string(name).unwrap()),
+    );
+    let pb = playbook(
+        &fleet,
+        "hostile.yml",
+        r#"
+- name: hostile
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: value as content
+      copy:
+        dest: "{{ dir }}/content"
+        content: "{{ v }}"
+    - name: value as a file name
+      copy:
+        dest: "{{ dir }}/{{ name }}"
+        content: "named\n"
+    - name: value through a shell
+      shell: "printf '%s' {{ v }} > {{ dir }}/shell-out"
+    - name: name through a shell
+      shell: "printf '%s' {{ name }} > {{ dir }}/shell-name"
+    - name: key=value extra var as content
+      copy:
+        dest: "{{ dir }}/kv"
+        content: "{{ q }}"
+"#,
+        &root,
+    );
+    let at_vars = format!("@{}", vars.display());
+    let q = "$(id)`id`;|&<>*";
+    let kv = format!("q={q}");
+    let run =
+        || PushCmd::run_playbook(&pb, &fleet.inventory()).args(["--format", "json", "-e", &at_vars, "-e", &kv]).run();
+    let pwned = || std::fs::read_dir(&traps).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    let out = run();
+    // First of all: nothing ran as shell code, whatever else happened.
+    assert!(pwned().is_empty(), "hostile values ran as shell code: {:?}\n{out}", pwned());
+    out.assert_code(0);
+    let dir = root.join("h1");
+    let bytes = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}\n{out}", p.display()));
+    assert_eq!(bytes(dir.join("content")), v.as_bytes(), "copy content");
+    assert_eq!(bytes(dir.join(name)), b"named\n", "file named by the value");
+    assert_eq!(bytes(dir.join("shell-out")), v.as_bytes(), "shell printf");
+    assert_eq!(bytes(dir.join("shell-name")), name.as_bytes(), "shell printf of the name");
+    assert_eq!(bytes(dir.join("kv")), q.as_bytes(), "-e k=v");
+    // Nothing else appeared: an evaluated `$(echo EXPANDED)` would have made another name.
+    let mut entries: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    entries.sort();
+    let mut expected =
+        vec!["content".to_string(), name.to_string(), "shell-out".into(), "shell-name".into(), "kv".into()];
+    expected.sort();
+    assert_eq!(entries, expected, "files in {}", dir.display());
+
+    // The same values compare as unchanged on a second run.
+    let again = run();
+    assert!(pwned().is_empty(), "hostile values ran as shell code: {:?}\n{again}", pwned());
+    again.assert_code(0);
+    for task in ["value as content", "value as a file name", "key=value extra var as content"] {
+        assert_eq!(again.task("h1", task).status, "ok", "{again}");
+    }
+}
+
+#[test]
+fn failed_task_stops_that_host_only_and_exits_2() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "fail.yml",
+        r#"
+- name: fail on one host
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: before
+      copy:
+        dest: "{{ dir }}/before"
+        content: "before\n"
+    - name: fails on h1
+      command: "test {{ inventory_hostname }} != h1"
+    - name: after
+      copy:
+        dest: "{{ dir }}/after"
+        content: "after\n"
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    assert_eq!(read(root.join("h1/before")), "before\n");
+    assert!(!root.join("h1/after").exists(), "a task after the failure ran on h1");
+    assert_eq!(read(root.join("h2/before")), "before\n");
+    assert_eq!(read(root.join("h2/after")), "after\n", "h2 did not go on");
+    assert_eq!(out.task("h1", "fails on h1").status, "failed", "{out}");
+    assert!(
+        !out.tasks_of("h1").iter().any(|e| e.task == "after" && (e.status == "ok" || e.status == "changed")),
+        "`after` reported as run on h1\n{out}"
+    );
+    assert_eq!(out.task("h2", "after").status, "changed", "{out}");
+    let recap = out.recap();
+    assert_eq!(recap.host("h1").failed, 1, "{out}");
+    assert_eq!(recap.host("h1").changed, 1, "{out}");
+    assert_eq!(recap.host("h2").failed, 0, "{out}");
+    // `before` and `after`; the `command` may count as changed too (as in Ansible).
+    assert!(recap.host("h2").changed >= 2, "{out}");
+}
+
+/// Events of handler `name` on `host`; its event may be labelled `name` (as
+/// Ansible's) or `handler: name`.
+fn handler_events(out: &RunOutput, host: &str, name: &str) -> Vec<push_tests::TaskEvent> {
+    let labelled = format!("handler: {name}");
+    out.tasks_of(host).into_iter().filter(|e| e.task == name || e.task == labelled).collect()
+}
+
+#[test]
+fn handler_runs_on_change_only() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    let text = |content: &str| {
+        r#"
+- name: handlers
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: config
+      copy:
+        dest: "{{ dir }}/app.conf"
+        content: "CONTENT"
+      notify: restart app
+    - name: directory already there
+      file:
+        path: "{{ dir }}"
+        state: directory
+      notify: never runs
+  handlers:
+    - name: restart app
+      shell: "echo restarted >> {{ dir }}/restarts"
+    - name: never runs
+      shell: "echo wrong >> {{ dir }}/never"
+"#
+        .replace("CONTENT", content)
+    };
+    // YAML inventory here, to run both formats for real.
+    let inv = fleet.inventory_yaml();
+    let pb = playbook(&fleet, "handlers.yml", &text("v1\\n"), &root);
+    let first = run_json(&fleet, &pb, &inv, &[]);
+    first.assert_code(0);
+    for alias in ["h1", "h2"] {
+        assert_eq!(read(root.join(alias).join("restarts")), "restarted\n", "{first}");
+        assert!(!root.join(alias).join("never").exists(), "a handler ran without a change\n{first}");
+        let ran = handler_events(&first, alias, "restart app");
+        assert_eq!(ran.len(), 1, "one event for the handler on {alias}\n{first}");
+        assert_eq!(ran[0].status, "changed", "{first}");
+    }
+
+    let second = run_json(&fleet, &pb, &inv, &[]);
+    second.assert_code(0);
+    for alias in ["h1", "h2"] {
+        assert_eq!(read(root.join(alias).join("restarts")), "restarted\n", "handler ran on a no-op run\n{second}");
+        assert!(handler_events(&second, alias, "restart app").is_empty(), "{second}");
+        assert_eq!(second.recap().host(alias).changed, 0, "{second}");
+    }
+
+    playbook(&fleet, "handlers.yml", &text("v2\\n"), &root);
+    let third = run_json(&fleet, &pb, &inv, &[]);
+    third.assert_code(0);
+    for alias in ["h1", "h2"] {
+        assert_eq!(read(root.join(alias).join("restarts")), "restarted\nrestarted\n", "{third}");
+        assert_eq!(read(root.join(alias).join("app.conf")), "v2\n");
+        assert!(!root.join(alias).join("never").exists());
+    }
+}
+
+#[test]
+fn when_on_registered_output_follows_the_host_state() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    write(root.join("h1/flag"), "go\n");
+    write(root.join("h2/flag"), "stop\n");
+    let pb = playbook(
+        &fleet,
+        "register.yml",
+        r#"
+- name: register and when
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: read flag
+      command: "cat {{ dir }}/flag"
+      register: flag
+    - name: act on go
+      copy:
+        dest: "{{ dir }}/acted"
+        content: "acted on {{ flag.stdout }}\n"
+      when: "'go' in flag.stdout"
+    - name: act on stop
+      copy:
+        dest: "{{ dir }}/stopped"
+        content: "stopped\n"
+      when: flag.stdout == "stop"
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(0);
+    assert_eq!(read(root.join("h1/acted")), "acted on go\n");
+    assert!(!root.join("h1/stopped").exists());
+    assert_eq!(read(root.join("h2/stopped")), "stopped\n");
+    assert!(!root.join("h2/acted").exists());
+    assert_eq!(out.task("h1", "act on go").status, "changed", "{out}");
+    assert_eq!(out.task("h1", "act on stop").status, "skipped", "{out}");
+    assert_eq!(out.task("h2", "act on go").status, "skipped", "{out}");
+    assert_eq!(out.task("h2", "act on stop").status, "changed", "{out}");
+    assert_eq!(out.recap().host("h1").skipped, 1, "{out}");
+
+    // The flag changes on the host between runs: the decision follows it.
+    write(root.join("h1/flag"), "stop\n");
+    let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    again.assert_code(0);
+    assert_eq!(read(root.join("h1/stopped")), "stopped\n", "{again}");
+    assert_eq!(again.task("h1", "act on go").status, "skipped", "{again}");
+    assert_eq!(again.task("h1", "act on stop").status, "changed", "{again}");
+    assert_eq!(again.task("h2", "act on stop").status, "ok", "{again}");
+    assert_eq!(read(root.join("h1/acted")), "acted on go\n", "acted was rewritten");
+}
+
+#[test]
+fn loop_and_tags_select_work() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "tags.yml",
+        r#"
+- name: tags
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: tagged a
+      copy:
+        dest: "{{ dir }}/{{ item }}"
+        content: "{{ item }}\n"
+      loop: [a1, a2, a3]
+      tags: [a]
+    - name: tagged b
+      copy:
+        dest: "{{ dir }}/b"
+        content: "b\n"
+      tags: b
+    - name: untagged
+      copy:
+        dest: "{{ dir }}/untagged"
+        content: "untagged\n"
+"#,
+        &root,
+    );
+    let dir = root.join("h1");
+    let only_a = run_json(&fleet, &pb, &fleet.inventory(), &["-t", "a"]);
+    only_a.assert_code(0);
+    for item in ["a1", "a2", "a3"] {
+        assert_eq!(read(dir.join(item)), format!("{item}\n"));
+    }
+    assert!(!dir.join("b").exists() && !dir.join("untagged").exists(), "-t a ran other tasks\n{only_a}");
+
+    let skip_a = run_json(&fleet, &pb, &fleet.inventory(), &["--skip-tags", "a"]);
+    skip_a.assert_code(0);
+    assert_eq!(read(dir.join("b")), "b\n");
+    assert_eq!(read(dir.join("untagged")), "untagged\n");
+    assert!(!skip_a.tasks_of("h1").iter().any(|e| e.task == "tagged a" && e.status != "skipped"), "{skip_a}");
+}
+
+#[test]
+fn limit_and_listing_touch_only_what_they_should() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "site.yml",
+        r#"
+- name: limited
+  hosts: all
+  tasks:
+    - name: marker task
+      copy:
+        dest: "@ROOT@/{{ inventory_hostname }}/marker"
+        content: "here\n"
+"#,
+        &root,
+    );
+    // Listing connects to nothing.
+    let hosts = PushCmd::run_playbook(&pb, &fleet.inventory()).arg("--list-hosts").run();
+    hosts.assert_code(0);
+    assert!(has_word(hosts.stdout(), "h1") && has_word(hosts.stdout(), "h2"), "{hosts}");
+    let tasks = PushCmd::run_playbook(&pb, &fleet.inventory()).arg("--list-tasks").run();
+    tasks.assert_code(0);
+    assert!(tasks.stdout().contains("marker task"), "{tasks}");
+    let limited_list = PushCmd::run_playbook(&pb, &fleet.inventory()).args(["--list-hosts", "-l", "h2"]).run();
+    limited_list.assert_code(0);
+    assert!(has_word(limited_list.stdout(), "h2") && !has_word(limited_list.stdout(), "h1"), "{limited_list}");
+    for alias in ["h1", "h2"] {
+        assert_eq!(fleet.host(alias).accepted_logins(), 0, "listing logged in to {alias}");
+    }
+
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &["-l", "h1"]);
+    out.assert_code(0);
+    assert_eq!(read(root.join("h1/marker")), "here\n");
+    assert!(!root.join("h2/marker").exists(), "-l h1 touched h2");
+    assert!(!out.recap().hosts.contains_key("h2"), "{out}");
+    assert_eq!(fleet.host("h2").accepted_logins(), 0, "-l h1 logged in to h2");
+}
