@@ -1,6 +1,8 @@
-//! Declaring what a test needs. A test whose need is not met prints
-//! `SKIPPED: <why>` to stderr and returns early (it shows as passed; grep the
-//! output for SKIPPED). Use with [`crate::require!`]:
+//! Declaring what a test needs. A test whose need is not met FAILS, saying
+//! what is missing and how to install it: a test that did not run must
+//! never count as passed. `tests/run` (the README's test command) checks the
+//! needs up front and leaves such tests out of the run, so the test runner
+//! counts them as skipped and says why. Use with [`crate::require!`]:
 //!
 //! ```no_run
 //! # use push_tests::{require, require_sshd};
@@ -9,9 +11,6 @@
 //!     // ...
 //! }
 //! ```
-//!
-//! In CI, set `PUSH_TESTS_REQUIRE_SSHD=1` (`.ci/run` does): a missing sshd
-//! is then a failure, never a silent skip.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,18 +18,16 @@ use std::time::Duration;
 
 use crate::proc::run_with_timeout;
 
-/// Print why a test is skipped.
+/// A need is not met: fail with why (never pass quietly).
 pub fn skip(why: impl std::fmt::Display) {
-    eprintln!("SKIPPED: {why}");
+    panic!("this test {why}; run the suite with `tests/run`, which leaves out tests whose needs are missing and counts them as skipped");
 }
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
 }
 
-/// True when a real sshd, ssh and ssh-keygen are here. Otherwise prints
-/// `SKIPPED: ...` and returns false, or panics when `PUSH_TESTS_REQUIRE_SSHD`
-/// is set.
+/// True when a real sshd, ssh and ssh-keygen are here; fails otherwise.
 pub fn require_sshd() -> bool {
     let sshd = crate::sshd::sshd_path();
     let mut missing = Vec::new();
@@ -49,15 +46,11 @@ pub fn require_sshd() -> bool {
         "needs OpenSSH ({} not found); install it with `apt-get install -y openssh-server openssh-client`",
         missing.join(", ")
     );
-    if std::env::var_os("PUSH_TESTS_REQUIRE_SSHD").is_some_and(|v| !v.is_empty() && v != "0") {
-        panic!("PUSH_TESTS_REQUIRE_SSHD is set, but this test {why}");
-    }
     skip(why);
     false
 }
 
-/// True when `docker info` answers (a daemon is reachable). Otherwise prints
-/// `SKIPPED: ...` with the reason and returns false. For the lab tests that
+/// True when `docker info` answers (a daemon is reachable); fails otherwise. For the lab tests that
 /// run push against real Debian containers.
 pub fn require_docker() -> bool {
     if !on_path("docker") {

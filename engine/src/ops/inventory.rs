@@ -33,8 +33,9 @@ pub fn inventory(cmd: InventoryCommand) -> Result<String, Error> {
     })
 }
 
+/// The same text `ansible-inventory` prints, so outputs can be diffed.
 fn pretty(v: &serde_json::Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut s = crate::inventory::to_ansible_json(v);
     s.push('\n');
     s
 }
