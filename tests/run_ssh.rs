@@ -510,3 +510,64 @@ fn limit_and_listing_touch_only_what_they_should() {
     assert!(!out.recap().hosts.contains_key("h2"), "{out}");
     assert_eq!(fleet.host("h2").accepted_logins(), 0, "-l h1 logged in to h2");
 }
+
+/// ssh processes whose command line mentions `dir` (the control sockets of
+/// a run live under the run's TMPDIR).
+fn ssh_processes_under(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh ") && text.contains(&needle) {
+            found.push(text);
+        }
+    }
+    found
+}
+
+fn assert_no_leftovers(tmp: &Path, context: &str) {
+    let left: Vec<_> = std::fs::read_dir(tmp).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "{context}: leftover files under TMPDIR: {left:?}");
+    let procs = ssh_processes_under(tmp);
+    assert!(procs.is_empty(), "{context}: leftover ssh processes: {procs:?}");
+}
+
+#[test]
+fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let tmp = fleet.work_dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "slow.yml",
+        "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/started-{{ inventory_hostname }}; sleep 30\n",
+        &root,
+    );
+
+    let quick = playbook(&fleet, "quick.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n", &root);
+    PushCmd::run_playbook(&quick, &fleet.inventory()).env("TMPDIR", &tmp).current_dir(fleet.work_dir()).run().assert_code(0);
+    assert_no_leftovers(&tmp, "after a normal run");
+
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), pb.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until both hosts are inside the slow task, with masters up.
+    let started = |a: &str| root.join(format!("started-{a}")).exists();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fleet.aliases().iter().all(|a| started(a)) {
+        assert!(std::time::Instant::now() < deadline, "the slow task never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!ssh_processes_under(&tmp).is_empty(), "expected ssh masters while the run is in flight");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
+    assert_no_leftovers(&tmp, "after Ctrl-C");
+}
