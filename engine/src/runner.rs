@@ -181,9 +181,7 @@ pub async fn execute(
         }
     }
     let connections: Vec<Box<dyn Connection>> = pool.lock().unwrap().drain().map(|(_, c)| c).collect();
-    for c in connections {
-        c.close().await;
-    }
+    futures::future::join_all(connections.into_iter().map(|c| c.close())).await;
     let recap = Recap { hosts: stats.lock().unwrap().clone().into_iter().collect() };
     reporter.recap(&recap);
     recap
@@ -237,34 +235,26 @@ impl HostRun<'_> {
         ok
     }
 
+    /// Run the host's segments in order; each needs the results of the one
+    /// before it, so later segments are planned as we go.
     async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
-        let name = host.name.as_str();
         let mut scope = host.scope.clone();
         let mut notified: BTreeSet<usize> = BTreeSet::new();
-        let mut next_segment: Option<Segment> = None;
-        let mut first = true;
+        let mut planned_here: Option<Segment> = None;
         loop {
-            let segment = if first {
-                first = false;
-                None
-            } else {
-                match next_segment.take() {
-                    Some(s) => Some(s),
-                    None => return true,
-                }
+            let segment = planned_here.as_ref().unwrap_or(&host.first);
+            let last = segment.next >= self.selected.len();
+            let Some(registered) = self.segment(&host.name, conn, &scope, segment, &mut notified, last).await else {
+                return false;
             };
-            let segment_ref = segment.as_ref().unwrap_or(&host.first);
-            let last = segment_ref.next >= self.selected.len();
-            let outcome = self.segment(name, conn, &scope, segment_ref, &mut notified, last).await;
-            let Some(registered) = outcome else { return false };
-            scope = scope.with_native(registered);
             if last {
                 return true;
             }
-            match plan::plan_segment(self.play, self.selected, segment_ref.next, &scope) {
-                Ok(s) => next_segment = Some(s),
+            scope = scope.with_native(registered);
+            match plan::plan_segment(self.play, self.selected, segment.next, &scope) {
+                Ok(next) => planned_here = Some(next),
                 Err(d) => {
-                    self.report(self.result(name, "plan".into(), Status::Failed, Some(d.to_string())));
+                    self.report(self.result(&host.name, "plan".into(), Status::Failed, Some(d.to_string())));
                     return false;
                 }
             }
@@ -396,7 +386,7 @@ impl HostRun<'_> {
                         registered.push((r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason})))));
                     }
                 }
-                Planned::Run { steps, .. } => {
+                Planned::Run { .. } => {
                     let mut results = Vec::new();
                     let mut statuses = Vec::new();
                     let mut msgs = Vec::new();
@@ -410,7 +400,7 @@ impl HostRun<'_> {
                             ran_all = false;
                             continue;
                         };
-                        let status = step_status(report, self.opts.check || !from_apply);
+                        let status = step_status(report);
                         if self.opts.diff && !task.no_log && report.changed() {
                             let probe = probe_reports.get(&id);
                             if let Some(d) = diff_text(f.step, probe) {
@@ -429,7 +419,6 @@ impl HostRun<'_> {
                     if statuses.is_empty() && !ran_all {
                         continue; // never reached: the host stopped before it
                     }
-                    let _ = steps;
                     let status = statuses.iter().copied().max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
                     let ignored = status == Status::Failed && task.ignore_errors;
                     if status == Status::Failed && !ignored {
@@ -474,8 +463,8 @@ impl HostRun<'_> {
                     if reports.is_empty() {
                         continue;
                     }
-                    let status = reports.iter().map(|r| step_status(r, false)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
-                    let msg = reports.iter().find_map(|r| step_message(r, step_status(r, false), handler.no_log));
+                    let status = reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                    let msg = reports.iter().find_map(|r| step_message(r, step_status(r), handler.no_log));
                     self.report(self.result(name, label, status, msg));
                     if status == Status::Failed && !handler.ignore_errors {
                         return None;
@@ -524,9 +513,8 @@ fn status_rank(s: Status) -> u8 {
     }
 }
 
-/// A step's status. From a probe (check mode, or a step before the first
-/// change), "changed" means "would change".
-fn step_status(r: &StepReport, _from_probe: bool) -> Status {
+/// A step's status. From a probe (check mode), "changed" means "would change".
+fn step_status(r: &StepReport) -> Status {
     if r.rc != 0 {
         Status::Failed
     } else if r.changed() {

@@ -2,6 +2,7 @@
 //! and turns the results into exit codes.
 
 mod inventory;
+pub mod lab;
 mod run;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};

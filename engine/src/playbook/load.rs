@@ -433,7 +433,7 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
     for (name, _) in &args.values {
         if !params.iter().any(|p| names(p).contains(&name.as_str())) {
             let span = args.key_span(name).unwrap_or(module_span);
-            let all: Vec<&str> = params.iter().flat_map(|p| names(p)).collect();
+            let all: Vec<&str> = params.iter().flat_map(&names).collect();
             let mut d = Diagnostic::at(span, format!("module `{}` has no argument `{name}`", module.name()));
             d = match suggest(name, all.iter().copied()) {
                 Some(s) => d.with_hint(format!("did you mean `{s}`?")),

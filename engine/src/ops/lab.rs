@@ -1,0 +1,346 @@
+//! `push lab up | down | status | images`: one function each, returning
+//! the text for stdout; progress goes to stderr. See [`crate::lab`].
+//!
+//! Exit codes (through [`Error`]): 5 for a bad option value (`--hosts 0`,
+//! a bad `--name`, an unknown image), 4 when the machine is not ready or
+//! the name is taken (Docker missing or not running, debootstrap missing,
+//! a container or network of that name that is not this lab's, `images`
+//! before `up`), 1 when a tool failed or a host did not boot. Each message
+//! is one line starting with `error:`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::diagnostic::Diagnostic;
+use crate::lab::base_image::{self, BuildLock};
+use crate::lab::docker::{Container, Docker};
+use crate::lab::hosts::{self, Runtime};
+use crate::lab::images;
+use crate::lab::inventory_files::{self, HostEntry, LabFiles};
+use crate::lab::progress::{seconds, Progress};
+use crate::lab::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
+use crate::lab::registry::{self, Registry};
+use crate::lab::{self as labmod, prereqs, LabName, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
+
+use super::Error;
+
+impl From<labmod::Error> for Error {
+    fn from(e: labmod::Error) -> Error {
+        match e {
+            labmod::Error::Usage(m) => Error::Usage(format!("error: {m}")),
+            labmod::Error::Setup(m) => Error::Input(Diagnostic::new(m)),
+            labmod::Error::Failed(m) => Error::Io(std::io::Error::other(format!("error: {m}"))),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+pub struct LabUp {
+    pub name: String,
+    pub hosts: u32,
+    /// Default: `inventories/NAME`.
+    pub inventory: Option<PathBuf>,
+    /// Boot hosts with Docker already installed.
+    pub prepared: bool,
+}
+
+pub struct LabDown {
+    pub name: String,
+    pub inventory: Option<PathBuf>,
+}
+
+pub struct LabStatus {
+    pub name: String,
+}
+
+pub struct LabImages {
+    pub name: String,
+    /// Repositories to build (`web`, `mail`, `webmail`); empty: all.
+    pub only: Vec<String>,
+}
+
+fn inventory_files(lab: &LabName, dir: Option<&PathBuf>) -> LabFiles {
+    LabFiles::new(&dir.cloned().unwrap_or_else(|| lab.default_inventory_dir()))
+}
+
+/// The lab's host containers by number.
+fn lab_hosts(docker: &Docker, lab: &LabName) -> Result<BTreeMap<u32, Container>> {
+    Ok(docker
+        .containers_labeled(LABEL, lab.as_str())?
+        .into_iter()
+        .filter(|c| c.label(ROLE_LABEL) == Some("host"))
+        .filter_map(|c| Some((c.label(INDEX_LABEL)?.parse::<u32>().ok()?, c)))
+        .collect())
+}
+
+/// A container or network with one of our names that is not this lab's.
+fn check_names_free(docker: &Docker, lab: &LabName, count: u32) -> Result<()> {
+    let names = (1..=count).map(|i| lab.host(i)).chain([lab.registry_container()]);
+    for name in names {
+        if let Some(c) = docker.container(&name)? {
+            if c.label(LABEL) != Some(lab.as_str()) {
+                return Err(labmod::Error::Setup(format!(
+                    "a container named `{name}` exists and is not part of lab `{lab}` (no {LABEL}={lab} label): remove it or choose another --name"
+                ))
+                .into());
+            }
+        }
+    }
+    if let Some(n) = docker.network(&lab.network())? {
+        if n.labels.get(LABEL).map(String::as_str) != Some(lab.as_str()) {
+            return Err(labmod::Error::Setup(format!(
+                "a network named `{}` exists and is not part of lab `{lab}` (no {LABEL}={lab} label): remove it or choose another --name",
+                lab.network()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+pub fn up(cmd: LabUp) -> Result<String> {
+    let started = Instant::now();
+    let lab = LabName::parse(&cmd.name)?;
+    let wanted = labmod::check_host_count(cmd.hosts)?;
+    let files = inventory_files(&lab, cmd.inventory.as_ref());
+    prereqs::require_docker()?;
+    prereqs::require_ssh_keygen()?;
+    let docker = Docker::default();
+
+    let existing = lab_hosts(&docker, &lab)?;
+    let count = existing.keys().copied().max().unwrap_or(0).max(wanted);
+    check_names_free(&docker, &lab, count)?;
+    if let Some(c) = existing.values().find(|c| (c.label(PREPARED_LABEL) == Some("1")) != cmd.prepared) {
+        let (was, flag) = if cmd.prepared { ("without", "--prepared") } else { ("with", "no --prepared") };
+        return Err(labmod::Error::Setup(format!(
+            "lab `{lab}` was made {was} --prepared (host {}); `push lab down --name {lab}` first to change to {flag}",
+            c.name
+        ))
+        .into());
+    }
+
+    let progress = Progress::auto();
+    {
+        let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
+        base_image::ensure_minbase(&docker, &progress)?;
+        base_image::ensure_image(&docker, &progress, &recipes::HOST, HOST_IMAGE, &[])?;
+        base_image::ensure_image(&docker, &progress, &recipes::REGISTRY, recipes::REGISTRY_IMAGE, &[])?;
+        if cmd.prepared {
+            base_image::ensure_image(&docker, &progress, &recipes::PREPARED_HOST, PREPARED_IMAGE, &[])?;
+        }
+    }
+
+    let network = match docker.network(&lab.network())? {
+        Some(n) => n,
+        None => {
+            docker.output([
+                "network",
+                "create",
+                "--label",
+                &format!("{LABEL}={lab}"),
+                "--label",
+                &format!("{INVENTORY_LABEL}={}", files.dir.display()),
+                &lab.network(),
+            ])?;
+            docker.network(&lab.network())?.ok_or_else(|| {
+                labmod::Error::Failed(format!("network {} vanished right after it was created", lab.network()))
+            })?
+        }
+    };
+    let gateway = network
+        .gateway
+        .clone()
+        .ok_or_else(|| labmod::Error::Failed(format!("network {} has no gateway address", network.name)))?;
+
+    progress.phase(&format!("registry {}", lab.registry_container()));
+    let registry = registry::ensure(&docker, &lab, &gateway)?;
+
+    let image = if cmd.prepared { PREPARED_IMAGE } else { HOST_IMAGE };
+    let runtime = Runtime::detect();
+    let new = (1..=count).filter(|i| !existing.contains_key(i)).count();
+    progress.phase(&match new {
+        0 => format!("checking {count} hosts"),
+        n => format!("booting {n} new host(s), {count} in all"),
+    });
+    for index in 1..=count {
+        match existing.get(&index) {
+            Some(c) if c.is_running() => {}
+            Some(c) => {
+                docker.output(["start", c.name.as_str()])?;
+            }
+            None => {
+                docker.output(hosts::run_args(&lab, index, image, cmd.prepared, &runtime))?;
+            }
+        }
+    }
+    let public_key = inventory_files::ensure_client_key(&lab, &files)?;
+    let names: Vec<String> = (1..=count).map(|i| lab.host(i)).collect();
+    let results: Vec<labmod::Result<HostEntry>> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let (docker, public_key, net_name) = (&docker, &public_key, &network.name);
+                s.spawn(move || -> labmod::Result<HostEntry> {
+                    hosts::wait_running(docker, name, hosts::BOOT_TIMEOUT)?;
+                    hosts::authorize_key(docker, name, public_key)?;
+                    let host_keys = hosts::host_keys(docker, name)?;
+                    let c = docker
+                        .container(name)?
+                        .ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
+                    let address = c.addresses.get(net_name).cloned().ok_or_else(|| {
+                        labmod::Error::Failed(format!("host {name} has no address on {net_name}"))
+                    })?;
+                    Ok(HostEntry { name: name.clone(), address, host_keys })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("host thread")).collect()
+    });
+    let entries = results.into_iter().collect::<labmod::Result<Vec<HostEntry>>>()?;
+    progress.done(&format!("{count} host(s) running (systemd: running)"));
+
+    inventory_files::write_all(&lab, &files, &entries, &registry.address)?;
+    progress.finish();
+
+    let mut out = format!(
+        "lab `{lab}` is up in {}: {count} host(s), registry {}\n",
+        seconds(started.elapsed()),
+        registry.address
+    );
+    if count > wanted {
+        let _ = writeln!(out, "  (it already had {count} hosts; `up` never removes hosts, `down` removes them all)");
+    }
+    for e in &entries {
+        let _ = writeln!(out, "  {:<24} {}", e.name, e.address);
+    }
+    let _ = writeln!(out, "inventory: {}", files.hosts_yml().display());
+    let _ = writeln!(out, "  push run PLAYBOOK -i {}", files.dir.display());
+    let _ = writeln!(out, "  ssh -F {} {}", files.ssh_config().display(), lab.host(1));
+    Ok(out)
+}
+
+pub fn down(cmd: LabDown) -> Result<String> {
+    let lab = LabName::parse(&cmd.name)?;
+    let files = inventory_files(&lab, cmd.inventory.as_ref());
+    prereqs::require_docker()?;
+    let docker = Docker::default();
+
+    let containers = docker.containers_labeled(LABEL, lab.as_str())?;
+    let networks = docker.networks_labeled(LABEL, lab.as_str())?;
+    // Where `up` wrote the files, in case this `down` runs from elsewhere.
+    let mut dirs = vec![files.clone()];
+    for n in &networks {
+        if let Some(dir) = docker.network(n)?.and_then(|n| n.labels.get(INVENTORY_LABEL).cloned()) {
+            let other = LabFiles::new(std::path::Path::new(&dir));
+            if !dirs.contains(&other) {
+                dirs.push(other);
+            }
+        }
+    }
+    let mut out = String::new();
+    if !containers.is_empty() {
+        let mut args = vec!["rm".to_string(), "--force".into(), "--volumes".into()];
+        args.extend(containers.iter().map(|c| c.name.clone()));
+        docker.output(&args)?;
+        let hosts = containers.iter().filter(|c| c.label(ROLE_LABEL) == Some("host")).count();
+        let _ = writeln!(out, "removed {hosts} host(s){}", if hosts < containers.len() { " and the registry" } else { "" });
+    }
+    for n in &networks {
+        docker.output(["network", "rm", n.as_str()])?;
+        let _ = writeln!(out, "removed network {n}");
+    }
+    let volumes = docker.volumes_labeled(LABEL, lab.as_str())?;
+    if !volumes.is_empty() {
+        let mut args = vec!["volume".to_string(), "rm".into()];
+        args.extend(volumes.iter().cloned());
+        docker.output(&args)?;
+        let _ = writeln!(out, "removed volume(s) {}", volumes.join(", "));
+    }
+    for f in &dirs {
+        let removed = inventory_files::remove_all(f)?;
+        if !removed.is_empty() {
+            let _ = writeln!(out, "removed the lab files in {}", f.dir.display());
+        }
+    }
+    if out.is_empty() {
+        out = format!("lab `{lab}`: nothing to remove\n");
+    } else {
+        out.insert_str(0, &format!("lab `{lab}` is down:\n"));
+    }
+    Ok(out)
+}
+
+pub fn status(cmd: LabStatus) -> Result<String> {
+    let lab = LabName::parse(&cmd.name)?;
+    prereqs::require_docker()?;
+    let docker = Docker::default();
+    let containers = docker.containers_labeled(LABEL, lab.as_str())?;
+    let network = docker.network(&lab.network())?.filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str()));
+    if containers.is_empty() && network.is_none() {
+        return Ok(format!("no lab `{lab}` on this machine (start one with `push lab up --name {lab}`)\n"));
+    }
+    let net_name = lab.network();
+    let mut rows = vec![["NAME".to_string(), "ADDRESS".into(), "STATE".into()]];
+    let mut sorted = containers.clone();
+    sorted.sort_by_key(|c| (c.label(ROLE_LABEL) != Some("host"), c.label(INDEX_LABEL).and_then(|i| i.parse::<u32>().ok())));
+    for c in &sorted {
+        let is_host = c.label(ROLE_LABEL) == Some("host");
+        let address = match (is_host, &network) {
+            (true, _) => c.addresses.get(&net_name).cloned().unwrap_or_else(|| "-".into()),
+            (false, Some(n)) => n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into()),
+            (false, None) => "-".into(),
+        };
+        let state = if is_host && c.is_running() {
+            let (_, system, _) = docker.exec_status(&c.name, &["systemctl", "is-system-running"])?;
+            format!("running (systemd: {})", if system.is_empty() { "?" } else { &system })
+        } else {
+            c.state.clone()
+        };
+        rows.push([c.name.clone(), address, state]);
+    }
+    let width = |col: usize| rows.iter().map(|r| r[col].len()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = format!(
+        "lab `{lab}`: network {}{}\n",
+        net_name,
+        network.as_ref().and_then(|n| n.subnet.as_ref()).map(|s| format!(" ({s})")).unwrap_or_default()
+    );
+    for r in rows {
+        let _ = writeln!(out, "{:<w0$}  {:<w1$}  {}", r[0], r[1], r[2]);
+    }
+    Ok(out)
+}
+
+pub fn images(cmd: LabImages) -> Result<String> {
+    let started = Instant::now();
+    let lab = LabName::parse(&cmd.name)?;
+    let selected = images::select(&cmd.only)?;
+    prereqs::require_docker()?;
+    let docker = Docker::default();
+    let not_up = || labmod::Error::Setup(format!("lab `{lab}` is not up: run `push lab up --name {lab}` first"));
+    let network =
+        docker.network(&lab.network())?.filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str())).ok_or_else(not_up)?;
+    let gateway = network.gateway.clone().ok_or_else(not_up)?;
+    let registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
+
+    let progress = Progress::auto();
+    {
+        let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
+        base_image::ensure_minbase(&docker, &progress)?;
+        for image in &selected {
+            images::build(&docker, &progress, image)?;
+        }
+    }
+    let mut out = format!("lab `{lab}` registry {}:\n", registry.address);
+    for image in &selected {
+        let reference = images::push(&docker, &progress, image, &registry)?;
+        let _ = writeln!(out, "  {reference:<36} {}", image.about);
+    }
+    progress.finish();
+    let catalog = registry::catalog(&registry.local_address)?;
+    let _ = writeln!(out, "catalog: {} ({})", catalog.join(", "), seconds(started.elapsed()));
+    Ok(out)
+}
