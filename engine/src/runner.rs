@@ -195,6 +195,31 @@ struct HostRun<'a> {
     stats: &'a Arc<Mutex<HashMap<String, HostStats>>>,
 }
 
+/// Something that runs once after all tasks of a play on a host, if raised:
+/// modules' deferred actions (sorted by key) first, then handlers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Final {
+    Deferred(String),
+    Handler(usize),
+}
+
+/// The final actions known on a host so far, and which are raised.
+#[derive(Default)]
+struct Finals {
+    catalog: std::collections::BTreeMap<String, push_modules::Deferred>,
+    raised: BTreeSet<Final>,
+}
+
+impl Finals {
+    /// A shell-safe flag name for the script.
+    fn flag(&self, f: &Final) -> String {
+        match f {
+            Final::Deferred(key) => format!("d{}", self.catalog.keys().position(|k| k == key).unwrap_or(usize::MAX)),
+            Final::Handler(h) => format!("h{h}"),
+        }
+    }
+}
+
 /// One step of a segment, flattened out of its task.
 struct Flat<'a> {
     entry: usize,
@@ -239,12 +264,12 @@ impl HostRun<'_> {
     /// before it, so later segments are planned as we go.
     async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
         let mut scope = host.scope.clone();
-        let mut notified: BTreeSet<usize> = BTreeSet::new();
+        let mut finals = Finals::default();
         let mut planned_here: Option<Segment> = None;
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
             let last = segment.next >= self.selected.len();
-            let Some(registered) = self.segment(&host.name, conn, &scope, segment, &mut notified, last).await else {
+            let Some(registered) = self.segment(&host.name, conn, &scope, segment, &mut finals, last).await else {
                 return false;
             };
             if last {
@@ -268,29 +293,6 @@ impl HostRun<'_> {
         }
     }
 
-    /// Plan the handlers that could run at the end of this play.
-    fn handler_steps(&self, scope: &Scope, wanted: &BTreeSet<usize>) -> Vec<(usize, Vec<Step>)> {
-        let mut out = Vec::new();
-        for &h in wanted {
-            let handler = &self.play.handlers[h];
-            if let Ok(Planned::Run { steps, .. }) = plan::plan_task(self.play, h, handler, scope) {
-                out.push((h, steps));
-            }
-        }
-        out
-    }
-
-    fn script_step<'b>(&self, i: usize, f: &Flat<'b>, probe: bool) -> ScriptStep<'b> {
-        let task = &self.play.tasks[f.step.task];
-        ScriptStep {
-            id: i.to_string(),
-            snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
-            become_: f.step.become_.as_ref(),
-            notify: self.notify_targets(task),
-            ignore_errors: task.ignore_errors,
-        }
-    }
-
     /// Handler indices a task's `notify` names.
     fn notify_targets(&self, task: &Task) -> Vec<usize> {
         self.play
@@ -302,6 +304,47 @@ impl HostRun<'_> {
             .collect()
     }
 
+    fn script_step<'b>(&self, i: usize, f: &Flat<'b>, probe: bool, finals: &Finals) -> ScriptStep<'b> {
+        let task = &self.play.tasks[f.step.task];
+        ScriptStep {
+            id: i.to_string(),
+            snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
+            become_: f.step.become_.as_ref(),
+            notify: self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
+            defers: f.step.op.deferred.iter().map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone())))).collect(),
+            ignore_errors: task.ignore_errors,
+        }
+    }
+
+    /// What a step's report raises: its handlers when it changed, and the
+    /// deferred actions it asked for.
+    fn raised_by(&self, step: &Step, report: &StepReport) -> Vec<Final> {
+        let mut raised: Vec<Final> = report.defers().map(|k| Final::Deferred(k.to_string())).collect();
+        if report.changed() {
+            raised.extend(self.notify_targets(&self.play.tasks[step.task]).into_iter().map(Final::Handler));
+        }
+        raised
+    }
+
+    /// The steps of the final actions that may run at the end of the play.
+    fn final_steps(&self, scope: &Scope, finals: &Finals) -> Vec<(Final, String, Vec<Step>)> {
+        let mut out = Vec::new();
+        for (key, action) in &finals.catalog {
+            let op = push_modules::Op { probe: String::new(), apply: action.snippet.clone(), diff_after: None, diff_label: None, deferred: Vec::new() };
+            out.push((Final::Deferred(key.clone()), action.label.clone(), vec![Step { task: usize::MAX, item: None, op, become_: None }]));
+        }
+        for (h, handler) in self.play.handlers.iter().enumerate() {
+            let label = format!("handler: {}", self.task_label(handler, scope));
+            match plan::plan_task(self.play, h, handler, scope) {
+                Ok(Planned::Run { steps, .. }) => out.push((Final::Handler(h), label, steps)),
+                Ok(Planned::Skipped { .. }) => {}
+                // Planned lazily, so a broken handler surfaces when it runs.
+                Err(d) => out.push((Final::Handler(h), format!("{label}: {}", d.message), Vec::new())),
+            }
+        }
+        out
+    }
+
     /// Probe, decide, apply one segment. Returns the registered results, or
     /// None if the host failed.
     async fn segment(
@@ -310,7 +353,7 @@ impl HostRun<'_> {
         conn: &dyn Connection,
         scope: &Scope,
         segment: &Segment,
-        notified: &mut BTreeSet<usize>,
+        finals: &mut Finals,
         last: bool,
     ) -> Option<Vec<(String, JinjaValue)>> {
         let mut flat: Vec<Flat> = Vec::new();
@@ -319,163 +362,157 @@ impl HostRun<'_> {
                 flat.extend(steps.iter().map(|step| Flat { entry, step }));
             }
         }
-        let all_handlers: BTreeSet<usize> = (0..self.play.handlers.len()).collect();
+        for f in &flat {
+            for d in &f.step.op.deferred {
+                finals.catalog.entry(d.key.clone()).or_insert_with(|| d.clone());
+            }
+        }
 
         // Probe: one exec, every step's look.
         let mut probe_reports: HashMap<String, StepReport> = HashMap::new();
         if !flat.is_empty() {
-            let steps: Vec<ScriptStep> = flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true)).collect();
+            let steps: Vec<ScriptStep> = flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
             probe_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat.iter().enumerate().position(|(i, _)| {
             probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0)
         });
-        // Handlers notified by steps that would change.
-        if let Some(first) = first_change {
-            for (i, f) in flat.iter().enumerate().skip(first) {
-                if self.opts.check && probe_reports.get(&i.to_string()).is_some_and(|r| r.changed()) {
-                    notified.extend(self.notify_targets(&self.play.tasks[f.step.task]));
+        if self.opts.check {
+            for (i, f) in flat.iter().enumerate() {
+                if let Some(r) = probe_reports.get(&i.to_string()) {
+                    finals.raised.extend(self.raised_by(f.step, r));
                 }
             }
         }
 
-        // Apply: one exec, from the first step that differs, plus handlers.
+        // Apply: one exec, from the first step that differs, plus (in the
+        // play's last segment) the final actions that are or may be raised.
         let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
         let mut applied_from = flat.len();
-        let mut handler_plan = Vec::new();
-        if !self.opts.check {
-            let handlers_due = last && (!notified.is_empty() || first_change.is_some());
-            if first_change.is_some() || (last && !notified.is_empty()) {
-                applied_from = first_change.unwrap_or(flat.len());
-                let steps: Vec<ScriptStep> =
-                    flat.iter().enumerate().skip(applied_from).map(|(i, f)| self.script_step(i, f, false)).collect();
-                if handlers_due {
-                    handler_plan = self.handler_steps(scope, if first_change.is_some() { &all_handlers } else { notified });
-                }
-                let handler_script: Vec<(usize, ScriptStep)> = handler_plan
-                    .iter()
-                    .flat_map(|(h, steps)| {
-                        steps.iter().enumerate().map(move |(k, s)| {
-                            (*h, ScriptStep {
-                                id: format!("h{h}_{k}"),
-                                snippet: &s.op.apply,
-                                become_: s.become_.as_ref(),
-                                notify: vec![],
-                                ignore_errors: self.play.handlers[*h].ignore_errors,
-                            })
-                        })
+        let mut final_plan = Vec::new();
+        if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
+            applied_from = first_change.unwrap_or(flat.len());
+            let steps: Vec<ScriptStep> =
+                flat.iter().enumerate().skip(applied_from).map(|(i, f)| self.script_step(i, f, false, finals)).collect();
+            if last {
+                final_plan = self.final_steps(scope, finals);
+            }
+            let final_script: Vec<(String, ScriptStep)> = final_plan
+                .iter()
+                .flat_map(|(fin, _, steps)| {
+                    let flag = finals.flag(fin);
+                    steps.iter().enumerate().map(move |(k, s)| {
+                        let ignore_errors = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                        let step = ScriptStep {
+                            id: format!("{flag}_{k}"),
+                            snippet: &s.op.apply,
+                            become_: s.become_.as_ref(),
+                            notify: vec![],
+                            defers: vec![],
+                            ignore_errors,
+                        };
+                        (flag.clone(), step)
                     })
-                    .collect();
-                let notified_now: Vec<usize> = notified.iter().copied().collect();
-                let script = script::apply(&steps, &handler_script, &notified_now, false);
-                apply_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+                })
+                .collect();
+            let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
+            let script = script::apply(&steps, &final_script, &raised, false);
+            apply_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            if !last {
+                // Raised here, run at the end of the play.
+                for (i, f) in flat.iter().enumerate().skip(applied_from) {
+                    if let Some(r) = apply_reports.get(&i.to_string()) {
+                        finals.raised.extend(self.raised_by(f.step, r));
+                    }
+                }
             }
         }
 
         // Report, per task, from the apply where it ran, else the probe.
         let mut registered = Vec::new();
-        let mut host_failed = false;
         for (entry, planned) in segment.entries.iter().enumerate() {
             let task = &self.play.tasks[planned.task()];
             let label = self.task_label(task, scope);
-            match planned {
-                Planned::Skipped { reason, .. } => {
-                    self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
-                    if let Some(r) = &task.register {
-                        registered.push((r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason})))));
+            if let Planned::Skipped { reason, .. } = planned {
+                self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
+                if let Some(r) = &task.register {
+                    registered.push((r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason})))));
+                }
+                continue;
+            }
+            let mut results = Vec::new();
+            let mut statuses = Vec::new();
+            let mut msgs = Vec::new();
+            let mut diffs = Vec::new();
+            for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
+                let id = i.to_string();
+                let from_apply = i >= applied_from;
+                let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
+                // No report: the host stopped at an earlier failure.
+                let Some(report) = report else { continue };
+                let status = step_status(report);
+                if self.opts.diff && !task.no_log && report.changed() {
+                    if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
+                        diffs.push(d);
                     }
                 }
-                Planned::Run { .. } => {
-                    let mut results = Vec::new();
-                    let mut statuses = Vec::new();
-                    let mut msgs = Vec::new();
-                    let mut diffs = Vec::new();
-                    let mut ran_all = true;
-                    for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
-                        let id = i.to_string();
-                        let from_apply = i >= applied_from;
-                        let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
-                        let Some(report) = report else {
-                            ran_all = false;
-                            continue;
-                        };
-                        let status = step_status(report);
-                        if self.opts.diff && !task.no_log && report.changed() {
-                            let probe = probe_reports.get(&id);
-                            if let Some(d) = diff_text(f.step, probe) {
-                                diffs.push(d);
-                            }
-                        }
-                        if let Some(m) = step_message(report, status, task.no_log) {
-                            msgs.push(match &f.step.item {
-                                Some(item) => format!("({}) {m}", item_label(item)),
-                                None => m,
-                            });
-                        }
-                        results.push(register_value(report, status, f.step.item.as_ref(), task.no_log, !from_apply && !self.opts.check));
-                        statuses.push(status);
-                    }
-                    if statuses.is_empty() && !ran_all {
-                        continue; // never reached: the host stopped before it
-                    }
-                    let status = statuses.iter().copied().max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
-                    let ignored = status == Status::Failed && task.ignore_errors;
-                    if status == Status::Failed && !ignored {
-                        host_failed = true;
-                    }
-                    let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
-                    result.ignored = ignored;
-                    result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
-                    self.report(result);
-                    if let Some(r) = &task.register {
-                        let value = if task.loop_.is_some() {
-                            let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
-                            json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false))})
-                        } else {
-                            results.into_iter().next().unwrap_or(json!({}))
-                        };
-                        registered.push((r.clone(), JinjaValue::from(Serde(value))));
-                    }
-                    if host_failed {
-                        return None;
-                    }
+                if let Some(m) = step_message(report, status, task.no_log) {
+                    msgs.push(match &f.step.item {
+                        Some(item) => format!("({}) {m}", item_label(item)),
+                        None => m,
+                    });
                 }
+                results.push(register_value(report, status, f.step.item.as_ref(), task.no_log, !from_apply && !self.opts.check));
+                statuses.push(status);
+            }
+            if statuses.is_empty() {
+                continue;
+            }
+            let status = statuses.iter().copied().max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+            let ignored = status == Status::Failed && task.ignore_errors;
+            let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
+            result.ignored = ignored;
+            result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+            self.report(result);
+            if let Some(r) = &task.register {
+                let value = if task.loop_.is_some() {
+                    let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
+                    let all_skipped = results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
+                    json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
+                } else {
+                    results.into_iter().next().unwrap_or(json!({}))
+                };
+                registered.push((r.clone(), JinjaValue::from(Serde(value))));
+            }
+            if status == Status::Failed && !ignored {
+                return None;
             }
         }
 
-        // Handlers: in check mode, say which would run; otherwise report what ran.
         if last {
-            for &h in notified.iter() {
-                let handler = &self.play.handlers[h];
-                let label = format!("handler: {}", self.task_label(handler, scope));
-                if self.opts.check {
+            if self.opts.check {
+                for fin in &finals.raised {
+                    let label = match fin {
+                        Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |d| d.label.clone()),
+                        Final::Handler(h) => format!("handler: {}", self.task_label(&self.play.handlers[*h], scope)),
+                    };
                     self.report(self.result(name, label, Status::Changed, Some("would run".into())));
+                }
+            }
+            for (fin, label, steps) in &final_plan {
+                let flag = finals.flag(fin);
+                let reports: Vec<&StepReport> = (0..steps.len()).filter_map(|k| apply_reports.get(&format!("{flag}_{k}"))).collect();
+                if reports.is_empty() {
                     continue;
                 }
-            }
-            if !self.opts.check {
-                for (h, steps) in &handler_plan {
-                    let handler = &self.play.handlers[*h];
-                    let label = format!("handler: {}", self.task_label(handler, scope));
-                    let reports: Vec<&StepReport> =
-                        (0..steps.len()).filter_map(|k| apply_reports.get(&format!("h{h}_{k}"))).collect();
-                    if reports.is_empty() {
-                        continue;
-                    }
-                    let status = reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
-                    let msg = reports.iter().find_map(|r| step_message(r, step_status(r), handler.no_log));
-                    self.report(self.result(name, label, status, msg));
-                    if status == Status::Failed && !handler.ignore_errors {
-                        return None;
-                    }
-                }
-            }
-        } else if !self.opts.check {
-            // Steps in this segment notified handlers: remember for the end.
-            for (i, f) in flat.iter().enumerate().skip(applied_from) {
-                if apply_reports.get(&i.to_string()).is_some_and(|r| r.changed()) {
-                    notified.extend(self.notify_targets(&self.play.tasks[f.step.task]));
+                let status = reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
+                let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
+                let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                self.report(self.result(name, label.clone(), status, msg));
+                if status == Status::Failed && !ignore {
+                    return None;
                 }
             }
         }

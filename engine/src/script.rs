@@ -19,8 +19,10 @@ pub struct ScriptStep<'a> {
     pub id: String,
     pub snippet: &'a str,
     pub become_: Option<&'a Become>,
-    /// Handler ids to mark as notified when this step reports `changed`.
-    pub notify: Vec<usize>,
+    /// Flags raised when this step reports `changed` (its handlers).
+    pub notify: Vec<String>,
+    /// (KEY, flag): flags raised when the step says `push_defer KEY`.
+    pub defers: Vec<(String, String)>,
     pub ignore_errors: bool,
 }
 
@@ -60,8 +62,12 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
             let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
         }
     }
-    for h in &s.notify {
-        let _ = writeln!(out, "[ \"$push_changed\" = 1 ] && push_notified_{h}=1");
+    for flag in &s.notify {
+        let _ = writeln!(out, "[ \"$push_changed\" = 1 ] && push_flag_{flag}=1");
+    }
+    for (key, flag) in &s.defers {
+        let line = push_modules::shell::quote(&format!("defer {key}"));
+        let _ = writeln!(out, "grep -qxF {line} \"$push_d/status\" && push_flag_{flag}=1");
     }
     if stop_on_failure && !s.ignore_errors {
         out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
@@ -87,21 +93,21 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
 }
 
 /// The apply: the given steps in order, stopping at the first failure, then
-/// each handler that is notified (by the controller beforehand, or by a step
-/// here that reported `changed`).
-pub fn apply(steps: &[ScriptStep], handlers: &[(usize, ScriptStep)], notified: &[usize], diff: bool) -> Script {
+/// each final step (deferred actions, then handlers) whose flag is raised,
+/// by the controller beforehand (`raised`) or by a step here.
+pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[String], diff: bool) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
     header(&mut out, diff);
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
-    for (h, _) in handlers {
-        let _ = writeln!(out, "push_notified_{h}={}", u8::from(notified.contains(h)));
+    for (flag, _) in finals {
+        let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));
     }
     for s in steps {
         step(&mut out, s, &nonce, true);
     }
-    for (h, s) in handlers {
-        let _ = writeln!(out, "if [ \"$push_notified_{h}\" = 1 ]; then");
+    for (flag, s) in finals {
+        let _ = writeln!(out, "if [ \"$push_flag_{flag}\" = 1 ]; then");
         step(&mut out, s, &nonce, true);
         out.push_str("fi\n");
     }
@@ -129,9 +135,18 @@ impl StepReport {
     pub fn skipped(&self) -> bool {
         !self.changed() && self.status.lines().any(|l| l.starts_with("skipped"))
     }
+    /// Keys of the deferred actions the step asked for.
+    pub fn defers(&self) -> impl Iterator<Item = &str> {
+        self.status.lines().filter_map(|l| l.strip_prefix("defer "))
+    }
+
     /// The first reason given with `changed`/`skipped`.
     pub fn reason(&self) -> Option<&str> {
-        self.status.lines().find_map(|l| l.split_once(' ').map(|(_, why)| why.trim())).filter(|s| !s.is_empty())
+        self.status
+            .lines()
+            .filter(|l| l.starts_with("changed") || l.starts_with("skipped"))
+            .find_map(|l| l.split_once(' ').map(|(_, why)| why.trim()))
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -198,7 +213,7 @@ mod tests {
     }
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
-        ScriptStep { id: id.into(), snippet, become_: None, notify: vec![], ignore_errors: false }
+        ScriptStep { id: id.into(), snippet, become_: None, notify: vec![], defers: vec![], ignore_errors: false }
     }
 
     #[test]
@@ -216,12 +231,18 @@ mod tests {
 
     #[test]
     fn apply_stops_at_failure_and_runs_notified_handlers() {
-        let mut a = s("0", "push_changed x");
-        a.notify = vec![0];
-        let handlers = [(0, s("h0", "echo handled")), (1, s("h1", "echo never"))];
+        let mut a = s("0", "push_changed x; push_defer 10-reload");
+        a.notify = vec!["h0".into()];
+        a.defers = vec![("10-reload".into(), "d0".into())];
+        let handlers = [
+            ("d0".to_string(), s("d0", "echo reloaded")),
+            ("h0".to_string(), s("h0", "echo handled")),
+            ("h1".to_string(), s("h1", "echo never")),
+        ];
         let reports = run_locally(&apply(&[a.clone()], &handlers, &[], false));
         let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["0", "h0"]);
+        assert_eq!(ids, ["0", "d0", "h0"]);
+        assert_eq!(reports[0].defers().collect::<Vec<_>>(), ["10-reload"]);
 
         let failing = [a, s("1", "exit 3"), s("2", "echo not reached")];
         let reports = run_locally(&apply(&failing, &handlers, &[], false));

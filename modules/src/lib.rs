@@ -14,6 +14,7 @@
 //! - it reports "this would change / changed" by calling `push_changed WHY`
 //!   and "nothing to do, skipped" with `push_skipped WHY`; saying nothing
 //!   means ok;
+//! - it asks for one of its op's [`Deferred`] actions with `push_defer KEY`;
 //! - it fails by exiting non-zero; stderr becomes the message;
 //! - when `$PUSH_DIFF` is 1 it may write `$PUSH_D/before` and
 //!   `$PUSH_D/after` for a diff (`after` can also come from the controller,
@@ -51,6 +52,22 @@ pub struct Op {
     pub diff_after: Option<Vec<u8>>,
     /// What a diff of this op is about (a path), for its header.
     pub diff_label: Option<String>,
+    /// Work to do once per host after all tasks (before handlers), when a
+    /// snippet asks for it with `push_defer KEY`: e.g. one `daemon-reload`
+    /// for any number of changed units, then each restart.
+    pub deferred: Vec<Deferred>,
+}
+
+/// A deferred action: like an implicit handler that a module brings along.
+/// Actions run sorted by `key`, each at most once per host and play, so a
+/// key's order prefix (`10-daemon-reload`, `50-restart-mail`) sets the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub key: String,
+    /// What the report calls it, e.g. "restart mail".
+    pub label: String,
+    /// The snippet, under the same contract as an apply snippet.
+    pub snippet: String,
 }
 
 /// A built-in module: a name, its parameters and how to build an op.

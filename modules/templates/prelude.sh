@@ -6,6 +6,9 @@
 # Report that this step changes (or, in the probe, would change) something.
 push_changed() { printf 'changed %s\n' "$*" >>"$PUSH_S"; }
 
+# Ask for a deferred action of this op (run once per host after all tasks).
+push_defer() { printf 'defer %s\n' "$1" >>"$PUSH_S"; }
+
 # Report that this step did nothing on purpose (e.g. `creates` exists).
 push_skipped() { printf 'skipped %s\n' "$*" >>"$PUSH_S"; }
 

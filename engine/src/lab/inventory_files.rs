@@ -21,7 +21,7 @@ use super::{Error, LabName, Result};
 
 /// First line of every hosts.yml we write; `down` removes only files that
 /// start with it.
-const HEADER: &str = "# Written by `push lab up`";
+const HEADER: &str = "# Written by `push lab up";
 
 /// Where one lab's files go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub struct HostEntry {
 pub fn render_hosts_yml(lab: &LabName, files: &LabFiles, hosts: &[HostEntry], registry: &str) -> String {
     let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let mut s = format!(
-        "{HEADER} --name {lab}: rewritten by every `up`, removed by `push lab down --name {lab}`.\n\
+        "{HEADER} --name {lab}`: rewritten by every `up`, removed by `push lab down --name {lab}`.\n\
          # Use: push run PLAYBOOK -i {dir}\n",
         dir = files.dir.display()
     );
@@ -155,6 +155,7 @@ pub fn ensure_client_key(lab: &LabName, files: &LabFiles) -> Result<String> {
 
 fn create_ssh_dir(files: &LabFiles) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::create_dir_all(&files.dir).map_err(|e| Error::Failed(format!("cannot create {}: {e}", files.dir.display())))?;
     let dir = files.ssh_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
