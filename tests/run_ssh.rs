@@ -571,3 +571,68 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
     assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
     assert_no_leftovers(&tmp, "after Ctrl-C");
 }
+
+#[test]
+fn serial_batches_stop_at_the_fail_budget() {
+    require!(require_sshd());
+    let fleet = Fleet::start(4);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "serial.yml",
+        "- hosts: all\n  serial: 2\n  max_fail_percentage: 0\n  tasks:\n    - shell: test {{ inventory_hostname }} != h1 && touch @ROOT@/{{ inventory_hostname }}/ran\n",
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    let batches: Vec<_> = out.json().into_iter().filter(|e| e["event"] == "batch").collect();
+    assert_eq!(batches.len(), 1, "the second batch must not start:\n{out}");
+    assert!(root.join("h2/ran").exists(), "h2 is in the first batch with h1");
+    for untouched in ["h3", "h4"] {
+        assert!(!root.join(untouched).join("ran").exists(), "{untouched} must not be touched");
+        assert_eq!(out.recap().host(untouched).remote_execs, 0, "{untouched} got execs:\n{out}");
+    }
+    // --serial overrides the play; a budget of 50% lets a half-failed batch pass.
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &["--serial", "2", "--max-fail-percentage", "50"]);
+    out.assert_code(2);
+    assert!(root.join("h4/ran").exists(), "with a 50% budget every batch runs:\n{out}");
+}
+
+#[test]
+fn a_second_run_fails_clearly_while_a_host_is_locked() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let slow = playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/started; sleep 5\n", &root);
+    let quick = playbook(&fleet, "quick.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/second\n", &root);
+    let mut first = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), slow.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("h1/started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = run_json(&fleet, &quick, &fleet.inventory(), &["--lock-wait", "0"]);
+    second.assert_code(2);
+    let lock = second.task("h1", "deploy lock");
+    assert!(lock.msg.contains("locked by another run") && lock.msg.contains("slow.yml"), "{second}");
+    assert!(!root.join("h1/second").exists(), "the second run must not have applied anything");
+    assert!(first.wait().unwrap().success());
+    // Once the first run is over, the lock is gone and the second run works.
+    run_json(&fleet, &quick, &fleet.inventory(), &["--lock-wait", "0"]).assert_code(0);
+
+    // A lock whose holder died is stale: reported, and broken only on request.
+    let lock_dir = fleet.dir().join("deploy.lock");
+    std::fs::create_dir(&lock_dir).unwrap();
+    write(lock_dir.join("holder"), "push run old.yml by someone@elsewhere since 2026-01-01T00:00:00Z\n");
+    write(lock_dir.join("pid"), "999999999\n");
+    let stale = run_json(&fleet, &quick, &fleet.inventory(), &["--lock-wait", "0"]);
+    stale.assert_code(2);
+    assert!(stale.task("h1", "deploy lock").msg.contains("stale deploy lock"), "{stale}");
+    run_json(&fleet, &quick, &fleet.inventory(), &["--break-stale-lock"]).assert_code(0);
+    assert!(!lock_dir.exists(), "the lock is released after the run");
+}

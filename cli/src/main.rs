@@ -74,6 +74,27 @@ struct RunArgs {
     /// Seconds to wait for an SSH connection.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Roll out in batches: a number, a percentage or a list (`1,5,25%`); overrides plays' `serial`.
+    #[arg(long)]
+    serial: Option<String>,
+    /// Stop starting batches once more than this percentage of a batch failed; overrides plays'.
+    #[arg(long, value_parser = parse_percentage)]
+    max_fail_percentage: Option<f64>,
+    /// Seconds to wait when another run holds a host's deploy lock (then fail, naming the holder).
+    #[arg(long, default_value_t = 60)]
+    lock_wait: u64,
+    /// Break a host's deploy lock whose holder process is gone.
+    #[arg(long)]
+    break_stale_lock: bool,
+}
+
+fn parse_percentage(s: &str) -> Result<f64, String> {
+    let p: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("`{s}` is not a percentage"))?;
+    if (0.0..=100.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("`{s}` is not between 0 and 100"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +174,10 @@ fn run(args: RunArgs) -> Result<i32, ops::Error> {
         ssh_config: args.ssh_config,
         accept_new_host_keys: args.accept_new_host_keys,
         connect_timeout: Duration::from_secs(args.timeout),
+        serial: args.serial,
+        max_fail_percentage: args.max_fail_percentage,
+        lock_wait: args.lock_wait,
+        break_stale_lock: args.break_stale_lock,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())

@@ -75,7 +75,8 @@ fn mandatory(state: &State, v: Value) -> Result<Value, Error> {
 fn combine(base: Value, others: minijinja::value::Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let recursive: bool = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
     kwargs.assert_all_used()?;
-    let mut out: serde_json::Value = serde_json::to_value(&base).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let mut out: serde_json::Value =
+        serde_json::to_value(&base).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
     for other in others.iter() {
         let other: serde_json::Value =
             serde_json::to_value(other).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
@@ -138,14 +139,19 @@ mod tests {
     use std::sync::Arc;
 
     fn render(t: &str, vars: serde_json::Value) -> serde_json::Value {
-        Scope::new(vec![Arc::new(vars.as_object().unwrap().clone())], Default::default()).render_str(t, Mode::Plain).unwrap()
+        Scope::new(vec![Arc::new(vars.as_object().unwrap().clone())], Default::default())
+            .render_str(t, Mode::Plain)
+            .unwrap()
     }
 
     #[test]
     fn ansible_filters() {
         assert_eq!(render("{{ 'yes' | bool }}", json!({})), json!(true));
         assert_eq!(render("{{ '/a/b.txt' | basename }}-{{ '/a/b.txt' | dirname }}", json!({})), json!("b.txt-/a"));
-        assert_eq!(render("{{ a | combine(b) }}", json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})), json!({"x": 1, "y": 2}));
+        assert_eq!(
+            render("{{ a | combine(b) }}", json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})),
+            json!({"x": 1, "y": 2})
+        );
         assert_eq!(render("{{ 'abc' | regex_replace('(b)', 'X\\\\1') }}", json!({})), json!("aXbc"));
         assert_eq!(render("{{ r is changed }}", json!({"r": {"changed": true}})), json!(true));
         assert_eq!(render("{{ 'x' | b64encode | b64decode }}", json!({})), json!("x"));

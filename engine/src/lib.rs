@@ -11,6 +11,7 @@ pub mod template;
 pub mod playbook;
 pub mod script;
 pub mod transport;
+pub mod batches;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -107,12 +107,7 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
 
 /// Plan tasks `selected[start..]` until one needs a result registered in
 /// this segment.
-pub fn plan_segment(
-    play: &Play,
-    selected: &[usize],
-    start: usize,
-    scope: &Scope,
-) -> Result<Segment, Diagnostic> {
+pub fn plan_segment(play: &Play, selected: &[usize], start: usize, scope: &Scope) -> Result<Segment, Diagnostic> {
     let mut segment = Segment { entries: Vec::new(), next: selected.len() };
     let mut pending: HashSet<&str> = HashSet::new();
     for (pos, &index) in selected.iter().enumerate().skip(start) {
@@ -213,7 +208,8 @@ fn build_op(play: &Play, task: &Task, scope: &Scope) -> Result<push_modules::Op,
                 let text = scope.render_text(s, Mode::Shell).map_err(|e| template_diag(span, e))?;
                 if module.name() == "command" {
                     let words = shlex::split(&text).ok_or_else(|| {
-                        Diagnostic::at(span, "unbalanced quotes in command").with_hint("`command` splits its text like a shell; check the quotes")
+                        Diagnostic::at(span, "unbalanced quotes in command")
+                            .with_hint("`command` splits its text like a shell; check the quotes")
                     })?;
                     args.insert("argv".into(), Value::Array(words.into_iter().map(Value::String).collect()));
                     continue;
@@ -290,7 +286,21 @@ fn where_read<'a>(task: &'a Task, name: &str) -> &'a Span {
 
 /// Names templates may use that are not variables.
 fn is_builtin(name: &str) -> bool {
-    matches!(name, "range" | "lipsum" | "dict" | "namespace" | "loop" | "true" | "false" | "none" | "True" | "False" | "None" | "omit")
+    matches!(
+        name,
+        "range"
+            | "lipsum"
+            | "dict"
+            | "namespace"
+            | "loop"
+            | "true"
+            | "false"
+            | "none"
+            | "True"
+            | "False"
+            | "None"
+            | "omit"
+    )
 }
 
 /// The variables every task of a play sees on a host, lowest first:

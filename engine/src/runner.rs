@@ -11,6 +11,7 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use crate::batches::{self, Serial};
 use crate::diagnostic::Diagnostic;
 use crate::inventory::{Inventory, Selection};
 use crate::plan::{self, Planned, Segment, Step};
@@ -29,6 +30,23 @@ pub struct RunOptions {
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
     pub extra_vars: Arc<Vars>,
+    /// `--serial`: overrides every play's `serial`.
+    pub serial: Option<Serial>,
+    /// `--max-fail-percentage`: overrides every play's.
+    pub max_fail_percentage: Option<f64>,
+    /// The deploy lock every apply takes on its host.
+    pub lock: Option<LockOptions>,
+}
+
+/// How applies take each host's deploy lock.
+#[derive(Debug, Clone, Default)]
+pub struct LockOptions {
+    /// Who we are, for another run's error message.
+    pub holder: String,
+    /// Seconds to wait for another run's lock.
+    pub wait_secs: u64,
+    /// Break a lock whose holder process is gone.
+    pub break_stale: bool,
 }
 
 /// A play, checked and planned up to its first segment for every host.
@@ -44,6 +62,8 @@ pub struct PreparedPlay<'a> {
 pub struct PreparedHost {
     pub name: String,
     pub target: Target,
+    /// `push_lock_path`, else the default deploy lock folder.
+    pub lock_path: String,
     pub scope: Scope,
     pub first: Segment,
 }
@@ -61,7 +81,11 @@ pub fn tag_selected(task: &Task, opts: &RunOptions) -> bool {
     if opts.tags.is_empty() || opts.tags.iter().any(|t| t == "all") {
         return true;
     }
-    has("always") || opts.tags.iter().any(|t| has(t) || (t == "tagged" && !task.tags.is_empty()) || (t == "untagged" && task.tags.is_empty()))
+    has("always")
+        || opts
+            .tags
+            .iter()
+            .any(|t| has(t) || (t == "tagged" && !task.tags.is_empty()) || (t == "untagged" && task.tags.is_empty()))
 }
 
 /// The hosts a play runs on: its pattern, narrowed by `--limit`.
@@ -98,7 +122,10 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
         Ok(None)
     };
     let port = match first(&["ansible_port", "ansible_ssh_port", "push_port"])? {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| Diagnostic::new(format!("host {name}: ansible_port `{p}` is not a port number")))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| Diagnostic::new(format!("host {name}: ansible_port `{p}` is not a port number")))?,
+        ),
         None => None,
     };
     Ok(Target {
@@ -106,7 +133,8 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
         address: first(&["ansible_host", "ansible_ssh_host", "push_host"])?.unwrap_or_else(|| name.to_string()),
         port,
         user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?.or_else(|| play.remote_user.clone()),
-        key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?.map(PathBuf::from),
+        key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?
+            .map(PathBuf::from),
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
         local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
@@ -114,7 +142,11 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
 }
 
 /// Parse, render and check everything for every host, touching no host.
-pub fn prepare<'a>(playbook: &'a Playbook, inventory: &Inventory, opts: &RunOptions) -> Result<Vec<PreparedPlay<'a>>, Diagnostic> {
+pub fn prepare<'a>(
+    playbook: &'a Playbook,
+    inventory: &Inventory,
+    opts: &RunOptions,
+) -> Result<Vec<PreparedPlay<'a>>, Diagnostic> {
     let hostvars = hostvars(inventory);
     let mut prepared = Vec::new();
     for play in &playbook.plays {
@@ -131,12 +163,23 @@ pub fn prepare<'a>(playbook: &'a Playbook, inventory: &Inventory, opts: &RunOpti
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope)?;
             let target = target(host, &scope, play)?;
-            prepared_hosts.push(PreparedHost { name: host.clone(), target, scope, first });
+            let lock_path = match scope
+                .get("push_lock_path")
+                .map_err(|e| Diagnostic::new(format!("host {host}: push_lock_path: {}", e.message)))?
+            {
+                Some(Value::String(p)) => p,
+                _ => DEFAULT_LOCK_PATH.to_string(),
+            };
+            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, scope, first });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
     }
     Ok(prepared)
 }
+
+/// The deploy lock's folder on a host: /run/lock is a tmpfs, so a lock
+/// never outlives a reboot.
+pub const DEFAULT_LOCK_PATH: &str = "/run/lock/push.lock";
 
 /// Connections are kept across plays and closed at the end of the run.
 type Pool = Mutex<HashMap<String, Box<dyn Connection>>>;
@@ -161,22 +204,50 @@ pub async fn execute(
         }
         let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
         let run = HostRun { play: play.play, selected: &play.selected, opts, reporter: &reporter, stats: &stats };
-        let futures = hosts.into_iter().map(|host| {
-            let forks = Arc::clone(&forks);
-            let connector = Arc::clone(&connector);
-            let pool = Arc::clone(&pool);
-            let run = &run;
-            async move {
-                let _permit = forks.acquire().await.expect("semaphore open");
-                run.reporter.host_start(&host.name);
-                let ok = run.host(&host, connector.as_ref(), &pool).await;
-                run.reporter.host_done(&host.name);
-                (host.name, ok)
+        let serial = opts.serial.as_ref().or(play.play.serial.as_ref());
+        let max_fail = opts.max_fail_percentage.or(play.play.max_fail_percentage);
+        let sizes = serial.map_or_else(|| vec![hosts.len()], |s| s.split(hosts.len()));
+        let mut remaining = hosts.into_iter();
+        for (index, size) in sizes.iter().enumerate() {
+            let batch: Vec<PreparedHost> = remaining.by_ref().take(*size).collect();
+            if serial.is_some() {
+                let names: Vec<String> = batch.iter().map(|h| h.name.clone()).collect();
+                reporter.batch_start(index + 1, sizes.len(), &names);
             }
-        });
-        for (name, ok) in futures::future::join_all(futures).await {
-            if !ok {
-                dead.insert(name);
+            // A batch finishes (health gates included) before the next starts.
+            let futures = batch.iter().map(|host| {
+                let forks = Arc::clone(&forks);
+                let connector = Arc::clone(&connector);
+                let pool = Arc::clone(&pool);
+                let run = &run;
+                async move {
+                    let _permit = forks.acquire().await.expect("semaphore open");
+                    run.reporter.host_start(&host.name);
+                    let ok = run.host(host, connector.as_ref(), &pool).await;
+                    run.reporter.host_done(&host.name);
+                    (host.name.clone(), ok)
+                }
+            });
+            let mut failed = 0;
+            for (name, ok) in futures::future::join_all(futures).await {
+                if !ok {
+                    failed += 1;
+                    dead.insert(name);
+                }
+            }
+            if batches::budget_exceeded(failed, batch.len(), max_fail) {
+                let untouched: Vec<String> = remaining.by_ref().map(|h| h.name).collect();
+                if !untouched.is_empty() {
+                    reporter.warn(&format!(
+                        "play `{}` stopped: {failed} of {} hosts failed in batch {} (max_fail_percentage {}); not touched: {}",
+                        play.play.name,
+                        batch.len(),
+                        index + 1,
+                        max_fail.map_or("not set: the whole batch failed".to_string(), |p| format!("{p}%")),
+                        untouched.join(", ")
+                    ));
+                }
+                break;
             }
         }
     }
@@ -233,7 +304,15 @@ impl HostRun<'_> {
     }
 
     fn result(&self, host: &str, task: String, status: Status, msg: Option<String>) -> TaskResult {
-        TaskResult { play: self.play.name.clone(), host: host.to_string(), task, status, msg, diff: None, ignored: false }
+        TaskResult {
+            play: self.play.name.clone(),
+            host: host.to_string(),
+            task,
+            status,
+            msg,
+            diff: None,
+            ignored: false,
+        }
     }
 
     fn count_exec(&self, host: &str) {
@@ -269,7 +348,15 @@ impl HostRun<'_> {
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
             let last = segment.next >= self.selected.len();
-            let Some(registered) = self.segment(&host.name, conn, &scope, segment, &mut finals, last).await else {
+            let lock = self.opts.lock.as_ref().map(|l| script::Lock {
+                path: host.lock_path.clone(),
+                holder: l.holder.clone(),
+                wait_secs: l.wait_secs,
+                break_stale: l.break_stale,
+            });
+            let Some(registered) =
+                self.segment(&host.name, conn, &scope, segment, &mut finals, last, lock.as_ref()).await
+            else {
                 return false;
             };
             if last {
@@ -311,7 +398,13 @@ impl HostRun<'_> {
             snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
             become_: f.step.become_.as_ref(),
             notify: self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
-            defers: f.step.op.deferred.iter().map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone())))).collect(),
+            defers: f
+                .step
+                .op
+                .deferred
+                .iter()
+                .map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone()))))
+                .collect(),
             ignore_errors: task.ignore_errors,
         }
     }
@@ -330,8 +423,18 @@ impl HostRun<'_> {
     fn final_steps(&self, scope: &Scope, finals: &Finals) -> Vec<(Final, String, Vec<Step>)> {
         let mut out = Vec::new();
         for (key, action) in &finals.catalog {
-            let op = push_modules::Op { probe: String::new(), apply: action.snippet.clone(), diff_after: None, diff_label: None, deferred: Vec::new() };
-            out.push((Final::Deferred(key.clone()), action.label.clone(), vec![Step { task: usize::MAX, item: None, op, become_: None }]));
+            let op = push_modules::Op {
+                probe: String::new(),
+                apply: action.snippet.clone(),
+                diff_after: None,
+                diff_label: None,
+                deferred: Vec::new(),
+            };
+            out.push((
+                Final::Deferred(key.clone()),
+                action.label.clone(),
+                vec![Step { task: usize::MAX, item: None, op, become_: None }],
+            ));
         }
         for (h, handler) in self.play.handlers.iter().enumerate() {
             let label = format!("handler: {}", self.task_label(handler, scope));
@@ -355,6 +458,7 @@ impl HostRun<'_> {
         segment: &Segment,
         finals: &mut Finals,
         last: bool,
+        lock: Option<&script::Lock>,
     ) -> Option<Vec<(String, JinjaValue)>> {
         let mut flat: Vec<Flat> = Vec::new();
         for (entry, planned) in segment.entries.iter().enumerate() {
@@ -371,13 +475,15 @@ impl HostRun<'_> {
         // Probe: one exec, every step's look.
         let mut probe_reports: HashMap<String, StepReport> = HashMap::new();
         if !flat.is_empty() {
-            let steps: Vec<ScriptStep> = flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
+            let steps: Vec<ScriptStep> =
+                flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
             probe_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
-        let first_change = flat.iter().enumerate().position(|(i, _)| {
-            probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0)
-        });
+        let first_change = flat
+            .iter()
+            .enumerate()
+            .position(|(i, _)| probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0));
         if self.opts.check {
             for (i, f) in flat.iter().enumerate() {
                 if let Some(r) = probe_reports.get(&i.to_string()) {
@@ -393,8 +499,12 @@ impl HostRun<'_> {
         let mut final_plan = Vec::new();
         if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
             applied_from = first_change.unwrap_or(flat.len());
-            let steps: Vec<ScriptStep> =
-                flat.iter().enumerate().skip(applied_from).map(|(i, f)| self.script_step(i, f, false, finals)).collect();
+            let steps: Vec<ScriptStep> = flat
+                .iter()
+                .enumerate()
+                .skip(applied_from)
+                .map(|(i, f)| self.script_step(i, f, false, finals))
+                .collect();
             if last {
                 final_plan = self.final_steps(scope, finals);
             }
@@ -417,8 +527,13 @@ impl HostRun<'_> {
                 })
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
-            let script = script::apply(&steps, &final_script, &raised, false);
+            let script = script::apply(&steps, &final_script, &raised, lock);
             apply_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
+                let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
+                self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
+                return None;
+            }
             if !last {
                 // Raised here, run at the end of the play.
                 for (i, f) in flat.iter().enumerate().skip(applied_from) {
@@ -437,7 +552,10 @@ impl HostRun<'_> {
             if let Planned::Skipped { reason, .. } = planned {
                 self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
                 if let Some(r) = &task.register {
-                    registered.push((r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason})))));
+                    registered.push((
+                        r.clone(),
+                        JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason}))),
+                    ));
                 }
                 continue;
             }
@@ -463,7 +581,13 @@ impl HostRun<'_> {
                         None => m,
                     });
                 }
-                results.push(register_value(report, status, f.step.item.as_ref(), task.no_log, !from_apply && !self.opts.check));
+                results.push(register_value(
+                    report,
+                    status,
+                    f.step.item.as_ref(),
+                    task.no_log,
+                    !from_apply && !self.opts.check,
+                ));
                 statuses.push(status);
             }
             if statuses.is_empty() {
@@ -477,8 +601,10 @@ impl HostRun<'_> {
             self.report(result);
             if let Some(r) = &task.register {
                 let value = if task.loop_.is_some() {
-                    let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
-                    let all_skipped = results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
+                    let any =
+                        |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
+                    let all_skipped =
+                        results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
                     json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
                 } else {
                     results.into_iter().next().unwrap_or(json!({}))
@@ -502,11 +628,13 @@ impl HostRun<'_> {
             }
             for (fin, label, steps) in &final_plan {
                 let flag = finals.flag(fin);
-                let reports: Vec<&StepReport> = (0..steps.len()).filter_map(|k| apply_reports.get(&format!("{flag}_{k}"))).collect();
+                let reports: Vec<&StepReport> =
+                    (0..steps.len()).filter_map(|k| apply_reports.get(&format!("{flag}_{k}"))).collect();
                 if reports.is_empty() {
                     continue;
                 }
-                let status = reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                let status =
+                    reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
                 let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
@@ -533,7 +661,12 @@ impl HostRun<'_> {
             Ok(reports) => Some(reports),
             Err(e) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                self.report(self.result(name, "exec".into(), Status::Failed, Some(format!("{e}; exit {:?}; stderr: {}", output.status, stderr.trim()))));
+                self.report(self.result(
+                    name,
+                    "exec".into(),
+                    Status::Failed,
+                    Some(format!("{e}; exit {:?}; stderr: {}", output.status, stderr.trim())),
+                ));
                 None
             }
         }
@@ -571,8 +704,12 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
         Status::Failed => {
             let stderr = String::from_utf8_lossy(&r.stderr);
             let stdout = String::from_utf8_lossy(&r.stdout);
-            let detail = if stderr.trim().is_empty() { stdout.trim().to_string() } else { stderr.trim().to_string() };
-            Some(format!("rc={}: {detail}", r.rc))
+            let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
+            Some(if detail.is_empty() {
+                format!("exit code {}", r.rc)
+            } else {
+                format!("exit code {}: {detail}", r.rc)
+            })
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
@@ -589,7 +726,8 @@ fn item_label(item: &Value) -> String {
 /// What `register:` stores, shaped like Ansible's result.
 fn register_value(r: &StepReport, status: Status, item: Option<&Value>, no_log: bool, before_apply: bool) -> Value {
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
-    let (stdout, stderr) = if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
+    let (stdout, stderr) =
+        if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
     let mut v = json!({
         "changed": status == Status::Changed,
         "failed": status == Status::Failed,

@@ -26,6 +26,19 @@ pub struct ScriptStep<'a> {
     pub ignore_errors: bool,
 }
 
+/// The host's deploy lock, held for the whole apply (changes, deferred
+/// restarts, health gates, handlers) so two runs never interleave them.
+#[derive(Debug, Clone)]
+pub struct Lock {
+    /// The lock folder on the host (`push_lock_path`).
+    pub path: String,
+    /// Who we are, for the other run's error message.
+    pub holder: String,
+    /// Seconds to wait for another run's lock.
+    pub wait_secs: u64,
+    pub break_stale: bool,
+}
+
 pub struct Script {
     pub text: String,
     pub nonce: String,
@@ -39,6 +52,8 @@ fn header(out: &mut String, diff: bool) {
     out.push_str("push_main() {\n");
     out.push_str("PUSH_T=$(mktemp -d \"${TMPDIR:-/tmp}/push.XXXXXXXX\") || exit 125\n");
     out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
+    // Signals (the connection dropped, Ctrl-C) leave through the EXIT trap.
+    out.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
@@ -95,11 +110,25 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
 /// The apply: the given steps in order, stopping at the first failure, then
 /// each final step (deferred actions, then handlers) whose flag is raised,
 /// by the controller beforehand (`raised`) or by a step here.
-pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[String], diff: bool) -> Script {
+pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[String], lock: Option<&Lock>) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
-    header(&mut out, diff);
+    header(&mut out, false);
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
+    if let Some(lock) = lock {
+        let q = push_modules::shell::quote;
+        let _ = writeln!(
+            out,
+            "push_run lock push_lock {} {} {} {}",
+            q(&lock.path),
+            q(&lock.holder),
+            lock.wait_secs,
+            u8::from(lock.break_stale)
+        );
+        out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
+        // Released on every exit of this shell, with the temporary folder.
+        out.push_str("trap 'rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
+    }
     for (flag, _) in finals {
         let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));
     }
@@ -218,7 +247,8 @@ mod tests {
 
     #[test]
     fn probe_reports_every_step_even_after_failures() {
-        let steps = [s("0", "echo out; echo err >&2; push_changed because"), s("1", "false"), s("2", "push_skipped exists")];
+        let steps =
+            [s("0", "echo out; echo err >&2; push_changed because"), s("1", "false"), s("2", "push_skipped exists")];
         let reports = run_locally(&probe(&steps, false));
         assert_eq!(reports.len(), 3);
         assert_eq!(reports[0].stdout, b"out\n");
@@ -239,13 +269,13 @@ mod tests {
             ("h0".to_string(), s("h0", "echo handled")),
             ("h1".to_string(), s("h1", "echo never")),
         ];
-        let reports = run_locally(&apply(&[a.clone()], &handlers, &[], false));
+        let reports = run_locally(&apply(&[a.clone()], &handlers, &[], None));
         let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["0", "d0", "h0"]);
         assert_eq!(reports[0].defers().collect::<Vec<_>>(), ["10-reload"]);
 
         let failing = [a, s("1", "exit 3"), s("2", "echo not reached")];
-        let reports = run_locally(&apply(&failing, &handlers, &[], false));
+        let reports = run_locally(&apply(&failing, &handlers, &[], None));
         let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["0", "1"]);
         assert_eq!(reports[1].rc, 3);

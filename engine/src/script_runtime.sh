@@ -31,3 +31,34 @@ push_as() {
         sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh "$2"
     fi
 }
+
+# push_lock PATH HOLDER WAIT BREAK_STALE: take the host's deploy lock, a
+# folder (by default under /run/lock, gone at reboot) holding who took it
+# and the pid of the apply shell. Waits up to WAIT seconds for another run;
+# a lock whose pid is dead is stale and is only broken when BREAK_STALE is 1.
+push_lock() {
+    push_lock_dir=$1
+    shift
+    push_waited=0
+    while ! mkdir "$push_lock_dir" 2>/dev/null; do
+        push_holder=$(cat "$push_lock_dir/holder" 2>/dev/null || echo unknown)
+        push_pid=$(cat "$push_lock_dir/pid" 2>/dev/null || echo)
+        if [ -n "$push_pid" ] && ! kill -0 "$push_pid" 2>/dev/null; then
+            if [ "$3" = 1 ]; then
+                rm -rf "$push_lock_dir"
+                continue
+            fi
+            echo "stale deploy lock: held by $push_holder, whose process $push_pid is gone; rerun with --break-stale-lock" >&2
+            exit 75
+        fi
+        if [ "$push_waited" -ge "$2" ]; then
+            echo "host is locked by another run: $push_holder (waited ${push_waited}s)" >&2
+            exit 75
+        fi
+        sleep 1
+        push_waited=$((push_waited + 1))
+    done
+    printf '%s since %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$push_lock_dir/holder"
+    echo "$$" >"$push_lock_dir/pid"
+    echo "$push_lock_dir" >"$PUSH_T/lock.path"
+}

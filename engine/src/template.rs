@@ -240,7 +240,9 @@ impl Scope {
             Mode::Shell => &engines().shell,
         };
         let result = env.render_str(s, self.context());
-        let result = result.map_err(|e| self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default()));
+        let result = result.map_err(|e| {
+            self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default())
+        });
         self.take_nested_error()?;
         result
     }
@@ -249,10 +251,16 @@ impl Scope {
     pub fn render_json(&self, v: &Json, mode: Mode) -> Result<Json, TemplateError> {
         Ok(match v {
             Json::String(s) => self.render_str(s, mode)?,
-            Json::Array(items) => Json::Array(items.iter().map(|i| self.render_json(i, mode)).collect::<Result<_, _>>()?),
-            Json::Object(map) => Json::Object(
-                map.iter().map(|(k, v)| Ok((k.clone(), self.render_json(v, mode)?))).collect::<Result<_, TemplateError>>()?,
-            ),
+            Json::Array(items) => {
+                Json::Array(items.iter().map(|i| self.render_json(i, mode)).collect::<Result<_, _>>()?)
+            }
+            Json::Object(map) => {
+                Json::Object(map.iter().map(|(k, v)| Ok((k.clone(), self.render_json(v, mode)?))).collect::<Result<
+                    _,
+                    TemplateError,
+                >>(
+                )?)
+            }
             other => other.clone(),
         })
     }
@@ -275,10 +283,7 @@ impl Scope {
     fn explain(&self, e: Error, undeclared: impl FnOnce() -> HashSet<String>) -> TemplateError {
         let line = e.line();
         let message = if e.kind() == ErrorKind::UndefinedError {
-            let mut missing: Vec<String> = undeclared()
-                .into_iter()
-                .filter(|name| !self.path_defined(name))
-                .collect();
+            let mut missing: Vec<String> = undeclared().into_iter().filter(|name| !self.path_defined(name)).collect();
             missing.sort();
             match missing.first() {
                 Some(name) => format!("undefined variable `{name}`"),
@@ -332,7 +337,9 @@ impl Object for Scope {
 pub fn referenced_roots(s: &str, expression: bool) -> HashSet<String> {
     let env = &engines().plain;
     let names = if expression {
-        env.compile_expression(single_expression(s).unwrap_or(s)).map(|e| e.undeclared_variables(false)).unwrap_or_default()
+        env.compile_expression(single_expression(s).unwrap_or(s))
+            .map(|e| e.undeclared_variables(false))
+            .unwrap_or_default()
     } else if is_template(s) {
         env.template_from_str(s).map(|t| t.undeclared_variables(false)).unwrap_or_default()
     } else {

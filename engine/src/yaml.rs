@@ -165,8 +165,8 @@ pub fn load(path: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
 }
 
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", path.display())))?;
     Ok(SourceFile::new(path, text))
 }
 

@@ -195,7 +195,12 @@ impl Fleet {
     }
 
     fn all_vars(&self) -> Vec<(String, String)> {
-        let mut vars = vec![("push_ssh_config".to_string(), self.ssh_config().display().to_string())];
+        // Every fleet host is this machine: give the fleet a deploy lock of
+        // its own so parallel tests do not queue on the machine-wide one.
+        let mut vars = vec![
+            ("push_ssh_config".to_string(), self.ssh_config().display().to_string()),
+            ("push_lock_path".to_string(), self.dir().join("deploy.lock").display().to_string()),
+        ];
         vars.extend(self.group_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars
     }

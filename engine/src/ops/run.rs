@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Outcome};
+use crate::batches::Serial;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
 use crate::report::{JsonReporter, Reporter, TextReporter};
@@ -36,6 +37,12 @@ pub struct RunCommand {
     pub ssh_config: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
+    /// `--serial`, e.g. `2`, `25%` or `1,5,25%`.
+    pub serial: Option<String>,
+    pub max_fail_percentage: Option<f64>,
+    /// Seconds to wait for another run's deploy lock on a host.
+    pub lock_wait: u64,
+    pub break_stale_lock: bool,
 }
 
 fn split_list(values: &[String]) -> Vec<String> {
@@ -62,8 +69,29 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         tags: split_list(&cmd.tags),
         skip_tags: split_list(&cmd.skip_tags),
         extra_vars: Arc::new(extra),
+        serial: cmd
+            .serial
+            .as_deref()
+            .map(Serial::from_arg)
+            .transpose()
+            .map_err(|e| Error::Usage(format!("--serial: {e}")))?,
+        max_fail_percentage: cmd.max_fail_percentage,
+        lock: Some(runner::LockOptions {
+            holder: lock_holder(&cmd.playbook),
+            wait_secs: cmd.lock_wait,
+            break_stale: cmd.break_stale_lock,
+        }),
     };
     Ok((playbook, inventory, opts))
+}
+
+/// Who holds a deploy lock, as the other run will see it.
+fn lock_holder(playbook: &std::path::Path) -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!("push run {} by {user}@{host} (pid {})", playbook.display(), std::process::id())
 }
 
 /// Run a playbook. Input errors come back before any host is contacted.
@@ -76,7 +104,9 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
     let prepared = runner::prepare(&playbook, &inventory, &opts)?;
     let reporter: Arc<dyn Reporter> = match cmd.format {
         OutputFormat::Json => Arc::new(JsonReporter),
-        OutputFormat::Text => Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())),
+        OutputFormat::Text => {
+            Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()))
+        }
     };
     for w in inventory.warnings() {
         reporter.warn(w.to_string().trim_start_matches("warning: ").trim_end());

@@ -30,7 +30,11 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let items = match &root.value {
         NodeValue::Seq(items) => items,
-        _ => return Err(root.type_error("a playbook", "a list of plays").with_hint("start each play with `- hosts: ...`")),
+        _ => {
+            return Err(root
+                .type_error("a playbook", "a list of plays")
+                .with_hint("start each play with `- hosts: ...`"))
+        }
     };
     let mut plays = Vec::new();
     for item in items {
@@ -38,7 +42,10 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
             let rel = target.expect_scalar_text("import_playbook")?;
             let file = base_dir.join(&rel);
             if !file.exists() {
-                return Err(Diagnostic::at(&target.span, format!("imported playbook {} does not exist", file.display())));
+                return Err(Diagnostic::at(
+                    &target.span,
+                    format!("imported playbook {} does not exist", file.display()),
+                ));
             }
             plays.extend(load_plays(&file, stack)?);
             continue;
@@ -78,14 +85,20 @@ fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(
 fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
-        _ => return Err(node.type_error("a play", "a mapping").with_hint("a play looks like `- hosts: web` followed by `tasks:`")),
+        _ => {
+            return Err(node
+                .type_error("a play", "a mapping")
+                .with_hint("a play looks like `- hosts: web` followed by `tasks:`"))
+        }
     };
     check_keys(entries, keywords::PLAY, "play")?;
-    let hosts_node = node
-        .get("hosts")
-        .ok_or_else(|| Diagnostic::at(&node.span, "play has no `hosts`").with_hint("add `hosts: all` or a group name"))?;
+    let hosts_node = node.get("hosts").ok_or_else(|| {
+        Diagnostic::at(&node.span, "play has no `hosts`").with_hint("add `hosts: all` or a group name")
+    })?;
     let hosts = match &hosts_node.value {
-        NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a host pattern")).collect::<Result<Vec<_>, _>>()?.join(":"),
+        NodeValue::Seq(items) => {
+            items.iter().map(|i| i.expect_scalar_text("a host pattern")).collect::<Result<Vec<_>, _>>()?.join(":")
+        }
         _ => hosts_node.expect_scalar_text("`hosts`")?,
     };
     let name = match node.get("name") {
@@ -162,13 +175,17 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         handlers,
         become_,
         remote_user,
-        serial: node.get("serial").map(Node::to_json),
+        serial: match node.get("serial") {
+            Some(n) => Some(crate::batches::Serial::from_json(&n.to_json()).map_err(|e| Diagnostic::at(&n.span, e))?),
+            None => None,
+        },
         max_fail_percentage,
     })
 }
 
 fn check_notify(tasks: &[Task], handlers: &[Task]) -> Result<(), Diagnostic> {
-    let known: Vec<String> = handlers.iter().flat_map(|h| h.name.iter().cloned().chain(h.listen.iter().cloned())).collect();
+    let known: Vec<String> =
+        handlers.iter().flat_map(|h| h.name.iter().cloned().chain(h.listen.iter().cloned())).collect();
     for task in tasks {
         for n in &task.notify {
             if !known.contains(n) {
@@ -194,7 +211,12 @@ fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
 fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
     match &node.value {
         NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a tag")).collect(),
-        _ => Ok(node.expect_scalar_text("`tags`")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+        _ => Ok(node
+            .expect_scalar_text("`tags`")?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()),
     }
 }
 
@@ -243,7 +265,11 @@ fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool) -> Result<Vec<
 fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
-        _ => return Err(node.type_error("a task", "a mapping").with_hint("a task looks like `- name: ...` then `copy: {...}`")),
+        _ => {
+            return Err(node
+                .type_error("a task", "a mapping")
+                .with_hint("a task looks like `- name: ...` then `copy: {...}`"))
+        }
     };
     let mut module: Option<(&Key, &Node, &'static dyn push_modules::Module)> = None;
     for (key, value) in entries {
@@ -268,7 +294,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
                 let mut d = Diagnostic::at(&key.span, format!("unknown module or task keyword `{k}`"));
                 d = match suggest(k, candidates) {
                     Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-                    None => d.with_hint(format!("modules are: {}", push_modules::names().collect::<Vec<_>>().join(", "))),
+                    None => {
+                        d.with_hint(format!("modules are: {}", push_modules::names().collect::<Vec<_>>().join(", ")))
+                    }
                 };
                 return Err(d);
             }
@@ -290,7 +318,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     let when = match node.get("when") {
         None => Vec::new(),
         Some(w) => match &w.value {
-            NodeValue::Seq(items) => items.iter().map(|i| located(i, "a `when` condition")).collect::<Result<_, _>>()?,
+            NodeValue::Seq(items) => {
+                items.iter().map(|i| located(i, "a `when` condition")).collect::<Result<_, _>>()?
+            }
             _ => vec![located(w, "`when`")?],
         },
     };
@@ -306,7 +336,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
                 Value::Array(_) => {}
                 Value::String(s) if template::is_template(s) => {}
                 _ => {
-                    return Err(l.type_error("`loop`", "a list or a template that gives a list").with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
+                    return Err(l
+                        .type_error("`loop`", "a list or a template that gives a list")
+                        .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
                 }
             }
             let control = node.get("loop_control");
@@ -338,7 +370,8 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         Some(v) => vars_of(v, "`vars`")?,
         None => Vars::new(),
     };
-    let flag = |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
+    let flag =
+        |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
 
     let mut reads = HashSet::new();
     collect_reads(&Value::Object(args.values.clone()), &mut reads);
@@ -409,7 +442,8 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
             args.value_spans.push(("_raw_params".into(), value.span.clone()));
         }
         NodeValue::Str(text) => {
-            let words = shlex::split(text).ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes in arguments"))?;
+            let words =
+                shlex::split(text).ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes in arguments"))?;
             for word in words {
                 let Some((k, v)) = word.split_once('=') else {
                     return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
@@ -438,7 +472,8 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
             d = match suggest(name, all.iter().copied()) {
                 Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                 None => {
-                    let mut visible: Vec<&str> = params.iter().map(|p| p.name).filter(|n| !n.starts_with('_')).collect();
+                    let mut visible: Vec<&str> =
+                        params.iter().map(|p| p.name).filter(|n| !n.starts_with('_')).collect();
                     visible.sort_unstable();
                     d.with_hint(format!("`{}` takes: {}", module.name(), visible.join(", ")))
                 }
@@ -448,8 +483,11 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
     }
     for p in params.iter().filter(|p| p.required) {
         if !names(p).iter().any(|n| args.values.contains_key(*n)) {
-            return Err(Diagnostic::at(module_span, format!("module `{}` needs the argument `{}`", module.name(), p.name))
-                .with_hint(format!("add `{}: ...` to the task's `{}` arguments", p.name, module.name())));
+            return Err(Diagnostic::at(
+                module_span,
+                format!("module `{}` needs the argument `{}`", module.name(), p.name),
+            )
+            .with_hint(format!("add `{}: ...` to the task's `{}` arguments", p.name, module.name())));
         }
     }
     Ok(())
@@ -466,9 +504,10 @@ struct Role {
 fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Role, Diagnostic> {
     let (name, name_span, extra) = match &node.value {
         NodeValue::Map(_) => {
-            let n = node.get("role").or_else(|| node.get("name")).ok_or_else(|| {
-                Diagnostic::at(&node.span, "role entry has no `role:` name")
-            })?;
+            let n = node
+                .get("role")
+                .or_else(|| node.get("name"))
+                .ok_or_else(|| Diagnostic::at(&node.span, "role entry has no `role:` name"))?;
             (n.expect_scalar_text("a role name")?, n.span.clone(), Some(node))
         }
         _ => (node.expect_scalar_text("a role")?, node.span.clone(), None),

@@ -30,7 +30,7 @@ pub struct Play {
     pub handlers: Vec<Task>,
     pub become_: Option<Become>,
     pub remote_user: Option<String>,
-    pub serial: Option<serde_json::Value>,
+    pub serial: Option<crate::batches::Serial>,
     pub max_fail_percentage: Option<f64>,
 }
 

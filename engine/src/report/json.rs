@@ -17,6 +17,9 @@ impl Reporter for JsonReporter {
     fn play_start(&self, play: &str, hosts: &[String], check: bool) {
         emit(json!({"event": "play", "play": play, "hosts": hosts, "check": check}));
     }
+    fn batch_start(&self, index: usize, total: usize, hosts: &[String]) {
+        emit(json!({"event": "batch", "batch": index, "of": total, "hosts": hosts}));
+    }
     fn host_start(&self, _host: &str) {}
     fn task(&self, result: &TaskResult) {
         let mut event = serde_json::Map::new();

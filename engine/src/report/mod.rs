@@ -96,6 +96,8 @@ impl Recap {
 /// from every host's task.
 pub trait Reporter: Send + Sync {
     fn play_start(&self, play: &str, hosts: &[String], check: bool);
+    /// A `serial` batch starts (1-based index).
+    fn batch_start(&self, index: usize, total: usize, hosts: &[String]);
     fn host_start(&self, host: &str);
     fn task(&self, result: &TaskResult);
     fn host_done(&self, host: &str);

@@ -75,6 +75,10 @@ impl Reporter for TextReporter {
         }
     }
 
+    fn batch_start(&self, index: usize, total: usize, hosts: &[String]) {
+        self.line(&format!("BATCH {index}/{total}: {}", hosts.join(", ")));
+    }
+
     fn host_start(&self, host: &str) {
         if let Some(b) = &self.bars {
             let mut hosts = b.hosts.lock().unwrap();

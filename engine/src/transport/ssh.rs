@@ -27,7 +27,12 @@ pub struct SshOptions {
 
 impl Default for SshOptions {
     fn default() -> Self {
-        SshOptions { accept_new_host_keys: false, connect_timeout: Duration::from_secs(10), max_concurrent_connects: 10, ssh_config: None }
+        SshOptions {
+            accept_new_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+            max_concurrent_connects: 10,
+            ssh_config: None,
+        }
     }
 }
 
@@ -41,7 +46,11 @@ pub struct SshConnector {
 impl SshConnector {
     pub fn new(options: SshOptions) -> std::io::Result<SshConnector> {
         let control_dir = tempfile::Builder::new().prefix("push-ssh.").tempdir()?;
-        Ok(SshConnector { starting: Arc::new(Semaphore::new(options.max_concurrent_connects.max(1))), options, control_dir })
+        Ok(SshConnector {
+            starting: Arc::new(Semaphore::new(options.max_concurrent_connects.max(1))),
+            options,
+            control_dir,
+        })
     }
 
     fn builder(&self, target: &Target) -> SessionBuilder {
