@@ -83,6 +83,9 @@ struct RunArgs {
     /// Seconds to wait when another run holds a host's deploy lock (then fail, naming the holder).
     #[arg(long, default_value_t = 60)]
     lock_wait: u64,
+    /// Use image tags as written (default: pin each tag to its digest once per run).
+    #[arg(long)]
+    no_pin: bool,
     /// Break a host's deploy lock whose holder process is gone.
     #[arg(long)]
     break_stale_lock: bool,
@@ -178,6 +181,7 @@ fn run(args: RunArgs) -> Result<i32, ops::Error> {
         max_fail_percentage: args.max_fail_percentage,
         lock_wait: args.lock_wait,
         break_stale_lock: args.break_stale_lock,
+        no_pin: args.no_pin,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())

@@ -12,6 +12,7 @@ pub mod playbook;
 pub mod script;
 pub mod transport;
 pub mod batches;
+pub mod digest;
 pub mod plan;
 pub mod report;
 pub mod runner;

@@ -11,6 +11,7 @@ use minijinja::value::Value as JinjaValue;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::digest::DigestResolver;
 use crate::playbook::{Become, Play, Task};
 use crate::template::{Mode, Scope, TemplateError, Vars};
 
@@ -107,7 +108,13 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
 
 /// Plan tasks `selected[start..]` until one needs a result registered in
 /// this segment.
-pub fn plan_segment(play: &Play, selected: &[usize], start: usize, scope: &Scope) -> Result<Segment, Diagnostic> {
+pub fn plan_segment(
+    play: &Play,
+    selected: &[usize],
+    start: usize,
+    scope: &Scope,
+    pins: Option<&DigestResolver>,
+) -> Result<Segment, Diagnostic> {
     let mut segment = Segment { entries: Vec::new(), next: selected.len() };
     let mut pending: HashSet<&str> = HashSet::new();
     for (pos, &index) in selected.iter().enumerate().skip(start) {
@@ -116,7 +123,7 @@ pub fn plan_segment(play: &Play, selected: &[usize], start: usize, scope: &Scope
             segment.next = pos;
             return Ok(segment);
         }
-        segment.entries.push(plan_task(play, index, task, scope)?);
+        segment.entries.push(plan_task(play, index, task, scope, pins)?);
         if let Some(r) = &task.register {
             pending.insert(r);
         }
@@ -133,7 +140,13 @@ pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
     }
 }
 
-pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope) -> Result<Planned, Diagnostic> {
+pub fn plan_task(
+    play: &Play,
+    index: usize,
+    task: &Task,
+    scope: &Scope,
+    pins: Option<&DigestResolver>,
+) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
     let items: Option<Vec<Value>> = match &task.loop_ {
         None => None,
@@ -173,7 +186,7 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope) -> Resul
             skipped_items += 1;
             continue;
         }
-        let op = build_op(play, task, &scope)?;
+        let op = build_op(play, task, &scope, pins)?;
         steps.push(Step { task: index, item, op, become_: task.become_.clone() });
     }
     if steps.is_empty() {
@@ -195,7 +208,7 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 /// Render a task's arguments for this host and let the module build its op.
-fn build_op(play: &Play, task: &Task, scope: &Scope) -> Result<push_modules::Op, Diagnostic> {
+fn build_op(play: &Play, task: &Task, scope: &Scope, pins: Option<&DigestResolver>) -> Result<push_modules::Op, Diagnostic> {
     let module = task.module;
     let mut args = serde_json::Map::new();
     for (name, raw) in &task.args.values {
@@ -221,6 +234,9 @@ fn build_op(play: &Play, task: &Task, scope: &Scope) -> Result<push_modules::Op,
         let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
         args.insert(key, value);
     }
+    if let Some(resolver) = pins {
+        pin_images(module, task, scope, resolver, &mut args)?;
+    }
     let lookup = FileLookup { base_dir: &play.base_dir, role_dir: task.role_dir.as_deref(), scope };
     push_modules::plan(module, args, &lookup).map_err(|e| {
         let span = e
@@ -236,6 +252,32 @@ fn build_op(play: &Play, task: &Task, scope: &Scope) -> Result<push_modules::Op,
             None => d,
         }
     })
+}
+
+/// Replace image tags with `tag@digest`, resolved once per run.
+fn pin_images(
+    module: &dyn push_modules::Module,
+    task: &Task,
+    scope: &Scope,
+    resolver: &DigestResolver,
+    args: &mut serde_json::Map<String, Value>,
+) -> Result<(), Diagnostic> {
+    let insecure: Vec<String> = match scope.get("push_insecure_registries") {
+        Ok(Some(Value::Array(items))) => items.iter().filter_map(|i| i.as_str().map(String::from)).collect(),
+        Ok(Some(Value::String(s))) => s.split(',').map(|s| s.trim().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    for &name in module.pinned_image_args() {
+        if let Some(Value::String(reference)) = args.get(name) {
+            let span = task.args.value_span(name).unwrap_or(&task.module_span);
+            let pinned = resolver.pin(reference, &insecure).map_err(|e| {
+                Diagnostic::at(span, format!("cannot pin image `{reference}` to a digest: {e}"))
+                    .with_hint("check the registry and tag, or name the image by digest")
+            })?;
+            args.insert(name.to_string(), Value::String(pinned));
+        }
+    }
+    Ok(())
 }
 
 /// Every variable a task reads must exist for this host, or be registered

@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub max_fail_percentage: Option<f64>,
     /// The deploy lock every apply takes on its host.
     pub lock: Option<LockOptions>,
+    /// Pins image tags to digests (None: images are used as written).
+    pub pin_images: Option<Arc<crate::digest::DigestResolver>>,
 }
 
 /// How applies take each host's deploy lock.
@@ -161,7 +163,7 @@ pub fn prepare<'a>(
             ]);
             let scope = plan::play_scope(play, inventory.host_vars(host).unwrap_or_default(), &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope)?;
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.pin_images.as_deref())?;
             let target = target(host, &scope, play)?;
             let lock_path = match scope
                 .get("push_lock_path")
@@ -253,7 +255,8 @@ pub async fn execute(
     }
     let connections: Vec<Box<dyn Connection>> = pool.lock().unwrap().drain().map(|(_, c)| c).collect();
     futures::future::join_all(connections.into_iter().map(|c| c.close())).await;
-    let recap = Recap { hosts: stats.lock().unwrap().clone().into_iter().collect() };
+    let pinned = opts.pin_images.as_ref().map(|r| r.pinned()).unwrap_or_default();
+    let recap = Recap { hosts: stats.lock().unwrap().clone().into_iter().collect(), pinned };
     reporter.recap(&recap);
     recap
 }
@@ -363,7 +366,7 @@ impl HostRun<'_> {
                 return true;
             }
             scope = scope.with_native(registered);
-            match plan::plan_segment(self.play, self.selected, segment.next, &scope) {
+            match plan::plan_segment(self.play, self.selected, segment.next, &scope, self.opts.pin_images.as_deref()) {
                 Ok(next) => planned_here = Some(next),
                 Err(d) => {
                     self.report(self.result(&host.name, "plan".into(), Status::Failed, Some(d.to_string())));
@@ -438,7 +441,7 @@ impl HostRun<'_> {
         }
         for (h, handler) in self.play.handlers.iter().enumerate() {
             let label = format!("handler: {}", self.task_label(handler, scope));
-            match plan::plan_task(self.play, h, handler, scope) {
+            match plan::plan_task(self.play, h, handler, scope, self.opts.pin_images.as_deref()) {
                 Ok(Planned::Run { steps, .. }) => out.push((Final::Handler(h), label, steps)),
                 Ok(Planned::Skipped { .. }) => {}
                 // Planned lazily, so a broken handler surfaces when it runs.

@@ -79,6 +79,11 @@ pub trait Module: Sync {
     fn free_form(&self) -> bool {
         false
     }
+    /// Arguments naming container images whose tags the engine pins to a
+    /// digest once per run (so a rollout cannot pick up a moving tag).
+    fn pinned_image_args(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Build the op. `args` were already checked against [`Module::params`].
     fn plan(&self, args: &Args, ctl: &dyn Controller) -> Result<Op, ArgError>;
 }

@@ -40,6 +40,8 @@ pub struct RunCommand {
     /// `--serial`, e.g. `2`, `25%` or `1,5,25%`.
     pub serial: Option<String>,
     pub max_fail_percentage: Option<f64>,
+    /// Use image tags as written instead of pinning them to digests.
+    pub no_pin: bool,
     /// Seconds to wait for another run's deploy lock on a host.
     pub lock_wait: u64,
     pub break_stale_lock: bool,
@@ -76,6 +78,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
             .transpose()
             .map_err(|e| Error::Usage(format!("--serial: {e}")))?,
         max_fail_percentage: cmd.max_fail_percentage,
+        pin_images: (!cmd.no_pin).then(Default::default),
         lock: Some(runner::LockOptions {
             holder: lock_holder(&cmd.playbook),
             wait_secs: cmd.lock_wait,

@@ -34,6 +34,8 @@ impl Reporter for JsonReporter {
         emit(json!({"event": "warning", "msg": message}));
     }
     fn recap(&self, recap: &Recap) {
-        emit(json!({"event": "recap", "hosts": recap.hosts}));
+        let pinned: serde_json::Map<String, serde_json::Value> =
+            recap.pinned.iter().map(|(r, d)| (r.clone(), json!(d))).collect();
+        emit(json!({"event": "recap", "hosts": recap.hosts, "pinned": pinned}));
     }
 }

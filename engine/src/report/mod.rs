@@ -81,6 +81,9 @@ impl HostStats {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Recap {
     pub hosts: BTreeMap<String, HostStats>,
+    /// Image tags pinned for this run: (reference, digest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<(String, String)>,
 }
 
 impl Recap {

@@ -142,6 +142,9 @@ impl Reporter for TextReporter {
                 s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.ignored, s.remote_execs
             ));
         }
+        for (reference, digest) in &recap.pinned {
+            out.push_str(&format!("pinned {reference} -> {digest}\n"));
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = write!(stdout, "{out}");
     }
