@@ -1,22 +1,81 @@
-//! `push lab`: real Debian hosts on this machine. (Being built.)
+//! `push lab`: real Debian hosts on this machine (Docker containers with
+//! systemd and sshd), an inventory to reach them, and an image registry.
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use push_engine::lab::{DEFAULT_HOSTS, DEFAULT_NAME};
 use push_engine::ops;
+use push_engine::ops::lab::{LabDown, LabImages, LabStatus, LabUp};
 
 #[derive(Args)]
+#[command(after_help = "\
+Exit codes: 0 ok, 1 a tool failed or a host did not boot, 4 the machine is not ready \
+(Docker missing or stopped, debootstrap missing) or the name is taken, 5 a bad option value.")]
 pub struct LabArgs {
     #[command(subcommand)]
     pub command: LabCommand,
 }
 
+#[derive(Args)]
+pub struct NameArg {
+    /// The lab's name: 1-20 characters from a-z, 0-9 and `-`. Hosts are NAME-1, NAME-2...
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
 #[derive(Subcommand)]
 pub enum LabCommand {
-    /// Boot lab hosts.
-    Up,
+    /// Boot the lab's hosts (adding any missing) and write its inventory.
+    ///
+    /// The first run builds the base image with debootstrap (about a
+    /// minute); later runs reuse it. Running `up` again changes nothing;
+    /// with a larger --hosts it adds hosts.
+    Up {
+        #[command(flatten)]
+        name: NameArg,
+        /// How many hosts (1-50).
+        #[arg(long, default_value_t = DEFAULT_HOSTS)]
+        hosts: u32,
+        /// Where to write hosts.yml and .ssh/ (default: inventories/NAME).
+        #[arg(short = 'i', long)]
+        inventory: Option<PathBuf>,
+        /// Hosts with Docker already installed (for tests about something else).
+        #[arg(long)]
+        prepared: bool,
+    },
+    /// Remove the lab's hosts, registry, network and the files `up` wrote.
+    Down {
+        #[command(flatten)]
+        name: NameArg,
+        /// The inventory folder `up` wrote (default: inventories/NAME).
+        #[arg(short = 'i', long)]
+        inventory: Option<PathBuf>,
+    },
+    /// List the lab's hosts: name, address, state.
+    Status {
+        #[command(flatten)]
+        name: NameArg,
+    },
+    /// Build the example images (web v1/v2/v3, mail, webmail) and push them
+    /// into the lab's registry.
+    Images {
+        #[command(flatten)]
+        name: NameArg,
+        /// Only these: web, mail, webmail (default: all).
+        images: Vec<String>,
+    },
 }
 
 pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
-    match args.command {
-        LabCommand::Up => Err(ops::Error::Usage("`push lab` is not built yet".into())),
-    }
+    let out = match args.command {
+        LabCommand::Up { name, hosts, inventory, prepared } => {
+            ops::lab::up(LabUp { name: name.name, hosts, inventory, prepared })?
+        }
+        LabCommand::Down { name, inventory } => ops::lab::down(LabDown { name: name.name, inventory })?,
+        LabCommand::Status { name } => ops::lab::status(LabStatus { name: name.name })?,
+        LabCommand::Images { name, images } => ops::lab::images(LabImages { name: name.name, only: images })?,
+    };
+    print!("{out}");
+    Ok(0)
 }

@@ -57,18 +57,22 @@ impl BuildLock {
                     return Ok(BuildLock { dir });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = std::fs::read_to_string(dir.join("pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
+                    let owner =
+                        std::fs::read_to_string(dir.join("pid")).ok().and_then(|p| p.trim().parse::<u32>().ok());
                     match owner {
                         Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
                             if !said {
-                                progress.phase(&format!("waiting for another push lab (pid {pid}) to finish building images"));
+                                progress.phase(&format!(
+                                    "waiting for another push lab (pid {pid}) to finish building images"
+                                ));
                                 said = true;
                             }
                         }
                         // No pid yet: the owner may be between mkdir and write.
-                        None if dir.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
-                            t.elapsed().unwrap_or_default() < Duration::from_secs(5)
-                        }) => {}
+                        None if dir
+                            .metadata()
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(5)) => {}
                         _ => {
                             let _ = std::fs::remove_file(dir.join("pid"));
                             let _ = std::fs::remove_dir(&dir);
@@ -98,12 +102,7 @@ impl Drop for BuildLock {
 
 /// The debootstrap command for the minbase root filesystem.
 fn debootstrap_args(target: &Path) -> Vec<String> {
-    vec![
-        "--variant=minbase".into(),
-        SUITE.into(),
-        target.display().to_string(),
-        MIRROR.into(),
-    ]
+    vec!["--variant=minbase".into(), SUITE.into(), target.display().to_string(), MIRROR.into()]
 }
 
 fn minbase_fingerprint() -> String {
@@ -115,13 +114,30 @@ fn minbase_fingerprint() -> String {
     hex(&h.finalize()[..16])
 }
 
+/// Whether [`MINBASE_IMAGE`] is here and from the current recipe.
+pub fn minbase_is_current(docker: &Docker) -> Result<bool> {
+    Ok(docker.image_label(MINBASE_IMAGE, RECIPE_LABEL)?.as_deref() == Some(minbase_fingerprint().as_str()))
+}
+
+/// Whether each `(recipe, tag)` (no build arguments) is built from its
+/// current recipe and base.
+pub fn images_are_current(docker: &Docker, images: &[(&Recipe, &str)]) -> Result<bool> {
+    for (recipe, tag) in images {
+        let Some(from_id) = docker.image_id(recipe.from)? else { return Ok(false) };
+        if docker.image_label(tag, RECIPE_LABEL)?.as_deref() != Some(recipe.fingerprint(&[], &from_id).as_str()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// [`MINBASE_IMAGE`], imported from the cached tarball, or built with
 /// debootstrap when there is none.
 pub fn ensure_minbase(docker: &Docker, progress: &Progress) -> Result<()> {
-    let fingerprint = minbase_fingerprint();
-    if docker.image_label(MINBASE_IMAGE, RECIPE_LABEL)?.as_deref() == Some(fingerprint.as_str()) {
+    if minbase_is_current(docker)? {
         return Ok(());
     }
+    let fingerprint = minbase_fingerprint();
     let cache = cache_dir();
     let tarball = cache.join(format!("debian-{SUITE}-minbase-{fingerprint}.tar"));
     if !tarball.is_file() {
@@ -170,9 +186,14 @@ fn build_rootfs_tarball(cache: &Path, tarball: &Path, progress: &Progress) -> Re
             .output()
             .map_err(|e| Error::Failed(format!("cannot run tar: {e}")))?;
         if !out.status.success() {
-            return Err(Error::Failed(format!("tar of {} failed: {}", rootfs.display(), last_line(&String::from_utf8_lossy(&out.stderr)))));
+            return Err(Error::Failed(format!(
+                "tar of {} failed: {}",
+                rootfs.display(),
+                last_line(&String::from_utf8_lossy(&out.stderr))
+            )));
         }
-        std::fs::rename(&partial, tarball).map_err(|e| Error::Failed(format!("cannot rename {}: {e}", partial.display())))
+        std::fs::rename(&partial, tarball)
+            .map_err(|e| Error::Failed(format!("cannot rename {}: {e}", partial.display())))
     });
     let removed = remove_rootfs(&rootfs);
     configured?;

@@ -175,8 +175,8 @@ impl Docker {
         let mut args = vec!["container", "inspect"];
         args.extend(ids);
         let text = self.output(args)?;
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| Error::Failed(format!("`docker container inspect`: unreadable output: {e}")))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Failed(format!("`docker container inspect`: unreadable output: {e}")))?;
         Ok(v.as_array().map(|a| a.iter().map(Container::from_inspect).collect()).unwrap_or_default())
     }
 
@@ -209,7 +209,8 @@ impl Docker {
 
     /// Names of networks / volumes with label `key=value`.
     pub fn networks_labeled(&self, key: &str, value: &str) -> Result<Vec<String>> {
-        let out = self.output(["network", "ls", "-q", "--filter", &format!("label={key}={value}"), "--format", "{{.Name}}"])?;
+        let out =
+            self.output(["network", "ls", "-q", "--filter", &format!("label={key}={value}"), "--format", "{{.Name}}"])?;
         Ok(out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
     }
 

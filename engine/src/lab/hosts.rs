@@ -146,7 +146,7 @@ pub fn wait_running(docker: &Docker, name: &str, timeout: Duration) -> Result<()
         if state == "running" {
             return Ok(());
         }
-        let last = if state.is_empty() { super::docker::last_line(&err) } else { state };
+        let last = if state.is_empty() { super::docker::last_line(&err) } else { state.clone() };
         if last == "degraded" {
             let failed = docker
                 .exec(name, &["systemctl", "--failed", "--no-legend", "--plain"])
@@ -157,15 +157,13 @@ pub fn wait_running(docker: &Docker, name: &str, timeout: Duration) -> Result<()
                 .join(", ");
             return Err(Error::Failed(format!("host {name} booted degraded: failed units: {failed}")));
         }
-        if let Some(c) = docker.container(name)? {
-            if !c.is_running() {
-                let logs = docker.output(["logs", "--tail", "5", name]).unwrap_or_default();
-                return Err(Error::Failed(format!(
-                    "host {name} stopped while booting ({}): {}",
-                    c.state,
-                    logs.lines().last().unwrap_or("no log")
-                )));
-            }
+        // `docker exec` into a container that stopped says so.
+        if state.is_empty() && err.contains("is not running") {
+            let logs = docker.output(["logs", "--tail", "5", name]).unwrap_or_default();
+            return Err(Error::Failed(format!(
+                "host {name} stopped while booting: {}",
+                logs.lines().last().unwrap_or("no log")
+            )));
         }
         if Instant::now() > deadline {
             return Err(Error::Failed(format!(
@@ -173,7 +171,7 @@ pub fn wait_running(docker: &Docker, name: &str, timeout: Duration) -> Result<()
                 timeout.as_secs()
             )));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(400));
     }
 }
 
@@ -233,7 +231,8 @@ mod tests {
 
     #[test]
     fn public_keys_without_comments() {
-        let text = "ssh-ed25519 AAAAC3Nz root@lab-1\necdsa-sha2-nistp256 AAAAE2 root@lab-1\n\nssh-rsa AAAAB3 root@lab-1\n";
+        let text =
+            "ssh-ed25519 AAAAC3Nz root@lab-1\necdsa-sha2-nistp256 AAAAE2 root@lab-1\n\nssh-rsa AAAAB3 root@lab-1\n";
         assert_eq!(parse_public_keys(text), ["ssh-ed25519 AAAAC3Nz", "ecdsa-sha2-nistp256 AAAAE2", "ssh-rsa AAAAB3"]);
     }
 }

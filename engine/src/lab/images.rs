@@ -98,6 +98,7 @@ pub fn push(docker: &Docker, progress: &Progress, image: &ExampleImage, registry
         progress.tail(&tail);
         return Err(e);
     }
+    progress.done(&format!("pushed {}", image.local_tag()));
     Ok(image.reference(&registry.address))
 }
 

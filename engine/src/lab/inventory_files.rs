@@ -125,7 +125,9 @@ pub fn render_known_hosts(hosts: &[HostEntry]) -> String {
 fn ssh_path(path: &Path) -> Result<String> {
     let text = path.display().to_string();
     if text.contains('"') || text.contains('\n') {
-        return Err(Error::Usage(format!("the inventory folder path {text:?} has a character ssh_config cannot quote")));
+        return Err(Error::Usage(format!(
+            "the inventory folder path {text:?} has a character ssh_config cannot quote"
+        )));
     }
     let escaped = text.replace('%', "%%");
     Ok(if escaped.contains([' ', '\t']) { format!("\"{escaped}\"") } else { escaped })
@@ -146,16 +148,21 @@ pub fn ensure_client_key(lab: &LabName, files: &LabFiles) -> Result<String> {
             .output()
             .map_err(|e| Error::Failed(format!("cannot run ssh-keygen: {e}")))?;
         if !out.status.success() {
-            return Err(Error::Failed(format!("ssh-keygen failed: {}", last_line(&String::from_utf8_lossy(&out.stderr)))));
+            return Err(Error::Failed(format!(
+                "ssh-keygen failed: {}",
+                last_line(&String::from_utf8_lossy(&out.stderr))
+            )));
         }
     }
-    let text = std::fs::read_to_string(&public).map_err(|e| Error::Failed(format!("cannot read {}: {e}", public.display())))?;
+    let text = std::fs::read_to_string(&public)
+        .map_err(|e| Error::Failed(format!("cannot read {}: {e}", public.display())))?;
     Ok(text.trim().to_string())
 }
 
 fn create_ssh_dir(files: &LabFiles) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::create_dir_all(&files.dir).map_err(|e| Error::Failed(format!("cannot create {}: {e}", files.dir.display())))?;
+    std::fs::create_dir_all(&files.dir)
+        .map_err(|e| Error::Failed(format!("cannot create {}: {e}", files.dir.display())))?;
     let dir = files.ssh_dir();
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -82,7 +82,8 @@ pub fn running(docker: &Docker, lab: &LabName, gateway: &str) -> Result<Option<R
     let name = lab.registry_container();
     match docker.container(&name)? {
         Some(c) if c.is_running() && c.label(LABEL) == Some(lab.as_str()) => {
-            let registry = Registry { address: format!("{gateway}:{PORT}"), local_address: local_address(docker, &name)? };
+            let registry =
+                Registry { address: format!("{gateway}:{PORT}"), local_address: local_address(docker, &name)? };
             wait_ready(&registry.local_address, Duration::from_secs(30))?;
             Ok(Some(registry))
         }
@@ -93,8 +94,9 @@ pub fn running(docker: &Docker, lab: &LabName, gateway: &str) -> Result<Option<R
 /// The registry's address as published on 127.0.0.1.
 pub fn local_address(docker: &Docker, container: &str) -> Result<String> {
     let out = docker.output(["port", container, &format!("{PORT}/tcp")])?;
-    parse_local_port(&out)
-        .ok_or_else(|| Error::Failed(format!("registry {container} is not published on 127.0.0.1 (docker port: {out})")))
+    parse_local_port(&out).ok_or_else(|| {
+        Error::Failed(format!("registry {container} is not published on 127.0.0.1 (docker port: {out})"))
+    })
 }
 
 fn parse_local_port(docker_port: &str) -> Option<String> {
@@ -176,7 +178,10 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf).unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"repositories\":[\"mail\",\"web\"]}\n").unwrap();
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"repositories\":[\"mail\",\"web\"]}\n",
+            )
+            .unwrap();
         });
         assert_eq!(catalog(&addr).unwrap(), ["mail", "web"]);
         server.join().unwrap();

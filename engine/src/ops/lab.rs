@@ -38,6 +38,9 @@ impl From<labmod::Error> for Error {
 
 type Result<T> = std::result::Result<T, Error>;
 
+/// How many hosts are waited for and set up at once.
+const PARALLEL_HOSTS: usize = 8;
+
 pub struct LabUp {
     pub name: String,
     pub hosts: u32,
@@ -123,15 +126,11 @@ pub fn up(cmd: LabUp) -> Result<String> {
     }
 
     let progress = Progress::auto();
-    {
-        let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
-        base_image::ensure_minbase(&docker, &progress)?;
-        base_image::ensure_image(&docker, &progress, &recipes::HOST, HOST_IMAGE, &[])?;
-        base_image::ensure_image(&docker, &progress, &recipes::REGISTRY, recipes::REGISTRY_IMAGE, &[])?;
-        if cmd.prepared {
-            base_image::ensure_image(&docker, &progress, &recipes::PREPARED_HOST, PREPARED_IMAGE, &[])?;
-        }
+    let mut needed = vec![(&recipes::HOST, HOST_IMAGE), (&recipes::REGISTRY, recipes::REGISTRY_IMAGE)];
+    if cmd.prepared {
+        needed.push((&recipes::PREPARED_HOST, PREPARED_IMAGE));
     }
+    build_images(&docker, &progress, &needed)?;
 
     let network = match docker.network(&lab.network())? {
         Some(n) => n,
@@ -157,6 +156,7 @@ pub fn up(cmd: LabUp) -> Result<String> {
 
     progress.phase(&format!("registry {}", lab.registry_container()));
     let registry = registry::ensure(&docker, &lab, &gateway)?;
+    progress.done(&format!("registry at {}", registry.address));
 
     let image = if cmd.prepared { PREPARED_IMAGE } else { HOST_IMAGE };
     let runtime = Runtime::detect();
@@ -178,26 +178,17 @@ pub fn up(cmd: LabUp) -> Result<String> {
     }
     let public_key = inventory_files::ensure_client_key(&lab, &files)?;
     let names: Vec<String> = (1..=count).map(|i| lab.host(i)).collect();
-    let results: Vec<labmod::Result<HostEntry>> = std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .iter()
-            .map(|name| {
-                let (docker, public_key, net_name) = (&docker, &public_key, &network.name);
-                s.spawn(move || -> labmod::Result<HostEntry> {
-                    hosts::wait_running(docker, name, hosts::BOOT_TIMEOUT)?;
-                    hosts::authorize_key(docker, name, public_key)?;
-                    let host_keys = hosts::host_keys(docker, name)?;
-                    let c = docker
-                        .container(name)?
-                        .ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
-                    let address = c.addresses.get(net_name).cloned().ok_or_else(|| {
-                        labmod::Error::Failed(format!("host {name} has no address on {net_name}"))
-                    })?;
-                    Ok(HostEntry { name: name.clone(), address, host_keys })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("host thread")).collect()
+    let results = for_each_parallel(&names, |name| -> labmod::Result<HostEntry> {
+        hosts::wait_running(&docker, name, hosts::BOOT_TIMEOUT)?;
+        hosts::authorize_key(&docker, name, &public_key)?;
+        let host_keys = hosts::host_keys(&docker, name)?;
+        let c = docker.container(name)?.ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
+        let address = c
+            .addresses
+            .get(&network.name)
+            .cloned()
+            .ok_or_else(|| labmod::Error::Failed(format!("host {name} has no address on {}", network.name)))?;
+        Ok(HostEntry { name: name.clone(), address, host_keys })
     });
     let entries = results.into_iter().collect::<labmod::Result<Vec<HostEntry>>>()?;
     progress.done(&format!("{count} host(s) running (systemd: running)"));
@@ -220,6 +211,38 @@ pub fn up(cmd: LabUp) -> Result<String> {
     let _ = writeln!(out, "  push run PLAYBOOK -i {}", files.dir.display());
     let _ = writeln!(out, "  ssh -F {} {}", files.ssh_config().display(), lab.host(1));
     Ok(out)
+}
+
+/// `f` on every item, at most [`PARALLEL_HOSTS`] at once (each `docker
+/// exec` costs CPU on a small machine); results in the items' order.
+fn for_each_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> = items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_HOSTS.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                *results[i].lock().expect("result slot") = Some(f(item));
+            });
+        }
+    });
+    results.into_iter().map(|r| r.into_inner().expect("result slot").expect("every item ran")).collect()
+}
+
+/// The base image and `needed` (in order: each may build on the one
+/// before). The build lock is taken only when something is missing, so a
+/// lab whose images are all here never waits for another lab's build.
+fn build_images(docker: &Docker, progress: &Progress, needed: &[(&recipes::Recipe, &str)]) -> Result<()> {
+    if base_image::minbase_is_current(docker)? && base_image::images_are_current(docker, needed)? {
+        return Ok(());
+    }
+    let _lock = BuildLock::acquire(&base_image::cache_dir(), progress)?;
+    base_image::ensure_minbase(docker, progress)?;
+    for (recipe, tag) in needed {
+        base_image::ensure_image(docker, progress, recipe, tag, &[])?;
+    }
+    Ok(())
 }
 
 pub fn down(cmd: LabDown) -> Result<String> {
@@ -246,7 +269,8 @@ pub fn down(cmd: LabDown) -> Result<String> {
         args.extend(containers.iter().map(|c| c.name.clone()));
         docker.output(&args)?;
         let hosts = containers.iter().filter(|c| c.label(ROLE_LABEL) == Some("host")).count();
-        let _ = writeln!(out, "removed {hosts} host(s){}", if hosts < containers.len() { " and the registry" } else { "" });
+        let _ =
+            writeln!(out, "removed {hosts} host(s){}", if hosts < containers.len() { " and the registry" } else { "" });
     }
     for n in &networks {
         docker.output(["network", "rm", n.as_str()])?;
@@ -278,19 +302,24 @@ pub fn status(cmd: LabStatus) -> Result<String> {
     prereqs::require_docker()?;
     let docker = Docker::default();
     let containers = docker.containers_labeled(LABEL, lab.as_str())?;
-    let network = docker.network(&lab.network())?.filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str()));
+    let network =
+        docker.network(&lab.network())?.filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str()));
     if containers.is_empty() && network.is_none() {
         return Ok(format!("no lab `{lab}` on this machine (start one with `push lab up --name {lab}`)\n"));
     }
     let net_name = lab.network();
     let mut rows = vec![["NAME".to_string(), "ADDRESS".into(), "STATE".into()]];
     let mut sorted = containers.clone();
-    sorted.sort_by_key(|c| (c.label(ROLE_LABEL) != Some("host"), c.label(INDEX_LABEL).and_then(|i| i.parse::<u32>().ok())));
+    sorted.sort_by_key(|c| {
+        (c.label(ROLE_LABEL) != Some("host"), c.label(INDEX_LABEL).and_then(|i| i.parse::<u32>().ok()))
+    });
     for c in &sorted {
         let is_host = c.label(ROLE_LABEL) == Some("host");
         let address = match (is_host, &network) {
             (true, _) => c.addresses.get(&net_name).cloned().unwrap_or_else(|| "-".into()),
-            (false, Some(n)) => n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into()),
+            (false, Some(n)) => {
+                n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into())
+            }
             (false, None) => "-".into(),
         };
         let state = if is_host && c.is_running() {
@@ -321,8 +350,10 @@ pub fn images(cmd: LabImages) -> Result<String> {
     prereqs::require_docker()?;
     let docker = Docker::default();
     let not_up = || labmod::Error::Setup(format!("lab `{lab}` is not up: run `push lab up --name {lab}` first"));
-    let network =
-        docker.network(&lab.network())?.filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str())).ok_or_else(not_up)?;
+    let network = docker
+        .network(&lab.network())?
+        .filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str()))
+        .ok_or_else(not_up)?;
     let gateway = network.gateway.clone().ok_or_else(not_up)?;
     let registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
 
@@ -343,4 +374,30 @@ pub fn images(cmd: LabImages) -> Result<String> {
     let catalog = registry::catalog(&registry.local_address)?;
     let _ = writeln!(out, "catalog: {} ({})", catalog.join(", "), seconds(started.elapsed()));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_results_keep_their_order() {
+        let items: Vec<u32> = (0..20).collect();
+        let doubled = for_each_parallel(&items, |i| {
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(20 - i)));
+            i * 2
+        });
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert!(for_each_parallel(&Vec::<u32>::new(), |i| *i).is_empty());
+    }
+
+    #[test]
+    fn lab_errors_map_to_exit_codes_and_one_line() {
+        let usage: Error = labmod::Error::Usage("bad".into()).into();
+        assert_eq!((usage.exit_code(), usage.to_string()), (5, "error: bad".to_string()));
+        let setup: Error = labmod::Error::Setup("no docker".into()).into();
+        assert_eq!((setup.exit_code(), setup.to_string().trim_end()), (4, "error: no docker"));
+        let failed: Error = labmod::Error::Failed("boom".into()).into();
+        assert_eq!((failed.exit_code(), failed.to_string()), (1, "error: boom".to_string()));
+    }
 }
