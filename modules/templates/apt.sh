@@ -10,7 +10,8 @@ _stamp=/var/lib/apt/periodic/update-success-stamp
 _update=1
 {% if cache_valid_time %}
 _m=$(stat -c %Y -- "$_stamp" /var/lib/apt/lists 2>/dev/null | sort -n | tail -n1)
-if [ $(($(date +%s) - ${_m:-0})) -lt {{ cache_valid_time }} ]; then _update=0; fi
+{# A fresh image has a new, empty lists/: no index means no cache at all. #}
+if ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && [ $(($(date +%s) - ${_m:-0})) -lt {{ cache_valid_time }} ]; then _update=0; fi
 {% endif %}
 if [ "$_update" = 1 ]; then
 {% if not names %}

@@ -79,6 +79,8 @@ pub fn render_hosts_yml(lab: &LabName, files: &LabFiles, hosts: &[HostEntry], re
     s.push_str(&format!("    ansible_ssh_private_key_file: {}\n", q(&files.private_key().display().to_string())));
     s.push_str(&format!("    push_ssh_config: {}\n", q(&files.ssh_config().display().to_string())));
     s.push_str(&format!("    lab_registry: {}\n", q(registry)));
+    // The controller resolves image tags to digests over plain HTTP here.
+    s.push_str(&format!("    push_insecure_registries: [{}]\n", q(registry)));
     s
 }
 

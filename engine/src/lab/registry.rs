@@ -14,8 +14,6 @@
 //!   box, so `push lab` never edits /etc/docker/daemon.json or signals
 //!   dockerd on the user's machine.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use super::docker::Docker;
@@ -134,29 +132,22 @@ pub fn catalog(address: &str) -> Result<Vec<String>> {
 /// A minimal HTTP/1.0 GET (the registry speaks plain HTTP on loopback):
 /// `(status, body)`.
 pub fn http_get(address: &str, path: &str) -> Result<(u16, String)> {
-    let fail = |e: std::io::Error| Error::Failed(format!("GET http://{address}{path}: {e}"));
-    let addr = address
-        .to_socket_addrs()
-        .map_err(fail)?
-        .next()
-        .ok_or_else(|| Error::Failed(format!("GET http://{address}{path}: no address")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(fail)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(fail)?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n").map_err(fail)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(fail)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| Error::Failed(format!("GET http://{address}{path}: not an HTTP response")))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let url = format!("http://{address}{path}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(&url).call().map_err(|e| Error::Failed(format!("GET {url}: {e}")))?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().map_err(|e| Error::Failed(format!("GET {url}: {e}")))?;
     Ok((status, body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
 
     #[test]
     fn docker_run_for_the_registry() {
@@ -176,12 +167,16 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf).unwrap();
-            s.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"repositories\":[\"mail\",\"web\"]}\n",
-            )
-            .unwrap();
+            // Read the whole request: closing with unread bytes would reset
+            // the connection before the client reads the answer.
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let body = "{\"repositories\":[\"mail\",\"web\"]}\n";
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                .unwrap();
         });
         assert_eq!(catalog(&addr).unwrap(), ["mail", "web"]);
         server.join().unwrap();
