@@ -153,7 +153,7 @@ pub fn plan_task(
         Some(l) => match scope.render_json(&l.items, Mode::Plain).map_err(|e| template_diag(&l.span, e))? {
             Value::Array(items) => Some(items),
             other => {
-                return Err(Diagnostic::at(&l.span, format!("`loop` must give a list, it gave {}", json_type(&other)))
+                return Err(Diagnostic::at(&l.span, format!("`loop` must give a list, it gave {}", push_modules::args::type_name(&other)))
                     .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
             }
         },
@@ -196,16 +196,6 @@ pub fn plan_task(
     Ok(Planned::Run { task: index, steps, skipped_items })
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
 
 /// Render a task's arguments for this host and let the module build its op.
 fn build_op(play: &Play, task: &Task, scope: &Scope, pins: Option<&DigestResolver>) -> Result<push_modules::Op, Diagnostic> {

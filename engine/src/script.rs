@@ -89,6 +89,18 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
     }
 }
 
+/// Every step's folder in one `mkdir` rather than one exec per step.
+fn step_dirs<'a>(out: &mut String, ids: impl Iterator<Item = &'a str>) {
+    let mut line = String::from("mkdir -p");
+    for id in ids {
+        let _ = write!(line, " \"$PUSH_T/{id}/diff\"");
+    }
+    if line.len() > "mkdir -p".len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
 fn footer(out: &mut String, nonce: &str) {
     let _ = writeln!(out, "printf '%s end\\n' {nonce}");
     out.push_str("}\npush_main </dev/null\n");
@@ -100,6 +112,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
     let mut out = String::new();
     header(&mut out, diff);
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
+    step_dirs(&mut out, steps.iter().map(|s| s.id.as_str()));
     for s in steps {
         step(&mut out, s, &nonce, false);
     }
@@ -132,6 +145,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
     for (flag, _) in finals {
         let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));
     }
+    step_dirs(&mut out, steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.as_str()));
     for s in steps {
         step(&mut out, s, &nonce, true);
     }

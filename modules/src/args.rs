@@ -120,7 +120,8 @@ fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
         .map(|(_, c)| c.to_string())
 }
 
-fn type_name(v: &Value) -> String {
+/// "a string", "a list"...: a value's type, as error messages say it.
+pub fn type_name(v: &Value) -> String {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -50,6 +50,7 @@ use crate::diagnostic::{suggest, Diagnostic};
 
 pub use ansible_json::to_ansible_json;
 pub use pattern::Selection;
+pub use sources::absolute;
 
 use data::{InventoryData, Vars, ALL};
 use vars_dirs::VarsDir;

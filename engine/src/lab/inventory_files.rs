@@ -32,7 +32,7 @@ pub struct LabFiles {
 
 impl LabFiles {
     pub fn new(dir: &Path) -> LabFiles {
-        LabFiles { dir: super::prereqs::absolute(dir) }
+        LabFiles { dir: crate::inventory::absolute(dir) }
     }
     pub fn hosts_yml(&self) -> PathBuf {
         self.dir.join("hosts.yml")

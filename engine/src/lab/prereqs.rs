@@ -8,7 +8,7 @@
 //! from Debian's `docker-registry` package, so that package is not needed
 //! on the machine itself.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,36 +109,10 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Option<(bool, String, Strin
     ))
 }
 
-/// `path` made absolute against the current folder (without touching the
-/// file system, so it works for folders not created yet).
-pub fn absolute(path: &Path) -> PathBuf {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn absolute_paths() {
-        assert_eq!(absolute(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
-        assert!(absolute(Path::new("inventories/lab")).is_absolute());
-    }
 
     #[test]
     fn root_from_proc_status() {
