@@ -626,7 +626,7 @@ fn a_second_run_fails_clearly_while_a_host_is_locked() {
     run_json(&fleet, &quick, &fleet.inventory(), &["--lock-wait", "0"]).assert_code(0);
 
     // A lock whose holder died is stale: reported, and broken only on request.
-    let lock_dir = fleet.dir().join("deploy.lock");
+    let lock_dir = fleet.dir().join("h1.lock");
     std::fs::create_dir(&lock_dir).unwrap();
     write(lock_dir.join("holder"), "push run old.yml by someone@elsewhere since 2026-01-01T00:00:00Z\n");
     write(lock_dir.join("pid"), "999999999\n");

@@ -294,6 +294,13 @@ impl Finals {
     }
 }
 
+/// A host being worked on: its name, its connection, its deploy lock.
+struct OnHost<'a> {
+    name: &'a str,
+    conn: &'a dyn Connection,
+    lock: Option<script::Lock>,
+}
+
 /// One step of a segment, flattened out of its task.
 struct Flat<'a> {
     entry: usize,
@@ -348,18 +355,17 @@ impl HostRun<'_> {
         let mut scope = host.scope.clone();
         let mut finals = Finals::default();
         let mut planned_here: Option<Segment> = None;
+        let lock = self.opts.lock.as_ref().map(|l| script::Lock {
+            path: host.lock_path.clone(),
+            holder: l.holder.clone(),
+            wait_secs: l.wait_secs,
+            break_stale: l.break_stale,
+        });
+        let on = OnHost { name: &host.name, conn, lock };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
             let last = segment.next >= self.selected.len();
-            let lock = self.opts.lock.as_ref().map(|l| script::Lock {
-                path: host.lock_path.clone(),
-                holder: l.holder.clone(),
-                wait_secs: l.wait_secs,
-                break_stale: l.break_stale,
-            });
-            let Some(registered) =
-                self.segment(&host.name, conn, &scope, segment, &mut finals, last, lock.as_ref()).await
-            else {
+            let Some(registered) = self.segment(&on, &scope, segment, &mut finals, last).await else {
                 return false;
             };
             if last {
@@ -455,14 +461,13 @@ impl HostRun<'_> {
     /// None if the host failed.
     async fn segment(
         &self,
-        name: &str,
-        conn: &dyn Connection,
+        on: &OnHost<'_>,
         scope: &Scope,
         segment: &Segment,
         finals: &mut Finals,
         last: bool,
-        lock: Option<&script::Lock>,
     ) -> Option<Vec<(String, JinjaValue)>> {
+        let name = on.name;
         let mut flat: Vec<Flat> = Vec::new();
         for (entry, planned) in segment.entries.iter().enumerate() {
             if let Planned::Run { steps, .. } = planned {
@@ -481,7 +486,7 @@ impl HostRun<'_> {
             let steps: Vec<ScriptStep> =
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
-            probe_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            probe_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -530,8 +535,8 @@ impl HostRun<'_> {
                 })
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
-            let script = script::apply(&steps, &final_script, &raised, lock);
-            apply_reports = self.exec(name, conn, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            apply_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -651,9 +656,10 @@ impl HostRun<'_> {
     }
 
     /// Run one script; on transport or framing trouble the host fails.
-    async fn exec(&self, name: &str, conn: &dyn Connection, script: &script::Script) -> Option<Vec<StepReport>> {
+    async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
+        let name = on.name;
         self.count_exec(name);
-        let output = match conn.exec(&script.text).await {
+        let output = match on.conn.exec(&script.text).await {
             Ok(o) => o,
             Err(e) => {
                 self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));

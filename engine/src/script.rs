@@ -52,7 +52,9 @@ fn header(out: &mut String, diff: bool) {
     out.push_str("push_main() {\n");
     out.push_str("PUSH_T=$(mktemp -d \"${TMPDIR:-/tmp}/push.XXXXXXXX\") || exit 125\n");
     out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
-    // Signals (the connection dropped, Ctrl-C) leave through the EXIT trap.
+    // Signals (the connection closed under us, a kill) leave through the
+    // EXIT trap, once the running step has ended: the lock and temporary
+    // files go with the change, not before it is complete.
     out.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());

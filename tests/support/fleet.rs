@@ -195,11 +195,11 @@ impl Fleet {
     }
 
     fn all_vars(&self) -> Vec<(String, String)> {
-        // Every fleet host is this machine: give the fleet a deploy lock of
-        // its own so parallel tests do not queue on the machine-wide one.
+        // Every fleet host is this machine: give each its own deploy lock so
+        // hosts and parallel tests do not queue on the machine-wide one.
         let mut vars = vec![
             ("push_ssh_config".to_string(), self.ssh_config().display().to_string()),
-            ("push_lock_path".to_string(), self.dir().join("deploy.lock").display().to_string()),
+            ("push_lock_path".to_string(), format!("{}/{{{{ inventory_hostname }}}}.lock", self.dir().display())),
         ];
         vars.extend(self.group_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars
