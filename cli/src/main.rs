@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use push_engine::ops;
 
+mod import;
 mod lab;
 
 /// Agentless, Ansible-style push executor: converge hosts over SSH.
@@ -26,6 +27,8 @@ enum Command {
     Inventory(InventoryArgs),
     /// Real Debian hosts (containers with systemd and sshd) on this machine.
     Lab(lab::LabArgs),
+    /// Convert another tool's deployment description into a playbook.
+    Import(import::ImportArgs),
 }
 
 #[derive(Args)]
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Import(args) => import::run(args),
         Command::Inventory(args) => {
             let view = match (args.list, args.graph, args.host) {
                 (_, _, Some(h)) => ops::InventoryView::Host(h),

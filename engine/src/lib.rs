@@ -18,3 +18,4 @@ pub mod report;
 pub mod runner;
 pub mod ops;
 pub mod lab;
+pub mod import;

@@ -15,6 +15,10 @@ static MODULES: &[&dyn Module] = &[
     &Systemd("systemd_service"),
     &User,
     &Group,
+    &DockerHost,
+    &DockerImage,
+    &DockerUnit,
+    &DockerSsh,
 ];
 
 /// Snippet templates, compiled into the binary; the files stay readable in
@@ -29,6 +33,12 @@ pub(crate) static TEMPLATES: &[(&str, &str)] = &[
     ("systemd.sh", include_str!("../templates/systemd.sh")),
     ("user.sh", include_str!("../templates/user.sh")),
     ("group.sh", include_str!("../templates/group.sh")),
+    ("docker_sub.sh", include_str!("../templates/docker_sub.sh")),
+    ("docker_host.sh", include_str!("../templates/docker_host.sh")),
+    ("docker_image.sh", include_str!("../templates/docker_image.sh")),
+    ("docker_unit.sh", include_str!("../templates/docker_unit.sh")),
+    ("docker_unit_restart.sh", include_str!("../templates/docker_unit_restart.sh")),
+    ("docker_ssh.sh", include_str!("../templates/docker_ssh.sh")),
 ];
 
 /// The module called `name` (Ansible's `ansible.builtin.` prefix accepted).

@@ -92,7 +92,11 @@ fn names_and_aliases() {
             "systemd",
             "systemd_service",
             "user",
-            "group"
+            "group",
+            "docker_host",
+            "docker_image",
+            "docker_unit",
+            "docker_ssh"
         ]
     );
     assert!(push_modules::lookup("ansible.builtin.systemd_service").is_some());

@@ -3,6 +3,7 @@
 
 mod inventory;
 pub mod lab;
+pub mod import;
 mod run;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};

@@ -14,6 +14,13 @@
 mod apt;
 mod command;
 mod copy;
+mod docker_common;
+mod docker_host;
+mod docker_image;
+mod docker_ssh;
+#[cfg(test)]
+mod docker_tests;
+mod docker_unit;
 mod file;
 mod group;
 mod lineinfile;
@@ -25,6 +32,10 @@ mod user;
 pub use apt::Apt;
 pub use command::Command;
 pub use copy::Copy;
+pub use docker_host::DockerHost;
+pub use docker_image::DockerImage;
+pub use docker_ssh::DockerSsh;
+pub use docker_unit::DockerUnit;
 pub use file::File;
 pub use group::Group;
 pub use lineinfile::LineInFile;

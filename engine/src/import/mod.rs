@@ -1,0 +1,3 @@
+//! Converting other tools' descriptions of a deployment into playbooks.
+
+pub mod geard;
