@@ -279,7 +279,8 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         let task = &play.tasks[index];
         let task_scope = task_scope(task, scope);
         for name in &task.reads {
-            if !task_scope.contains(name) && !registered.contains(name.as_str()) && !is_builtin(name) {
+            let missing = !task_scope.contains(name) && !registered.contains(name.as_str()) && !is_builtin(name);
+            if missing && !guarded(task, name, &task_scope, &registered) {
                 return Err(Diagnostic::at(where_read(task, name), format!("undefined variable `{name}`"))
                     .with_hint("define it in the play's vars, group_vars/host_vars, or pass it with -e"));
             }
@@ -289,6 +290,44 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Does every place that reads the missing `name` cope without it
+/// (`x | default(..)`, `x is defined`)? Places that also read a result
+/// registered earlier cannot be tried yet: they count as coping, and are
+/// checked when their segment is planned.
+fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -> bool {
+    let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
+    let try_text = |text: &str, expression: bool| {
+        let roots = crate::template::referenced_roots(text, expression);
+        if !roots.contains(name) {
+            return true;
+        }
+        if roots.iter().any(|r| registered.contains(r.as_str()) || Some(r.as_str()) == loop_var) {
+            return true;
+        }
+        if expression {
+            scope.eval_bool(text).is_ok()
+        } else {
+            scope.render_str(text, Mode::Plain).is_ok()
+        }
+    };
+    fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+        match v {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    task.args.values.values().for_each(|v| strings(v, &mut texts));
+    if let Some(l) = &task.loop_ {
+        strings(&l.items, &mut texts);
+    }
+    task.when.iter().all(|c| try_text(&c.text, true))
+        && texts.iter().all(|t| try_text(t, false))
+        && task.name.as_deref().is_none_or(|n| try_text(n, false))
 }
 
 /// The place in a task that reads `name`: a `when`, an argument, the loop.

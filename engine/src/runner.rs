@@ -280,7 +280,9 @@ enum Final {
 /// The final actions known on a host so far, and which are raised.
 #[derive(Default)]
 struct Finals {
-    catalog: std::collections::BTreeMap<String, push_modules::Deferred>,
+    /// Each action, with the `become` of the first task that brought it
+    /// (a daemon-reload needs the privileges the unit's writer had).
+    catalog: std::collections::BTreeMap<String, (push_modules::Deferred, Option<crate::playbook::Become>)>,
     raised: BTreeSet<Final>,
 }
 
@@ -431,7 +433,7 @@ impl HostRun<'_> {
     /// The steps of the final actions that may run at the end of the play.
     fn final_steps(&self, scope: &Scope, finals: &Finals) -> Vec<(Final, String, Vec<Step>)> {
         let mut out = Vec::new();
-        for (key, action) in &finals.catalog {
+        for (key, (action, become_)) in &finals.catalog {
             let op = push_modules::Op {
                 probe: String::new(),
                 apply: action.snippet.clone(),
@@ -442,7 +444,7 @@ impl HostRun<'_> {
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
-                vec![Step { task: usize::MAX, item: None, op, become_: None }],
+                vec![Step { task: usize::MAX, item: None, op, become_: become_.clone() }],
             ));
         }
         for (h, handler) in self.play.handlers.iter().enumerate() {
@@ -476,7 +478,7 @@ impl HostRun<'_> {
         }
         for f in &flat {
             for d in &f.step.op.deferred {
-                finals.catalog.entry(d.key.clone()).or_insert_with(|| d.clone());
+                finals.catalog.entry(d.key.clone()).or_insert_with(|| (d.clone(), f.step.become_.clone()));
             }
         }
 
@@ -628,7 +630,7 @@ impl HostRun<'_> {
             if self.opts.check {
                 for fin in &finals.raised {
                     let label = match fin {
-                        Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |d| d.label.clone()),
+                        Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |(d, _)| d.label.clone()),
                         Final::Handler(h) => format!("handler: {}", self.task_label(&self.play.handlers[*h], scope)),
                     };
                     self.report(self.result(name, label, Status::Changed, Some("would run".into())));

@@ -72,10 +72,14 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
         }
         Some(b) => {
             // sudo closes inherited descriptors and drops functions, so the
-            // step runs as a standalone script with the helpers prepended.
-            let _ = writeln!(out, "cat >\"$PUSH_T/{id}.sh\" <<'{nonce}'");
+            // step runs as a standalone script with the helpers prepended,
+            // fed to the root shell on stdin (the file stays private to the
+            // login user: it may hold secrets). Its own commands read
+            // /dev/null, as everywhere else.
+            let _ = writeln!(out, "(umask 077; cat >\"$PUSH_T/{id}.sh\") <<'{nonce}'");
+            out.push_str("push_main() {\n");
             out.push_str(push_modules::shell::prelude());
-            let _ = writeln!(out, "set -e\ncd /\n{}\n{nonce}", s.snippet.trim_end());
+            let _ = writeln!(out, "set -e\ncd /\n{}\n}}\npush_main </dev/null\n{nonce}", s.snippet.trim_end());
             let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
         }
     }
@@ -309,6 +313,27 @@ mod tests {
         let reports = run_locally(&probe(&[s("0", "cat"), s("1", "echo still here")], false));
         assert_eq!(reports[0].stdout, b"");
         assert_eq!(reports[1].stdout, b"still here\n");
+    }
+
+    #[test]
+    fn become_runs_the_step_as_that_user_from_a_private_file() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let mut step = s("0", "id -un; push_changed as me; cat");
+        step.become_ = Some(&nobody);
+        let reports = run_locally(&apply(&[step], &[], &[], None));
+        assert_eq!(reports[0].rc, 0, "{}{}", String::from_utf8_lossy(&reports[0].stderr), String::from_utf8_lossy(&reports[0].stdout));
+        assert_eq!(String::from_utf8_lossy(&reports[0].stdout), "nobody\n");
+        assert!(reports[0].changed());
+        let script = apply(&[ScriptStep { become_: Some(&nobody), ..s("0", "true") }], &[], &[], None);
+        assert!(script.text.contains("(umask 077; cat >"), "step files holding secrets are private");
+    }
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
     }
 
     #[test]

@@ -3,7 +3,7 @@
 push_run() {
     push_id=$1; shift
     push_d="$PUSH_T/$push_id"
-    # Made beforehand by one `mkdir` for all steps (push_step_dirs): on a
+    # Made beforehand by one `mkdir` for all steps (step_dirs, script.rs): on a
     # fleet, every exec per step is a millisecond of CPU per host.
     [ -d "$push_d/diff" ] || mkdir -p "$push_d/diff"
     : >"$push_d/status"
@@ -27,13 +27,17 @@ push_run() {
 }
 
 # push_as USER FILE: run a step file as USER (root by default) via sudo,
-# or directly when we already are that user.
+# or directly when we already are that user. Only a non-root USER needs to
+# write the step's status and diff files; the step file itself is read by
+# this shell and handed over on stdin.
 push_as() {
     if [ "$(id -un)" = "$1" ]; then
         sh "$2"
     else
-        chmod 0755 "$PUSH_T" "$PUSH_T/$push_id" && chmod 0777 "$PUSH_D" && chmod 0666 "$PUSH_S"
-        sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh "$2"
+        if [ "$1" != root ]; then
+            chmod 0711 "$PUSH_T" && chmod 0777 "$PUSH_T/$push_id" "$PUSH_D" && chmod 0666 "$PUSH_S"
+        fi
+        sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
     fi
 }
 
