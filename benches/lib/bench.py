@@ -157,7 +157,11 @@ class Fleet:
                     break
                 time.sleep(0.2)
             else:
-                run(["docker", "network", "rm", self.name])
+                # Seen after dockerd restarted under running hosts: stale
+                # endpoints keep the (empty) network until dockerd restarts.
+                # Harmless: `up` reuses it.
+                say(f"warning: could not remove docker network {self.name}: "
+                    f"{run(['docker', 'network', 'rm', self.name], check=False).stderr.strip()}")
         if not keep_dir and self.dir.exists():
             shutil.rmtree(self.dir)
 
@@ -356,7 +360,7 @@ class Tools:
         if tool != "ansible" or not self.fleet.ansible_cp.exists():
             return
         for sock in self.fleet.ansible_cp.iterdir():
-            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
+            subprocess.run(["ssh", "-F", "/dev/null", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while any(self.fleet.ansible_cp.iterdir()) and time.monotonic() < deadline:
@@ -479,7 +483,8 @@ def timed(tools, tool, log_path, sample=False):
     sampler = TreeSampler() if sample else None
     with open(log_path, "w") as out:
         t0 = time.perf_counter()
-        p = subprocess.Popen(["/usr/bin/time", "-v", "-o", time_file, *argv], stdout=out, stderr=subprocess.STDOUT,
+        wrapper = ["/usr/bin/time", "-v", "-o", time_file] if Path("/usr/bin/time").exists() else []
+        p = subprocess.Popen([*wrapper, *argv], stdout=out, stderr=subprocess.STDOUT,
                              env=tools.env, cwd=str(tools.fleet.dir))
         if sampler:
             sampler.start()
@@ -709,7 +714,7 @@ def main():
         die("--hosts must be between 1 and 250")
     if run(["docker", "info"], check=False).returncode != 0:
         die("no Docker engine answers `docker info` (start one: dockerd >/var/log/dockerd.log 2>&1 &)")
-    if not Path("/usr/bin/time").exists():
+    if args.action == "bench" and not Path("/usr/bin/time").exists():
         die("/usr/bin/time is missing (apt-get install time)")
 
     fleet = Fleet(args.name)
