@@ -43,6 +43,14 @@ push_diff_after() {
 # out on a scratch copy, so symbolic modes and GNU's rules for directory
 # setgid bits are judged exactly as they will be applied.
 push_chmod_result() { # KIND CUR MODE
+	# Fast path, no process started: a plain octal MODE on a file without
+	# special bits is simply that mode (stat prints it without leading 0s).
+	case $2 in ????*) ;; *)
+		case $3 in [0-7][0-7][0-7]|0[0-7][0-7][0-7])
+			_pm=${3#0}; while [ "${_pm#0}" != "$_pm" ] && [ ${#_pm} -gt 1 ]; do _pm=${_pm#0}; done
+			printf '%s\n' "$_pm"; return 0 ;;
+		esac ;;
+	esac
 	if [ "$1" = d ]; then _pc=$(mktemp -d) || return; else _pc=$(mktemp) || return; fi
 	chmod "$2" "$_pc" && chmod -- "$3" "$_pc" && stat -c %a "$_pc"
 	_pr=$?
