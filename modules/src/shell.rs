@@ -58,21 +58,28 @@ fn quote_each(value: Value) -> Result<Value, Error> {
     Ok(Value::from_safe_string(words.join(" ")))
 }
 
+/// The settings every built-in template shares: strict undefined, block
+/// tags on their own lines, trailing newline kept, no HTML escaping.
+pub(crate) fn base_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("valid syntax config"),
+    );
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .trim_blocks(true)
-                .lstrip_blocks(true)
-                .build()
-                .expect("valid syntax config"),
-        );
-        // Snippets are never HTML; the formatter below is our escaping.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // The formatter below is the escaping: every value shell-quoted.
+        let mut env = base_environment();
         env.set_formatter(|out, _state, value| {
             if value.is_safe() {
                 return write!(out, "{value}").map_err(Error::from);

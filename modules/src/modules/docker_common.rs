@@ -138,17 +138,7 @@ pub fn path_slug(path: &str) -> String {
 pub fn render_file(name: &str, ctx: Value) -> Result<String, ArgError> {
     static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
     let env = ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .keep_trailing_newline(true)
-                .trim_blocks(true)
-                .lstrip_blocks(true)
-                .build()
-                .expect("valid syntax config"),
-        );
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        let mut env = crate::shell::base_environment();
         for (name, source) in FILE_TEMPLATES {
             env.add_template(name, source).expect("built-in file templates parse");
         }
