@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use minijinja::value::{Kwargs, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State};
+use minijinja::{Environment, Error, ErrorKind};
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("d", minijinja::filters::default);
@@ -62,8 +62,7 @@ fn dirname(s: String) -> String {
     }
 }
 
-fn mandatory(state: &State, v: Value) -> Result<Value, Error> {
-    let _ = state;
+fn mandatory(v: Value) -> Result<Value, Error> {
     if v.is_undefined() {
         Err(Error::new(ErrorKind::UndefinedError, "mandatory variable is not defined"))
     } else {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::DigestResolver;
 use crate::playbook::{Become, Play, Task};
-use crate::template::{Mode, Scope, TemplateError, Vars};
+use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 
 /// One module op for one host (one loop item, if the task loops).
 #[derive(Debug, Clone)]
@@ -312,18 +312,9 @@ fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -
             scope.render_str(text, Mode::Plain).is_ok()
         }
     };
-    fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
-        match v {
-            Value::String(s) => out.push(s),
-            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
-            Value::Object(map) => map.values().for_each(|i| strings(i, out)),
-            _ => {}
-        }
-    }
-    let mut texts = Vec::new();
-    task.args.values.values().for_each(|v| strings(v, &mut texts));
+    let mut texts: Vec<&str> = task.args.values.values().flat_map(strings_in).collect();
     if let Some(l) = &task.loop_ {
-        strings(&l.items, &mut texts);
+        texts.extend(strings_in(&l.items));
     }
     task.when.iter().all(|c| try_text(&c.text, true))
         && texts.iter().all(|t| try_text(t, false))
@@ -333,24 +324,16 @@ fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -
 /// The place in a task that reads `name`: a `when`, an argument, the loop.
 fn where_read<'a>(task: &'a Task, name: &str) -> &'a Span {
     let reads = |s: &str, expr: bool| crate::template::referenced_roots(s, expr).contains(name);
-    fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
-        match v {
-            Value::String(s) => f(s),
-            Value::Array(items) => items.iter().any(|i| any_string(i, f)),
-            Value::Object(map) => map.values().any(|i| any_string(i, f)),
-            _ => false,
-        }
-    }
     if let Some(c) = task.when.iter().find(|c| reads(&c.text, true)) {
         return &c.span;
     }
     for (arg, value) in &task.args.values {
-        if any_string(value, &|s| reads(s, false)) {
+        if strings_in(value).iter().any(|s| reads(s, false)) {
             return task.args.value_span(arg).unwrap_or(&task.span);
         }
     }
     match &task.loop_ {
-        Some(l) if any_string(&l.items, &|s| reads(s, false)) => &l.span,
+        Some(l) if strings_in(&l.items).iter().any(|s| reads(s, false)) => &l.span,
         _ => &task.span,
     }
 }

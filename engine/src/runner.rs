@@ -99,11 +99,10 @@ pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Re
     .map_err(|d| d.or_at(&play.span))
 }
 
-/// `hostvars`: every host's inventory variables, shared by all scopes.
-fn hostvars(inventory: &Inventory) -> JinjaValue {
-    let map: serde_json::Map<String, Value> =
-        inventory.hosts().map(|h| (h.to_string(), Value::Object(inventory.host_vars(h).unwrap_or_default()))).collect();
-    JinjaValue::from(Serde(Value::Object(map)))
+/// Every host's inventory variables, merged once per run: they are `hostvars`
+/// for every scope and the start of each play's scope for that host.
+fn inventory_vars(inventory: &Inventory) -> serde_json::Map<String, Value> {
+    inventory.hosts().map(|h| (h.to_string(), Value::Object(inventory.host_vars(h).unwrap_or_default()))).collect()
 }
 
 /// Render the connection variables of a host.
@@ -149,7 +148,8 @@ pub fn prepare<'a>(
     inventory: &Inventory,
     opts: &RunOptions,
 ) -> Result<Vec<PreparedPlay<'a>>, Diagnostic> {
-    let hostvars = hostvars(inventory);
+    let all_vars = inventory_vars(inventory);
+    let hostvars = JinjaValue::from(Serde(&all_vars));
     let mut prepared = Vec::new();
     for play in &playbook.plays {
         let Selection { hosts, warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
@@ -161,7 +161,12 @@ pub fn prepare<'a>(
                 ("ansible_play_hosts".to_string(), JinjaValue::from(Serde(&hosts))),
                 ("ansible_check_mode".to_string(), JinjaValue::from(opts.check)),
             ]);
-            let scope = plan::play_scope(play, inventory.host_vars(host).unwrap_or_default(), &opts.extra_vars, native);
+            let vars = match all_vars.get(host) {
+                Some(Value::Object(vars)) => vars.clone(),
+                // The implicit localhost is selectable but not listed.
+                _ => inventory.host_vars(host).unwrap_or_default(),
+            };
+            let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.pin_images.as_deref())?;
             let target = target(host, &scope, play)?;
@@ -603,7 +608,7 @@ impl HostRun<'_> {
             if statuses.is_empty() {
                 continue;
             }
-            let status = statuses.iter().copied().max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+            let status = statuses.iter().copied().max().unwrap_or(Status::Ok);
             let ignored = status == Status::Failed && task.ignore_errors;
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
@@ -644,7 +649,7 @@ impl HostRun<'_> {
                     continue;
                 }
                 let status =
-                    reports.iter().map(|r| step_status(r)).max_by_key(|s| status_rank(*s)).unwrap_or(Status::Ok);
+                    reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
                 let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
@@ -681,16 +686,6 @@ impl HostRun<'_> {
                 None
             }
         }
-    }
-}
-
-fn status_rank(s: Status) -> u8 {
-    match s {
-        Status::Skipped => 0,
-        Status::Ok => 1,
-        Status::Changed => 2,
-        Status::Failed => 3,
-        Status::Unreachable => 4,
     }
 }
 

@@ -332,6 +332,22 @@ impl Object for Scope {
     }
 }
 
+/// Every string inside a value (arguments, loop items), where templates
+/// can hide.
+pub fn strings_in(v: &Json) -> Vec<&str> {
+    fn walk<'v>(v: &'v Json, out: &mut Vec<&'v str>) {
+        match v {
+            Json::String(s) => out.push(s),
+            Json::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Json::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
 /// Names of the variables a template or expression reads (roots only),
 /// for deciding statically what a task depends on.
 pub fn referenced_roots(s: &str, expression: bool) -> HashSet<String> {

@@ -410,11 +410,8 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
 }
 
 fn collect_reads(v: &Value, out: &mut HashSet<String>) {
-    match v {
-        Value::String(s) => out.extend(template::referenced_roots(s, false)),
-        Value::Array(items) => items.iter().for_each(|i| collect_reads(i, out)),
-        Value::Object(map) => map.values().for_each(|i| collect_reads(i, out)),
-        _ => {}
+    for text in template::strings_in(v) {
+        out.extend(template::referenced_roots(text, false));
     }
 }
 

@@ -11,12 +11,14 @@ use serde::Serialize;
 pub use json::JsonReporter;
 pub use text::TextReporter;
 
+/// Ordered from least to most telling: a task's items (or a handler's
+/// steps) report the greatest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    Skipped,
     Ok,
     Changed,
-    Skipped,
     Failed,
     Unreachable,
 }
