@@ -111,13 +111,15 @@ pub struct Args {
     values: Map<String, Value>,
 }
 
-fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+/// "did you mean": the closest candidate, if it is close enough (a third of
+/// the name's length, at least one edit). Shared with the engine's errors.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(name, c), *c))
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_string())
+        .map(|(_, c)| c)
 }
 
 /// "a string", "a list"...: a value's type, as error messages say it.
@@ -203,7 +205,7 @@ fn coerce(param: &Param, name: &str, v: Value) -> Result<Value, ArgError> {
         if !param.choices.contains(&text.as_str()) {
             return Err(ArgError::Choice {
                 name: name.to_string(),
-                suggestion: suggest(&text, param.choices),
+                suggestion: suggest(&text, param.choices.iter().copied()).map(str::to_string),
                 choices: param.choices.iter().map(|c| c.to_string()).collect(),
                 found: text,
             });
@@ -231,7 +233,7 @@ impl Args {
                 let mut all: Vec<&str> = params.iter().filter(|p| !p.name.starts_with('_')).map(|p| p.name).collect();
                 let with_aliases: Vec<&str> =
                     params.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied())).collect();
-                let suggestion = suggest(&name, &with_aliases);
+                let suggestion = suggest(&name, with_aliases.iter().copied()).map(str::to_string);
                 all.sort_unstable();
                 return Err(ArgError::Unknown { name, suggestion, valid: all.iter().map(|s| s.to_string()).collect() });
             };
