@@ -196,8 +196,17 @@ fn live_patterns_agree(adhoc: &Path) {
     for pattern in patterns {
         let out = ansible(adhoc, &["-i".into(), "inventories/example".into(), pattern.into(), "--list-hosts".into()]);
         // "  hosts (N):" then one host per line.
-        let theirs: Vec<&str> = out.lines().skip(1).map(str::trim).filter(|l| !l.is_empty()).collect();
+        let mut theirs: Vec<&str> = out.lines().skip(1).map(str::trim).filter(|l| !l.is_empty()).collect();
         let ours = inv.select(pattern).unwrap().hosts;
+        let mut ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+        // Ansible places a host with several parents at one depth by
+        // Python's set order, which changes run to run: the order is checked
+        // only for subscripts (one group's own order, which is stable) and
+        // by the golden files; elsewhere the members are compared.
+        if !pattern.contains('[') {
+            ours.sort_unstable();
+            theirs.sort_unstable();
+        }
         assert_eq!(ours, theirs, "pattern {pattern:?}");
     }
 }
