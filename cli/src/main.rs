@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Run a playbook against an inventory.
     Run(RunArgs),
+    /// Put each host's containers (the playbook's docker_unit tasks) back on
+    /// the deployment they ran before the last upgrade, in the plays' batches.
+    Rollback(RunArgs),
     /// Show an inventory the way `ansible-inventory` does.
     Inventory(InventoryArgs),
     /// Real Debian hosts (containers with systemd and sshd) on this machine.
@@ -136,7 +139,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, false),
+        Command::Rollback(args) => run(args, true),
         Command::Lab(args) => lab::run(args),
         Command::Import(args) => import::run(args),
         Command::Inventory(args) => {
@@ -161,7 +165,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: RunArgs) -> Result<i32, ops::Error> {
+fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
     let cmd = ops::RunCommand {
         playbook: args.playbook,
         inventories: args.inventory,
@@ -186,6 +190,7 @@ fn run(args: RunArgs) -> Result<i32, ops::Error> {
         lock_wait: args.lock_wait,
         break_stale_lock: args.break_stale_lock,
         no_pin: args.no_pin,
+        rollback,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())

@@ -106,6 +106,19 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
     Diagnostic::at(&at, e.message).with_hint(hint)
 }
 
+/// What tasks become.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Intent<'a> {
+    /// Ops that converge the host (`push run`); with a resolver, image tags
+    /// are pinned to digests.
+    #[default]
+    Converge,
+    ConvergePinned(&'a DigestResolver),
+    /// Ops that put back what each task's last change replaced (`push
+    /// rollback`); only tasks whose module rolls back are planned.
+    Rollback,
+}
+
 /// Plan tasks `selected[start..]` until one needs a result registered in
 /// this segment.
 pub fn plan_segment(
@@ -113,7 +126,7 @@ pub fn plan_segment(
     selected: &[usize],
     start: usize,
     scope: &Scope,
-    pins: Option<&DigestResolver>,
+    intent: Intent,
 ) -> Result<Segment, Diagnostic> {
     let mut segment = Segment { entries: Vec::new(), next: selected.len() };
     let mut pending: HashSet<&str> = HashSet::new();
@@ -123,7 +136,7 @@ pub fn plan_segment(
             segment.next = pos;
             return Ok(segment);
         }
-        segment.entries.push(plan_task(play, index, task, scope, pins)?);
+        segment.entries.push(plan_task(play, index, task, scope, intent)?);
         if let Some(r) = &task.register {
             pending.insert(r);
         }
@@ -145,7 +158,7 @@ pub fn plan_task(
     index: usize,
     task: &Task,
     scope: &Scope,
-    pins: Option<&DigestResolver>,
+    intent: Intent,
 ) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
     let items: Option<Vec<Value>> = match &task.loop_ {
@@ -186,7 +199,7 @@ pub fn plan_task(
             skipped_items += 1;
             continue;
         }
-        let op = build_op(play, task, &scope, pins)?;
+        let op = build_op(play, task, &scope, intent)?;
         steps.push(Step { task: index, item, op, become_: task.become_.clone() });
     }
     if steps.is_empty() {
@@ -198,7 +211,7 @@ pub fn plan_task(
 
 
 /// Render a task's arguments for this host and let the module build its op.
-fn build_op(play: &Play, task: &Task, scope: &Scope, pins: Option<&DigestResolver>) -> Result<push_modules::Op, Diagnostic> {
+fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<push_modules::Op, Diagnostic> {
     let module = task.module;
     let mut args = serde_json::Map::new();
     for (name, raw) in &task.args.values {
@@ -224,11 +237,15 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, pins: Option<&DigestResolve
         let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
         args.insert(key, value);
     }
-    if let Some(resolver) = pins {
+    if let Intent::ConvergePinned(resolver) = intent {
         pin_images(module, task, scope, resolver, &mut args)?;
     }
     let lookup = FileLookup { base_dir: &play.base_dir, role_dir: task.role_dir.as_deref(), scope };
-    push_modules::plan(module, args, &lookup).map_err(|e| {
+    let op = match intent {
+        Intent::Rollback => push_modules::plan_rollback(module, args),
+        _ => push_modules::plan(module, args, &lookup),
+    };
+    op.map_err(|e| {
         let span = e
             .arg_name()
             .and_then(|n| match e {

@@ -38,6 +38,19 @@ pub struct RunOptions {
     pub lock: Option<LockOptions>,
     /// Pins image tags to digests (None: images are used as written).
     pub pin_images: Option<Arc<crate::digest::DigestResolver>>,
+    /// `push rollback`: plan only the tasks whose module rolls back, as
+    /// rollback ops; handlers are not notified.
+    pub rollback: bool,
+}
+
+impl RunOptions {
+    fn intent(&self) -> plan::Intent<'_> {
+        match (&self.pin_images, self.rollback) {
+            (_, true) => plan::Intent::Rollback,
+            (Some(r), false) => plan::Intent::ConvergePinned(r),
+            (None, false) => plan::Intent::Converge,
+        }
+    }
 }
 
 /// How applies take each host's deploy lock.
@@ -153,7 +166,9 @@ pub fn prepare<'a>(
     let mut prepared = Vec::new();
     for play in &playbook.plays {
         let Selection { hosts, warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
-        let selected: Vec<usize> = (0..play.tasks.len()).filter(|&i| tag_selected(&play.tasks[i], opts)).collect();
+        let selected: Vec<usize> = (0..play.tasks.len())
+            .filter(|&i| tag_selected(&play.tasks[i], opts) && (!opts.rollback || play.tasks[i].module.rolls_back()))
+            .collect();
         let mut prepared_hosts = Vec::new();
         for host in &hosts {
             let native = HashMap::from([
@@ -168,7 +183,7 @@ pub fn prepare<'a>(
             };
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope, opts.pin_images.as_deref())?;
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
             let target = target(host, &scope, play)?;
             let lock_path = match scope
                 .get("push_lock_path")
@@ -379,7 +394,7 @@ impl HostRun<'_> {
                 return true;
             }
             scope = scope.with_native(registered);
-            match plan::plan_segment(self.play, self.selected, segment.next, &scope, self.opts.pin_images.as_deref()) {
+            match plan::plan_segment(self.play, self.selected, segment.next, &scope, self.opts.intent()) {
                 Ok(next) => planned_here = Some(next),
                 Err(d) => {
                     self.report(self.result(&host.name, "plan".into(), Status::Failed, Some(d.to_string())));
@@ -396,8 +411,12 @@ impl HostRun<'_> {
         }
     }
 
-    /// Handler indices a task's `notify` names.
+    /// Handler indices a task's `notify` names (none in a rollback: the
+    /// handlers were written for the change, not for undoing it).
     fn notify_targets(&self, task: &Task) -> Vec<usize> {
+        if self.opts.rollback {
+            return Vec::new();
+        }
         self.play
             .handlers
             .iter()
@@ -454,7 +473,7 @@ impl HostRun<'_> {
         }
         for (h, handler) in self.play.handlers.iter().enumerate() {
             let label = format!("handler: {}", self.task_label(handler, scope));
-            match plan::plan_task(self.play, h, handler, scope, self.opts.pin_images.as_deref()) {
+            match plan::plan_task(self.play, h, handler, scope, self.opts.intent()) {
                 Ok(Planned::Run { steps, .. }) => out.push((Final::Handler(h), label, steps)),
                 Ok(Planned::Skipped { .. }) => {}
                 // Planned lazily, so a broken handler surfaces when it runs.
@@ -652,6 +671,8 @@ impl HostRun<'_> {
                     reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
                 let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
+                let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
+                self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                 self.report(self.result(name, label.clone(), status, msg));
                 if status == Status::Failed && !ignore {

@@ -189,6 +189,11 @@ impl StepReport {
         self.status.lines().filter_map(|l| l.strip_prefix("defer "))
     }
 
+    /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
+    pub fn rollouts(&self) -> impl Iterator<Item = &str> {
+        self.status.lines().filter_map(|l| l.strip_prefix("rollout "))
+    }
+
     /// The first reason given with `changed`/`skipped`.
     pub fn reason(&self) -> Option<&str> {
         self.status

@@ -86,12 +86,28 @@ pub trait Module: Sync {
     }
     /// Build the op. `args` were already checked against [`Module::params`].
     fn plan(&self, args: &Args, ctl: &dyn Controller) -> Result<Op, ArgError>;
+    /// Does `push rollback` do anything for this module's tasks?
+    fn rolls_back(&self) -> bool {
+        false
+    }
+    /// The op `push rollback` runs for a task of this module: put back what
+    /// the task's last change replaced. Only asked when [`Module::rolls_back`].
+    fn plan_rollback(&self, args: &Args) -> Result<Op, ArgError> {
+        let _ = args;
+        Err(ArgError::Invalid { name: None, message: format!("{} cannot be rolled back", self.name()) })
+    }
 }
 
 /// Check `args` against a module's parameters and build its op.
 pub fn plan(module: &dyn Module, args: serde_json::Map<String, serde_json::Value>, ctl: &dyn Controller) -> Result<Op, ArgError> {
     let args = Args::check(module.params(), args)?;
     module.plan(&args, ctl)
+}
+
+/// Check `args` against a module's parameters and build its rollback op.
+pub fn plan_rollback(module: &dyn Module, args: serde_json::Map<String, serde_json::Value>) -> Result<Op, ArgError> {
+    let args = Args::check(module.params(), args)?;
+    module.plan_rollback(&args)
 }
 
 impl std::fmt::Debug for dyn Module {

@@ -5,12 +5,15 @@
    daemon-reload are deferred to the end of the play (once per host). #}
 {% include "docker_sub.sh" %}
 _short() { printf '%.12s' "${1#sha256:}"; }
+_img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
+_ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
 {# The units this task made: they carry the marker line. #}
 _units() { grep -lxF -- {{ marker }} {{ unit_dir }}/*.service 2>/dev/null | sed 's|.*/||; s|\.service$||' || true; }
 _remove() { # INSTANCE: stop, disable, forget; volumes stay
 	systemctl disable --now --quiet -- "$1.service" 2>/dev/null || true
 	if command -v docker >/dev/null 2>&1; then docker rm -f -- "$1" >/dev/null 2>&1 || true; fi
-	rm -f -- {{ unit_dir }}/"$1".service {{ state_dir }}/"$1".env {{ state_dir }}/"$1".files {{ run_dir }}/"$1".volumes
+	rm -f -- {{ unit_dir }}/"$1".service {{ state_dir }}/"$1".env {{ state_dir }}/"$1".files {{ run_dir }}/"$1".volumes \
+		{{ state_dir }}/"$1".prev.service {{ state_dir }}/"$1".prev.env {{ run_dir }}/"$1".from {{ run_dir }}/"$1".health
 }
 {% if state == "absent" %}
 for _u in $(_units); do
@@ -60,7 +63,12 @@ PUSH_S=$_st/helper PUSH_DIFF=0
 PUSH_S=$_st/state_dir PUSH_DIFF=0
 {{ subs.state_dir[phase] | safe }}
 )
+(
+PUSH_S=$_st/health_helper PUSH_DIFF=0
+{{ subs.health_helper[phase] | safe }}
+)
 push_sub_why helper "start helper"
+push_sub_why health_helper "health helper"
 {% if not apply %}
 if [ "$PUSH_DIFF" = 1 ]; then
 {% if diff_paths | length == 1 %}
@@ -123,11 +131,20 @@ done)
 _n={{ i.name }}
 _r=
 _new=
+_unitc=
+_from=
 if [ ! -f {{ i.unit_path }} ]; then
 	_new=1
 	push_defer 10-daemon-reload
 elif [ "$(_sha {{ i.unit_path }})" != {{ i.unit_sha }} ]; then
-	_r="unit file"
+	_unitc=1
+	_from=$(_img_of {{ i.unit_path }})
+	if [ -n "$_from" ] && [ "$_from" != {{ image }} ]; then
+		_r="image $(_ref "$_from") -> $(_ref {{ image }})"
+	else
+		_from=
+		_r="unit file"
+	fi
 	push_defer 10-daemon-reload
 fi
 _envc=
@@ -136,6 +153,16 @@ if [ ! -f {{ i.env_path }} ] || [ "$(_sha {{ i.env_path }})" != {{ i.env_sha }} 
 	_k=$(_env_keys {{ i.env_path }} {{ i.env_b64 }})
 	_r="${_r:+$_r, }env${_k:+ ($_k)}"
 fi
+{% if apply %}
+{# The deployment being replaced, if it runs: what a failed start goes
+   back to, and what `push rollback` puts back. #}
+if [ -n "$_unitc$_envc" ] && [ -z "$_new" ] && systemctl is-active --quiet -- "$_n.service"; then
+	cp -p -- {{ i.unit_path }} {{ state_dir }}/"$_n".prev.service
+	if [ -f {{ i.env_path }} ]; then cp -p -- {{ i.env_path }} {{ state_dir }}/"$_n".prev.env; fi
+fi
+mkdir -p -- {{ run_dir }}
+if [ -n "$_from" ]; then echo "upgraded $_from" >{{ run_dir }}/"$_n".from; else rm -f -- {{ run_dir }}/"$_n".from; fi
+{% endif %}
 {% if config_files %}
 _old=$(cat -- {{ i.files_path }} 2>/dev/null || true)
 if [ "$_fs" != "$_old" ]; then

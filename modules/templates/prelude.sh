@@ -9,6 +9,10 @@ push_changed() { printf 'changed %s\n' "$*" >>"$PUSH_S"; }
 # Ask for a deferred action of this op (run once per host after all tasks).
 push_defer() { printf 'defer %s\n' "$1" >>"$PUSH_S"; }
 
+# Record what a rollout did to a container on this host, for the recap:
+# `push_rollout upgraded|reverted|rolled-back "NAME FROM -> TO"`.
+push_rollout() { printf 'rollout %s\n' "$*" >>"$PUSH_S"; }
+
 # Report that this step did nothing on purpose (e.g. `creates` exists).
 push_skipped() { printf 'skipped %s\n' "$*" >>"$PUSH_S"; }
 

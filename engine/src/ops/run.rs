@@ -45,6 +45,8 @@ pub struct RunCommand {
     /// Seconds to wait for another run's deploy lock on a host.
     pub lock_wait: u64,
     pub break_stale_lock: bool,
+    /// `push rollback`: put containers back on their earlier deployment.
+    pub rollback: bool,
 }
 
 fn split_list(values: &[String]) -> Vec<String> {
@@ -78,9 +80,10 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
             .transpose()
             .map_err(|e| Error::Usage(format!("--serial: {e}")))?,
         max_fail_percentage: cmd.max_fail_percentage,
-        pin_images: (!cmd.no_pin).then(Default::default),
+        pin_images: (!cmd.no_pin && !cmd.rollback).then(Default::default),
+        rollback: cmd.rollback,
         lock: Some(runner::LockOptions {
-            holder: lock_holder(&cmd.playbook),
+            holder: lock_holder(&cmd.playbook, if cmd.rollback { "rollback" } else { "run" }),
             wait_secs: cmd.lock_wait,
             break_stale: cmd.break_stale_lock,
         }),
@@ -89,12 +92,12 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
 }
 
 /// Who holds a deploy lock, as the other run will see it.
-fn lock_holder(playbook: &std::path::Path) -> String {
+fn lock_holder(playbook: &std::path::Path, command: &str) -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "?".into());
-    format!("push run {} by {user}@{host} (pid {})", playbook.display(), std::process::id())
+    format!("push {command} {} by {user}@{host} (pid {})", playbook.display(), std::process::id())
 }
 
 /// Run a playbook. Input errors come back before any host is contacted.

@@ -61,6 +61,10 @@ pub struct HostStats {
     pub ignored: u32,
     /// Scripts run on the host over its connection (probe, apply).
     pub remote_execs: u32,
+    /// What rollouts did to containers here, e.g. `upgraded web A -> B`,
+    /// `reverted web B -> A`, `rolled-back web B -> A`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<String>,
 }
 
 impl HostStats {
@@ -88,7 +92,29 @@ pub struct Recap {
     pub pinned: Vec<(String, String)>,
 }
 
+impl HostStats {
+    /// The recap's word for a host in a rollout: the worst thing that
+    /// happened to one of its containers.
+    pub fn rollout_outcome(&self) -> &'static str {
+        let any = |kind: &str| self.rollout.iter().any(|e| e.split(' ').next() == Some(kind));
+        if any("reverted") {
+            "reverted"
+        } else if any("rolled-back") {
+            "rolled back"
+        } else if any("upgraded") {
+            "upgraded"
+        } else {
+            "untouched"
+        }
+    }
+}
+
 impl Recap {
+    /// Did any container change image in this run?
+    pub fn any_rollout(&self) -> bool {
+        self.hosts.values().any(|h| !h.rollout.is_empty())
+    }
+
     pub fn any_failed(&self) -> bool {
         self.hosts.values().any(|h| h.failed > 0)
     }

@@ -145,6 +145,25 @@ impl Reporter for TextReporter {
         for (reference, digest) in &recap.pinned {
             out.push_str(&format!("pinned {reference} -> {digest}\n"));
         }
+        if recap.any_rollout() {
+            out.push_str("\nROLLOUT\n");
+            for outcome in ["upgraded", "rolled back", "reverted", "untouched"] {
+                let hosts: Vec<&str> = recap
+                    .hosts
+                    .iter()
+                    .filter(|(_, s)| s.rollout_outcome() == outcome)
+                    .map(|(h, _)| h.as_str())
+                    .collect();
+                if !hosts.is_empty() {
+                    out.push_str(&format!("{outcome:11} ({}): {}\n", hosts.len(), hosts.join(" ")));
+                }
+            }
+            for (host, s) in recap.hosts.iter().filter(|(_, s)| !s.rollout.is_empty()) {
+                for event in &s.rollout {
+                    out.push_str(&format!("  {host:width$} {event}\n"));
+                }
+            }
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = write!(stdout, "{out}");
     }

@@ -68,6 +68,20 @@ snap!(docker_unit_absent, "docker_unit", {"name": "mail", "state": "absent", "pu
 snap!(docker_ssh_mail, "docker_ssh", {"name": "mail", "keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0kZ0Q8n7yq2dJ1o6l8ZbVQ3bC0x2k5y6z7a8b9c0d1 alice@example.org"], "shell": "/bin/bash"});
 snap!(docker_ssh_absent, "docker_ssh", {"name": "webmail", "state": "absent"});
 
+/// `push rollback`'s op for a unit of two instances.
+#[test]
+fn docker_unit_rollback() {
+    let m = crate::lookup("docker_unit").unwrap();
+    let args = json!({"name": "web", "image": "web:v2", "count": 2});
+    let op = crate::plan_rollback(m, args.as_object().unwrap().clone()).unwrap();
+    let prelude = crate::shell::prelude();
+    sh_n("probe", &format!("{prelude}\n{}", op.probe));
+    sh_n("apply", &format!("{prelude}\n{}", op.apply));
+    let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["10-daemon-reload", "50-restart-web-1", "50-restart-web-2"]);
+    insta::assert_snapshot!(format!("# probe\n{}\n# apply\n{}", op.probe, op.apply));
+}
+
 #[test]
 fn every_variant_parses() {
     for pull in ["missing", "always"] {
@@ -91,6 +105,7 @@ fn every_variant_parses() {
     for (name, script) in [
         ("docker_unit_prestart.sh", include_str!("../../templates/docker_unit_prestart.sh")),
         ("docker_ssh_login.sh", include_str!("../../templates/docker_ssh_login.sh")),
+        ("docker_unit_health.sh", include_str!("../../templates/docker_unit_health.sh")),
     ] {
         sh_n(name, script);
     }

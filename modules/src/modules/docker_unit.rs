@@ -1,7 +1,8 @@
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::docker_health::{self, Health};
 use super::docker_common::{
     check_container_name, check_image, check_volume_name, copy_op, dir_op, normalize_path, path_slug, render_file,
     scalar_text, sub_ctx, systemd_quote, unit_text, words, HELPER_DIR, RUN_DIR, STATE_DIR,
@@ -87,6 +88,7 @@ const PARAMS: &[Param] = &[
     Param::new("config_files", Kind::List),
     Param::new("stop_timeout", Kind::Int),
     Param::new("purge_volumes", Kind::Bool),
+    Param::new("health", Kind::Any).aliases(&["healthcheck"]),
 ];
 
 pub(crate) const PRESTART: &str = "/usr/local/lib/push/docker-unit-prestart";
@@ -421,6 +423,7 @@ struct Spec<'a> {
     extra: Vec<String>,
     env: String,
     stop_timeout: i64,
+    health: Option<Health>,
 }
 
 fn quote_all(words: &[String]) -> Result<String, ArgError> {
@@ -513,6 +516,10 @@ impl Spec<'_> {
                 "volumes_file": format!("{RUN_DIR}/{name}.volumes"),
                 "prestart": quote_all(&prestart)?,
                 "run": line,
+                "image": self.image,
+                "health": self.health.as_ref().map(|h| quote_all(&h.helper_args(name))).transpose()?,
+                // Pulling a big image counts too: never less than 5 minutes.
+                "start_timeout": 300 + self.health.as_ref().map_or(0, Health::max_secs),
                 "stop_timeout": self.stop_timeout,
             }),
         )
@@ -549,6 +556,29 @@ impl Module for DockerUnit {
     fn pinned_image_args(&self) -> &'static [&'static str] {
         &["image"]
     }
+    fn rolls_back(&self) -> bool {
+        true
+    }
+    /// `push rollback`: each instance's unit and env file trade places with
+    /// the kept earlier ones, then the same deferred restart as a run
+    /// brings it up (health-checked; if the earlier deployment does not
+    /// come up, it goes back again).
+    fn plan_rollback(&self, args: &Args) -> Result<Op, ArgError> {
+        let base = args.str("name").unwrap_or_default();
+        check_container_name("name", base)?;
+        if args.str("state") == Some("absent") {
+            return super::render("docker_unit_rollback.sh", json!({"names": []}));
+        }
+        let count = args.int("count").unwrap_or(1).clamp(1, 100) as u16;
+        let names: Vec<String> =
+            if count == 1 { vec![base.to_string()] } else { (1..=count).map(|i| format!("{base}-{i}")).collect() };
+        let mut op = super::render(
+            "docker_unit_rollback.sh",
+            json!({"names": names, "unit_dir": UNIT_DIR, "state_dir": STATE_DIR, "run_dir": RUN_DIR}),
+        )?;
+        op.deferred = deferred_restarts(base, &names, false)?;
+        Ok(op)
+    }
     fn plan(&self, args: &Args, _: &dyn Controller) -> Result<Op, ArgError> {
         let base = args.str("name").unwrap_or_default();
         check_container_name("name", base)?;
@@ -572,6 +602,7 @@ impl Module for DockerUnit {
                 "count",
                 "extra_args",
                 "config_files",
+                "health",
             ] {
                 if args.has(p) {
                     return Err(ArgError::invalid(p, format!("`{p}` means nothing with state: absent")));
@@ -638,6 +669,7 @@ impl Module for DockerUnit {
             extra: words("extra_args", args.get("extra_args"))?,
             env,
             stop_timeout,
+            health: Health::parse(args.get("health"))?,
         };
         let names = spec.instance_names();
         let mut instances = Vec::new();
@@ -710,6 +742,7 @@ impl Module for DockerUnit {
                 json!({
                     "helper_dir": sub_ctx(&dir_op(HELPER_DIR, "0755")?),
                     "helper": sub_ctx(&copy_op(PRESTART, include_str!("../../templates/docker_unit_prestart.sh"), "0755")?),
+                    "health_helper": sub_ctx(&copy_op(docker_health::HELPER, include_str!("../../templates/docker_unit_health.sh"), "0755")?),
                     "state_dir": sub_ctx(&dir_op(STATE_DIR, "0700")?),
                 }),
             ),
@@ -718,38 +751,43 @@ impl Module for DockerUnit {
         op.diff_after = Some(diff_after.into_bytes());
         op.diff_label =
             Some(if diff_files.len() == 1 { diff_files[0].0.clone() } else { format!("{UNIT_DIR}/{base}*.service") });
-        op.deferred = vec![daemon_reload()];
-        for name in &names {
-            op.deferred.push(Deferred {
-                key: format!("50-restart-{name}"),
-                label: format!("restart {name}"),
-                snippet: crate::shell::render(
-                    "docker_unit_restart.sh",
-                    minijinja::Value::from(minijinja::value::Serde(restart_ctx(name))),
-                )
-                .map_err(|e| ArgError::Invalid { name: None, message: e.to_string() })?,
-            });
-        }
-        if group.is_some() {
-            op.deferred.push(Deferred {
-                key: format!("60-start-{base}"),
-                label: format!("start {base}"),
-                snippet: format!(
-                    "systemctl start -- {}\npush_changed started {}\n",
-                    crate::shell::quote(&format!("{base}.service")),
-                    crate::shell::quote(base)
-                ),
-            });
-        }
+        op.deferred = deferred_restarts(base, &names, group.is_some())?;
         Ok(op)
     }
 }
 
-fn restart_ctx(name: &str) -> Map<String, Value> {
-    let mut ctx = super::docker_common::formats();
-    ctx.insert("name".into(), name.into());
-    ctx.insert("run_dir".into(), RUN_DIR.into());
-    ctx
+/// The deferred actions of a unit's task: one daemon-reload, a restart per
+/// instance (health-checked, going back to the earlier deployment if the
+/// new one does not come up), then the group unit.
+fn deferred_restarts(base: &str, names: &[String], group: bool) -> Result<Vec<Deferred>, ArgError> {
+    let mut deferred = vec![daemon_reload()];
+    for name in names {
+        let mut ctx = super::docker_common::formats();
+        ctx.extend([
+            ("name".into(), name.as_str().into()),
+            ("unit_dir".into(), UNIT_DIR.into()),
+            ("state_dir".into(), STATE_DIR.into()),
+            ("run_dir".into(), RUN_DIR.into()),
+        ]);
+        deferred.push(Deferred {
+            key: format!("50-restart-{name}"),
+            label: format!("restart {name}"),
+            snippet: crate::shell::render("docker_unit_restart.sh", minijinja::Value::from(minijinja::value::Serde(ctx)))
+                .map_err(|e| ArgError::Invalid { name: None, message: e.to_string() })?,
+        });
+    }
+    if group {
+        deferred.push(Deferred {
+            key: format!("60-start-{base}"),
+            label: format!("start {base}"),
+            snippet: format!(
+                "systemctl start -- {}\npush_changed started {}\n",
+                crate::shell::quote(&format!("{base}.service")),
+                crate::shell::quote(base)
+            ),
+        });
+    }
+    Ok(deferred)
 }
 
 /// One `systemctl daemon-reload` per host for any number of changed units.
@@ -845,6 +883,16 @@ mod tests {
             "command": ["/bin/sh", "-c", "echo \"$HOME\" 100% 'x' \\ ; exit 0"],
             "extra_args": "--cap-add NET_ADMIN --label 'note=a b%c$d'",
             "stop_timeout": 30,
+        })));
+    }
+
+    #[test]
+    fn unit_file_with_a_health_check() {
+        insta::assert_snapshot!(unit(json!({
+            "name": "web",
+            "image": "10.0.0.1:5000/web:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "ports": ["8080:80"],
+            "health": {"http": {"port": 80, "path": "/health"}, "retries": 5, "interval": "1s", "start_period": 3},
         })));
     }
 

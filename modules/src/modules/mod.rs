@@ -20,6 +20,7 @@ mod docker_image;
 mod docker_ssh;
 #[cfg(test)]
 mod docker_tests;
+mod docker_health;
 mod docker_unit;
 mod file;
 mod group;
