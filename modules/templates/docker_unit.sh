@@ -13,7 +13,7 @@ _remove() { # INSTANCE: stop, disable, forget; volumes stay
 	systemctl disable --now --quiet -- "$1.service" 2>/dev/null || true
 	if command -v docker >/dev/null 2>&1; then docker rm -f -- "$1" >/dev/null 2>&1 || true; fi
 	rm -f -- {{ unit_dir }}/"$1".service {{ state_dir }}/"$1".env {{ state_dir }}/"$1".files {{ run_dir }}/"$1".volumes \
-		{{ state_dir }}/"$1".prev.service {{ state_dir }}/"$1".prev.env {{ run_dir }}/"$1".from {{ run_dir }}/"$1".health
+		{{ state_dir }}/"$1".prev.* {{ state_dir }}/"$1".replaced.* {{ run_dir }}/"$1".from {{ run_dir }}/"$1".health
 }
 {% if state == "absent" %}
 for _u in $(_units); do
@@ -105,8 +105,15 @@ if [ "$_docker" = 1 ]; then
 	if [ -z "$_img" ]; then
 		push_why pull {{ image }}
 {% if apply %}
-		docker pull -q {{ image }} >/dev/null
-		_img=$(docker image inspect -f {{ fmt_id }} {{ image }})
+		{# Pulled now, while the old container still serves, so the restart
+		   is short. If the engine cannot pull yet (e.g. a registry it will
+		   trust once the docker_host restart at the end of the play has
+		   happened), the unit's start pulls instead. #}
+		if _e=$(docker pull -q {{ image }} 2>&1 >/dev/null); then
+			_img=$(docker image inspect -f {{ fmt_id }} {{ image }})
+		else
+			push_why "(the pull failed, the unit's start pulls: $(printf '%s' "$_e" | tail -n1))"
+		fi
 {% endif %}
 	fi
 fi
@@ -154,11 +161,14 @@ if [ ! -f {{ i.env_path }} ] || [ "$(_sha {{ i.env_path }})" != {{ i.env_sha }} 
 	_r="${_r:+$_r, }env${_k:+ ($_k)}"
 fi
 {% if apply %}
-{# The deployment being replaced, if it runs: what a failed start goes
-   back to, and what `push rollback` puts back. #}
-if [ -n "$_unitc$_envc" ] && [ -z "$_new" ] && systemctl is-active --quiet -- "$_n.service"; then
-	cp -p -- {{ i.unit_path }} {{ state_dir }}/"$_n".prev.service
-	if [ -f {{ i.env_path }} ]; then cp -p -- {{ i.env_path }} {{ state_dir }}/"$_n".prev.env; fi
+{# The deployment being replaced, if it runs: a start that fails goes back
+   to it; one that succeeds keeps it as NAME.prev for `push rollback`. Only
+   when no replacement is pending already: then the files on disk never
+   ran, and the one kept is still what runs. #}
+if [ -n "$_unitc$_envc" ] && [ -z "$_new" ] && [ ! -f {{ state_dir }}/"$_n".replaced.service ] &&
+	systemctl is-active --quiet -- "$_n.service"; then
+	cp -p -- {{ i.unit_path }} {{ state_dir }}/"$_n".replaced.service
+	if [ -f {{ i.env_path }} ]; then cp -p -- {{ i.env_path }} {{ state_dir }}/"$_n".replaced.env; fi
 fi
 mkdir -p -- {{ run_dir }}
 if [ -n "$_from" ]; then echo "upgraded $_from" >{{ run_dir }}/"$_n".from; else rm -f -- {{ run_dir }}/"$_n".from; fi
@@ -190,7 +200,7 @@ if [ -z "$_envc" ]; then push_sub_why env{{ loop.index }} {{ i.env_path }}; fi
 if [ -z "$_new$_r" ]; then push_sub_why unit{{ loop.index }} {{ i.unit_path }}; fi
 if [ -z "$_new" ] && [ "$_docker" = 1 ] && [ -n "$_img" ]; then
 	_ci=$(docker container inspect -f {{ fmt_image }} "$_n" 2>/dev/null || true)
-	if [ -n "$_ci" ] && [ "$_ci" != "$_img" ]; then _r="${_r:+$_r, }image id $(_short "$_ci") -> $(_short "$_img")"; fi
+	if [ -n "$_ci" ] && [ "$_ci" != "$_img" ] && [ -z "$_from" ]; then _r="${_r:+$_r, }image id $(_short "$_ci") -> $(_short "$_img")"; fi
 fi
 {# A restart an earlier run asked for and never got to (it failed before
    the end of its play) is still due: a file newer than the container. #}

@@ -50,15 +50,15 @@ check() {
 	fi
 	case $kind in
 	tcp)
-		timeout "$timeout" nsenter -t "$pid" -n bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' tcp "$1" 2>&1 ||
+		timeout "$timeout" nsenter -t "$pid" -n bash -c '{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null' tcp "$1" ||
 			{ echo "no connection to port $1"; return 1; }
 		;;
 	http)
 		line=$(timeout "$timeout" nsenter -t "$pid" -n bash -c '
-			exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+			{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo "connection refused"; exit 1; }
 			printf "GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: push-health\r\n\r\n" "$2" >&3
 			IFS= read -r status <&3 && printf "%s\n" "$status"' http "$1" "$2" 2>&1) ||
-			{ printf 'GET http://127.0.0.1:%s%s: no answer %s\n' "$1" "$2" "$line"; return 1; }
+			{ printf 'GET http://127.0.0.1:%s%s: %s\n' "$1" "$2" "${line:-no answer within $timeout s}"; return 1; }
 		line=$(printf '%s' "$line" | tr -d '\r')
 		code=$(printf '%s\n' "$line" | awk '{ print $2 }')
 		if [ "$code" != "$3" ]; then

@@ -1,16 +1,18 @@
 {# Deferred (50-restart-NAME): recreate one container through its unit and
    see that it came up. With `health:`, `systemctl restart` itself waits
    for the check (the unit's ExecStartPost); without, the container must
-   run and still run a second later. When it does not come up and an
-   earlier deployment is kept (NAME.prev.service/.env, saved by the task
-   when it replaced a running one), the unit goes back to that one and the
-   host fails with what was seen: volumes are never touched either way. A
+   run and still run a second later. When it does not come up and the
+   deployment it replaced is kept (NAME.replaced.service/.env, saved by the
+   task or by `push rollback` when the old one was running), the unit goes
+   back to that one and the host fails with what was seen; when it does
+   come up, the replaced one becomes NAME.prev, what `push rollback` puts
+   back. Volumes are never touched either way. A
    unit that another restart already brought up since the restart became
    due (started as a dependency, or with Docker) is not restarted again. #}
 _n={{ name }}
 _unit={{ unit_dir }}/$_n.service
 _env={{ state_dir }}/$_n.env
-_prev={{ state_dir }}/$_n.prev
+_old={{ state_dir }}/$_n.replaced
 _img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
 {# Digests cut to 12 hex digits: enough to tell them apart in a message. #}
 _ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
@@ -22,11 +24,11 @@ _checked() { grep -q '^ExecStartPost=.*docker-unit-health' -- "$_unit"; }
 _bring_up() {
 	if _checked; then
 		rm -f -- {{ run_dir }}/"$_n".health
-		if systemctl restart -- "$_n.service"; then return 0; fi
+		if systemctl restart -- "$_n.service" 2>/dev/null; then return 0; fi
 		_bad=$(cat -- {{ run_dir }}/"$_n".health 2>/dev/null || _journal)
 		return 1
 	fi
-	if ! systemctl restart -- "$_n.service"; then
+	if ! systemctl restart -- "$_n.service" 2>/dev/null; then
 		_bad="systemctl restart failed:
 $(_journal)"
 		return 1
@@ -61,18 +63,14 @@ elif _bring_up; then
 	_how=recreated
 else
 	_to=$(_ref "$(_img_of "$_unit")")
-	if [ ! -f "$_prev.service" ] || { cmp -s -- "$_prev.service" "$_unit" && cmp -s -- "$_prev.env" "$_env"; }; then
+	if [ ! -f "$_old.service" ]; then
 		push_fail "$_n ($_to) did not come up, and no earlier deployment is kept to go back to.
 $_bad"
 	fi
-	_back=$(_ref "$(_img_of "$_prev.service")")
+	_back=$(_ref "$(_img_of "$_old.service")")
 	_why=$_bad
-	for _f in "$_unit:$_prev.service" "$_env:$_prev.env"; do
-		if [ -f "${_f#*:}" ]; then
-			cp -p -- "${_f#*:}" "${_f%%:*}.push-revert"
-			mv -f -- "${_f%%:*}.push-revert" "${_f%%:*}"
-		fi
-	done
+	mv -f -- "$_old.service" "$_unit"
+	if [ -f "$_old.env" ]; then mv -f -- "$_old.env" "$_env"; fi
 	systemctl daemon-reload
 	date +%s >{{ run_dir }}/.daemon-reload
 	if _bring_up; then
@@ -83,6 +81,11 @@ $_why"
 	push_fail "$_n ($_to) did not come up, and going back to $_back failed too.
 $_why
 $_back: $_bad"
+fi
+{# Up: what it replaced is now what `push rollback` goes back to. #}
+if [ -f "$_old.service" ]; then
+	mv -f -- "$_old.service" {{ state_dir }}/"$_n".prev.service
+	if [ -f "$_old.env" ]; then mv -f -- "$_old.env" {{ state_dir }}/"$_n".prev.env; fi
 fi
 _id=$(docker container inspect -f {{ fmt_id }} "$_n" 2>/dev/null || true)
 _now=$(_ref "$(_img_of "$_unit")")

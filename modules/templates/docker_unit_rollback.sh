@@ -1,17 +1,12 @@
-{# `push rollback` for docker_unit: each instance's unit and env file trade
-   places with the earlier ones the task kept (NAME.prev.*), then the
-   deferred restart brings it up as after a run (health-checked, going
-   back again if the earlier deployment does not come up). Rolling back
-   twice returns to where it started. #}
+{# `push rollback` for docker_unit: each instance goes back to the
+   deployment it ran before its last change (NAME.prev.service/.env, kept
+   when that change came up). The running one is kept as NAME.replaced,
+   exactly as a run does, so the deferred restart brings the earlier one
+   up health-checked and goes back again if it does not come up; once it
+   is up, the one rolled back from becomes NAME.prev: rolling back twice
+   returns to where it started. #}
 _img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
 _ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
-{# A and B trade contents; each file is replaced by a rename. #}
-_swap() { # A B
-	cp -p -- "$1" "$1.push-swap"
-	cp -p -- "$2" "$2.push-swap"
-	mv -f -- "$2.push-swap" "$1"
-	mv -f -- "$1.push-swap" "$2"
-}
 _done=
 _none=
 {% for n in names %}
@@ -19,20 +14,30 @@ _n={{ n }}
 _unit={{ unit_dir }}/$_n.service
 _env={{ state_dir }}/$_n.env
 _prev={{ state_dir }}/$_n.prev
+_old={{ state_dir }}/$_n.replaced
 if [ ! -f "$_prev.service" ] || [ ! -f "$_unit" ]; then
 	_none="${_none:+$_none; }$_n: no earlier deployment is kept"
 elif cmp -s -- "$_prev.service" "$_unit" && cmp -s -- "$_prev.env" "$_env"; then
 	_none="${_none:+$_none; }$_n: the earlier deployment is the current one"
 else
-	_back=$(_img_of "$_prev.service")
-	_done="${_done:+$_done; }roll back $_n: $(_ref "$(_img_of "$_unit")") -> $(_ref "$_back")"
+	_from=$(_img_of "$_unit")
+	_done="${_done:+$_done; }roll back $_n: $(_ref "$_from") -> $(_ref "$(_img_of "$_prev.service")")"
 	push_defer 10-daemon-reload
 	push_defer 50-restart-"$_n"
 {% if apply %}
-	_swap "$_unit" "$_prev.service"
-	if [ -f "$_prev.env" ] && [ -f "$_env" ]; then _swap "$_env" "$_prev.env"; fi
+	{# A replacement still pending keeps what actually runs as the one kept. #}
+	if [ ! -f "$_old.service" ] && systemctl is-active --quiet -- "$_n.service"; then
+		cp -p -- "$_unit" "$_old.service"
+		if [ -f "$_env" ]; then cp -p -- "$_env" "$_old.env"; fi
+	fi
+	for _f in "$_unit:$_prev.service" "$_env:$_prev.env"; do
+		if [ -f "${_f#*:}" ]; then
+			cp -p -- "${_f#*:}" "${_f%%:*}.push-tmp"
+			mv -f -- "${_f%%:*}.push-tmp" "${_f%%:*}"
+		fi
+	done
 	mkdir -p -- {{ run_dir }}
-	echo "rolled-back $(_img_of "$_prev.service")" >{{ run_dir }}/"$_n".from
+	echo "rolled-back $_from" >{{ run_dir }}/"$_n".from
 	date +%s >{{ run_dir }}/"$_n".due
 {% endif %}
 fi

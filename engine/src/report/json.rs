@@ -36,6 +36,15 @@ impl Reporter for JsonReporter {
     fn recap(&self, recap: &Recap) {
         let pinned: serde_json::Map<String, serde_json::Value> =
             recap.pinned.iter().map(|(r, d)| (r.clone(), json!(d))).collect();
-        emit(json!({"event": "recap", "hosts": recap.hosts, "pinned": pinned}));
+        let mut event = json!({"event": "recap", "hosts": recap.hosts, "pinned": pinned});
+        if recap.any_rollout() {
+            let mut outcomes = serde_json::Map::new();
+            for (host, stats) in &recap.hosts {
+                let hosts = outcomes.entry(stats.rollout_outcome().replace(' ', "_")).or_insert_with(|| json!([]));
+                hosts.as_array_mut().expect("a list").push(json!(host));
+            }
+            event["rollout"] = serde_json::Value::Object(outcomes);
+        }
+        emit(event);
     }
 }

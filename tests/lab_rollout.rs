@@ -1,0 +1,378 @@
+//! Fleet upgrades for real (`playbooks/web.yml`): six lab hosts, each
+//! running the lab's `web` image as a health-checked container unit, rolled
+//! from v1 to v2 two hosts at a time, to the broken v3 (reverted, the rest
+//! untouched), back with `push rollback`, with the tag moved halfway
+//! through a rollout, and with two runs at once. One lab for the whole
+//! story, torn down at the end, pass or fail.
+//!
+//! Needs a Docker engine (`tests/run` leaves `lab*` binaries out without
+//! one, counting them as skipped); the image comes from `push lab images`.
+//! Every address used is a lab container's on this machine.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use push_tests::{push_bin, read, require_docker, run_with_timeout, CmdOutput, PushCmd, RunOutput};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const HOSTS: usize = 6;
+
+fn playbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("playbooks/web.yml")
+}
+
+/// The lab, its inventory in a temp folder; `down` on drop.
+struct WebLab {
+    name: String,
+    dir: TempDir,
+}
+
+impl WebLab {
+    fn new() -> WebLab {
+        let dir = tempfile::Builder::new().prefix("push-lab-web.").tempdir().expect("tempdir");
+        let lab = WebLab { name: format!("pt-web-{}", std::process::id() % 100_000), dir };
+        lab.lab(&["down"]).assert_code(0);
+        lab
+    }
+
+    fn inventory(&self) -> PathBuf {
+        self.dir.path().join("inventory")
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        (1..=HOSTS).map(|i| format!("{}-{i}", self.name)).collect()
+    }
+
+    fn lab(&self, args: &[&str]) -> RunOutput {
+        let mut cmd = PushCmd::new().arg("lab").arg(args[0]).args(["--name", &self.name]);
+        if matches!(args[0], "up" | "down") {
+            cmd = cmd.arg("-i").arg_path(&self.inventory());
+        }
+        cmd.args(args[1..].iter().copied()).current_dir(self.dir.path()).timeout(BUILD_TIMEOUT).run()
+    }
+
+    /// `push COMMAND playbooks/web.yml -i INVENTORY --format json EXTRA...`
+    fn command(&self, command: &str, extra: &[&str]) -> PushCmd {
+        PushCmd::new()
+            .arg(command)
+            .arg_path(&playbook())
+            .arg("-i")
+            .arg_path(&self.inventory())
+            .args(["--format", "json"])
+            .args(extra.iter().copied())
+            .timeout(RUN_TIMEOUT)
+    }
+
+    fn run(&self, extra: &[&str]) -> RunOutput {
+        self.command("run", extra).run()
+    }
+
+    /// A shell command on a lab host, as root (through Docker: checks only,
+    /// push itself goes through ssh).
+    fn on(&self, host: &str, script: &str) -> CmdOutput {
+        run_with_timeout(Command::new("docker").args(["exec", host, "sh", "-c", script]), Duration::from_secs(120))
+    }
+
+    fn on_ok(&self, host: &str, script: &str) -> String {
+        let out = self.on(host, script);
+        assert!(out.success(), "{host}: {script}: {out}");
+        out.stdout.trim().to_string()
+    }
+
+    /// host name -> address, from the lab's hosts.yml.
+    fn addresses(&self) -> BTreeMap<String, String> {
+        let yml = read(self.inventory().join("hosts.yml"));
+        let mut out = BTreeMap::new();
+        let mut host = None;
+        for line in yml.lines() {
+            let t = line.trim();
+            if let Some(a) = t.strip_prefix("ansible_host:") {
+                out.insert(host.take().expect("a host before its address"), a.trim().trim_matches('"').to_string());
+            } else if let Some(h) = t.strip_suffix(':').filter(|h| h.starts_with(&self.name)) {
+                host = Some(h.to_string());
+            }
+        }
+        assert_eq!(out.len(), HOSTS, "{yml}");
+        out
+    }
+
+    /// The registry as this machine's Docker engine pushes to it.
+    fn local_registry(&self) -> String {
+        let out = run_with_timeout(
+            Command::new("docker").args(["port", &format!("{}-registry", self.name), "5000"]),
+            Duration::from_secs(30),
+        );
+        out.stdout.lines().find(|l| l.starts_with("127.0.0.1:")).expect("registry on loopback").trim().to_string()
+    }
+
+    /// `(image reference in the unit, container id)` of `web` on a host.
+    fn web(&self, host: &str) -> (String, String) {
+        let image = self.on_ok(host, "sed -n 's/^# push image: //p' /etc/systemd/system/web.service");
+        let id = self.on(host, "docker inspect -f '{{.Id}}' web").stdout.trim().to_string();
+        (image, id)
+    }
+}
+
+impl Drop for WebLab {
+    fn drop(&mut self) {
+        let _ = self.lab(&["down"]);
+    }
+}
+
+/// GET http://ADDR:8080/PATH: `Some(body)` on a 200, else None.
+fn get(addr: &str, path: &str) -> Option<String> {
+    let sock = format!("{addr}:8080").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(1500))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200").then(|| body.trim().to_string())
+}
+
+/// Polls every host's /health from its own thread while a rollout runs and
+/// keeps each host's down intervals (no 200), so the most hosts down at the
+/// same moment can be worked out afterwards.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<(Instant, Instant)>>>,
+}
+
+impl Prober {
+    fn start(addresses: Vec<String>) -> Prober {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = addresses
+            .into_iter()
+            .map(|addr| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut down = Vec::new();
+                    let mut since: Option<Instant> = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let up = get(&addr, "/health").is_some();
+                        match (up, since) {
+                            (false, None) => since = Some(t),
+                            (true, Some(s)) => {
+                                down.push((s, t));
+                                since = None;
+                            }
+                            _ => {}
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    if let Some(s) = since {
+                        down.push((s, Instant::now()));
+                    }
+                    down
+                })
+            })
+            .collect();
+        Prober { stop, threads }
+    }
+
+    /// (most hosts down at once, hosts that were ever down)
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let per_host: Vec<Vec<(Instant, Instant)>> = self.threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let ever = per_host.iter().filter(|d| !d.is_empty()).count();
+        let mut edges: Vec<(Instant, i32)> =
+            per_host.iter().flatten().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
+        // At equal instants, ends before starts: touching intervals do not overlap.
+        edges.sort_by_key(|&(t, d)| (t, d));
+        let (mut now, mut most) = (0, 0);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        (most as usize, ever)
+    }
+}
+
+fn recap_rollout(out: &RunOutput, outcome: &str) -> Vec<String> {
+    let recap = out.recap();
+    let list = recap.raw.get("rollout").and_then(|r| r.get(outcome)).and_then(Value::as_array);
+    list.map(|l| l.iter().filter_map(|h| h.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+fn batches(out: &RunOutput) -> Vec<Vec<String>> {
+    out.json()
+        .iter()
+        .filter(|e| e["event"] == "batch")
+        .map(|e| e["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect())
+        .collect()
+}
+
+fn pinned_digest(out: &RunOutput) -> String {
+    let pinned = out.recap().raw["pinned"].as_object().cloned().unwrap_or_default();
+    assert_eq!(pinned.len(), 1, "one pinned image: {pinned:?}\n{out}");
+    pinned.values().next().unwrap().as_str().unwrap().to_string()
+}
+
+#[test]
+fn lab_rolling_upgrade_revert_rollback_and_locks() {
+    require_docker();
+    let lab = WebLab::new();
+    let t = Instant::now();
+    lab.lab(&["up", "--hosts", "6", "--prepared"]).assert_code(0);
+    lab.lab(&["images", "web"]).assert_code(0);
+    eprintln!("lab up + images: {:.1}s", t.elapsed().as_secs_f64());
+    let hosts = lab.hosts();
+    let addrs = lab.addresses();
+    let version = |h: &str| get(&addrs[h], "/version");
+
+    // v1 everywhere, in three batches of two.
+    let t = Instant::now();
+    let out = lab.run(&[]);
+    out.assert_code(0);
+    eprintln!("first converge (v1): {:.1}s", t.elapsed().as_secs_f64());
+    assert_eq!(batches(&out).len(), 3, "{out}");
+    for h in &hosts {
+        assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
+        lab.on_ok(h, &format!("docker exec web sh -c 'echo data-of-{h} > /www/data/token'"));
+        assert_eq!(lab.on_ok(h, "systemctl is-active web"), "active");
+    }
+
+    // v2, two at a time: never more than two hosts down, data kept.
+    let probe = Prober::start(hosts.iter().map(|h| addrs[h].clone()).collect());
+    let t = Instant::now();
+    let out = lab.run(&["-e", "web_version=v2"]);
+    let (most_down, ever_down) = probe.finish();
+    eprintln!("v1 -> v2: {:.1}s, at most {most_down} hosts down at once", t.elapsed().as_secs_f64());
+    out.assert_code(0);
+    let v2 = pinned_digest(&out);
+    assert_eq!(recap_rollout(&out, "upgraded"), hosts, "{out}");
+    // The prober does see downtime (each recreate has some), so its bound means something.
+    assert_eq!(ever_down, HOSTS, "every host was recreated, so every host was down for a moment");
+    assert!(most_down <= 2, "{most_down} hosts were down at the same time with serial 2");
+    let restart = out.task(&hosts[0], "restart web");
+    assert!(restart.msg.contains("healthy after"), "{}", restart.msg);
+    for h in &hosts {
+        assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
+        assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
+        assert!(lab.web(h).0.ends_with(&format!("@{v2}")), "{h} runs the pinned digest");
+    }
+
+    // The broken v3: the first batch fails its health check and goes back to
+    // v2; no other host is touched.
+    let before: BTreeMap<String, (String, String)> = hosts.iter().map(|h| (h.clone(), lab.web(h))).collect();
+    let out = lab.run(&["-e", "web_version=v3"]);
+    out.assert_code(2);
+    let first = batches(&out)[0].clone();
+    assert_eq!(batches(&out).len(), 1, "no batch after the failed one: {out}");
+    assert_eq!(recap_rollout(&out, "reverted"), first, "{out}");
+    assert_eq!(recap_rollout(&out, "untouched"), hosts[2..].to_vec(), "{out}");
+    for h in &first {
+        let failed = out.task(h, "restart web");
+        assert_eq!(failed.status, "failed", "{failed:?}");
+        assert!(failed.msg.contains("went back to"), "{}", failed.msg);
+        assert!(failed.msg.contains("GET http://127.0.0.1:80/health"), "the check's output: {}", failed.msg);
+        assert!(failed.msg.contains("listening on port 8080"), "the container's last log lines: {}", failed.msg);
+        assert_eq!(version(h).as_deref(), Some("v2"), "{h} serves v2 again");
+        assert_eq!(lab.on_ok(h, "systemctl is-active web"), "active");
+        assert_eq!(lab.web(h).0, before[h].0, "{h}: the unit is v2's again");
+        assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
+    }
+    for h in &hosts[2..] {
+        assert_eq!(lab.web(h), before[h], "{h} was not touched");
+        assert_eq!(out.recap().host(h).remote_execs, 0, "{h} was not even contacted");
+    }
+
+    // Rollback: every host back on v1, in the same batches, data kept.
+    let out = lab.command("rollback", &[]).run();
+    out.assert_code(0);
+    assert_eq!(batches(&out).len(), 3, "{out}");
+    assert_eq!(recap_rollout(&out, "rolled_back"), hosts, "{out}");
+    for h in &hosts {
+        assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
+        assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
+    }
+
+    // The tag moves halfway through a rollout: hosts 3-6 hold their deploy
+    // lock (a live holder: pid 1) until the first batch is done and v2 is
+    // retagged to v3's content; every host still gets the digest resolved
+    // at the start (with the moved tag, batch 2 would fail and revert).
+    for h in &hosts[2..] {
+        lab.on_ok(h, "mkdir /run/lock/push.lock && echo 'the test' >/run/lock/push.lock/holder && echo 1 >/run/lock/push.lock/pid");
+    }
+    let mut child = Command::new(push_bin())
+        .args(["run"])
+        .arg(playbook())
+        .arg("-i")
+        .arg(lab.inventory())
+        .args(["--format", "json", "-e", "web_version=v2", "--lock-wait", "300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("push starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines.next().expect("push ended before batch 2").expect("stdout");
+        seen.push(line.clone());
+        let e: Value = serde_json::from_str(&line).unwrap_or_default();
+        if e["event"] == "batch" && e["batch"] == 2 {
+            break;
+        }
+    }
+    let registry = lab.local_registry();
+    for args in [
+        vec!["tag".to_string(), "push-lab/web:v3".into(), format!("{registry}/web:v2")],
+        vec!["push".into(), format!("{registry}/web:v2")],
+    ] {
+        let out = run_with_timeout(Command::new("docker").args(&args), Duration::from_secs(120));
+        assert!(out.success(), "docker {args:?}: {out}");
+    }
+    for h in &hosts[2..] {
+        lab.on_ok(h, "rm -rf /run/lock/push.lock");
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("push ends");
+    let all = seen.join("\n");
+    assert!(status.success(), "{all}");
+    assert!(all.contains(&v2), "the recap names the digest resolved at the start: {all}");
+    for h in &hosts {
+        assert!(lab.web(h).0.ends_with(&format!("@{v2}")), "{h} got the digest from the start");
+        assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
+    }
+
+    // Two runs at once on one host: the second fails at once naming the
+    // holder and applies nothing; the first finishes; the unit is whole (a
+    // third run has nothing to do).
+    let h = &hosts[0];
+    let mut first = Command::new(push_bin())
+        .arg("run")
+        .arg(playbook())
+        .arg("-i")
+        .arg(lab.inventory())
+        .args(["-l", h, "--format", "json", "-e", "web_version=v1", "--no-pin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("push starts");
+    let t = Instant::now();
+    while lab.on(h, "test -d /run/lock/push.lock").code != Some(0) {
+        assert!(t.elapsed() < Duration::from_secs(120), "the first run never took the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = lab.run(&["-l", h, "-e", "web_version=v1", "--no-pin", "--lock-wait", "0"]);
+    second.assert_code(2);
+    assert!(second.0.to_string().contains("locked by another run: push run"), "{second}");
+    let mut first_out = String::new();
+    first.stdout.take().unwrap().read_to_string(&mut first_out).unwrap();
+    assert!(first.wait().unwrap().success(), "{first_out}");
+    assert_eq!(version(h).as_deref(), Some("v1"));
+    let again = lab.run(&["-l", h, "-e", "web_version=v1", "--no-pin"]);
+    again.assert_code(0);
+    assert_eq!(again.recap().host(h).changed, 0, "the unit was left whole: {again}");
+}
