@@ -137,7 +137,7 @@ fn get(addr: &str, path: &str) -> Option<String> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.trim().to_string())
+    (head.split(' ').nth(1) == Some("200")).then(|| body.trim().to_string())
 }
 
 /// Polls every host's /health from its own thread while a rollout runs and
