@@ -512,6 +512,7 @@ impl HostRun<'_> {
             let steps: Vec<ScriptStep> =
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
+            self.reporter.host_phase(name, "probing");
             probe_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
@@ -562,6 +563,17 @@ impl HostRun<'_> {
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
             let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            // The apply is one exec: say what it may be waiting for.
+            let restarts: Vec<&str> = final_plan
+                .iter()
+                .filter(|(fin, _, _)| matches!(fin, Final::Deferred(_)))
+                .filter_map(|(_, label, _)| label.strip_prefix("restart "))
+                .collect();
+            let phase = match restarts.as_slice() {
+                [] => "applying".to_string(),
+                r => format!("applying; restarts wait for {} to come up", r.join(", ")),
+            };
+            self.reporter.host_phase(name, &phase);
             apply_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();

@@ -21,6 +21,9 @@ impl Reporter for JsonReporter {
         emit(json!({"event": "batch", "batch": index, "of": total, "hosts": hosts}));
     }
     fn host_start(&self, _host: &str) {}
+    fn host_phase(&self, host: &str, phase: &str) {
+        emit(json!({"event": "host", "host": host, "phase": phase}));
+    }
     fn task(&self, result: &TaskResult) {
         let mut event = serde_json::Map::new();
         event.insert("event".into(), json!("task"));

@@ -130,6 +130,9 @@ pub trait Reporter: Send + Sync {
     /// A `serial` batch starts (1-based index).
     fn batch_start(&self, index: usize, total: usize, hosts: &[String]);
     fn host_start(&self, host: &str);
+    /// What a host is doing now (`probing`, `applying; restarts wait for
+    /// web to come up`): one exec can take a while.
+    fn host_phase(&self, host: &str, phase: &str);
     fn task(&self, result: &TaskResult);
     fn host_done(&self, host: &str);
     fn warn(&self, message: &str);

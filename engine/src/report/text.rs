@@ -84,10 +84,18 @@ impl Reporter for TextReporter {
             let mut hosts = b.hosts.lock().unwrap();
             if hosts.len() < MAX_HOST_BARS {
                 let bar = b.multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
+                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("valid template"));
                 bar.set_message(host.to_string());
                 bar.enable_steady_tick(Duration::from_millis(120));
                 hosts.insert(host.to_string(), bar);
+            }
+        }
+    }
+
+    fn host_phase(&self, host: &str, phase: &str) {
+        if let Some(b) = &self.bars {
+            if let Some(bar) = b.hosts.lock().unwrap().get(host) {
+                bar.set_message(format!("{host} - {phase}"));
             }
         }
     }
