@@ -199,6 +199,15 @@ impl Prober {
     }
 }
 
+/// Tag this machine's image `local` as REGISTRY/`name` and push it there.
+fn docker_push(registry: &str, local: &str, name: &str) {
+    let remote = format!("{registry}/{name}");
+    for args in [vec!["tag", local, &remote], vec!["push", &remote]] {
+        let out = run_with_timeout(Command::new("docker").args(&args), Duration::from_secs(120));
+        assert!(out.success(), "docker {args:?}: {out}");
+    }
+}
+
 fn recap_rollout(out: &RunOutput, outcome: &str) -> Vec<String> {
     let recap = out.recap();
     let list = recap.raw.get("rollout").and_then(|r| r.get(outcome)).and_then(Value::as_array);
@@ -326,13 +335,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         }
     }
     let registry = lab.local_registry();
-    for args in [
-        vec!["tag".to_string(), "push-lab/web:v3".into(), format!("{registry}/web:v2")],
-        vec!["push".into(), format!("{registry}/web:v2")],
-    ] {
-        let out = run_with_timeout(Command::new("docker").args(&args), Duration::from_secs(120));
-        assert!(out.success(), "docker {args:?}: {out}");
-    }
+    docker_push(&registry, "push-lab/web:v3", "web:v2");
     for h in &hosts[2..] {
         lab.on_ok(h, "rm -rf /run/lock/push.lock");
     }
@@ -345,6 +348,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         assert!(lab.web(h).0.ends_with(&format!("@{v2}")), "{h} got the digest from the start");
         assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
     }
+    docker_push(&registry, "push-lab/web:v2", "web:v2");
 
     // Two runs at once on one host: the second fails at once naming the
     // holder and applies nothing; the first finishes; the unit is whole (a
@@ -375,4 +379,56 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     let again = lab.run(&["-l", h, "-e", "web_version=v1", "--no-pin"]);
     again.assert_code(0);
     assert_eq!(again.recap().host(h).changed, 0, "the unit was left whole: {again}");
+
+    // The other kinds of check, on one host: tcp, cmd in the container, and
+    // the image's own HEALTHCHECK (an image made here from v2 with one); and
+    // a first deployment that never gets healthy, with nothing to go back to.
+    let dockerfile = "FROM push-lab/web:v2\nHEALTHCHECK --interval=1s --timeout=2s CMD wget -q -O /dev/null http://127.0.0.1/health\n";
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", &format!("{registry}/web:hc"), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("docker build starts");
+    build.stdin.take().unwrap().write_all(dockerfile.as_bytes()).unwrap();
+    assert!(build.wait().unwrap().success(), "docker build of web:hc");
+    docker_push(&registry, &format!("{registry}/web:hc"), "web:hc");
+    let checks = lab.dir.path().join("checks.yml");
+    std::fs::write(
+        &checks,
+        r#"- hosts: all
+  become: true
+  tasks:
+    - docker_unit:
+        name: by-tcp
+        image: "{{ lab_registry }}/web:v2"
+        health: {tcp: 80, interval: 500ms}
+    - docker_unit:
+        name: by-cmd
+        image: "{{ lab_registry }}/web:v2"
+        health: {cmd: [wget, -q, -O, /dev/null, "http://127.0.0.1/health"], interval: 500ms}
+    - docker_unit:
+        name: by-image
+        image: "{{ lab_registry }}/web:hc"
+        health: {image: true, interval: 1s, retries: 20}
+    - docker_unit:
+        name: never
+        image: "{{ lab_registry }}/web:v2"
+        health: {cmd: ["false"], interval: 200ms, retries: 2}
+"#,
+    )
+    .unwrap();
+    let out = PushCmd::run_playbook(&checks, &lab.inventory()).args(["-l", h, "--format", "json"]).timeout(RUN_TIMEOUT).run();
+    out.assert_code(2);
+    for unit in ["by-tcp", "by-cmd", "by-image"] {
+        let t = out.task(h, &format!("restart {unit}"));
+        assert_eq!(t.status, "changed", "{t:?}");
+        assert!(t.msg.contains("healthy after"), "{unit}: {}", t.msg);
+        assert_eq!(lab.on_ok(h, &format!("systemctl is-active {unit}")), "active");
+    }
+    let never = out.task(h, "restart never");
+    assert_eq!(never.status, "failed", "{never:?}");
+    assert!(never.msg.contains("no earlier deployment is kept"), "{}", never.msg);
+    assert!(never.msg.contains("(cmd false) failed after"), "{}", never.msg);
+    assert_ne!(lab.on(h, "systemctl is-active never").stdout.trim(), "active", "an unhealthy unit is not active");
 }
