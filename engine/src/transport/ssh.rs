@@ -1,6 +1,12 @@
-//! SSH through the system's OpenSSH (the `openssh` crate, process-mux): one
-//! master connection per host, every script over it. The user's
+//! SSH through the system's OpenSSH (the `openssh` crate): one master
+//! connection (`ssh -M`) per host, every script over it. The user's
 //! ~/.ssh/config, agent, ProxyJump and known_hosts apply as with `ssh`.
+//!
+//! Scripts go through the master's control socket directly (native mux):
+//! no `ssh -S` client process per exec, which on a fleet is a measurable
+//! share of a no-op run's CPU. The master itself is ended with SIGTERM (what
+//! `ssh -O exit` asks for) rather than left to wind down after the socket
+//! goes, so no ssh process outlives the run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,16 +90,69 @@ impl Connector for SshConnector {
             let _permit = self.starting.acquire().await.map_err(|e| TransportError::Connect(e.to_string()))?;
             let session = self
                 .builder(target)
-                .connect(&target.address)
+                .connect_mux(&target.address)
                 .await
                 .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            Ok(Box::new(SshConnection { session }) as Box<dyn Connection>)
+            let master = master_pid(session.control_socket()).await;
+            Ok(Box::new(SshConnection { session: Some(session), master }) as Box<dyn Connection>)
         })
     }
 }
 
 struct SshConnection {
-    session: Session,
+    /// None once closed.
+    session: Option<Session>,
+    /// The master's pid, as it reports it over its socket.
+    master: Option<i32>,
+}
+
+async fn master_pid(socket: &std::path::Path) -> Option<i32> {
+    let mut mux = openssh_mux_client::Connection::connect(socket).await.ok()?;
+    mux.send_alive_check().await.ok().and_then(|pid| i32::try_from(pid.get()).ok())
+}
+
+/// SIGTERM the master (it closes its connection and exits) and wait, briefly,
+/// until it is gone.
+async fn end_master(pid: i32) {
+    // SAFETY: kill(2) with a pid the master itself reported this run.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    for _ in 0..100 {
+        if !running(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Is the process there and not a zombie? The master is not our child
+/// (`ssh -f` detaches it), so whoever reaps it may take a moment: exited
+/// is what counts.
+fn running(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "PID (COMM) STATE ...": the state follows the last ')'.
+        Ok(stat) => !matches!(stat.rsplit_once(") ").map(|(_, rest)| rest.as_bytes()[0]), Some(b'Z' | b'X')),
+        Err(_) => true,
+    }
+}
+
+impl SshConnection {
+    fn session(&self) -> Result<&Session, TransportError> {
+        self.session.as_ref().ok_or_else(|| TransportError::Exec("the connection is closed".into()))
+    }
+}
+
+impl Drop for SshConnection {
+    /// Interrupted (Ctrl-C): no waiting, but the master goes too.
+    fn drop(&mut self) {
+        if let (Some(pid), Some(_)) = (self.master, &self.session) {
+            // SAFETY: as in end_master.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
 }
 
 impl Connection for SshConnection {
@@ -101,7 +160,7 @@ impl Connection for SshConnection {
         Box::pin(async move {
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
             let mut child = self
-                .session
+                .session()?
                 .command("sh")
                 .arg("-s")
                 .stdin(Stdio::piped())
@@ -127,9 +186,15 @@ impl Connection for SshConnection {
         })
     }
 
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+    fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let _ = self.session.close().await;
+            let session = self.session.take();
+            if let Some(pid) = self.master {
+                end_master(pid).await;
+            }
+            if let Some(session) = session {
+                let _ = session.close().await;
+            }
         })
     }
 }
