@@ -441,6 +441,7 @@ impl HostRun<'_> {
                 .map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone()))))
                 .collect(),
             ignore_errors: task.ignore_errors,
+            prefetch: probe.then_some(&f.step.op.prefetch),
         }
     }
 
@@ -458,13 +459,7 @@ impl HostRun<'_> {
     fn final_steps(&self, scope: &Scope, finals: &Finals) -> Vec<(Final, String, Vec<Step>)> {
         let mut out = Vec::new();
         for (key, (action, become_)) in &finals.catalog {
-            let op = push_modules::Op {
-                probe: String::new(),
-                apply: action.snippet.clone(),
-                diff_after: None,
-                diff_label: None,
-                deferred: Vec::new(),
-            };
+            let op = push_modules::Op { apply: action.snippet.clone(), ..Default::default() };
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
@@ -556,6 +551,7 @@ impl HostRun<'_> {
                             notify: vec![],
                             defers: vec![],
                             ignore_errors,
+                            prefetch: None,
                         };
                         (flag.clone(), step)
                     })

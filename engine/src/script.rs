@@ -24,6 +24,8 @@ pub struct ScriptStep<'a> {
     /// (KEY, flag): flags raised when the step says `push_defer KEY`.
     pub defers: Vec<(String, String)>,
     pub ignore_errors: bool,
+    /// What the probe fetches for this step beforehand (see [`prefetch`]).
+    pub prefetch: Option<&'a push_modules::Prefetch>,
 }
 
 /// The host's deploy lock, held for the whole apply (changes, deferred
@@ -48,9 +50,18 @@ fn new_nonce() -> String {
     format!("PUSH{:032x}", rand::random::<u128>())
 }
 
-fn header(out: &mut String, diff: bool) {
+/// The script's start: a private temporary folder with every step's
+/// folder in it, made by one `mkdir` (on a fleet, each process a run starts
+/// is CPU on every host), then the helpers. The folder's name is random
+/// and `mkdir` without `-p` fails if it exists, so it is ours alone.
+fn header<'a>(out: &mut String, diff: bool, ids: impl Iterator<Item = &'a str>) {
     out.push_str("push_main() {\n");
-    out.push_str("PUSH_T=$(mktemp -d \"${TMPDIR:-/tmp}/push.XXXXXXXX\") || exit 125\n");
+    let _ = writeln!(out, "PUSH_T=\"${{TMPDIR:-/tmp}}/push.{:016x}\"", rand::random::<u64>());
+    out.push_str("mkdir -m 700 -- \"$PUSH_T\"");
+    for id in ids {
+        let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
+    }
+    out.push_str(" || exit 125\n");
     out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
     // Signals (the connection closed under us, a kill) leave through the
     // EXIT trap, once the running step has ended: the lock and temporary
@@ -95,30 +106,47 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
     }
 }
 
-/// Every step's folder in one `mkdir` rather than one exec per step.
-fn step_dirs<'a>(out: &mut String, ids: impl Iterator<Item = &'a str>) {
-    let mut line = String::from("mkdir -p");
-    for id in ids {
-        let _ = write!(line, " \"$PUSH_T/{id}/diff\"");
-    }
-    if line.len() > "mkdir -p".len() {
-        out.push_str(&line);
-        out.push('\n');
-    }
-}
-
 fn footer(out: &mut String, nonce: &str) {
     let _ = writeln!(out, "printf '%s end\\n' {nonce}");
     out.push_str("}\npush_main </dev/null\n");
+}
+
+/// One `stat` and one `sha256sum` for every path the steps will look at,
+/// into the tables the prelude's `push_stat` and `push_sha256` read
+/// (`PATH|MODE USER UID GROUP GID` and sha256sum's own `HASH  PATH` lines).
+/// Missing files are simply not in them. Only absolute paths of plain
+/// characters: the tables are split on `|`, spaces and newlines.
+fn prefetch(out: &mut String, steps: &[ScriptStep]) {
+    let plain = |p: &&String| {
+        p.starts_with('/') && p.chars().all(|c| c.is_ascii_alphanumeric() || "_./@+,=:%-".contains(c))
+    };
+    let mut stat: Vec<&String> = Vec::new();
+    let mut sha: Vec<&String> = Vec::new();
+    // Under become the step runs in a shell of its own, without the tables.
+    for f in steps.iter().filter(|s| s.become_.is_none_or(|b| !b.enabled)).filter_map(|s| s.prefetch) {
+        stat.extend(f.stat.iter().filter(plain));
+        sha.extend(f.sha256.iter().filter(plain));
+    }
+    let words = |v: &mut Vec<&String>| {
+        v.sort();
+        v.dedup();
+        v.iter().map(|p| push_modules::shell::quote(p)).collect::<Vec<_>>().join(" ")
+    };
+    if !stat.is_empty() {
+        let _ = writeln!(out, "PUSH_STATS=$(stat -L -c '%n|%a %U %u %G %g' -- {} 2>/dev/null)", words(&mut stat));
+    }
+    if !sha.is_empty() {
+        let _ = writeln!(out, "PUSH_HASHES=$(sha256sum -- {} 2>/dev/null)", words(&mut sha));
+    }
 }
 
 /// The probe: every step's look, in order, never stopping.
 pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
-    header(&mut out, diff);
+    header(&mut out, diff, steps.iter().map(|s| s.id.as_str()));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
-    step_dirs(&mut out, steps.iter().map(|s| s.id.as_str()));
+    prefetch(&mut out, steps);
     for s in steps {
         step(&mut out, s, &nonce, false);
     }
@@ -132,7 +160,8 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
 pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[String], lock: Option<&Lock>) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
-    header(&mut out, false);
+    let ids = steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.as_str());
+    header(&mut out, false, lock.map(|_| "lock").into_iter().chain(ids));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     if let Some(lock) = lock {
         let q = push_modules::shell::quote;
@@ -151,7 +180,6 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
     for (flag, _) in finals {
         let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));
     }
-    step_dirs(&mut out, steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.as_str()));
     for s in steps {
         step(&mut out, s, &nonce, true);
     }
@@ -267,7 +295,15 @@ mod tests {
     }
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
-        ScriptStep { id: id.into(), snippet, become_: None, notify: vec![], defers: vec![], ignore_errors: false }
+        ScriptStep {
+            id: id.into(),
+            snippet,
+            become_: None,
+            notify: vec![],
+            defers: vec![],
+            ignore_errors: false,
+            prefetch: None,
+        }
     }
 
     #[test]

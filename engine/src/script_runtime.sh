@@ -3,9 +3,8 @@
 push_run() {
     push_id=$1; shift
     push_d="$PUSH_T/$push_id"
-    # Made beforehand by one `mkdir` for all steps (step_dirs, script.rs): on a
+    # Made beforehand by one `mkdir` for all steps (header, script.rs): on a
     # fleet, every exec per step is a millisecond of CPU per host.
-    [ -d "$push_d/diff" ] || mkdir -p "$push_d/diff"
     : >"$push_d/status"
     (
         PUSH_S="$push_d/status"; PUSH_D="$push_d/diff"

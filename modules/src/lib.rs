@@ -41,7 +41,7 @@ pub trait Controller {
 }
 
 /// One task for one host, ready to be put into a probe or apply script.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Op {
     /// Snippet for the probe: looks, reports, never changes anything.
     pub probe: String,
@@ -56,6 +56,22 @@ pub struct Op {
     /// snippet asks for it with `push_defer KEY`: e.g. one `daemon-reload`
     /// for any number of changed units, then each restart.
     pub deferred: Vec<Deferred>,
+    /// Paths the probe snippet will stat or hash. The engine fetches them
+    /// for all of a host's steps at once before the probe's steps run (one
+    /// `stat`, one `sha256sum`), and the snippets' `push_stat` and
+    /// `push_sha256` find them there: a no-op run then starts a handful of
+    /// processes per host instead of a few per task.
+    pub prefetch: Prefetch,
+}
+
+/// See [`Op::prefetch`]. Only absolute paths of plain characters are
+/// fetched; a snippet looking at anything else looks it up itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefetch {
+    /// For `stat -L -c '%a %U %u %G %g'`.
+    pub stat: Vec<String>,
+    /// For `sha256sum` of the content.
+    pub sha256: Vec<String>,
 }
 
 /// A deferred action: like an implicit handler that a module brings along.

@@ -10,13 +10,13 @@ if [ ! -d "$_dir" ]; then push_unmet {{ phase }} "Destination directory $_dir do
 if [ ! -e "$_dest" ]; then
 	push_changed create
 {% if force %}
-elif [ "$(sha256sum <"$_dest" | cut -d' ' -f1)" != {{ sha256 }} ]; then
+elif push_sha256 "$_dest" && [ "$push_h" != {{ sha256 }} ]; then
 	push_changed content
 	push_diff_before "$_dest"
 else
-	_w=$(push_attrs_diff "$_dest" {{ mode }} {{ owner }} {{ group }})
-	if [ -n "$_w" ]; then
-		push_changed $_w
+	push_attrs_diff "$_dest" {{ mode }} {{ owner }} {{ group }}
+	if [ -n "$push_w" ]; then
+		push_changed $push_w
 {% if apply %}
 		push_attrs_set "$_dest" {{ mode }} {{ owner }} {{ group }}
 {% endif %}

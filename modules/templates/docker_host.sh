@@ -2,7 +2,7 @@
    Built from copy, file, apt and systemd sub-steps; see docker_sub.sh. #}
 {% include "docker_sub.sh" %}
 _json_cur=
-if [ -f {{ json_path }} ]; then _json_cur=$(sha256sum <{{ json_path }} | cut -d' ' -f1); fi
+if [ -f {{ json_path }} ]; then push_sha256 {{ json_path }}; _json_cur=$push_h; fi
 {# daemon.json first: a fresh install then starts with it, no restart. #}
 (
 PUSH_S=$_st/dir PUSH_DIFF=0

@@ -126,7 +126,7 @@ _env_keys() { # OLD_FILE NEW_BASE64
 		END { for (k in old) if (!(k in new) || new[k] != old[k]) print k; for (k in new) if (!(k in old)) print k }' \
 		"$_st/env.old" "$_st/env.new" | LC_ALL=C sort | paste -sd' ' -
 }
-_sha() { sha256sum <"$1" | cut -d' ' -f1; }
+_sha() { push_sha256 "$1" && printf '%s' "$push_h"; }
 {% if config_files %}
 {# The content of the config files now, one "SHA256 PATH" line each ("-"
    for a missing one), against what the container last started with. #}

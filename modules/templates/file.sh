@@ -91,12 +91,12 @@ if [ -d "$_p" ]; then push_fail "file $_p is a directory, cannot continue"; fi
 {% endif %}
 {# It is there, of the right kind: now its attributes. #}
 {% if recurse %}
-_w=$(push_tree_attrs_diff "$_p" {{ mode }} {{ owner }} {{ group }})
+push_tree_attrs_diff "$_p" {{ mode }} {{ owner }} {{ group }}
 {% else %}
-_w=$(push_attrs_diff "$_p" {{ mode }} {{ owner }} {{ group }})
+push_attrs_diff "$_p" {{ mode }} {{ owner }} {{ group }}
 {% endif %}
-if [ -n "$_w" ]; then
-	push_changed $_w
+if [ -n "$push_w" ]; then
+	push_changed $push_w
 {% if apply %}
 {% if recurse %}
 	push_attrs_set "$_p" {{ mode }} {{ owner }} {{ group }} -R

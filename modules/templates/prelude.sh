@@ -42,21 +42,21 @@ push_diff_after() {
 	if [ "$PUSH_DIFF" = 1 ]; then cp -- "$1" "$PUSH_D/after" || return; fi
 }
 
-# The mode (as `stat -c %a` prints it) that `chmod MODE` gives a file
-# (KIND f) or directory (KIND d) whose mode is now CUR. chmod itself works it
-# out on a scratch copy, so symbolic modes and GNU's rules for directory
-# setgid bits are judged exactly as they will be applied.
+# Set push_m to the mode (as `stat -c %a` prints it) that `chmod MODE`
+# gives a file (KIND f) or directory (KIND d) whose mode is now CUR. chmod
+# itself works it out on a scratch copy, so symbolic modes and GNU's rules
+# for directory setgid bits are judged exactly as they will be applied.
 push_chmod_result() { # KIND CUR MODE
 	# Fast path, no process started: a plain octal MODE on a file without
 	# special bits is simply that mode (stat prints it without leading 0s).
 	case $2 in ????*) ;; *)
 		case $3 in [0-7][0-7][0-7]|0[0-7][0-7][0-7])
-			_pm=${3#0}; while [ "${_pm#0}" != "$_pm" ] && [ ${#_pm} -gt 1 ]; do _pm=${_pm#0}; done
-			printf '%s\n' "$_pm"; return 0 ;;
+			push_m=${3#0}; while [ "${push_m#0}" != "$push_m" ] && [ ${#push_m} -gt 1 ]; do push_m=${push_m#0}; done
+			return 0 ;;
 		esac ;;
 	esac
 	if [ "$1" = d ]; then _pc=$(mktemp -d) || return; else _pc=$(mktemp) || return; fi
-	chmod "$2" "$_pc" && chmod -- "$3" "$_pc" && stat -c %a "$_pc"
+	push_m=$(chmod "$2" "$_pc" && chmod -- "$3" "$_pc" && stat -c %a "$_pc")
 	_pr=$?
 	rm -rf -- "$_pc"
 	return "$_pr"
@@ -65,18 +65,72 @@ push_chmod_result() { # KIND CUR MODE
 # Is ID (a user or group name, or a number) one of the words in NAMES?
 push_id_in() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# Print which of "mode owner group" of PATH differ from MODE, OWNER and
-# GROUP (an empty one is not managed); print nothing when all match.
+# Set push_w to which of "mode owner group" of PATH differ from MODE, OWNER
+# and GROUP (an empty one is not managed); empty when all match. A variable,
+# not output: `$(...)` would cost a fork per call, and on a fleet every
+# process a no-op run starts is CPU on every host.
 push_attrs_diff() { # PATH MODE OWNER GROUP
-	_ad=
+	push_w=
+	if [ -z "$2$3$4" ]; then return 0; fi
+	push_stat "$1" || return
 	if [ -n "$2" ]; then
-		_am=$(stat -L -c %a -- "$1") || return
 		if [ -d "$1" ]; then _ak=d; else _ak=f; fi
-		[ "$_am" = "$(push_chmod_result "$_ak" "$_am" "$2")" ] || _ad=mode
+		push_chmod_result "$_ak" "${push_s%% *}" "$2" || return
+		[ "${push_s%% *}" = "$push_m" ] || push_w=mode
 	fi
-	if [ -n "$3" ] && ! push_id_in "$3" "$(stat -L -c '%U %u' -- "$1")"; then _ad="$_ad owner"; fi
-	if [ -n "$4" ] && ! push_id_in "$4" "$(stat -L -c '%G %g' -- "$1")"; then _ad="$_ad group"; fi
-	printf '%s' "${_ad# }"
+	_ao=${push_s#* }
+	if [ -n "$3" ] && ! push_id_in "$3" "${_ao% * *}"; then push_w="$push_w owner"; fi
+	if [ -n "$4" ] && ! push_id_in "$4" "${_ao#* * }"; then push_w="$push_w group"; fi
+	push_w=${push_w# }
+}
+
+# Set push_s to "MODE USER UID GROUP GID" of PATH (symlinks followed), from
+# the probe's prefetched table when it has PATH (see push_prefetched).
+push_stat() { # PATH
+	if push_prefetched "$PUSH_STATS" "$1"; then push_s=$push_c; return 0; fi
+	push_s=$(stat -L -c '%a %U %u %G %g' -- "$1")
+}
+
+# Set push_h to the SHA-256 of FILE's content (hex), from the probe's
+# prefetched `sha256sum` lines ("HASH  PATH") when they have FILE.
+push_sha256() { # FILE
+	case "
+$PUSH_HASHES
+" in
+	*"  $1
+"*)
+		push_h="
+$PUSH_HASHES
+"
+		push_h=${push_h%%"  $1
+"*}
+		push_h=${push_h##*"
+"}
+		return 0
+		;;
+	esac
+	push_h=$(sha256sum <"$1") || return
+	push_h=${push_h%% *}
+}
+
+# Look KEY up in TABLE, lines of "KEY|VALUE", into push_c. The probe fills
+# PUSH_STATS (and PUSH_HASHES) with one `stat` (and one `sha256sum`) for
+# every path its steps declared; the apply has no tables, it looks afresh.
+push_prefetched() { # TABLE KEY
+	case "
+$1
+" in
+	*"
+$2|"*)
+		push_c="
+$1"
+		push_c=${push_c#*"
+$2|"}
+		push_c=${push_c%%"
+"*}
+		;;
+	*) return 1 ;;
+	esac
 }
 
 # push_attrs_diff for a whole tree (symlinks aside, as chmod -R skips them).
@@ -86,7 +140,8 @@ push_tree_attrs_diff() { # PATH MODE OWNER GROUP
 		# One chmod trial per distinct (type, mode) pair, not one per file.
 		for _ap in $(find "$1" ! -type l -printf '%y:%m\n' | sort -u); do
 			_am=${_ap#*:}
-			[ "$_am" = "$(push_chmod_result "${_ap%%:*}" "$_am" "$2")" ] || { _ad=mode; break; }
+			push_chmod_result "${_ap%%:*}" "$_am" "$2" || return
+			[ "$_am" = "$push_m" ] || { _ad=mode; break; }
 		done
 	fi
 	# An unknown owner makes find fail: that is a difference too (the apply
@@ -97,7 +152,7 @@ push_tree_attrs_diff() { # PATH MODE OWNER GROUP
 	if [ -n "$4" ] && [ -n "$(find "$1" ! -type l ! -group "$4" -print -quit 2>/dev/null || echo x)" ]; then
 		_ad="$_ad group"
 	fi
-	printf '%s' "${_ad# }"
+	push_w=${_ad# }
 }
 
 # Give PATH the managed attributes. Owner first: chown clears setuid bits.

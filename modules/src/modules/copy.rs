@@ -57,6 +57,11 @@ pub(super) fn write(args: &Args, content: &[u8], src: Option<&str>) -> Result<Op
         path = format!("{}/{src_name}", path.trim_end_matches('/'));
     }
     let mut ctx = super::attrs(args);
+    let prefetch = if home {
+        crate::Prefetch::default()
+    } else {
+        crate::Prefetch { stat: vec![path.clone()], sha256: vec![path.clone()] }
+    };
     ctx.extend([
         ("home".into(), home.into()),
         ("dest".into(), path.into()),
@@ -70,5 +75,6 @@ pub(super) fn write(args: &Args, content: &[u8], src: Option<&str>) -> Result<Op
     let mut op = super::render("copy.sh", Value::Object(ctx))?;
     op.diff_after = Some(content.to_vec());
     op.diff_label = Some(dest.to_string());
+    op.prefetch = prefetch;
     Ok(op)
 }

@@ -44,6 +44,7 @@ impl Module for File {
             return Err(ArgError::invalid("path", "refusing to remove /"));
         }
         let mut ctx = super::attrs(args);
+        let stat = if home || state == "absent" { vec![] } else { vec![path.clone()] };
         ctx.extend([
             ("home".into(), home.into()),
             ("path".into(), path.into()),
@@ -52,6 +53,8 @@ impl Module for File {
             ("recurse".into(), recurse.into()),
             ("force".into(), args.bool("force").unwrap_or(false).into()),
         ]);
-        super::render("file.sh", Value::Object(ctx))
+        let mut op = super::render("file.sh", Value::Object(ctx))?;
+        op.prefetch.stat = stat;
+        Ok(op)
     }
 }

@@ -65,7 +65,7 @@ impl Module for LineInFile {
         let mut ctx = super::attrs(args);
         ctx.extend([
             ("home".into(), home.into()),
-            ("path".into(), path.into()),
+            ("path".into(), path.clone().into()),
             ("state".into(), state.into()),
             ("line".into(), args.str("line").unwrap_or("").into()),
             ("regexp".into(), args.get("regexp").cloned().unwrap_or_default()),
@@ -80,6 +80,9 @@ impl Module for LineInFile {
         ]);
         let mut op = super::render("lineinfile.sh", Value::Object(ctx))?;
         op.diff_label = args.str("path").map(String::from);
+        if !home {
+            op.prefetch.stat = vec![path];
+        }
         Ok(op)
     }
 }

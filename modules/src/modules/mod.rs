@@ -54,7 +54,7 @@ use crate::{ArgError, Op};
 pub(crate) fn render(template: &str, ctx: Value) -> Result<Op, ArgError> {
     let (probe, apply) = crate::shell::render_pair(template, &ctx)
         .map_err(|e| ArgError::Invalid { name: None, message: e.to_string() })?;
-    Ok(Op { probe, apply, diff_after: None, diff_label: None, deferred: Vec::new() })
+    Ok(Op { probe, apply, ..Default::default() })
 }
 
 /// A path as snippets use it. Like Ansible, `~` and relative paths are
