@@ -147,6 +147,7 @@ cases!(
     unknown_play_keyword,
     missing_required_argument,
     bad_extra_vars,
+    bad_health_check,
 );
 
 #[test]

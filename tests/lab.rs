@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutput, PushCmd, RunOutput};
-use tempfile::TempDir;
-
-/// Building images on a cold machine takes minutes (debootstrap, apt).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutput, PushCmd, RunOutput, TestLab};
 
 fn docker(args: &[&str]) -> CmdOutput {
     run_with_timeout(Command::new("docker").args(args), Duration::from_secs(120))
@@ -29,32 +25,22 @@ fn docker_ok(args: &[&str]) -> String {
     out.stdout.trim().to_string()
 }
 
-/// One lab for one test: its own name and inventory folder; `down` when
-/// the test ends, pass or fail.
-struct Lab {
-    name: String,
-    dir: TempDir,
+/// The lab of one test (see [`TestLab`]), with a few shortcuts on top.
+struct Lab(TestLab);
+
+impl std::ops::Deref for Lab {
+    type Target = TestLab;
+    fn deref(&self) -> &TestLab {
+        &self.0
+    }
 }
 
 impl Lab {
-    /// A lab named `PREFIX-PID`: distinct from the labs of other test
-    /// processes on this machine (a parallel run of the suite included).
     fn new(prefix: &str) -> Lab {
-        let dir = tempfile::Builder::new().prefix("push-lab-test.").tempdir().expect("tempdir");
-        let lab = Lab { name: format!("{prefix}-{}", std::process::id() % 100_000), dir };
-        // A lab left over by an interrupted earlier run.
-        lab.push(&["down"]).assert_code(0);
-        lab
-    }
-
-    fn inventory(&self) -> PathBuf {
-        self.dir.path().join("inventory")
+        Lab(TestLab::new(prefix))
     }
     fn ssh_config(&self) -> PathBuf {
         self.inventory().join(".ssh/ssh_config")
-    }
-    fn host(&self, i: u32) -> String {
-        format!("{}-{i}", self.name)
     }
     fn network(&self) -> String {
         format!("push-lab-{}", self.name)
@@ -62,11 +48,7 @@ impl Lab {
 
     /// `push lab SUBCOMMAND --name NAME [-i DIR] EXTRA...`
     fn push(&self, args: &[&str]) -> RunOutput {
-        let mut cmd = PushCmd::new().arg("lab").arg(args[0]).args(["--name", &self.name]);
-        if matches!(args[0], "up" | "down") {
-            cmd = cmd.arg("-i").arg_path(&self.inventory());
-        }
-        cmd.args(args[1..].iter().copied()).current_dir(self.dir.path()).timeout(BUILD_TIMEOUT).run()
+        self.lab(args)
     }
 
     fn up(&self, hosts: u32) -> RunOutput {
@@ -114,12 +96,6 @@ impl Lab {
             &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.network()),
             container,
         ])
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.push(&["down"]);
     }
 }
 

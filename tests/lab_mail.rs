@@ -20,11 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutput, PushCmd, RunOutput};
-use tempfile::TempDir;
+use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutput, PushCmd, RunOutput, TestLab};
 
-/// Building images on a cold machine takes minutes (debootstrap, apt).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// A first run installs Docker and pulls ~500 MB into a vfs-backed engine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
@@ -32,34 +29,19 @@ fn playbooks() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("playbooks")
 }
 
-/// One lab host, its inventory in a temp folder; `down` on drop.
-struct MailLab {
-    name: String,
-    dir: TempDir,
+/// One lab host, with what the mail story needs on top.
+struct MailLab(TestLab);
+
+impl std::ops::Deref for MailLab {
+    type Target = TestLab;
+    fn deref(&self) -> &TestLab {
+        &self.0
+    }
 }
 
 impl MailLab {
-    fn new() -> MailLab {
-        let dir = tempfile::Builder::new().prefix("push-lab-mail.").tempdir().expect("tempdir");
-        let lab = MailLab { name: format!("pt-mail-{}", std::process::id() % 100_000), dir };
-        lab.lab(&["down"]).assert_code(0);
-        lab
-    }
-
-    fn inventory(&self) -> PathBuf {
-        self.dir.path().join("inventory")
-    }
-
     fn host(&self) -> String {
-        format!("{}-1", self.name)
-    }
-
-    fn lab(&self, args: &[&str]) -> RunOutput {
-        let mut cmd = PushCmd::new().arg("lab").arg(args[0]).args(["--name", &self.name]);
-        if matches!(args[0], "up" | "down") {
-            cmd = cmd.arg("-i").arg_path(&self.inventory());
-        }
-        cmd.args(args[1..].iter().copied()).current_dir(self.dir.path()).timeout(BUILD_TIMEOUT).run()
+        self.0.host(1)
     }
 
     /// `push run PLAYBOOK -i INVENTORY --format json EXTRA...`
@@ -71,19 +53,12 @@ impl MailLab {
             .run()
     }
 
-    /// A shell command on the lab host, as root (through Docker: checks
-    /// only, push itself goes through ssh).
     fn on_host(&self, script: &str) -> CmdOutput {
-        run_with_timeout(
-            Command::new("docker").args(["exec", &self.host(), "sh", "-c", script]),
-            Duration::from_secs(120),
-        )
+        self.on(&self.host(), script)
     }
 
     fn on_host_ok(&self, script: &str) -> String {
-        let out = self.on_host(script);
-        assert!(out.success(), "{out}");
-        out.stdout.trim().to_string()
+        self.on_ok(&self.host(), script)
     }
 
     /// `ID STARTED` of a container on the host, or "" when there is none.
@@ -121,12 +96,6 @@ impl MailLab {
         cmd.arg("-F").arg(self.inventory().join(".ssh/ssh_config")).args(options);
         cmd.arg(format!("{user}@{}", self.host())).arg("--").arg(command);
         run_with_timeout(&mut cmd, Duration::from_secs(60))
-    }
-}
-
-impl Drop for MailLab {
-    fn drop(&mut self) {
-        let _ = self.lab(&["down"]);
     }
 }
 
@@ -249,7 +218,7 @@ fn http_get(addr: &str) -> String {
 fn lab_mail_example_end_to_end() {
     require!(require_docker());
     let started = Instant::now();
-    let lab = MailLab::new();
+    let lab = MailLab(TestLab::new("pt-mail"));
     let t = Instant::now();
     lab.lab(&["up", "--hosts", "1"]).assert_code(0);
     eprintln!("lab up (1 fresh host): {:.1}s", t.elapsed().as_secs_f64());

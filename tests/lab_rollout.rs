@@ -18,11 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use push_tests::{push_bin, read, require_docker, run_with_timeout, CmdOutput, PushCmd, RunOutput};
+use push_tests::{push_bin, read, require_docker, run_with_timeout, PushCmd, RunOutput, TestLab};
 use serde_json::Value;
-use tempfile::TempDir;
 
-const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const HOSTS: usize = 6;
 
@@ -30,34 +28,19 @@ fn playbook() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("playbooks/web.yml")
 }
 
-/// The lab, its inventory in a temp folder; `down` on drop.
-struct WebLab {
-    name: String,
-    dir: TempDir,
+/// The lab of this test, with what the rollout story needs on top.
+struct WebLab(TestLab);
+
+impl std::ops::Deref for WebLab {
+    type Target = TestLab;
+    fn deref(&self) -> &TestLab {
+        &self.0
+    }
 }
 
 impl WebLab {
-    fn new() -> WebLab {
-        let dir = tempfile::Builder::new().prefix("push-lab-web.").tempdir().expect("tempdir");
-        let lab = WebLab { name: format!("pt-web-{}", std::process::id() % 100_000), dir };
-        lab.lab(&["down"]).assert_code(0);
-        lab
-    }
-
-    fn inventory(&self) -> PathBuf {
-        self.dir.path().join("inventory")
-    }
-
     fn hosts(&self) -> Vec<String> {
-        (1..=HOSTS).map(|i| format!("{}-{i}", self.name)).collect()
-    }
-
-    fn lab(&self, args: &[&str]) -> RunOutput {
-        let mut cmd = PushCmd::new().arg("lab").arg(args[0]).args(["--name", &self.name]);
-        if matches!(args[0], "up" | "down") {
-            cmd = cmd.arg("-i").arg_path(&self.inventory());
-        }
-        cmd.args(args[1..].iter().copied()).current_dir(self.dir.path()).timeout(BUILD_TIMEOUT).run()
+        (1..=HOSTS as u32).map(|i| self.host(i)).collect()
     }
 
     /// `push COMMAND playbooks/web.yml -i INVENTORY --format json EXTRA...`
@@ -74,18 +57,6 @@ impl WebLab {
 
     fn run(&self, extra: &[&str]) -> RunOutput {
         self.command("run", extra).run()
-    }
-
-    /// A shell command on a lab host, as root (through Docker: checks only,
-    /// push itself goes through ssh).
-    fn on(&self, host: &str, script: &str) -> CmdOutput {
-        run_with_timeout(Command::new("docker").args(["exec", host, "sh", "-c", script]), Duration::from_secs(120))
-    }
-
-    fn on_ok(&self, host: &str, script: &str) -> String {
-        let out = self.on(host, script);
-        assert!(out.success(), "{host}: {script}: {out}");
-        out.stdout.trim().to_string()
     }
 
     /// host name -> address, from the lab's hosts.yml.
@@ -119,12 +90,6 @@ impl WebLab {
         let image = self.on_ok(host, "sed -n 's/^# push image: //p' /etc/systemd/system/web.service");
         let id = self.on(host, "docker inspect -f '{{.Id}}' web").stdout.trim().to_string();
         (image, id)
-    }
-}
-
-impl Drop for WebLab {
-    fn drop(&mut self) {
-        let _ = self.lab(&["down"]);
     }
 }
 
@@ -186,8 +151,7 @@ impl Prober {
         self.stop.store(true, Ordering::Relaxed);
         let per_host: Vec<Vec<(Instant, Instant)>> = self.threads.into_iter().map(|t| t.join().unwrap()).collect();
         let ever = per_host.iter().filter(|d| !d.is_empty()).count();
-        let mut edges: Vec<(Instant, i32)> =
-            per_host.iter().flatten().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
+        let mut edges: Vec<(Instant, i32)> = per_host.iter().flatten().flat_map(|&(a, b)| [(a, 1), (b, -1)]).collect();
         // At equal instants, ends before starts: touching intervals do not overlap.
         edges.sort_by_key(|&(t, d)| (t, d));
         let (mut now, mut most) = (0, 0);
@@ -231,7 +195,7 @@ fn pinned_digest(out: &RunOutput) -> String {
 #[test]
 fn lab_rolling_upgrade_revert_rollback_and_locks() {
     require_docker();
-    let lab = WebLab::new();
+    let lab = WebLab(TestLab::new("pt-web"));
     let t = Instant::now();
     lab.lab(&["up", "--hosts", "6", "--prepared"]).assert_code(0);
     lab.lab(&["images", "web"]).assert_code(0);
@@ -418,7 +382,8 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
 "#,
     )
     .unwrap();
-    let out = PushCmd::run_playbook(&checks, &lab.inventory()).args(["-l", h, "--format", "json"]).timeout(RUN_TIMEOUT).run();
+    let out =
+        PushCmd::run_playbook(&checks, &lab.inventory()).args(["-l", h, "--format", "json"]).timeout(RUN_TIMEOUT).run();
     out.assert_code(2);
     for unit in ["by-tcp", "by-cmd", "by-image"] {
         let t = out.task(h, &format!("restart {unit}"));

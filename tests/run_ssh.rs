@@ -548,7 +548,11 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
     );
 
     let quick = playbook(&fleet, "quick.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n", &root);
-    PushCmd::run_playbook(&quick, &fleet.inventory()).env("TMPDIR", &tmp).current_dir(fleet.work_dir()).run().assert_code(0);
+    PushCmd::run_playbook(&quick, &fleet.inventory())
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .run()
+        .assert_code(0);
     assert_no_leftovers(&tmp, "after a normal run");
 
     let mut child = std::process::Command::new(push_tests::push_bin())
@@ -603,7 +607,8 @@ fn a_second_run_fails_clearly_while_a_host_is_locked() {
     require!(require_sshd());
     let fleet = Fleet::start(1);
     let root = out_dirs(&fleet);
-    let slow = playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/started; sleep 5\n", &root);
+    let slow =
+        playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/started; sleep 5\n", &root);
     let quick = playbook(&fleet, "quick.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/second\n", &root);
     let mut first = std::process::Command::new(push_tests::push_bin())
         .args(["run".as_ref(), slow.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])

@@ -42,7 +42,11 @@ impl ImageRef {
         if repository.is_empty() || tag.is_empty() {
             return None;
         }
-        let repository = if registry == "docker.io" && !repository.contains('/') { format!("library/{repository}") } else { repository };
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
         Some(ImageRef { registry, repository, tag, digest })
     }
 
@@ -143,7 +147,8 @@ mod tests {
                 request.push_str(&line);
                 line.clear();
             }
-            conn.write_all(b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:feed\r\nContent-Length: 0\r\n\r\n").unwrap();
+            conn.write_all(b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:feed\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
             request
         });
         let resolver = DigestResolver::default();

@@ -3,19 +3,19 @@
 //! (pure data) -> probe (one remote exec) -> changes computed here ->
 //! apply (one remote exec) -> events -> reporters.
 
-pub mod diagnostic;
-pub mod yaml;
-pub mod inventory;
-pub mod filters;
-pub mod template;
-pub mod playbook;
-pub mod script;
-pub mod transport;
 pub mod batches;
+pub mod diagnostic;
 pub mod digest;
+pub mod filters;
+pub mod import;
+pub mod inventory;
+pub mod lab;
+pub mod ops;
 pub mod plan;
+pub mod playbook;
 pub mod report;
 pub mod runner;
-pub mod ops;
-pub mod lab;
-pub mod import;
+pub mod script;
+pub mod template;
+pub mod transport;
+pub mod yaml;

@@ -153,21 +153,18 @@ pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
     }
 }
 
-pub fn plan_task(
-    play: &Play,
-    index: usize,
-    task: &Task,
-    scope: &Scope,
-    intent: Intent,
-) -> Result<Planned, Diagnostic> {
+pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: Intent) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
     let items: Option<Vec<Value>> = match &task.loop_ {
         None => None,
         Some(l) => match scope.render_json(&l.items, Mode::Plain).map_err(|e| template_diag(&l.span, e))? {
             Value::Array(items) => Some(items),
             other => {
-                return Err(Diagnostic::at(&l.span, format!("`loop` must give a list, it gave {}", push_modules::args::type_name(&other)))
-                    .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
+                return Err(Diagnostic::at(
+                    &l.span,
+                    format!("`loop` must give a list, it gave {}", push_modules::args::type_name(&other)),
+                )
+                .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
             }
         },
     };
@@ -208,7 +205,6 @@ pub fn plan_task(
     }
     Ok(Planned::Run { task: index, steps, skipped_items })
 }
-
 
 /// Render a task's arguments for this host and let the module build its op.
 fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<push_modules::Op, Diagnostic> {

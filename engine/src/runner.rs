@@ -466,6 +466,10 @@ impl HostRun<'_> {
                 vec![Step { task: usize::MAX, item: None, op, become_: become_.clone() }],
             ));
         }
+        if self.opts.rollback {
+            // Nothing notifies them (see notify_targets).
+            return out;
+        }
         for (h, handler) in self.play.handlers.iter().enumerate() {
             let label = format!("handler: {}", self.task_label(handler, scope));
             match plan::plan_task(self.play, h, handler, scope, self.opts.intent()) {
@@ -675,8 +679,7 @@ impl HostRun<'_> {
                 if reports.is_empty() {
                     continue;
                 }
-                let status =
-                    reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
+                let status = reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
                 let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
                 let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));

@@ -117,9 +117,8 @@ fn footer(out: &mut String, nonce: &str) {
 /// Missing files are simply not in them. Only absolute paths of plain
 /// characters: the tables are split on `|`, spaces and newlines.
 fn prefetch(out: &mut String, steps: &[ScriptStep]) {
-    let plain = |p: &&String| {
-        p.starts_with('/') && p.chars().all(|c| c.is_ascii_alphanumeric() || "_./@+,=:%-".contains(c))
-    };
+    let plain =
+        |p: &&String| p.starts_with('/') && p.chars().all(|c| c.is_ascii_alphanumeric() || "_./@+,=:%-".contains(c));
     let mut stat: Vec<&String> = Vec::new();
     let mut sha: Vec<&String> = Vec::new();
     // Under become the step runs in a shell of its own, without the tables.
@@ -365,7 +364,13 @@ mod tests {
         let mut step = s("0", "id -un; push_changed as me; cat");
         step.become_ = Some(&nobody);
         let reports = run_locally(&apply(&[step], &[], &[], None));
-        assert_eq!(reports[0].rc, 0, "{}{}", String::from_utf8_lossy(&reports[0].stderr), String::from_utf8_lossy(&reports[0].stdout));
+        assert_eq!(
+            reports[0].rc,
+            0,
+            "{}{}",
+            String::from_utf8_lossy(&reports[0].stderr),
+            String::from_utf8_lossy(&reports[0].stdout)
+        );
         assert_eq!(String::from_utf8_lossy(&reports[0].stdout), "nobody\n");
         assert!(reports[0].changed());
         let script = apply(&[ScriptStep { become_: Some(&nobody), ..s("0", "true") }], &[], &[], None);

@@ -74,12 +74,25 @@ pub enum ArgError {
     #[error("argument `{name}` must be one of {}, found `{found}`", choices.join(", "))]
     Choice { name: String, found: String, choices: Vec<String>, suggestion: Option<String> },
     #[error("{message}")]
-    Invalid { name: Option<String>, message: String },
+    Invalid { name: Option<String>, message: String, hint: Option<String> },
 }
 
 impl ArgError {
     pub fn invalid(name: &str, message: impl Into<String>) -> ArgError {
-        ArgError::Invalid { name: Some(name.to_string()), message: message.into() }
+        ArgError::Invalid { name: Some(name.to_string()), message: message.into(), hint: None }
+    }
+
+    /// An error about no argument in particular (a rendering failure...).
+    pub fn general(message: impl Into<String>) -> ArgError {
+        ArgError::Invalid { name: None, message: message.into(), hint: None }
+    }
+
+    /// What to do about an `Invalid` error (the others make their own).
+    pub fn with_hint(mut self, text: impl Into<String>) -> ArgError {
+        if let ArgError::Invalid { hint, .. } = &mut self {
+            *hint = Some(text.into());
+        }
+        self
     }
 
     /// The argument this error is about, to point at it.
@@ -99,6 +112,7 @@ impl ArgError {
                 Some(format!("did you mean `{s}`?"))
             }
             ArgError::Unknown { valid, .. } => Some(format!("valid arguments: {}", valid.join(", "))),
+            ArgError::Invalid { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -154,7 +168,8 @@ pub fn parse_bool(v: &Value) -> Option<bool> {
 }
 
 fn coerce(param: &Param, name: &str, v: Value) -> Result<Value, ArgError> {
-    let bad = |v: &Value| ArgError::Type { name: name.to_string(), expected: param.kind.describe(), found: type_name(v) };
+    let bad =
+        |v: &Value| ArgError::Type { name: name.to_string(), expected: param.kind.describe(), found: type_name(v) };
     let v = match param.kind {
         Kind::Any => v,
         Kind::Str => match v {
@@ -219,7 +234,9 @@ fn is_mode(s: &str) -> bool {
     let symbolic = !s.is_empty()
         && s.split(',').all(|clause| {
             let (who, rest) = clause.split_at(clause.find(['=', '+', '-']).unwrap_or(clause.len()));
-            who.chars().all(|c| "ugoa".contains(c)) && !rest.is_empty() && rest[1..].chars().all(|c| "rwxXst".contains(c))
+            who.chars().all(|c| "ugoa".contains(c))
+                && !rest.is_empty()
+                && rest[1..].chars().all(|c| "rwxXst".contains(c))
         });
     octal || symbolic
 }

@@ -110,12 +110,16 @@ pub trait Module: Sync {
     /// the task's last change replaced. Only asked when [`Module::rolls_back`].
     fn plan_rollback(&self, args: &Args) -> Result<Op, ArgError> {
         let _ = args;
-        Err(ArgError::Invalid { name: None, message: format!("{} cannot be rolled back", self.name()) })
+        Err(ArgError::general(format!("{} cannot be rolled back", self.name())))
     }
 }
 
 /// Check `args` against a module's parameters and build its op.
-pub fn plan(module: &dyn Module, args: serde_json::Map<String, serde_json::Value>, ctl: &dyn Controller) -> Result<Op, ArgError> {
+pub fn plan(
+    module: &dyn Module,
+    args: serde_json::Map<String, serde_json::Value>,
+    ctl: &dyn Controller,
+) -> Result<Op, ArgError> {
     let args = Args::check(module.params(), args)?;
     module.plan(&args, ctl)
 }

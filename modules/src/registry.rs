@@ -1,7 +1,7 @@
 //! The table of built-in modules and the snippet templates they render.
 
-use crate::Module;
 use crate::modules::*;
+use crate::Module;
 
 static MODULES: &[&dyn Module] = &[
     &Command,

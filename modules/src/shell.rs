@@ -51,10 +51,7 @@ fn text_of(value: &Value) -> Result<String, Error> {
 
 /// `{{ items | quote_each }}`: each item quoted, joined by spaces.
 fn quote_each(value: Value) -> Result<Value, Error> {
-    let words = value
-        .try_iter()?
-        .map(|v| text_of(&v).map(|t| quote(&t)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let words = value.try_iter()?.map(|v| text_of(&v).map(|t| quote(&t))).collect::<Result<Vec<_>, _>>()?;
     Ok(Value::from_safe_string(words.join(" ")))
 }
 
@@ -131,7 +128,9 @@ mod tests {
     #[test]
     fn formatter_quotes_every_value() {
         let env = environment();
-        let out = env.render_str("echo {{ v }} {{ l | quote_each }}", minijinja::context! { v => "a b", l => vec!["x", "y z"] }).unwrap();
+        let out = env
+            .render_str("echo {{ v }} {{ l | quote_each }}", minijinja::context! { v => "a b", l => vec!["x", "y z"] })
+            .unwrap();
         assert_eq!(out, "echo 'a b' x 'y z'");
         let err = env.render_str("echo {{ l }}", minijinja::context! { l => vec!["x"] }).unwrap_err();
         assert!(err.to_string().contains("quote_each"));

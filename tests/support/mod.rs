@@ -22,6 +22,7 @@
 //! Nothing here reaches anything but 127.0.0.1.
 
 mod fleet;
+mod lab;
 mod proc;
 mod push;
 mod skip;
@@ -29,6 +30,7 @@ mod sshd;
 mod trap;
 
 pub use fleet::{Fleet, InventoryFormat};
+pub use lab::{TestLab, LAB_BUILD_TIMEOUT};
 pub use proc::{run_with_timeout, CmdOutput};
 pub use push::{parse_json_lines, push, push_bin, strip_ansi, HostRecap, PushCmd, Recap, RunOutput, TaskEvent};
 pub use skip::{ansible_bin_dir, require_ansible, require_docker, require_sshd, skip};

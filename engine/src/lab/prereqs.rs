@@ -113,7 +113,6 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Option<(bool, String, Strin
 mod tests {
     use super::*;
 
-
     #[test]
     fn root_from_proc_status() {
         assert!(is_root_status("Name:\tx\nUid:\t0\t0\t0\t0\n"));

@@ -175,8 +175,12 @@ mod tests {
                 line.clear();
             }
             let body = "{\"repositories\":[\"mail\",\"web\"]}\n";
-            write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-                .unwrap();
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
         });
         assert_eq!(catalog(&addr).unwrap(), ["mail", "web"]);
         server.join().unwrap();

@@ -1,9 +1,9 @@
 //! One function per subcommand; the CLI parses options into these structs
 //! and turns the results into exit codes.
 
+pub mod import;
 mod inventory;
 pub mod lab;
-pub mod import;
 mod run;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};

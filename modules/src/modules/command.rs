@@ -31,7 +31,7 @@ impl Module for Command {
             ["argv"] => args.list("argv"),
             [text] => shlex::split(args.str(text).unwrap_or_default())
                 .ok_or_else(|| ArgError::invalid(text, "unbalanced quotes in the command"))?,
-            [] => return Err(ArgError::Invalid { name: None, message: "no command given".into() }),
+            [] => return Err(ArgError::general("no command given")),
             [_, second, ..] => {
                 return Err(ArgError::invalid(second, "give the command once: as free form, `cmd` or `argv`"));
             }

@@ -146,7 +146,7 @@ pub fn render_file(name: &str, ctx: Value) -> Result<String, ArgError> {
     });
     env.get_template(name)
         .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
-        .map_err(|e| ArgError::Invalid { name: None, message: format!("rendering {name}: {e}") })
+        .map_err(|e| ArgError::general(format!("rendering {name}: {e}")))
 }
 
 static FILE_TEMPLATES: &[(&str, &str)] = &[

@@ -20,7 +20,11 @@ pub(crate) const HELPER: &str = "/usr/local/lib/push/docker-unit-health";
 #[derive(Debug, Clone, PartialEq)]
 enum Check {
     Tcp(u16),
-    Http { port: u16, path: String, status: u16 },
+    Http {
+        port: u16,
+        path: String,
+        status: u16,
+    },
     Cmd(Vec<String>),
     /// The image's own HEALTHCHECK, as Docker reports it.
     Image,
@@ -39,6 +43,7 @@ pub(crate) struct Health {
 
 fn invalid(message: impl Into<String>) -> ArgError {
     ArgError::invalid("health", message)
+        .with_hint("e.g. health: {http: {port: 80, path: /health}, interval: 2s, timeout: 2s, retries: 5}")
 }
 
 /// `5`, `2.5`, `"500ms"`, `"5s"`, `"2m"`: seconds unless a unit says otherwise.
@@ -90,11 +95,11 @@ impl Health {
             Some(_) => return Err(invalid("`health` is a mapping with one of tcp, http, cmd or image")),
         };
         if let Some(k) = m.keys().find(|k| !KINDS.contains(&k.as_str()) && !TIMING.contains(&k.as_str())) {
-            let hint = crate::args::suggest(k, KINDS.iter().chain(TIMING.iter()).copied());
-            return Err(invalid(format!(
-                "unknown health field `{k}`{}",
-                hint.map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default()
-            )));
+            let error = invalid(format!("unknown health field `{k}`"));
+            return Err(match crate::args::suggest(k, KINDS.iter().chain(TIMING.iter()).copied()) {
+                Some(near) => error.with_hint(format!("did you mean `{near}`?")),
+                None => error.with_hint(format!("one of {}, and {}", KINDS.join(", "), TIMING.join(", "))),
+            });
         }
         let kinds: Vec<&str> = KINDS.iter().copied().filter(|k| m.contains_key(*k)).collect();
         let check = match kinds.as_slice() {
@@ -199,8 +204,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The error's message and hint, as one text.
     fn parse(v: Value) -> Result<Health, String> {
-        Health::parse(Some(&v)).map(|h| h.expect("some")).map_err(|e| e.to_string())
+        Health::parse(Some(&v))
+            .map(|h| h.expect("some"))
+            .map_err(|e| format!("{e} (hint: {})", e.hint().unwrap_or_default()))
     }
 
     #[test]

@@ -2,11 +2,11 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::docker_health::{self, Health};
 use super::docker_common::{
     check_container_name, check_image, check_volume_name, copy_op, dir_op, normalize_path, path_slug, render_file,
     scalar_text, sub_ctx, systemd_quote, unit_text, words, HELPER_DIR, RUN_DIR, STATE_DIR,
 };
+use super::docker_health::{self, Health};
 use crate::args::{ArgError, Args, Kind, Param};
 use crate::{Controller, Deferred, Module, Op};
 
@@ -772,8 +772,11 @@ fn deferred_restarts(base: &str, names: &[String], group: bool) -> Result<Vec<De
         deferred.push(Deferred {
             key: format!("50-restart-{name}"),
             label: format!("restart {name}"),
-            snippet: crate::shell::render("docker_unit_restart.sh", minijinja::Value::from(minijinja::value::Serde(ctx)))
-                .map_err(|e| ArgError::Invalid { name: None, message: e.to_string() })?,
+            snippet: crate::shell::render(
+                "docker_unit_restart.sh",
+                minijinja::Value::from(minijinja::value::Serde(ctx)),
+            )
+            .map_err(|e| ArgError::general(e.to_string()))?,
         });
     }
     if group {

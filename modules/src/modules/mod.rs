@@ -15,12 +15,12 @@ mod apt;
 mod command;
 mod copy;
 mod docker_common;
+mod docker_health;
 mod docker_host;
 mod docker_image;
 mod docker_ssh;
 #[cfg(test)]
 mod docker_tests;
-mod docker_health;
 mod docker_unit;
 mod file;
 mod group;
@@ -52,8 +52,7 @@ use crate::{ArgError, Op};
 /// Render a module's template as probe and apply. Rendering only fails on
 /// values no shell word can hold (a NUL byte), which is the user's to fix.
 pub(crate) fn render(template: &str, ctx: Value) -> Result<Op, ArgError> {
-    let (probe, apply) = crate::shell::render_pair(template, &ctx)
-        .map_err(|e| ArgError::Invalid { name: None, message: e.to_string() })?;
+    let (probe, apply) = crate::shell::render_pair(template, &ctx).map_err(|e| ArgError::general(e.to_string()))?;
     Ok(Op { probe, apply, ..Default::default() })
 }
 

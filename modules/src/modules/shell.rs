@@ -33,7 +33,7 @@ impl Module for Shell {
     fn plan(&self, args: &Args, _: &dyn Controller) -> Result<Op, ArgError> {
         let cmd = match (args.str("_raw_params"), args.str("cmd")) {
             (Some(c), None) | (None, Some(c)) => c,
-            (None, None) => return Err(ArgError::Invalid { name: None, message: "no command given".into() }),
+            (None, None) => return Err(ArgError::general("no command given")),
             (Some(_), Some(_)) => return Err(ArgError::invalid("cmd", "give the command once: as free form or `cmd`")),
         };
         if cmd.trim().is_empty() {
