@@ -233,15 +233,8 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
         let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
         args.insert(key, value);
     }
-    if let Intent::ConvergePinned(resolver) = intent {
-        pin_images(module, task, scope, resolver, &mut args)?;
-    }
     let lookup = FileLookup { base_dir: &play.base_dir, role_dir: task.role_dir.as_deref(), scope };
-    let op = match intent {
-        Intent::Rollback => push_modules::plan_rollback(module, args),
-        _ => push_modules::plan(module, args, &lookup),
-    };
-    op.map_err(|e| {
+    let arg_error = |e: push_modules::ArgError| {
         let span = e
             .arg_name()
             .and_then(|n| match e {
@@ -254,7 +247,18 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
             Some(h) => d.with_hint(h),
             None => d,
         }
-    })
+    };
+    match intent {
+        Intent::Rollback => push_modules::plan_rollback(module, args).map_err(arg_error),
+        Intent::ConvergePinned(resolver) if !module.pinned_image_args().is_empty() => {
+            // The arguments are checked before any registry is asked: a typo
+            // is reported as one, not as an unreachable registry.
+            push_modules::plan(module, args.clone(), &lookup).map_err(arg_error)?;
+            pin_images(module, task, scope, resolver, &mut args)?;
+            push_modules::plan(module, args, &lookup).map_err(arg_error)
+        }
+        _ => push_modules::plan(module, args, &lookup).map_err(arg_error),
+    }
 }
 
 /// Replace image tags with `tag@digest`, resolved once per run.
