@@ -347,8 +347,12 @@ impl HostRun<'_> {
         }
     }
 
-    fn count_exec(&self, host: &str) {
-        self.stats.lock().unwrap().entry(host.to_string()).or_default().remote_execs += 1;
+    /// Count an exec; returns its number on this host (1-based).
+    fn count_exec(&self, host: &str) -> u32 {
+        let mut stats = self.stats.lock().unwrap();
+        let execs = &mut stats.entry(host.to_string()).or_default().remote_execs;
+        *execs += 1;
+        *execs
     }
 
     /// Run the play on one host. Returns false if the host failed or was
@@ -697,7 +701,24 @@ impl HostRun<'_> {
     /// Run one script; on transport or framing trouble the host fails.
     async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
         let name = on.name;
-        self.count_exec(name);
+        let n = self.count_exec(name);
+        // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
+        // Private: scripts carry file contents, secrets included.
+        if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let path = std::path::Path::new(&dir).join(format!("{name}.{n}.sh"));
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(script.text.as_bytes()));
+            if let Err(e) = written {
+                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
+            }
+        }
         let output = match on.conn.exec(&script.text).await {
             Ok(o) => o,
             Err(e) => {

@@ -26,10 +26,16 @@ fi
 {% endif %}
 {% if names %}
 # The package's state (installed, config-files, not-installed...) and version.
-_status() { dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null | head -n1; }
+# Into _s; the first line only: a multi-arch package may have one per
+# architecture.
+_status() {
+	_s=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null) || true
+	_s=${_s%%
+*}
+}
 set --
 for _p in {{ names | quote_each }}; do
-	_s=$(_status "${_p%%=*}")
+	_status "${_p%%=*}"
 {% if state == "present" %}
 	case $_p in
 	*=*) [ "$_s" = "installed ${_p#*=}" ] || set -- "$@" "$_p" ;;

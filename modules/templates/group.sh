@@ -1,4 +1,10 @@
-_g=$(getent group -- {{ name }} || true)
+{# /etc/group first, with shell builtins (a process less on every host);
+   then NSS (LDAP and the like), through getent. #}
+_g=
+while IFS= read -r _l; do
+	case $_l in {{ name }}:*) _g=$_l; break ;; esac
+done </etc/group
+if [ -z "$_g" ]; then _g=$(getent group -- {{ name }} || true); fi
 {% if state == "absent" %}
 if [ -n "$_g" ]; then
 	push_changed remove
@@ -15,7 +21,8 @@ if [ -z "$_g" ]; then
 	exit 0
 fi
 {% if gid is not none %}
-_gid=$(printf '%s\n' "$_g" | cut -d: -f3)
+_gid=${_g#*:*:}
+_gid=${_gid%%:*}
 if [ "$_gid" != {{ gid }} ]; then
 	push_changed gid
 {% if apply %}
