@@ -426,6 +426,15 @@ struct Spec<'a> {
     health: Option<Health>,
 }
 
+/// The units (and containers) of a task: NAME, or NAME-1..NAME-N with `count: N`.
+fn instance_names(base: &str, count: u16) -> Vec<String> {
+    if count == 1 {
+        vec![base.to_string()]
+    } else {
+        (1..=count).map(|i| format!("{base}-{i}")).collect()
+    }
+}
+
 fn quote_all(words: &[String]) -> Result<String, ArgError> {
     words
         .iter()
@@ -435,14 +444,6 @@ fn quote_all(words: &[String]) -> Result<String, ArgError> {
 }
 
 impl Spec<'_> {
-    fn instance_names(&self) -> Vec<String> {
-        if self.count == 1 {
-            vec![self.base.to_string()]
-        } else {
-            (1..=self.count).map(|i| format!("{}-{i}", self.base)).collect()
-        }
-    }
-
     fn unit_text(&self, name: &str, offset: u16) -> Result<String, ArgError> {
         let mut run: Vec<String> =
             ["/usr/bin/docker", "run", "--rm", "--restart=no", "--name", name].map(String::from).to_vec();
@@ -559,19 +560,17 @@ impl Module for DockerUnit {
     fn rolls_back(&self) -> bool {
         true
     }
-    /// `push rollback`: each instance's unit and env file trade places with
-    /// the kept earlier ones, then the same deferred restart as a run
-    /// brings it up (health-checked; if the earlier deployment does not
-    /// come up, it goes back again).
+    /// `push rollback`: each instance goes back to the unit and env file
+    /// kept as NAME.prev (see `templates/docker_unit_rollback.sh`), through
+    /// the same deferred restart as a run (health-checked; if the earlier
+    /// deployment does not come up, it goes back again).
     fn plan_rollback(&self, args: &Args) -> Result<Op, ArgError> {
         let base = args.str("name").unwrap_or_default();
         check_container_name("name", base)?;
         if args.str("state") == Some("absent") {
             return super::render("docker_unit_rollback.sh", json!({"names": []}));
         }
-        let count = args.int("count").unwrap_or(1).clamp(1, 100) as u16;
-        let names: Vec<String> =
-            if count == 1 { vec![base.to_string()] } else { (1..=count).map(|i| format!("{base}-{i}")).collect() };
+        let names = instance_names(base, args.int("count").unwrap_or(1).clamp(1, 100) as u16);
         let mut op = super::render(
             "docker_unit_rollback.sh",
             json!({"names": names, "unit_dir": UNIT_DIR, "state_dir": STATE_DIR, "run_dir": RUN_DIR}),
@@ -671,7 +670,7 @@ impl Module for DockerUnit {
             stop_timeout,
             health: Health::parse(args.get("health"))?,
         };
-        let names = spec.instance_names();
+        let names = instance_names(spec.base, spec.count);
         let mut instances = Vec::new();
         for (i, name) in names.iter().enumerate() {
             instances.push(Instance {
