@@ -25,4 +25,9 @@ chown root:www-data /etc/roundcube/lab.inc.php
 chmod 640 /etc/roundcube/lab.inc.php
 
 echo "webmail: Roundcube on port 80, mail server ${mail_host} (IMAP ${imap_port}, SMTP ${smtp_port})"
-exec apache2ctl -D FOREGROUND
+# apache2 itself as PID 1 (apache2ctl would stay a shell that ignores
+# SIGTERM, so every `docker stop` waited for its timeout).
+set +u # envvars reads variables that may be unset
+. /etc/apache2/envvars
+mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR"
+exec apache2 -D FOREGROUND
