@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use push_tests::{push_bin, read, require_docker, run_with_timeout, PushCmd, RunOutput, TestLab};
+use push_tests::{push_bin, read, require, require_docker, run_with_timeout, PushCmd, RunOutput, TestLab};
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -194,7 +194,7 @@ fn pinned_digest(out: &RunOutput) -> String {
 
 #[test]
 fn lab_rolling_upgrade_revert_rollback_and_locks() {
-    require_docker();
+    require!(require_docker());
     let lab = WebLab(TestLab::new("pt-web"));
     let t = Instant::now();
     lab.lab(&["up", "--hosts", "6", "--prepared"]).assert_code(0);
@@ -285,7 +285,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         .arg(lab.inventory())
         .args(["--format", "json", "-e", "web_version=v2", "--lock-wait", "300"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("push starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -325,7 +325,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         .arg(lab.inventory())
         .args(["-l", h, "--format", "json", "-e", "web_version=v1", "--no-pin"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("push starts");
     let t = Instant::now();
