@@ -270,6 +270,14 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
         assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
     }
+    // Rolling back twice returns to where it started (on one host).
+    let h1 = hosts[0].as_str();
+    for expected in ["v2", "v1"] {
+        let out = lab.command("rollback", &["-l", h1]).run();
+        out.assert_code(0);
+        assert_eq!(recap_rollout(&out, "rolled_back"), [h1], "{out}");
+        assert_eq!(version(h1).as_deref(), Some(expected), "{out}");
+    }
 
     // The tag moves halfway through a rollout: hosts 3-6 hold their deploy
     // lock (a live holder: pid 1) until the first batch is done and v2 is
