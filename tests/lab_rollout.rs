@@ -245,6 +245,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     assert_eq!(batches(&out).len(), 1, "no batch after the failed one: {out}");
     assert_eq!(recap_rollout(&out, "reverted"), first, "{out}");
     assert_eq!(recap_rollout(&out, "untouched"), hosts[2..].to_vec(), "{out}");
+    eprintln!("a revert reports: {}", out.task(&first[0], "restart web").msg);
     for h in &first {
         let failed = out.task(h, "restart web");
         assert_eq!(failed.status, "failed", "{failed:?}");
