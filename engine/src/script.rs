@@ -319,6 +319,35 @@ mod tests {
         assert!(reports[2].skipped());
     }
 
+    /// The probe's tables are what the helpers read: a file changed after
+    /// the prefetch still shows its state from before (so the tables were
+    /// used), a path left out of them is looked at directly, and both agree
+    /// with stat and sha256sum.
+    #[test]
+    fn probe_helpers_read_the_prefetched_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "first\n").unwrap();
+        std::fs::write(&b, "other\n").unwrap();
+        let (a, b) = (a.display().to_string(), b.display().to_string());
+        let fetched = push_modules::Prefetch { stat: vec![a.clone()], sha256: vec![a.clone()] };
+        let snippet = format!(
+            "chmod 600 {a}; echo changed >{a}\n\
+             push_stat {a}; push_sha256 {a}; echo \"${{push_s%% *}} $push_h\"\n\
+             push_stat {b}; push_sha256 {b}; echo \"${{push_s%% *}} $push_h\""
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &str| format!("{:o}", std::fs::metadata(p).unwrap().permissions().mode() & 0o7777);
+        let sha = |text: &str| format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(text));
+        let before = mode(&a);
+        assert_ne!(before, "600");
+        let mut step = s("0", &snippet);
+        step.prefetch = Some(&fetched);
+        let reports = run_locally(&probe(&[step], false));
+        let out = String::from_utf8_lossy(&reports[0].stdout).into_owned();
+        assert_eq!(out, format!("{before} {}\n{} {}\n", sha("first\n"), mode(&b), sha("other\n")), "{reports:?}");
+    }
+
     #[test]
     fn apply_stops_at_failure_and_runs_notified_handlers() {
         let mut a = s("0", "push_changed x; push_defer 10-reload");

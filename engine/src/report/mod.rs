@@ -138,3 +138,22 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, message: &str);
     fn recap(&self, recap: &Recap);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_counts_by_the_worst_that_happened_to_its_containers() {
+        let host = |events: &[&str]| HostStats {
+            rollout: events.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(host(&[]).rollout_outcome(), "untouched");
+        assert_eq!(host(&["upgraded web a -> b"]).rollout_outcome(), "upgraded");
+        assert_eq!(host(&["upgraded web a -> b", "rolled-back db b -> a"]).rollout_outcome(), "rolled back");
+        assert_eq!(host(&["upgraded web a -> b", "reverted db b -> a"]).rollout_outcome(), "reverted");
+        let recap = Recap { hosts: [("h1".to_string(), host(&[]))].into(), pinned: vec![] };
+        assert!(!recap.any_rollout());
+    }
+}
