@@ -34,6 +34,7 @@ pub(crate) static TEMPLATES: &[(&str, &str)] = &[
     ("user.sh", include_str!("../templates/user.sh")),
     ("group.sh", include_str!("../templates/group.sh")),
     ("docker_sub.sh", include_str!("../templates/docker_sub.sh")),
+    ("docker_refs.sh", include_str!("../templates/docker_refs.sh")),
     ("docker_host.sh", include_str!("../templates/docker_host.sh")),
     ("docker_image.sh", include_str!("../templates/docker_image.sh")),
     ("docker_unit.sh", include_str!("../templates/docker_unit.sh")),

@@ -2,7 +2,7 @@
    builtin printf into `docker login --password-stdin`, with a temporary
    DOCKER_CONFIG that goes when the step ends. #}
 if ! command -v docker >/dev/null 2>&1; then push_unmet {{ phase }} "docker is not installed"; fi
-_short() { printf '%.12s' "${1#sha256:}"; }
+{% include "docker_refs.sh" %}
 _id=$(docker image inspect -f {{ fmt_id }} {{ name }} 2>/dev/null || true)
 {% if state == "absent" %}
 if [ -n "$_id" ]; then

@@ -4,9 +4,7 @@
    content, the config files, the image id, not running. Restarts and the
    daemon-reload are deferred to the end of the play (once per host). #}
 {% include "docker_sub.sh" %}
-_short() { printf '%.12s' "${1#sha256:}"; }
-_img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
-_ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
+{% include "docker_refs.sh" %}
 {# The units this task made: they carry the marker line. #}
 _units() { grep -lxF -- {{ marker }} {{ unit_dir }}/*.service 2>/dev/null | sed 's|.*/||; s|\.service$||' || true; }
 _remove() { # INSTANCE: stop, disable, forget; volumes stay

@@ -13,9 +13,7 @@ _n={{ name }}
 _unit={{ unit_dir }}/$_n.service
 _env={{ state_dir }}/$_n.env
 _old={{ state_dir }}/$_n.replaced
-_img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
-{# Digests cut to 12 hex digits: enough to tell them apart in a message. #}
-_ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
+{% include "docker_refs.sh" %}
 _journal() { journalctl -u "$_n.service" -n 20 --no-pager -o cat 2>/dev/null || true; }
 _bad=
 {# Does the unit file (the new one, or the one gone back to) check health? #}

@@ -5,8 +5,7 @@
    up health-checked and goes back again if it does not come up; once it
    is up, the one rolled back from becomes NAME.prev: rolling back twice
    returns to where it started. #}
-_img_of() { sed -n 's/^# push image: //p' -- "$1" 2>/dev/null | head -n1; }
-_ref() { printf '%s' "$1" | sed 's/\(@sha256:[0-9a-f]\{12\}\)[0-9a-f]*/\1/'; }
+{% include "docker_refs.sh" %}
 _done=
 _none=
 {% for n in names %}
