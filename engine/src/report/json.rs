@@ -41,11 +41,8 @@ impl Reporter for JsonReporter {
             recap.pinned.iter().map(|(r, d)| (r.clone(), json!(d))).collect();
         let mut event = json!({"event": "recap", "hosts": recap.hosts, "pinned": pinned});
         if recap.any_rollout() {
-            let mut outcomes = serde_json::Map::new();
-            for (host, stats) in &recap.hosts {
-                let hosts = outcomes.entry(stats.rollout_outcome().replace(' ', "_")).or_insert_with(|| json!([]));
-                hosts.as_array_mut().expect("a list").push(json!(host));
-            }
+            let outcomes: serde_json::Map<String, serde_json::Value> =
+                recap.rollout_groups().into_iter().map(|(o, hosts)| (o.replace(' ', "_"), json!(hosts))).collect();
             event["rollout"] = serde_json::Value::Object(outcomes);
         }
         emit(event);

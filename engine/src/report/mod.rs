@@ -115,6 +115,19 @@ impl Recap {
         self.hosts.values().any(|h| !h.rollout.is_empty())
     }
 
+    /// The hosts by rollout outcome, in the recap's order (upgraded, rolled
+    /// back, reverted, untouched), outcomes without hosts left out.
+    pub fn rollout_groups(&self) -> Vec<(&'static str, Vec<&str>)> {
+        ["upgraded", "rolled back", "reverted", "untouched"]
+            .into_iter()
+            .map(|outcome| {
+                let hosts = self.hosts.iter().filter(|(_, s)| s.rollout_outcome() == outcome).map(|(h, _)| h.as_str());
+                (outcome, hosts.collect::<Vec<_>>())
+            })
+            .filter(|(_, hosts)| !hosts.is_empty())
+            .collect()
+    }
+
     pub fn any_failed(&self) -> bool {
         self.hosts.values().any(|h| h.failed > 0)
     }
@@ -155,5 +168,11 @@ mod tests {
         assert_eq!(host(&["upgraded web a -> b", "reverted db b -> a"]).rollout_outcome(), "reverted");
         let recap = Recap { hosts: [("h1".to_string(), host(&[]))].into(), pinned: vec![] };
         assert!(!recap.any_rollout());
+        let hosts = [("a", host(&[])), ("b", host(&["reverted w x -> y"])), ("c", host(&["upgraded w y -> z"]))];
+        let recap = Recap { hosts: hosts.into_iter().map(|(h, s)| (h.to_string(), s)).collect(), pinned: vec![] };
+        assert_eq!(
+            recap.rollout_groups(),
+            [("upgraded", vec!["c"]), ("reverted", vec!["b"]), ("untouched", vec!["a"])]
+        );
     }
 }

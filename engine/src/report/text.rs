@@ -155,16 +155,8 @@ impl Reporter for TextReporter {
         }
         if recap.any_rollout() {
             out.push_str("\nROLLOUT\n");
-            for outcome in ["upgraded", "rolled back", "reverted", "untouched"] {
-                let hosts: Vec<&str> = recap
-                    .hosts
-                    .iter()
-                    .filter(|(_, s)| s.rollout_outcome() == outcome)
-                    .map(|(h, _)| h.as_str())
-                    .collect();
-                if !hosts.is_empty() {
-                    out.push_str(&format!("{outcome:11} ({}): {}\n", hosts.len(), hosts.join(" ")));
-                }
+            for (outcome, hosts) in recap.rollout_groups() {
+                out.push_str(&format!("{outcome:11} ({}): {}\n", hosts.len(), hosts.join(" ")));
             }
             for (host, s) in recap.hosts.iter().filter(|(_, s)| !s.rollout.is_empty()) {
                 for event in &s.rollout {
