@@ -134,23 +134,9 @@ mod tests {
     /// A registry on loopback that serves one manifest digest.
     #[test]
     fn resolves_over_http_and_caches() {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            // Read the whole request: closing with unread bytes resets the
-            // connection before the client reads the answer.
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let (mut request, mut line) = (String::new(), String::new());
-            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
-                request.push_str(&line);
-                line.clear();
-            }
-            conn.write_all(b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:feed\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
-            request
-        });
+        let (addr, server) = crate::test_http::answer_once(
+            "HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:feed\r\nContent-Length: 0\r\n\r\n".into(),
+        );
         let resolver = DigestResolver::default();
         let reference = format!("{addr}/web:v2");
         let insecure = vec![addr.clone()];

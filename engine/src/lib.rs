@@ -17,5 +17,7 @@ pub mod report;
 pub mod runner;
 pub mod script;
 pub mod template;
+#[cfg(test)]
+mod test_http;
 pub mod transport;
 pub mod yaml;

@@ -129,8 +129,7 @@ pub fn catalog(address: &str) -> Result<Vec<String>> {
     Ok(v["repositories"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_string)).collect())
 }
 
-/// A minimal HTTP/1.0 GET (the registry speaks plain HTTP on loopback):
-/// `(status, body)`.
+/// GET over plain HTTP (the registry speaks it on loopback): `(status, body)`.
 pub fn http_get(address: &str, path: &str) -> Result<(u16, String)> {
     let url = format!("http://{address}{path}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -147,7 +146,6 @@ pub fn http_get(address: &str, path: &str) -> Result<(u16, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
 
     #[test]
     fn docker_run_for_the_registry() {
@@ -163,25 +161,11 @@ mod tests {
 
     #[test]
     fn http_get_against_a_tiny_server() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            // Read the whole request: closing with unread bytes would reset
-            // the connection before the client reads the answer.
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
-                line.clear();
-            }
-            let body = "{\"repositories\":[\"mail\",\"web\"]}\n";
-            write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-        });
+        let body = "{\"repositories\":[\"mail\",\"web\"]}\n";
+        let (addr, server) = crate::test_http::answer_once(format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
         assert_eq!(catalog(&addr).unwrap(), ["mail", "web"]);
         server.join().unwrap();
     }
