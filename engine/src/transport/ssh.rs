@@ -100,7 +100,8 @@ impl Connector for SshConnector {
 }
 
 struct SshConnection {
-    /// None once closed.
+    /// Taken by `close` (which consumes the connection), so `drop` knows the
+    /// master was already ended.
     session: Option<Session>,
     /// The master's pid, as it reports it over its socket.
     master: Option<i32>,
@@ -139,12 +140,6 @@ fn running(pid: i32) -> bool {
     }
 }
 
-impl SshConnection {
-    fn session(&self) -> Result<&Session, TransportError> {
-        self.session.as_ref().ok_or_else(|| TransportError::Exec("the connection is closed".into()))
-    }
-}
-
 impl Drop for SshConnection {
     /// Interrupted (Ctrl-C): no waiting, but the master goes too.
     fn drop(&mut self) {
@@ -160,7 +155,9 @@ impl Connection for SshConnection {
         Box::pin(async move {
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
             let mut child = self
-                .session()?
+                .session
+                .as_ref()
+                .expect("open until close, which consumes the connection")
                 .command("sh")
                 .arg("-s")
                 .stdin(Stdio::piped())
@@ -192,6 +189,7 @@ impl Connection for SshConnection {
             if let Some(pid) = self.master {
                 end_master(pid).await;
             }
+            // Removes openssh's control folder (the master is gone already).
             if let Some(session) = session {
                 let _ = session.close().await;
             }
