@@ -73,8 +73,10 @@ fn header<'a>(out: &mut String, diff: bool, ids: impl Iterator<Item = &'a str>) 
 }
 
 /// Write a step: its snippet as a function (or, under sudo, as a file run by
-/// a root shell), then the call that runs and reports it.
-fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
+/// a root shell), then the call that runs and reports it. In an apply, a
+/// failure stops the script and the step raises the flags of its handlers
+/// and deferred actions; a probe runs on and has no final steps to raise.
+fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
     let id = &s.id;
     match s.become_.filter(|b| b.enabled) {
         None => {
@@ -94,14 +96,20 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, stop_on_failure: bool) {
             let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
         }
     }
+    if !apply {
+        return;
+    }
     for flag in &s.notify {
         let _ = writeln!(out, "[ \"$push_changed\" = 1 ] && push_flag_{flag}=1");
     }
     for (key, flag) in &s.defers {
-        let line = push_modules::shell::quote(&format!("defer {key}"));
-        let _ = writeln!(out, "grep -qxF {line} \"$push_d/status\" && push_flag_{flag}=1");
+        let _ = writeln!(
+            out,
+            "case $push_defers in *{}*) push_flag_{flag}=1 ;; esac",
+            push_modules::shell::quote(&format!(" {key} "))
+        );
     }
-    if stop_on_failure && !s.ignore_errors {
+    if !s.ignore_errors {
         out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
     }
 }

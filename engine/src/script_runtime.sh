@@ -1,5 +1,6 @@
 # push_run ID CMD...: run one step in a subshell with its output in files,
-# then print its report. Sets push_rc and push_changed for the caller.
+# then print its report. Sets push_rc, push_changed and push_defers (" KEY
+# KEY ... ") for the caller.
 push_run() {
     push_id=$1; shift
     push_d="$PUSH_T/$push_id"
@@ -16,8 +17,12 @@ push_run() {
     push_rc=$?
     # Shell builtins only, but for base64 of files that are not empty.
     push_changed=0
+    push_defers=' '
     while IFS= read -r push_l || [ -n "$push_l" ]; do
-        case $push_l in changed*) push_changed=1 ;; esac
+        case $push_l in
+        changed*) push_changed=1 ;;
+        "defer "*) push_defers="$push_defers${push_l#defer } " ;;
+        esac
     done <"$push_d/status"
     printf '%s %s %s\n' "$PUSH_NONCE" "$push_id" "$push_rc"
     for push_f in "$push_d/out" "$push_d/err" "$push_d/status" "$push_d/diff/before" "$push_d/diff/after"; do
