@@ -151,18 +151,33 @@ impl Docker {
 
     /// The container named exactly `name`, if there is one.
     pub fn container(&self, name: &str) -> Result<Option<Container>> {
-        let mut cmd = self.command(["container", "inspect", "--", name]);
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Failed(format!("cannot run docker: {e}")))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("No such") {
-                return Ok(None);
-            }
-            return Err(Error::Failed(format!("`docker container inspect {name}` failed: {}", last_line(&err))));
-        }
-        let v: Value = serde_json::from_slice(&out.stdout)
+        let Some(out) = self.inspect(
+            &["container", "inspect", "--", name],
+            &format!("docker container inspect {name}"),
+            &["No such"],
+        )?
+        else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_slice(&out)
             .map_err(|e| Error::Failed(format!("`docker container inspect {name}`: unreadable output: {e}")))?;
         Ok(v.as_array().and_then(|a| a.first()).map(Container::from_inspect))
+    }
+
+    /// stdout of a `docker KIND inspect ...` command (`what` names it in
+    /// errors), `None` when docker's error says the object is not there
+    /// (one of `absent`).
+    fn inspect(&self, args: &[&str], what: &str, absent: &[&str]) -> Result<Option<Vec<u8>>> {
+        let mut cmd = self.command(args);
+        let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Failed(format!("cannot run docker: {e}")))?;
+        if out.status.success() {
+            return Ok(Some(out.stdout));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if absent.iter().any(|a| err.contains(a)) {
+            return Ok(None);
+        }
+        Err(Error::Failed(format!("`{what}` failed: {}", last_line(&err))))
     }
 
     /// Every container (running or not) with label `key=value`.
@@ -181,16 +196,15 @@ impl Docker {
     }
 
     pub fn network(&self, name: &str) -> Result<Option<Network>> {
-        let mut cmd = self.command(["network", "inspect", "--", name]);
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Failed(format!("cannot run docker: {e}")))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("No such") || err.contains("not found") {
-                return Ok(None);
-            }
-            return Err(Error::Failed(format!("`docker network inspect {name}` failed: {}", last_line(&err))));
-        }
-        let v: Value = serde_json::from_slice(&out.stdout)
+        let Some(out) = self.inspect(
+            &["network", "inspect", "--", name],
+            &format!("docker network inspect {name}"),
+            &["No such", "not found"],
+        )?
+        else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_slice(&out)
             .map_err(|e| Error::Failed(format!("`docker network inspect {name}`: unreadable output: {e}")))?;
         let Some(n) = v.as_array().and_then(|a| a.first()) else { return Ok(None) };
         let labels = n["Labels"]
@@ -222,16 +236,15 @@ impl Docker {
     /// The value of label `key` on local image `image`: `None` when the image
     /// is not here, `Some("")` when it is but lacks the label.
     pub fn image_label(&self, image: &str, key: &str) -> Result<Option<String>> {
-        let mut cmd = self.command(["image", "inspect", "--format", "{{json .Config.Labels}}", "--", image]);
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| Error::Failed(format!("cannot run docker: {e}")))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("No such") {
-                return Ok(None);
-            }
-            return Err(Error::Failed(format!("`docker image inspect {image}` failed: {}", last_line(&err))));
-        }
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let Some(out) = self.inspect(
+            &["image", "inspect", "--format", "{{json .Config.Labels}}", "--", image],
+            &format!("docker image inspect {image}"),
+            &["No such"],
+        )?
+        else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_slice(&out).unwrap_or(Value::Null);
         Ok(Some(v[key].as_str().unwrap_or_default().to_string()))
     }
 
