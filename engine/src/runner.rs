@@ -726,7 +726,7 @@ impl HostRun<'_> {
                 return None;
             }
         };
-        match script::parse(&output.stdout, &script.nonce) {
+        match script::parse(&output.stdout, &output.stderr, &script.nonce) {
             Ok(reports) => Some(reports),
             Err(e) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);

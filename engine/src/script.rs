@@ -2,14 +2,25 @@
 //! and the apply (the steps that differ, and handlers). Each is one remote
 //! exec of `sh -s` whatever the number of steps.
 //!
-//! Steps run in their own subshell with their output in files; the script
-//! prints, per step, a header line with a random nonce and then base64 of
-//! stdout, stderr, status, and the diff files, so nothing a step prints can
-//! be mistaken for the framing.
+//! Each step runs in its own subshell. Its report is framed by lines that
+//! start with a random nonce, so nothing a step prints can be mistaken for
+//! them. Every frame line is printed with a newline before it, which belongs
+//! to the frame, not to the data before it:
+//!
+//! ```text
+//! stdout: \nNONCE + ID\n  STDOUT   \nNONCE s STATUS LINE\n  (more STDOUT, status)
+//!         [\nNONCE b\n  DIFF BEFORE]  [\nNONCE a\n  DIFF AFTER]  \nNONCE = RC\n
+//!         ... next step ...  \nNONCE end\n
+//! stderr: \nNONCE + ID\n  STDERR  \nNONCE = RC\n
+//! ```
+//!
+//! A probe without diff or become has no folder on the host at all: output
+//! and status stream out as they come. An apply (and a probe with a diff, or
+//! steps under sudo) keeps each step's output in files of a private folder,
+//! so a daemon a step starts cannot hold the connection open, and prints
+//! them after the step.
 
 use std::fmt::Write as _;
-
-use base64::Engine as _;
 
 use crate::playbook::Become;
 
@@ -50,19 +61,23 @@ fn new_nonce() -> String {
     format!("PUSH{:032x}", rand::random::<u128>())
 }
 
-/// The script's start: a private temporary folder with every step's
-/// folder in it, made by one `mkdir` (on a fleet, each process a run starts
-/// is CPU on every host), then the helpers. The folder's name is random
-/// and `mkdir` without `-p` fails if it exists, so it is ours alone.
-fn header<'a>(out: &mut String, diff: bool, ids: impl Iterator<Item = &'a str>) {
+/// The script's start: with `dir`, a private temporary folder with every
+/// step's folder in it, made by one `mkdir` (on a fleet, each process a run
+/// starts is CPU on every host); then the helpers. The folder's name is
+/// random and `mkdir` without `-p` fails if it exists, so it is ours alone.
+fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = &'a str>) {
     out.push_str("push_main() {\n");
-    let _ = writeln!(out, "PUSH_T=\"${{TMPDIR:-/tmp}}/push.{:016x}\"", rand::random::<u64>());
-    out.push_str("mkdir -m 700 -- \"$PUSH_T\"");
-    for id in ids {
-        let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
+    if dir {
+        let _ = writeln!(out, "PUSH_T=\"${{TMPDIR:-/tmp}}/push.{:016x}\"", rand::random::<u64>());
+        out.push_str("mkdir -m 700 -- \"$PUSH_T\"");
+        for id in ids {
+            let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
+        }
+        out.push_str(" || exit 125\n");
+        out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
+    } else {
+        out.push_str("PUSH_T=\n");
     }
-    out.push_str(" || exit 125\n");
-    out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
     // Signals (the connection closed under us, a kill) leave through the
     // EXIT trap, once the running step has ended: the lock and temporary
     // files go with the change, not before it is complete.
@@ -110,13 +125,12 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
         );
     }
     if !s.ignore_errors {
-        out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
+        out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
     }
 }
 
-fn footer(out: &mut String, nonce: &str) {
-    let _ = writeln!(out, "printf '%s end\\n' {nonce}");
-    out.push_str("}\npush_main </dev/null\n");
+fn footer(out: &mut String) {
+    out.push_str("push_end\n}\npush_main </dev/null\n");
 }
 
 /// One `stat` and one `sha256sum` for every path the steps will look at,
@@ -151,13 +165,15 @@ fn prefetch(out: &mut String, steps: &[ScriptStep]) {
 pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
-    header(&mut out, diff, steps.iter().map(|s| s.id.as_str()));
+    // Steps under sudo run from a file in the folder.
+    let dir = diff || steps.iter().any(|s| s.become_.is_some_and(|b| b.enabled));
+    header(&mut out, dir, diff, steps.iter().map(|s| s.id.as_str()));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     prefetch(&mut out, steps);
     for s in steps {
         step(&mut out, s, &nonce, false);
     }
-    footer(&mut out, &nonce);
+    footer(&mut out);
     Script { text: out, nonce }
 }
 
@@ -168,7 +184,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
     let nonce = new_nonce();
     let mut out = String::new();
     let ids = steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.as_str());
-    header(&mut out, false, lock.map(|_| "lock").into_iter().chain(ids));
+    header(&mut out, true, false, lock.map(|_| "lock").into_iter().chain(ids));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     if let Some(lock) = lock {
         let q = push_modules::shell::quote;
@@ -180,7 +196,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
             lock.wait_secs,
             u8::from(lock.break_stale)
         );
-        out.push_str("[ \"$push_rc\" = 0 ] || { printf '%s end\\n' \"$PUSH_NONCE\"; exit 0; }\n");
+        out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
         // Released on every exit of this shell, with the temporary folder.
         out.push_str("trap 'rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
     }
@@ -195,7 +211,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         step(&mut out, s, &nonce, true);
         out.push_str("fi\n");
     }
-    footer(&mut out, &nonce);
+    footer(&mut out);
     Script { text: out, nonce }
 }
 
@@ -247,41 +263,95 @@ pub enum ParseError {
     Garbled(String),
 }
 
-/// Read a script's output back into step reports.
-pub fn parse(stdout: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
-    let text = String::from_utf8_lossy(stdout);
-    let mut lines = text.lines();
-    let mut reports = Vec::new();
-    let b64 = base64::engine::general_purpose::STANDARD;
-    while let Some(line) = lines.next() {
-        let Some(rest) = line.strip_prefix(nonce).and_then(|r| r.strip_prefix(' ')) else { continue };
-        if rest == "end" {
-            return Ok(reports);
-        }
-        let (id, rc) = rest.split_once(' ').ok_or_else(|| ParseError::Garbled(rest.to_string()))?;
-        let mut field = || -> Result<Option<Vec<u8>>, ParseError> {
-            let l = lines.next().ok_or(ParseError::Truncated { last: Some(id.to_string()) })?;
-            if l == "-" {
-                return Ok(None);
+/// Read a script's output back into step reports (framing: module docs).
+/// Anything outside a step's frame (a login shell's chatter) is ignored.
+pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
+    enum Sink {
+        Nowhere,
+        Stdout,
+        Before,
+        After,
+    }
+    let mut reports: Vec<StepReport> = Vec::new();
+    let mut open: Option<StepReport> = None;
+    let mut sink;
+    let garbled = |open: &Option<StepReport>, head: &str| {
+        ParseError::Garbled(open.as_ref().map_or_else(|| head.to_string(), |r| r.id.clone()))
+    };
+    for (head, data) in frames(stdout, nonce) {
+        match head.split_once(' ').unwrap_or((head, "")) {
+            ("end", "") if open.is_none() => {
+                let mut errs = step_data(stderr, nonce);
+                for r in &mut reports {
+                    r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
+                }
+                return Ok(reports);
             }
-            b64.decode(l.trim()).map(Some).map_err(|_| ParseError::Garbled(id.to_string()))
-        };
-        let stdout = field()?.unwrap_or_default();
-        let stderr = field()?.unwrap_or_default();
-        let status = String::from_utf8_lossy(&field()?.unwrap_or_default()).into_owned();
-        let before = field()?;
-        let after = field()?;
-        reports.push(StepReport {
-            id: id.to_string(),
-            rc: rc.parse().map_err(|_| ParseError::Garbled(id.to_string()))?,
-            stdout,
-            stderr,
-            status,
-            before,
-            after,
-        });
+            ("+", id) if open.is_none() => {
+                open = Some(StepReport { id: id.to_string(), ..Default::default() });
+                sink = Sink::Stdout;
+            }
+            ("s", line) if open.is_some() => {
+                let r = open.as_mut().expect("checked");
+                r.status.push_str(line);
+                r.status.push('\n');
+                sink = Sink::Stdout;
+            }
+            ("b", "") if open.is_some() => sink = Sink::Before,
+            ("a", "") if open.is_some() => sink = Sink::After,
+            ("=", rc) if open.is_some() => {
+                let mut r = open.take().expect("checked");
+                r.rc = rc.parse().map_err(|_| ParseError::Garbled(r.id.clone()))?;
+                reports.push(r);
+                sink = Sink::Nowhere;
+            }
+            _ => return Err(garbled(&open, head)),
+        }
+        if let Some(r) = open.as_mut() {
+            match sink {
+                Sink::Nowhere => {}
+                Sink::Stdout => r.stdout.extend_from_slice(data),
+                Sink::Before => r.before.get_or_insert_with(Vec::new).extend_from_slice(data),
+                Sink::After => r.after.get_or_insert_with(Vec::new).extend_from_slice(data),
+            }
+        }
     }
     Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) })
+}
+
+/// The frames of one stream: each frame line's text after the nonce, and
+/// the data up to the next frame line (without the newline that starts it).
+/// A frame line cut off before its newline ends the stream.
+fn frames<'a>(out: &'a [u8], nonce: &str) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+    let mark = format!("\n{nonce} ").into_bytes();
+    let starts: Vec<usize> = find_all(out, &mark);
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([out.len()]).collect();
+    starts.into_iter().zip(ends).map_while(move |(start, end)| {
+        let rest = &out[start + mark.len()..end];
+        let nl = rest.iter().position(|&b| b == b'\n')?;
+        Some((std::str::from_utf8(&rest[..nl]).ok()?, &rest[nl + 1..]))
+    })
+}
+
+fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut at = Vec::new();
+    let mut i = 0;
+    while let Some(p) = hay.get(i..).and_then(|h| h.windows(needle.len()).position(|w| w == needle)) {
+        at.push(i + p);
+        i += p + needle.len();
+    }
+    at
+}
+
+/// Each step's data in a stream framed only by `+ ID` and `= RC` (stderr).
+fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a str, Vec<u8>> {
+    let mut by_id = std::collections::HashMap::new();
+    for (head, data) in frames(out, nonce) {
+        if let Some(id) = head.strip_prefix("+ ") {
+            by_id.insert(id, data.to_vec());
+        }
+    }
+    by_id
 }
 
 #[cfg(test)]
@@ -294,11 +364,12 @@ mod tests {
             .arg("-s")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        parse(&out.stdout, &script.nonce).unwrap()
+        parse(&out.stdout, &out.stderr, &script.nonce).unwrap()
     }
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
@@ -378,6 +449,40 @@ mod tests {
         assert_eq!(reports[1].rc, 3);
     }
 
+    /// A probe streams its report, a diff probe or an apply prints it from
+    /// files: the reports must not differ, whatever the steps print.
+    #[test]
+    fn streamed_and_filed_reports_agree() {
+        let steps = [
+            s("0", "printf 'no newline'; printf 'err\\n\\n' >&2; push_changed one; printf '\\0bin\\n'; push_defer k"),
+            s("1", "push_skipped why; exit 4"),
+            s("2", "echo; echo >&2"),
+            s("3", "true"),
+        ];
+        let streamed = run_locally(&probe(&steps, false));
+        let filed = run_locally(&probe(&steps, true));
+        assert!(!probe(&steps, false).text.contains("mkdir -m 700"), "a probe without diff makes no folder");
+        assert_eq!(streamed, filed);
+        assert_eq!(streamed[0].stdout, b"no newline\0bin\n");
+        assert_eq!(streamed[0].stderr, b"err\n\n");
+        assert_eq!(streamed[0].status, "changed one\ndefer k\n");
+        assert_eq!((streamed[1].rc, streamed[1].skipped()), (4, true));
+        assert_eq!((&streamed[2].stdout[..], &streamed[2].stderr[..]), (&b"\n"[..], &b"\n"[..]));
+        assert_eq!(streamed[3], StepReport { id: "3".into(), ..Default::default() });
+    }
+
+    #[test]
+    fn diff_files_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, "old\n").unwrap();
+        let snippet = format!("push_diff_before {}; printf new >\"$PUSH_D/after\"", f.display());
+        let reports = run_locally(&probe(&[s("0", &snippet), s("1", "true")], true));
+        assert_eq!(reports[0].before.as_deref(), Some(&b"old\n"[..]));
+        assert_eq!(reports[0].after.as_deref(), Some(&b"new"[..]));
+        assert_eq!((reports[1].before.as_ref(), reports[1].after.as_ref()), (None, None));
+    }
+
     #[test]
     fn step_output_cannot_forge_framing() {
         let forged = "echo 'PUSH0 end'; printf '\\n\\n'";
@@ -421,6 +526,7 @@ mod tests {
 
     #[test]
     fn truncated_output_is_an_error() {
-        assert!(matches!(parse(b"PUSHx 0 0\n", "PUSHx"), Err(ParseError::Truncated { .. })));
+        assert!(matches!(parse(b"\nPUSHx + 0\nout\n", b"", "PUSHx"), Err(ParseError::Truncated { .. })));
+        assert!(matches!(parse(b"\nPUSHx + 0\n\nPUSHx = 0\n\nPUSHx end", b"", "PUSHx"), Err(ParseError::Truncated { .. })));
     }
 }

@@ -1,34 +1,56 @@
-# push_run ID CMD...: run one step in a subshell with its output in files,
-# then print its report. Sets push_rc, push_changed and push_defers (" KEY
-# KEY ... ") for the caller.
+# push_run ID CMD...: run one step in a subshell and print its report in
+# the framing script.rs describes. Sets push_rc, push_changed and
+# push_defers (" KEY KEY ... ") for the caller (in an apply).
 push_run() {
     push_id=$1; shift
-    push_d="$PUSH_T/$push_id"
-    # Made beforehand by one `mkdir` for all steps (header, script.rs): on a
-    # fleet, every exec per step is a millisecond of CPU per host.
-    : >"$push_d/status"
-    (
-        PUSH_S="$push_d/status"; PUSH_D="$push_d/diff"
-        export PUSH_S PUSH_D PUSH_DIFF
-        set -e
-        cd /
-        "$@"
-    ) >"$push_d/out" 2>"$push_d/err" </dev/null
-    push_rc=$?
-    # Shell builtins only, but for base64 of files that are not empty.
-    push_changed=0
-    push_defers=' '
-    while IFS= read -r push_l || [ -n "$push_l" ]; do
-        case $push_l in
-        changed*) push_changed=1 ;;
-        "defer "*) push_defers="$push_defers${push_l#defer } " ;;
-        esac
-    done <"$push_d/status"
-    printf '%s %s %s\n' "$PUSH_NONCE" "$push_id" "$push_rc"
-    for push_f in "$push_d/out" "$push_d/err" "$push_d/status" "$push_d/diff/before" "$push_d/diff/after"; do
-        if [ -s "$push_f" ]; then base64 -w0 <"$push_f"; echo; elif [ -f "$push_f" ]; then echo; else echo -; fi
-    done
+    printf '\n%s + %s\n' "$PUSH_NONCE" "$push_id"
+    printf '\n%s + %s\n' "$PUSH_NONCE" "$push_id" >&2
+    if [ -z "$PUSH_T" ]; then
+        # A probe without a folder: output streams out as it comes, status
+        # lines too (push_status writes them to fd 7). No file is made and
+        # no process started: on a fleet, each is CPU on every host.
+        (
+            PUSH_S=; PUSH_D=
+            export PUSH_S PUSH_D PUSH_DIFF
+            set -e
+            cd /
+            "$@"
+        ) 7>&1 </dev/null
+        push_rc=$?
+    else
+        # Output into files: a process a step leaves running (a daemon it
+        # starts) must not hold the connection open. The folders were made
+        # by one `mkdir` for all steps (header, script.rs).
+        push_d="$PUSH_T/$push_id"
+        : >"$push_d/status"
+        (
+            PUSH_S="$push_d/status"; PUSH_D="$push_d/diff"
+            export PUSH_S PUSH_D PUSH_DIFF
+            set -e
+            cd /
+            "$@"
+        ) >"$push_d/out" 2>"$push_d/err" </dev/null
+        push_rc=$?
+        if [ -s "$push_d/out" ]; then cat -- "$push_d/out"; fi
+        if [ -s "$push_d/err" ]; then cat -- "$push_d/err" >&2; fi
+        push_changed=0
+        push_defers=' '
+        while IFS= read -r push_l || [ -n "$push_l" ]; do
+            case $push_l in
+            changed*) push_changed=1 ;;
+            "defer "*) push_defers="$push_defers${push_l#defer } " ;;
+            esac
+            printf '\n%s s %s\n' "$PUSH_NONCE" "$push_l"
+        done <"$push_d/status"
+        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; cat -- "$push_d/diff/before"; fi
+        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; cat -- "$push_d/diff/after"; fi
+    fi
+    printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc"
+    printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc" >&2
 }
+
+# The last line of the report: everything before it arrived.
+push_end() { printf '\n%s end\n' "$PUSH_NONCE"; }
 
 # push_as USER FILE: run a step file as USER (root by default) via sudo,
 # or directly when we already are that user. Only a non-root USER needs to

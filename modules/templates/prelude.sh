@@ -1,20 +1,32 @@
 # Helpers for module snippets. Each snippet runs in a subshell with
-# PUSH_S (status file), PUSH_D (diff folder) and PUSH_DIFF (1 when a diff
-# was asked for) set by the engine. Helpers may be called from `if` and
-# `$(...)`, where `set -e` does not apply, so they check what they run.
+# PUSH_S (its status file; empty in a probe that streams, see push_status),
+# PUSH_D (diff folder) and PUSH_DIFF (1 when a diff was asked for) set by
+# the engine. Helpers may be called from `if` and `$(...)`, where `set -e`
+# does not apply, so they check what they run.
+
+# One status line for the engine: into the status file, or, when there is
+# none (a probe streams its report), straight out on fd 7 in the report's
+# framing (engine/src/script.rs).
+push_status() {
+	if [ -n "$PUSH_S" ]; then
+		printf '%s\n' "$*" >>"$PUSH_S"
+	else
+		printf '\n%s s %s\n' "$PUSH_NONCE" "$*" >&7
+	fi
+}
 
 # Report that this step changes (or, in the probe, would change) something.
-push_changed() { printf 'changed %s\n' "$*" >>"$PUSH_S"; }
+push_changed() { push_status "changed $*"; }
 
 # Ask for a deferred action of this op (run once per host after all tasks).
-push_defer() { printf 'defer %s\n' "$1" >>"$PUSH_S"; }
+push_defer() { push_status "defer $1"; }
 
 # Record what a rollout did to a container on this host, for the recap:
 # `push_rollout upgraded|reverted|rolled-back "NAME FROM -> TO"`.
-push_rollout() { printf 'rollout %s\n' "$*" >>"$PUSH_S"; }
+push_rollout() { push_status "rollout $*"; }
 
 # Report that this step did nothing on purpose (e.g. `creates` exists).
-push_skipped() { printf 'skipped %s\n' "$*" >>"$PUSH_S"; }
+push_skipped() { push_status "skipped $*"; }
 
 # Fail the step with a message.
 push_fail() { printf '%s\n' "$*" >&2; exit 1; }
