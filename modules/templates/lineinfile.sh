@@ -2,8 +2,9 @@
    search_string) is replaced, the last one or with firstmatch the first;
    else nothing happens if the exact line is there; else the line goes
    after/before the last (or first) insertafter/insertbefore match, or at
-   BOF/EOF. Patterns are PCRE (grep -P), which reads Python's regexps the
-   same way in practice; awk only edits by line number. #}
+   BOF/EOF. One awk decides and writes the new text; it matches patterns
+   itself when its ERE reads them as Python does (regexp_ere, anchor_ere,
+   see lineinfile.rs), else grep -P finds the matching lines' numbers. #}
 _f={% if home %}"$HOME"{% endif %}{{ path }}
 {# Like Ansible, edit the file a symlink points to, keeping the link. #}
 if [ -L "$_f" ]; then _f=$(readlink -f -- "$_f"); fi
@@ -19,28 +20,25 @@ if [ ! -e "$_f" ]; then
 {% endif %}
 fi
 
-{# The lines of FILE matching PATTERN (grep -P, or -F: a string) as
-   "NUMBER:TEXT" lines into _o; awk reads the numbers. #}
-_lines() { # -P|-F PATTERN FILE
-	_rc=0
-	_o=$(grep -na "$1" -e "$2" -- "$3") || _rc=$?
-	if [ "$_rc" -gt 1 ]; then push_fail "invalid pattern: $2"; fi
-}
 _hits=
 _anchors=
-{% if regexp is not none %}
-_lines -P {{ regexp }} "$_src"
-_hits=$_o
-{% elif search_string is not none %}
-_lines -F {{ search_string }} "$_src"
+{% if (regexp is not none and regexp_ere is none) or (anchor is not none and anchor_ere is none) %}
+{# The lines of FILE matching PATTERN (grep -P) as "NUMBER:TEXT" lines
+   into _o; awk reads the numbers. #}
+_lines() { # PATTERN FILE
+	_rc=0
+	_o=$(grep -naP -e "$1" -- "$2") || _rc=$?
+	if [ "$_rc" -gt 1 ]; then push_fail "invalid pattern: $1"; fi
+}
+{% endif %}
+{% if regexp is not none and regexp_ere is none %}
+_lines {{ regexp }} "$_src"
 _hits=$_o
 {% endif %}
-{% if anchor is not none %}
-_lines -P {{ anchor }} "$_src"
+{% if anchor is not none and anchor_ere is none %}
+_lines {{ anchor }} "$_src"
 _anchors=$_o
 {% endif %}
-_nonl=0
-if [ -n "$(tail -c1 -- "$_src")" ]; then _nonl=1; fi
 
 {# The new content goes to _t: beside the file in the apply; in the probe
    only for a diff (awk's exit status says whether anything changes). #}
@@ -56,27 +54,46 @@ if [ "$PUSH_DIFF" = 1 ]; then
 fi
 {% endif %}
 _same=0
-PUSH_LINE={{ line }} awk -v state={{ state }} -v bypattern={{ bypattern }} -v where={{ where }} \
-	-v first={{ firstmatch }} -v nonl="$_nonl" -v hits="$_hits" -v anchors="$_anchors" '
+PUSH_LINE={{ line }} \
+{% if regexp_ere is not none %}	PUSH_RE={{ regexp_ere }} \
+{% endif %}{% if search_string is not none %}	PUSH_FIXED={{ search_string }} \
+{% endif %}{% if anchor_ere is not none %}	PUSH_ANCHOR={{ anchor_ere }} \
+{% endif %}	awk -v state={{ state }} -v bypattern={{ bypattern }} -v where={{ where }} \
+	-v first={{ firstmatch }} -v hits="$_hits" -v anchors="$_anchors" '
 # Each line is printed with the newline that ends the previous one, so an
 # unterminated last line stays so unless a line now follows it. What is
-# printed is kept too: the exit status says whether it differs (3) or not.
+# printed is kept too: the exit status says whether it differs (3; 4 when a
+# line matched the pattern) or not (0).
 function out(s, nl) { if (k++) { printf "\n"; o = o "\n" } printf "%s", s; o = o s; lastnl = nl }
-# The number of the last (or first) of "NUMBER:TEXT" lines.
-function pick(list, a,   n) { n = split(list, a, "\n"); return n ? a[first ? 1 : n] + 0 : 0 }
+# Into m, the numbers of the lines matching: the regexp re, else the string
+# fixed, else the "NUMBER:TEXT" lines from grep -P in list. Returns how many.
+function find(list, re, fixed, m,   i, c, g) {
+	if (re != "") { for (i = 1; i <= n; i++) if (t[i] ~ re) m[++c] = i; return c }
+	if (fixed != "") { for (i = 1; i <= n; i++) if (index(t[i], fixed)) m[++c] = i; return c }
+	c = split(list, g, "\n"); for (i = 1; i <= c; i++) m[i] = g[i] + 0; return c
+}
+function pick(m, c) { return c ? m[first ? 1 : c] : 0 }
 function bare(s) { sub(/\r+$/, "", s); return s }
-{ t[NR] = $0 }
+# The whole file as one record, so that a missing last newline is seen.
+BEGIN { RS = "^$" }
+{ all = $0 }
 END {
-	n = NR; L = ENVIRON["PUSH_LINE"]
+	nonl = all != "" && substr(all, length(all)) != "\n"
+	if (all != "") {
+		if (!nonl) all = substr(all, 1, length(all) - 1)
+		n = split(all, t, "\n"); if (!n) { n = 1; t[1] = "" }
+	}
+	L = ENVIRON["PUSH_LINE"]
+	nh = find(hits, ENVIRON["PUSH_RE"], ENVIRON["PUSH_FIXED"], h)
 	if (state == "absent") {
-		split(hits, h, "\n"); for (i in h) drop[h[i] + 0] = 1
+		for (i = 1; i <= nh; i++) drop[h[i]] = 1
 		for (i = 1; i <= n; i++)
 			if (!(bypattern ? (i in drop) : bare(t[i]) == L)) out(t[i], i < n || !nonl)
 	} else {
-		rep = pick(hits, h); ins = 0
+		rep = pick(h, nh); ins = 0
 		if (!rep) {
 			for (i = 1; i <= n; i++) if (bare(t[i]) == L) exact = 1
-			anchor = pick(anchors, a)
+			anchor = pick(a, find(anchors, ENVIRON["PUSH_ANCHOR"], "", a))
 			if (exact) ins = -1
 			else if (where == "bof") ins = 1
 			else if (where == "after" && anchor) ins = anchor + 1
@@ -91,9 +108,9 @@ END {
 	}
 	if (k && lastnl) { printf "\n"; o = o "\n" }
 	for (i = 1; i <= n; i++) was = was t[i] (i < n || !nonl ? "\n" : "")
-	exit o == was ? 0 : 3
+	exit o == was ? 0 : nh ? 4 : 3
 }' <"$_src" >"$_t" || _same=$?
-if [ "$_same" != 0 ] && [ "$_same" != 3 ]; then push_fail "awk failed on $_src"; fi
+case $_same in 0 | 3 | 4) ;; *) push_fail "awk failed on $_src" ;; esac
 
 if [ "$_same" = 0 ]; then
 	push_attrs_diff "$_f" {{ mode }} {{ owner }} {{ group }}
@@ -108,7 +125,7 @@ fi
 {% if state == "absent" %}
 push_changed line removed
 {% else %}
-if [ -n "$_hits" ]; then push_changed line replaced; else push_changed line added; fi
+if [ "$_same" = 4 ]; then push_changed line replaced; else push_changed line added; fi
 {% endif %}
 push_diff_before "$_f"
 push_diff_after "$_t"

@@ -289,6 +289,27 @@ fn lineinfile_absent_and_unterminated_files() {
     assert_eq!(lineinfile("a\nb", json!({"line": "c", "insertbefore": "^b"})), "a\nc\nb");
     assert_eq!(lineinfile("a\nb", json!({"line": "c", "insertafter": "^b"})), "a\nb\nc\n");
     assert_eq!(lineinfile("", json!({"line": "c"})), "c\n");
+    assert_eq!(lineinfile("\n", json!({"line": "c"})), "\nc\n");
+    assert_eq!(lineinfile("a\nb", json!({"line": "b"})), "a\nb");
+}
+
+/// A pattern awk matches itself and one only grep -P reads give the same.
+#[test]
+fn lineinfile_awk_and_pcre_patterns_agree() {
+    let text = "a\nb1\nc\nb2";
+    // The line matches each pattern, so the edit is idempotent.
+    for (awk, pcre) in [("^b", "^(?:b)"), ("^b[0-9]$", "^b\\d$"), ("c|b", "(?:c|b)")] {
+        for extra in [json!({"state": "absent"}), json!({"line": "b9"}), json!({"line": "b9", "firstmatch": true})] {
+            let with = |re: &str| {
+                let mut a = extra.clone();
+                a["regexp"] = json!(re);
+                lineinfile(text, a)
+            };
+            assert_eq!(with(awk), with(pcre), "{awk} / {pcre} with {extra}");
+        }
+        let anchored = |re: &str| lineinfile(text, json!({"line": "x", "insertbefore": re}));
+        assert_eq!(anchored(awk), anchored(pcre), "insertbefore {awk} / {pcre}");
+    }
 }
 
 #[test]

@@ -3,10 +3,12 @@ use serde_json::Value;
 use crate::args::{ArgError, Args, Kind, Param};
 use crate::{Controller, Module, Op};
 
-/// `lineinfile`: one line of a text file, edited on the host. Patterns are
-/// PCRE (`grep -P`), not POSIX ERE: Debian's awk (mawk 1.3.4) lacks even
-/// `{n,m}`, while PCRE reads Python's `re` syntax (`\d`, `\s`, `(?:)`,
-/// `(?i)`, lazy quantifiers) as Ansible does.
+/// `lineinfile`: one line of a text file, edited on the host by one awk.
+/// Patterns are Python's `re`, as in Ansible. awk matches them itself when
+/// its ERE reads them the same way ([`as_ere`]); others go to PCRE
+/// (`grep -P`, which reads `\d`, `\s`, `(?:)`, `(?i)`, lazy quantifiers
+/// as Python does), at the price of one more process on every host:
+/// Debian's awk (mawk 1.3.4) lacks even `{n,m}`.
 pub struct LineInFile;
 
 const PARAMS: &[Param] = &[
@@ -69,6 +71,8 @@ impl Module for LineInFile {
             ("state".into(), state.into()),
             ("line".into(), args.str("line").unwrap_or("").into()),
             ("regexp".into(), args.get("regexp").cloned().unwrap_or_default()),
+            ("regexp_ere".into(), args.str("regexp").and_then(as_ere).into()),
+            ("anchor_ere".into(), anchor.and_then(as_ere).into()),
             ("search_string".into(), args.get("search_string").cloned().unwrap_or_default()),
             ("bypattern".into(), u8::from(pattern).into()),
             ("where".into(), where_.into()),
@@ -84,5 +88,76 @@ impl Module for LineInFile {
             op.prefetch.stat = vec![path];
         }
         Ok(op)
+    }
+}
+
+/// `re`, a Python regexp, as a POSIX ERE that means the same on one line
+/// of text, if it is written in the part of the syntax where the two agree:
+/// literals, `.`, `^` first, `$` last, `* + ?` (not lazy), groups without
+/// `(?`, `|`, bracket expressions without escapes or classes, and escaped
+/// punctuation. Anything else (`\d`, `\s`, `{n,m}`, lookarounds...) is left
+/// to PCRE.
+fn as_ere(re: &str) -> Option<String> {
+    let b = re.as_bytes();
+    let mut depth = 0usize;
+    // Whether a quantifier may follow (something to repeat is before it).
+    let mut atom = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        atom = match c {
+            b'^' if i == 0 => false,
+            b'$' if i == b.len() - 1 => false,
+            b'*' | b'+' | b'?' if atom => false,
+            b'\\' => {
+                i += 1;
+                if !b.get(i).is_some_and(|e| b".[](){}*+?^$|\\/-".contains(e)) {
+                    return None;
+                }
+                true
+            }
+            b'[' => {
+                let body_start = i + 1 + usize::from(b.get(i + 1) == Some(&b'^'));
+                let close = b.get(body_start + 1..)?.iter().position(|&x| x == b']')? + body_start + 1;
+                let body = &b[body_start..close];
+                if body.iter().any(|x| matches!(x, b'\\' | b'[')) {
+                    return None;
+                }
+                i = close;
+                true
+            }
+            b'(' if b.get(i + 1).is_some_and(|&n| n != b'?' && n != b')' && n != b'|') => {
+                depth += 1;
+                false
+            }
+            b')' if depth > 0 && atom => {
+                depth -= 1;
+                true
+            }
+            b'|' if atom && b.get(i + 1).is_some_and(|&n| n != b')' && n != b'|') => false,
+            b'.' => true,
+            c if c.is_ascii_alphanumeric() || b" =_-:/,#@%!'\"<>;~&".contains(&c) => true,
+            _ => return None,
+        };
+        i += 1;
+    }
+    (depth == 0 && !b.is_empty() && !b.ends_with(b"|")).then(|| re.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_ere;
+
+    #[test]
+    fn python_regexps_awk_reads_alike_and_the_rest() {
+        for same in ["^BENCH_MODE=", "^#?PermitRootLogin +no$", "a.*b", "^\\[b", "x\\.y", "^(a|b)c?$", "[^a-z_]", "[]a]"] {
+            assert_eq!(as_ere(same).as_deref(), Some(same), "{same}");
+        }
+        for pcre in [
+            "", "\\s", "\\d+", "a{2}", "(?i)a", "(?:a)", "a*?", "a+?", "a??", "(a", "a)", "()", "a|", "(|a)", "[\\d]",
+            "[[:space:]]", "[a", "^^", "a$b", "*a", "é", "\\bx", "a\\",
+        ] {
+            assert_eq!(as_ere(pcre), None, "{pcre}");
+        }
     }
 }
