@@ -527,6 +527,9 @@ mod tests {
     #[test]
     fn truncated_output_is_an_error() {
         assert!(matches!(parse(b"\nPUSHx + 0\nout\n", b"", "PUSHx"), Err(ParseError::Truncated { .. })));
-        assert!(matches!(parse(b"\nPUSHx + 0\n\nPUSHx = 0\n\nPUSHx end", b"", "PUSHx"), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse(b"\nPUSHx + 0\n\nPUSHx = 0\n\nPUSHx end", b"", "PUSHx"),
+            Err(ParseError::Truncated { .. })
+        ));
     }
 }

@@ -33,6 +33,31 @@ _status() {
 	_s=${_s%%
 *}
 }
+{% if bare_names %}
+{# The same from dpkg's status file, for all names at once: one awk takes
+   half the time of a dpkg-query, which reads the whole database. Not while
+   dpkg has journal entries the file does not hold yet (updates/). #}
+set -- /var/lib/dpkg/updates/[0-9]*
+if [ ! -e "$1" ] && _table=$(awk -v names={{ bare_names }} '
+BEGIN { want = split(names, w, " "); for (i = 1; i <= want; i++) need[w[i]] = 1 }
+/^Package: / { p = substr($0, 10); take = (p in need) && !(p in st); next }
+take && /^Status: / { st[p] = $4; next }
+take && /^Version: / { v[p] = substr($0, 10); next }
+take && /^$/ { take = 0; if (++found == want) exit }
+END { for (i = 1; i <= want; i++) print (w[i] in st) ? st[w[i]] " " v[w[i]] : "-" }' /var/lib/dpkg/status); then
+	_table="$_table
+"
+	{# One line per name, in the order the loop below asks ("-": dpkg
+	   knows nothing of it): no lookup in a long string per name. #}
+	_status() {
+		_s=${_table%%"
+"*}
+		_table=${_table#*"
+"}
+		if [ "$_s" = - ]; then _s=; fi
+	}
+fi
+{% endif %}
 set --
 for _p in {{ names | quote_each }}; do
 	_status "${_p%%=*}"

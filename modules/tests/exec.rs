@@ -339,3 +339,30 @@ fn lineinfile_create_diff_and_errors() {
     let r = run(&plan("lineinfile", json!({"path": f, "regexp": "(", "line": "x"})).probe, false);
     assert!(r.code != 0 && r.stderr.contains("invalid pattern: ("), "{r:?}");
 }
+
+/// apt's probe reads package states from dpkg's status file with one awk:
+/// it must agree with dpkg-query, here on this machine's own packages (only
+/// probes run: nothing is installed or removed).
+#[test]
+fn apt_probe_agrees_with_dpkg_query() {
+    let query = |format: &str, names: &[&str]| {
+        let out = std::process::Command::new("dpkg-query").args(["-W", "-f", format, "--"]).args(names).output();
+        String::from_utf8(out.expect("dpkg-query (a Debian machine)").stdout).unwrap()
+    };
+    let states = query("${db:Status-Status} ${Package}\n", &[]);
+    let installed: Vec<&str> = states.lines().filter_map(|l| l.strip_prefix("installed ")).collect();
+    assert!(installed.len() > 50, "{states}");
+    let probe = |args: serde_json::Value| run(&plan("apt", args).probe, false);
+    assert!(probe(json!({"name": installed})).ok(), "every installed package is installed");
+    let dpkg = format!("dpkg={}", query("${Version}", &["dpkg"]));
+    assert!(probe(json!({"name": [dpkg, "bash"]})).ok());
+    assert_eq!(
+        probe(json!({"name": ["dpkg=0.0-push", "push-no-such-package"]})).status,
+        "changed install dpkg=0.0-push push-no-such-package"
+    );
+    assert!(probe(json!({"name": ["push-no-such-package"], "state": "absent"})).ok());
+    assert_eq!(
+        probe(json!({"name": ["push-no-such-package", "dpkg"], "state": "absent"})).status,
+        "changed remove dpkg"
+    );
+}

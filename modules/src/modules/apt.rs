@@ -63,10 +63,16 @@ impl Module for Apt {
                 options.extend(["-o".into(), format!("APT::Install-Recommends={}", if r { "yes" } else { "no" })]);
             }
         }
+        let bare: Vec<&str> = names.iter().map(|n| n.split_once('=').map_or(n.as_str(), |(name, _)| name)).collect();
         super::render(
             "apt.sh",
             json!({
                 "names": names,
+                // Without versions, in the loop's order, for one awk to look
+                // up in dpkg's status file (apt.sh); not when a name has an
+                // architecture.
+                "bare_names": bare.iter().all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+                    .then(|| bare.join(" ")),
                 "state": state,
                 "action": action,
                 "update_cache": update_cache,

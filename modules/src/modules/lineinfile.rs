@@ -150,12 +150,35 @@ mod tests {
 
     #[test]
     fn python_regexps_awk_reads_alike_and_the_rest() {
-        for same in ["^BENCH_MODE=", "^#?PermitRootLogin +no$", "a.*b", "^\\[b", "x\\.y", "^(a|b)c?$", "[^a-z_]", "[]a]"] {
+        for same in
+            ["^BENCH_MODE=", "^#?PermitRootLogin +no$", "a.*b", "^\\[b", "x\\.y", "^(a|b)c?$", "[^a-z_]", "[]a]"]
+        {
             assert_eq!(as_ere(same).as_deref(), Some(same), "{same}");
         }
         for pcre in [
-            "", "\\s", "\\d+", "a{2}", "(?i)a", "(?:a)", "a*?", "a+?", "a??", "(a", "a)", "()", "a|", "(|a)", "[\\d]",
-            "[[:space:]]", "[a", "^^", "a$b", "*a", "é", "\\bx", "a\\",
+            "",
+            "\\s",
+            "\\d+",
+            "a{2}",
+            "(?i)a",
+            "(?:a)",
+            "a*?",
+            "a+?",
+            "a??",
+            "(a",
+            "a)",
+            "()",
+            "a|",
+            "(|a)",
+            "[\\d]",
+            "[[:space:]]",
+            "[a",
+            "^^",
+            "a$b",
+            "*a",
+            "é",
+            "\\bx",
+            "a\\",
         ] {
             assert_eq!(as_ere(pcre), None, "{pcre}");
         }
