@@ -23,8 +23,10 @@ pub struct SshOptions {
     /// default: an unknown key is refused, as `StrictHostKeyChecking=yes`.
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
-    /// How many connections may be in their handshake at once; sshd's
-    /// MaxStartups (10 by default) drops bursts beyond that.
+    /// How many connections to one sshd (address and port) may be in their
+    /// handshake at once: its MaxStartups (10 by default) drops bursts
+    /// beyond that, e.g. of several inventory hosts that are logins on one
+    /// machine. Different machines are not held back by each other.
     pub max_concurrent_connects: usize,
     /// An ssh_config for every host (`--ssh-config`), unless a host sets
     /// `push_ssh_config`.
@@ -44,7 +46,8 @@ impl Default for SshOptions {
 
 pub struct SshConnector {
     options: SshOptions,
-    starting: Arc<Semaphore>,
+    /// Handshake slots per sshd (address, port).
+    starting: std::sync::Mutex<std::collections::HashMap<(String, Option<u16>), Arc<Semaphore>>>,
     /// Control sockets live here, removed when the run ends.
     control_dir: tempfile::TempDir,
 }
@@ -52,11 +55,7 @@ pub struct SshConnector {
 impl SshConnector {
     pub fn new(options: SshOptions) -> std::io::Result<SshConnector> {
         let control_dir = tempfile::Builder::new().prefix("push-ssh.").tempdir()?;
-        Ok(SshConnector {
-            starting: Arc::new(Semaphore::new(options.max_concurrent_connects.max(1))),
-            options,
-            control_dir,
-        })
+        Ok(SshConnector { starting: Default::default(), options, control_dir })
     }
 
     fn builder(&self, target: &Target) -> SessionBuilder {
@@ -87,7 +86,14 @@ impl SshConnector {
 impl Connector for SshConnector {
     fn connect<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<Box<dyn Connection>, TransportError>> {
         Box::pin(async move {
-            let _permit = self.starting.acquire().await.map_err(|e| TransportError::Connect(e.to_string()))?;
+            let slots = {
+                let mut starting = self.starting.lock().expect("not poisoned: no panics while held");
+                let slots = starting.entry((target.address.clone(), target.port));
+                Arc::clone(
+                    slots.or_insert_with(|| Arc::new(Semaphore::new(self.options.max_concurrent_connects.max(1)))),
+                )
+            };
+            let _permit = slots.acquire().await.map_err(|e| TransportError::Connect(e.to_string()))?;
             let session = self
                 .builder(target)
                 .connect_mux(&target.address)
