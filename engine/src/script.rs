@@ -133,11 +133,12 @@ fn footer(out: &mut String) {
     out.push_str("push_end\n}\npush_main </dev/null\n");
 }
 
-/// One `stat` and one `sha256sum` for every path the steps will look at,
-/// into the tables the prelude's `push_stat` and `push_sha256` read
-/// (`PATH|MODE USER UID GROUP GID` and sha256sum's own `HASH  PATH` lines).
-/// Missing files are simply not in them. Only absolute paths of plain
-/// characters: the tables are split on `|`, spaces and newlines.
+/// One `find` and one `sha256sum` for every path the steps will look at,
+/// into the tables the prelude's `push_stat`, `push_readlink` and
+/// `push_sha256` read: `PATH|MODE USER UID GROUP GID`, or `PATH|-> TARGET`
+/// for a symlink, and sha256sum's own `HASH  PATH` lines. Missing files are
+/// simply not in them. Only absolute paths of plain characters: the tables
+/// are split on `|`, spaces and newlines.
 fn prefetch(out: &mut String, steps: &[ScriptStep]) {
     let plain =
         |p: &&String| p.starts_with('/') && p.chars().all(|c| c.is_ascii_alphanumeric() || "_./@+,=:%-".contains(c));
@@ -154,7 +155,11 @@ fn prefetch(out: &mut String, steps: &[ScriptStep]) {
         v.iter().map(|p| push_modules::shell::quote(p)).collect::<Vec<_>>().join(" ")
     };
     if !stat.is_empty() {
-        let _ = writeln!(out, "PUSH_STATS=$(stat -L -c '%n|%a %U %u %G %g' -- {} 2>/dev/null)", words(&mut stat));
+        let _ = writeln!(
+            out,
+            "PUSH_STATS=$(find {} -maxdepth 0 \\( -type l -printf '%p|-> %l\\n' \\) -o -printf '%p|%m %u %U %g %G\\n' 2>/dev/null)",
+            words(&mut stat)
+        );
     }
     if !sha.is_empty() {
         let _ = writeln!(out, "PUSH_HASHES=$(sha256sum -- {} 2>/dev/null)", words(&mut sha));
@@ -401,19 +406,23 @@ mod tests {
     /// The probe's tables are what the helpers read: a file changed after
     /// the prefetch still shows its state from before (so the tables were
     /// used), a path left out of them is looked at directly, and both agree
-    /// with stat and sha256sum.
+    /// with stat, readlink and sha256sum. A symlink's attributes are looked
+    /// up live (the table holds its target).
     #[test]
     fn probe_helpers_read_the_prefetched_tables() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let (a, b, l) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("l"));
         std::fs::write(&a, "first\n").unwrap();
         std::fs::write(&b, "other\n").unwrap();
-        let (a, b) = (a.display().to_string(), b.display().to_string());
-        let fetched = push_modules::Prefetch { stat: vec![a.clone()], sha256: vec![a.clone()] };
+        std::os::unix::fs::symlink(&a, &l).unwrap();
+        let (a, b, l) = (a.display().to_string(), b.display().to_string(), l.display().to_string());
+        let fetched = push_modules::Prefetch { stat: vec![a.clone(), l.clone()], sha256: vec![a.clone()] };
         let snippet = format!(
-            "chmod 600 {a}; echo changed >{a}\n\
+            "chmod 600 {a}; echo changed >{a}; ln -sfn {b} {l}\n\
              push_stat {a}; push_sha256 {a}; echo \"${{push_s%% *}} $push_h\"\n\
-             push_stat {b}; push_sha256 {b}; echo \"${{push_s%% *}} $push_h\""
+             push_stat {b}; push_sha256 {b}; echo \"${{push_s%% *}} $push_h\"\n\
+             push_readlink {l}; echo \"$push_l\"; push_stat {l}; echo \"${{push_s%% *}}\"\n\
+             push_readlink {a} || echo no link; push_readlink {b} || echo no link"
         );
         use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &str| format!("{:o}", std::fs::metadata(p).unwrap().permissions().mode() & 0o7777);
@@ -424,7 +433,12 @@ mod tests {
         step.prefetch = Some(&fetched);
         let reports = run_locally(&probe(&[step], false));
         let out = String::from_utf8_lossy(&reports[0].stdout).into_owned();
-        assert_eq!(out, format!("{before} {}\n{} {}\n", sha("first\n"), mode(&b), sha("other\n")), "{reports:?}");
+        let b_mode = mode(&b);
+        assert_eq!(
+            out,
+            format!("{before} {}\n{b_mode} {}\n{a}\n{b_mode}\nno link\nno link\n", sha("first\n"), sha("other\n")),
+            "{reports:?}"
+        );
     }
 
     #[test]

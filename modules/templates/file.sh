@@ -18,7 +18,7 @@ push_attrs_set "$_p" {{ mode }} {{ owner }} {{ group }}
 {% endif %}
 {% elif state == "link" %}
 cd -- "${_p%/*}/" 2>/dev/null || push_unmet {{ phase }} "folder ${_p%/*}/ does not exist"
-if [ ! -L "$_p" ] || [ "$(readlink -- "$_p")" != {{ src }} ]; then
+if ! push_readlink "$_p" || [ "$push_l" != {{ src }} ]; then
 {% if not force %}
 	if [ ! -e {{ src }} ] && [ ! -L {{ src }} ]; then
 		push_unmet {{ phase }} "src file does not exist, use force=yes if you really want to create the link:" {{ src }}

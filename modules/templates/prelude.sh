@@ -97,10 +97,22 @@ push_attrs_diff() { # PATH MODE OWNER GROUP
 }
 
 # Set push_s to "MODE USER UID GROUP GID" of PATH (symlinks followed), from
-# the probe's prefetched table when it has PATH (see push_prefetched).
+# the probe's prefetched table when it has PATH (see push_prefetched); the
+# table holds a symlink's target instead ("-> TARGET"), so not for those.
 push_stat() { # PATH
-	if push_prefetched "$PUSH_STATS" "$1"; then push_s=$push_c; return 0; fi
+	if push_prefetched "$PUSH_STATS" "$1" && [ "${push_c#-> }" = "$push_c" ]; then push_s=$push_c; return 0; fi
 	push_s=$(stat -L -c '%a %U %u %G %g' -- "$1")
+}
+
+# Set push_l to the target of symlink PATH; false if PATH is no symlink.
+# From the probe's prefetched table when it has PATH.
+push_readlink() { # PATH
+	if push_prefetched "$PUSH_STATS" "$1"; then
+		push_l=${push_c#-> }
+		[ "$push_l" != "$push_c" ]
+		return
+	fi
+	[ -L "$1" ] && push_l=$(readlink -- "$1")
 }
 
 # Set push_h to the SHA-256 of FILE's content (hex), from the probe's
@@ -126,7 +138,7 @@ $PUSH_HASHES
 }
 
 # Look KEY up in TABLE, lines of "KEY|VALUE", into push_c. The probe fills
-# PUSH_STATS (and PUSH_HASHES) with one `stat` (and one `sha256sum`) for
+# PUSH_STATS (and PUSH_HASHES) with one `find` (and one `sha256sum`) for
 # every path its steps declared; the apply has no tables, it looks afresh.
 push_prefetched() { # TABLE KEY
 	case "
@@ -208,13 +220,15 @@ push_install() { # TMP DEST MODE OWNER GROUP
 
 # Does anything match the glob PATTERN (`creates`/`removes`, as Python's
 # glob.glob does)? The pattern is expanded from a variable, which globs
-# but never runs anything.
+# but never runs anything; with IFS empty, so a space is no separator.
+# IFS is put back by hand rather than in a subshell: one fork less.
 push_glob_exists() {
-	(
-		IFS=
-		for _g in $1; do
-			if [ -e "$_g" ] || [ -L "$_g" ]; then exit 0; fi
-		done
-		exit 1
-	)
+	_gr=1
+	if [ -n "${IFS+set}" ]; then _gi=$IFS; else unset _gi; fi
+	IFS=
+	for _g in $1; do
+		if [ -e "$_g" ] || [ -L "$_g" ]; then _gr=0; break; fi
+	done
+	if [ -n "${_gi+set}" ]; then IFS=$_gi; else unset IFS; fi
+	return $_gr
 }
