@@ -119,15 +119,20 @@ async fn master_pid(socket: &std::path::Path) -> Option<i32> {
 }
 
 /// SIGTERM the master (it closes its connection and exits) and wait, briefly,
-/// until it is gone.
+/// until it is gone. The signal is sent again every 50 ms: a master busy
+/// with a session that just ended can take it in between two looks at its
+/// "quit" flag and then sleep in poll(2) until the next keepalive (seconds),
+/// which a second signal interrupts.
 async fn end_master(pid: i32) {
-    // SAFETY: kill(2) with a pid the master itself reported this run.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    for _ in 0..100 {
+    for tick in 0..200 {
+        if tick % 10 == 0 {
+            // SAFETY: kill(2) with a pid the master itself reported this run.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
         if !running(pid) {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
