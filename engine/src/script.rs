@@ -271,50 +271,44 @@ pub enum ParseError {
 /// Read a script's output back into step reports (framing: module docs).
 /// Anything outside a step's frame (a login shell's chatter) is ignored.
 pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
+    /// Where the data after a frame line belongs.
     enum Sink {
-        Nowhere,
         Stdout,
         Before,
         After,
     }
     let mut reports: Vec<StepReport> = Vec::new();
     let mut open: Option<StepReport> = None;
-    let mut sink;
-    let garbled = |open: &Option<StepReport>, head: &str| {
-        ParseError::Garbled(open.as_ref().map_or_else(|| head.to_string(), |r| r.id.clone()))
-    };
+    let mut sink = Sink::Stdout;
     for (head, data) in frames(stdout, nonce) {
-        match head.split_once(' ').unwrap_or((head, "")) {
-            ("end", "") if open.is_none() => {
+        match (head.split_once(' ').unwrap_or((head, "")), open.as_mut()) {
+            (("end", ""), None) => {
                 let mut errs = step_data(stderr, nonce);
                 for r in &mut reports {
                     r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
                 }
                 return Ok(reports);
             }
-            ("+", id) if open.is_none() => {
+            (("+", id), None) => {
                 open = Some(StepReport { id: id.to_string(), ..Default::default() });
                 sink = Sink::Stdout;
             }
-            ("s", line) if open.is_some() => {
-                let r = open.as_mut().expect("checked");
+            (("s", line), Some(r)) => {
                 r.status.push_str(line);
                 r.status.push('\n');
                 sink = Sink::Stdout;
             }
-            ("b", "") if open.is_some() => sink = Sink::Before,
-            ("a", "") if open.is_some() => sink = Sink::After,
-            ("=", rc) if open.is_some() => {
-                let mut r = open.take().expect("checked");
+            (("b", ""), Some(_)) => sink = Sink::Before,
+            (("a", ""), Some(_)) => sink = Sink::After,
+            (("=", rc), Some(r)) => {
                 r.rc = rc.parse().map_err(|_| ParseError::Garbled(r.id.clone()))?;
-                reports.push(r);
-                sink = Sink::Nowhere;
+                reports.extend(open.take());
             }
-            _ => return Err(garbled(&open, head)),
+            (_, r) => return Err(ParseError::Garbled(r.map_or_else(|| head.to_string(), |r| r.id.clone()))),
         }
+        // Between steps (after `=`) there is nothing to keep.
         if let Some(r) = open.as_mut() {
             match sink {
-                Sink::Nowhere => {}
                 Sink::Stdout => r.stdout.extend_from_slice(data),
                 Sink::Before => r.before.get_or_insert_with(Vec::new).extend_from_slice(data),
                 Sink::After => r.after.get_or_insert_with(Vec::new).extend_from_slice(data),

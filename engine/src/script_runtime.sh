@@ -9,13 +9,7 @@ push_run() {
         # A probe without a folder: output streams out as it comes, status
         # lines too (push_status writes them to fd 7). No file is made and
         # no process started: on a fleet, each is CPU on every host.
-        (
-            PUSH_S=; PUSH_D=
-            export PUSH_S PUSH_D PUSH_DIFF
-            set -e
-            cd /
-            "$@"
-        ) 7>&1 </dev/null
+        ( push_step '' '' "$@" ) 7>&1 </dev/null
         push_rc=$?
     else
         # Output into files: a process a step leaves running (a daemon it
@@ -23,13 +17,7 @@ push_run() {
         # by one `mkdir` for all steps (header, script.rs).
         push_d="$PUSH_T/$push_id"
         : >"$push_d/status"
-        (
-            PUSH_S="$push_d/status"; PUSH_D="$push_d/diff"
-            export PUSH_S PUSH_D PUSH_DIFF
-            set -e
-            cd /
-            "$@"
-        ) >"$push_d/out" 2>"$push_d/err" </dev/null
+        ( push_step "$push_d/status" "$push_d/diff" "$@" ) >"$push_d/out" 2>"$push_d/err" </dev/null
         push_rc=$?
         if [ -s "$push_d/out" ]; then cat -- "$push_d/out"; fi
         if [ -s "$push_d/err" ]; then cat -- "$push_d/err" >&2; fi
@@ -47,6 +35,17 @@ push_run() {
     fi
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc"
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc" >&2
+}
+
+# push_step STATUS_FILE DIFF_FOLDER CMD...: a step's own shell (a subshell
+# of push_run), set up as the snippet contract says (modules/src/lib.rs).
+push_step() {
+    PUSH_S=$1; PUSH_D=$2
+    export PUSH_S PUSH_D PUSH_DIFF
+    shift 2
+    set -e
+    cd /
+    "$@"
 }
 
 # The last line of the report: everything before it arrived.
