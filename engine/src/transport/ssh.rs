@@ -118,11 +118,10 @@ async fn master_pid(socket: &std::path::Path) -> Option<i32> {
     mux.send_alive_check().await.ok().and_then(|pid| i32::try_from(pid.get()).ok())
 }
 
-/// SIGTERM the master (it closes its connection and exits) and wait, briefly,
-/// until it is gone. The signal is sent again every 50 ms: a master busy
-/// with a session that just ended can take it in between two looks at its
-/// "quit" flag and then sleep in poll(2) until the next keepalive (seconds),
-/// which a second signal interrupts.
+/// SIGTERM the master (it closes its connection and exits) and wait, up to a
+/// second, until it is gone. The signal is sent again every 50 ms: a master
+/// signalled right after a session ended was seen still asleep in poll(2)
+/// over half a second later, and a second signal ends it.
 async fn end_master(pid: i32) {
     for tick in 0..200 {
         if tick % 10 == 0 {
