@@ -576,6 +576,42 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
     assert_no_leftovers(&tmp, "after Ctrl-C");
 }
 
+/// A host done with its plays lets its connection go at once, so a fleet
+/// larger than --forks never has more ssh masters than forks: with
+/// --forks 1, one at a time (they used to stay until the end of the run).
+#[test]
+fn connections_close_when_their_host_is_done() {
+    require!(require_sshd());
+    let fleet = Fleet::start(3);
+    let tmp = fleet.work_dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let root = fleet.work_dir();
+    let pb = playbook(&fleet, "one.yml", "- hosts: all\n  tasks:\n    - command: sleep 0.5\n", &root);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (tmp, done) = (tmp.clone(), std::sync::Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(ssh_processes_under(&tmp).len());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            most
+        })
+    };
+    PushCmd::run_playbook(&pb, &fleet.inventory())
+        .args(["--forks", "1"])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .run()
+        .assert_code(0);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().unwrap();
+    assert!(most >= 1, "the sampler saw no ssh master at all: it cannot tell");
+    assert_eq!(most, 1, "ssh masters alive at once with --forks 1");
+    assert_no_leftovers(&tmp, "after the run");
+}
+
 #[test]
 fn serial_batches_stop_at_the_fail_budget() {
     require!(require_sshd());

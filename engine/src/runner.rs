@@ -203,7 +203,8 @@ pub fn prepare<'a>(
 /// never outlives a reboot.
 pub const DEFAULT_LOCK_PATH: &str = "/run/lock/push.lock";
 
-/// Connections are kept across plays and closed at the end of the run.
+/// Connections are kept for a host's later plays; each is closed once its
+/// host has none left, so at most `forks` are open at a time in a play.
 type Pool = Mutex<HashMap<String, Box<dyn Connection>>>;
 
 /// Run prepared plays. Returns the recap; never fails as a whole: a host's
@@ -217,7 +218,9 @@ pub async fn execute(
     let stats: Arc<Mutex<HashMap<String, HostStats>>> = Arc::default();
     let pool: Arc<Pool> = Arc::default();
     let mut dead: BTreeSet<String> = BTreeSet::new();
-    for play in plays {
+    let last_play: HashMap<String, usize> =
+        plays.iter().enumerate().flat_map(|(i, p)| p.hosts.iter().map(move |h| (h.name.clone(), i))).collect();
+    for (play_index, play) in plays.into_iter().enumerate() {
         let hosts: Vec<PreparedHost> = play.hosts.into_iter().filter(|h| !dead.contains(&h.name)).collect();
         let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
         reporter.play_start(&play.play.name, &names, opts.check);
@@ -242,11 +245,20 @@ pub async fn execute(
                 let connector = Arc::clone(&connector);
                 let pool = Arc::clone(&pool);
                 let run = &run;
+                let last = last_play.get(&host.name) == Some(&play_index);
                 async move {
                     let _permit = forks.acquire().await.expect("semaphore open");
                     run.reporter.host_start(&host.name);
                     let ok = run.host(host, connector.as_ref(), &pool).await;
                     run.reporter.host_done(&host.name);
+                    // A host done with its plays (or failed: it sits out the
+                    // rest) lets its connection go before its fork slot.
+                    if last || !ok {
+                        let conn = pool.lock().unwrap().remove(&host.name);
+                        if let Some(conn) = conn {
+                            conn.close().await;
+                        }
+                    }
                     (host.name.clone(), ok)
                 }
             });
