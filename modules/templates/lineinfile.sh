@@ -65,11 +65,12 @@ PUSH_LINE={{ line }} \
 # printed is kept too: the exit status says whether it differs (3; 4 when a
 # line matched the pattern) or not (0).
 function out(s, nl) { if (k++) { printf "\n"; o = o "\n" } printf "%s", s; o = o s; lastnl = nl }
-# Into m, the numbers of the lines matching: the regexp re, else the string
-# fixed, else the "NUMBER:TEXT" lines from grep -P in list. Returns how many.
-function find(list, re, fixed, m,   i, c, g) {
+# Into m, the numbers of the lines matching: the regexp re, else (byfixed)
+# containing PUSH_FIXED (even empty: that is every line), else the
+# "NUMBER:TEXT" lines from grep -P in list. Returns how many.
+function find(list, re, byfixed, m,   i, c, g) {
 	if (re != "") { for (i = 1; i <= n; i++) if (t[i] ~ re) m[++c] = i; return c }
-	if (fixed != "") { for (i = 1; i <= n; i++) if (index(t[i], fixed)) m[++c] = i; return c }
+	if (byfixed) { for (i = 1; i <= n; i++) if (index(t[i], ENVIRON["PUSH_FIXED"])) m[++c] = i; return c }
 	c = split(list, g, "\n"); for (i = 1; i <= c; i++) m[i] = g[i] + 0; return c
 }
 function pick(m, c) { return c ? m[first ? 1 : c] : 0 }
@@ -84,7 +85,7 @@ END {
 		n = split(all, t, "\n"); if (!n) { n = 1; t[1] = "" }
 	}
 	L = ENVIRON["PUSH_LINE"]
-	nh = find(hits, ENVIRON["PUSH_RE"], ENVIRON["PUSH_FIXED"], h)
+	nh = find(hits, ENVIRON["PUSH_RE"], "PUSH_FIXED" in ENVIRON, h)
 	if (state == "absent") {
 		for (i = 1; i <= nh; i++) drop[h[i]] = 1
 		for (i = 1; i <= n; i++)
@@ -93,7 +94,7 @@ END {
 		rep = pick(h, nh); ins = 0
 		if (!rep) {
 			for (i = 1; i <= n; i++) if (bare(t[i]) == L) exact = 1
-			anchor = pick(a, find(anchors, ENVIRON["PUSH_ANCHOR"], "", a))
+			anchor = pick(a, find(anchors, ENVIRON["PUSH_ANCHOR"], 0, a))
 			if (exact) ins = -1
 			else if (where == "bof") ins = 1
 			else if (where == "after" && anchor) ins = anchor + 1

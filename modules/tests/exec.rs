@@ -277,8 +277,9 @@ fn lineinfile_follows_ansible_rules() {
     assert_eq!(add(json!({"insertafter": "^nomatch"})), "[a]\nx=1\n[b]\ny=2\nz=3\n");
     // The exact line anywhere: nothing to do.
     assert_eq!(add(json!({"line": "x=1", "insertbefore": "BOF"})), conf);
-    // search_string is literal.
+    // search_string is literal; an empty one is in every line, as in Python.
     assert_eq!(lineinfile("a.*b\nacb\n", json!({"search_string": ".*", "line": "c"})), "c\nacb\n");
+    assert_eq!(lineinfile("a\nb\n", json!({"search_string": "", "state": "absent"})), "");
 }
 
 #[test]
