@@ -11,7 +11,6 @@
 //! time the host image is built, and PyPI the first time ansible-core and
 //! pyinfra are installed (into /opt/push-bench-venv, then reused).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(20 * 60);
 #[test]
 fn workloads_of_every_tool_leave_hosts_in_the_same_state() {
     require!(require_docker());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let workspace = push_tests::workspace();
     let out_dir = tempfile::tempdir().expect("tempdir");
     let report_path = out_dir.path().join("verify.json");
     // Its own fleet name, so a benchmark (or another test run) on this

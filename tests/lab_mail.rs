@@ -26,7 +26,7 @@ use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutp
 const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 fn playbooks() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("playbooks")
+    push_tests::workspace().join("playbooks")
 }
 
 /// One lab host, with what the mail story needs on top.

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const HOSTS: usize = 6;
 
 fn playbook() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").join("playbooks/web.yml")
+    push_tests::workspace().join("playbooks/web.yml")
 }
 
 /// The lab of this test, with what the rollout story needs on top.

@@ -526,6 +526,14 @@ fn ssh_processes_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// A TMPDIR of the fleet's own, for runs whose leftovers a test checks
+/// ([`assert_no_leftovers`]).
+fn private_tmpdir(fleet: &Fleet) -> PathBuf {
+    let tmp = fleet.work_dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
 fn assert_no_leftovers(tmp: &Path, context: &str) {
     let left: Vec<_> = std::fs::read_dir(tmp).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "{context}: leftover files under TMPDIR: {left:?}");
@@ -537,8 +545,7 @@ fn assert_no_leftovers(tmp: &Path, context: &str) {
 fn connections_are_closed_after_a_run_and_after_ctrl_c() {
     require!(require_sshd());
     let fleet = Fleet::start(2);
-    let tmp = fleet.work_dir().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = private_tmpdir(&fleet);
     let root = fleet.work_dir();
     let pb = playbook(
         &fleet,
@@ -583,8 +590,7 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
 fn connections_close_when_their_host_is_done() {
     require!(require_sshd());
     let fleet = Fleet::start(3);
-    let tmp = fleet.work_dir().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = private_tmpdir(&fleet);
     let root = fleet.work_dir();
     let pb = playbook(&fleet, "one.yml", "- hosts: all\n  tasks:\n    - command: sleep 0.5\n", &root);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

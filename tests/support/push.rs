@@ -32,7 +32,7 @@ pub fn push_bin() -> PathBuf {
             candidates.push(profile_dir.join("push"));
         }
     }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let workspace = crate::workspace();
     candidates.push(workspace.join("target").join("debug").join("push"));
     match candidates.iter().find(|p| p.is_file()) {
         Some(p) => {
