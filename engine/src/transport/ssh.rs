@@ -44,10 +44,13 @@ impl Default for SshOptions {
     }
 }
 
+/// One sshd: address and port.
+type Sshd = (String, Option<u16>);
+
 pub struct SshConnector {
     options: SshOptions,
-    /// Handshake slots per sshd (address, port).
-    starting: std::sync::Mutex<std::collections::HashMap<(String, Option<u16>), Arc<Semaphore>>>,
+    /// Handshake slots per sshd.
+    starting: std::sync::Mutex<std::collections::HashMap<Sshd, Arc<Semaphore>>>,
     /// Control sockets live here, removed when the run ends.
     control_dir: tempfile::TempDir,
 }
