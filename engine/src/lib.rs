@@ -16,6 +16,7 @@ pub mod playbook;
 pub mod report;
 pub mod runner;
 pub mod script;
+pub mod shell_context;
 pub mod template;
 #[cfg(test)]
 mod test_http;

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::value::Value as JinjaValue;
 use serde_json::Value;
@@ -98,7 +98,9 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
         Some(line) if line > 1 => span.shifted(line - 1, None),
         _ => span.clone(),
     };
-    let hint = if e.message.starts_with("undefined variable") {
+    let hint = if let Some(hint) = e.hint {
+        hint
+    } else if e.message.starts_with("undefined variable") {
         "define it in the play's vars, group_vars/host_vars, or pass it with -e"
     } else {
         "check the template syntax"
@@ -214,19 +216,16 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
         let span = task.args.value_span(name).unwrap_or(&task.module_span);
         let shell_text = matches!(module.name(), "shell" | "command") && matches!(name.as_str(), "_raw_params" | "cmd");
         let value = match (shell_text, raw) {
-            // Values interpolated into a command line are quoted, so they
-            // stay data: `shell: echo {{ v }}` can never run what `v` holds.
+            // Values interpolated into a command line are escaped for where
+            // they land, so they stay data: `shell: echo "{{ v }}"` can never
+            // run what `v` holds.
+            (true, Value::String(s)) if module.name() == "command" => {
+                let words = scope.render_argv(s).map_err(|e| template_diag(span, e))?;
+                args.insert("argv".into(), Value::Array(words.into_iter().map(Value::String).collect()));
+                continue;
+            }
             (true, Value::String(s)) => {
-                let text = scope.render_text(s, Mode::Shell).map_err(|e| template_diag(span, e))?;
-                if module.name() == "command" {
-                    let words = shlex::split(&text).ok_or_else(|| {
-                        Diagnostic::at(span, "unbalanced quotes in command")
-                            .with_hint("`command` splits its text like a shell; check the quotes")
-                    })?;
-                    args.insert("argv".into(), Value::Array(words.into_iter().map(Value::String).collect()));
-                    continue;
-                }
-                Value::String(text)
+                Value::String(scope.render_text(s, Mode::Shell).map_err(|e| template_diag(span, e))?)
             }
             _ => scope.render_json(raw, Mode::Plain).map_err(|e| template_diag(span, e))?,
         };
@@ -285,6 +284,33 @@ fn pin_images(
         }
     }
     Ok(())
+}
+
+/// Where a `shell:` or `command:` text splices `| safe` text: shell code
+/// that no escaping guards. Said on every run, `--check` included, so a
+/// reviewer sees each place a value is trusted as code.
+pub fn raw_shell_warnings(play: &Play, selected: &[usize]) -> Vec<String> {
+    static SAFE_FILTER: OnceLock<regex::Regex> = OnceLock::new();
+    let safe_filter = SAFE_FILTER.get_or_init(|| regex::Regex::new(r"\|\s*safe\b").expect("valid regex"));
+    let mut warnings = Vec::new();
+    for &index in selected {
+        let task = &play.tasks[index];
+        if !matches!(task.module.name(), "shell" | "command") {
+            continue;
+        }
+        for name in ["_raw_params", "cmd"] {
+            if let Some(Value::String(text)) = task.args.values.get(name) {
+                if safe_filter.is_match(text) {
+                    let span = task.args.value_span(name).unwrap_or(&task.module_span);
+                    warnings.push(format!(
+                        "{span}: task `{}` splices `| safe` text into its command unescaped: what that value holds runs as shell code",
+                        task.display_name()
+                    ));
+                }
+            }
+        }
+    }
+    warnings
 }
 
 /// Every variable a task reads must exist for this host, or be registered

@@ -165,10 +165,11 @@ pub fn prepare<'a>(
     let hostvars = JinjaValue::from(Serde(&all_vars));
     let mut prepared = Vec::new();
     for play in &playbook.plays {
-        let Selection { hosts, warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
+        let Selection { hosts, mut warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
         let selected: Vec<usize> = (0..play.tasks.len())
             .filter(|&i| tag_selected(&play.tasks[i], opts) && (!opts.rollback || play.tasks[i].module.rolls_back()))
             .collect();
+        warnings.extend(plan::raw_shell_warnings(play, &selected));
         let mut prepared_hosts = Vec::new();
         for host in &hosts {
             let native = HashMap::from([

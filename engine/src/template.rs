@@ -5,9 +5,12 @@
 //!   type (`loop: "{{ users }}"` is a list), as in Ansible.
 //! - Variables may themselves hold templates; they are rendered lazily on
 //!   use, against the same scope (`admin: "root@{{ domain }}"`).
-//! - Shell mode: every interpolated value is shell-quoted by the formatter,
-//!   so a value can never change the command it is put into.
+//! - Shell mode: every interpolated value (a filter's output included) is
+//!   escaped for the place it lands in the shell text (see
+//!   [`crate::shell_context`]), so a value can never change the command it
+//!   is put into. Only `| safe` splices raw shell text.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -15,10 +18,13 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
+use crate::shell_context::{self, QuoteError};
+
 pub type Vars = serde_json::Map<String, Json>;
 
 /// Two environments sharing filters: `plain` renders text as-is, `shell`
-/// quotes every value it interpolates.
+/// writes every value it interpolates as a slot, escaped once the whole
+/// text is known.
 pub struct Engines {
     plain: Environment<'static>,
     shell: Environment<'static>,
@@ -36,14 +42,43 @@ pub fn engines() -> &'static Engines {
         let plain = base_environment();
         let mut shell = base_environment();
         shell.set_formatter(|out, _state, value| {
-            if value.is_safe() {
-                return write!(out, "{value}").map_err(Error::from);
+            if let Some(raw) = value.downcast_object_ref::<RawShell>() {
+                return out.write_str(&raw.0).map_err(Error::from);
             }
+            // Not `is_safe()`: minijinja marks `tojson` and `escape` output
+            // safe, and neither is shell code.
             let text = if value.is_none() || value.is_undefined() { String::new() } else { value.to_string() };
-            out.write_str(&push_modules::shell::quote(&text)).map_err(Error::from)
+            let index = SHELL_SLOTS.with(|slots| {
+                let mut slots = slots.borrow_mut();
+                slots.push(text);
+                slots.len() - 1
+            });
+            out.write_str(&shell_context::slot(index)).map_err(Error::from)
+        });
+        shell.add_filter("safe", |value: Value| -> Result<Value, Error> {
+            let text = value.to_string();
+            if text.contains([shell_context::SLOT_OPEN, shell_context::SLOT_CLOSE]) {
+                return Err(Error::new(ErrorKind::InvalidOperation, "`| safe` text holds a private-use character push reserves"));
+            }
+            Ok(Value::from_object(RawShell(text)))
         });
         Engines { plain, shell }
     })
+}
+
+thread_local! {
+    /// The values of the shell text being rendered on this thread, by slot.
+    static SHELL_SLOTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Text a template marked `| safe`: spliced into shell text as it is.
+#[derive(Debug)]
+struct RawShell(String);
+
+impl Object for RawShell {
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 fn base_environment() -> Environment<'static> {
@@ -81,6 +116,20 @@ fn single_expression(s: &str) -> Option<&str> {
 pub struct TemplateError {
     pub message: String,
     pub line: Option<usize>,
+    /// What to do about it, when the error is not about template syntax.
+    pub hint: Option<&'static str>,
+}
+
+impl TemplateError {
+    fn new(message: impl Into<String>) -> TemplateError {
+        TemplateError { message: message.into(), line: None, hint: None }
+    }
+}
+
+impl From<QuoteError> for TemplateError {
+    fn from(e: QuoteError) -> TemplateError {
+        TemplateError { message: e.message, line: None, hint: Some(e.hint) }
+    }
 }
 
 impl std::fmt::Display for TemplateError {
@@ -156,7 +205,7 @@ impl Scope {
         match self.lookup(name) {
             Some(v) => {
                 self.take_nested_error()?;
-                Ok(Some(serde_json::to_value(&v).map_err(|e| TemplateError { message: e.to_string(), line: None })?))
+                Ok(Some(serde_json::to_value(&v).map_err(|e| TemplateError::new(e.to_string()))?))
             }
             None => Ok(None),
         }
@@ -203,7 +252,7 @@ impl Scope {
 
     fn take_nested_error(&self) -> Result<(), TemplateError> {
         match self.inner.nested_error.lock().unwrap().take() {
-            Some(message) => Err(TemplateError { message, line: None }),
+            Some(message) => Err(TemplateError::new(message)),
             None => Ok(()),
         }
     }
@@ -227,18 +276,53 @@ impl Scope {
                         env.compile_expression(expr).map(|c| c.undeclared_variables(true)).unwrap_or_default()
                     }));
                 }
-                return serde_json::to_value(&value).map_err(|e| TemplateError { message: e.to_string(), line: None });
+                return serde_json::to_value(&value).map_err(|e| TemplateError::new(e.to_string()));
             }
         }
         self.render_text(s, mode).map(Json::String)
     }
 
-    /// Render a string to text (templates, shell commands).
+    /// Render a string to text.
     pub fn render_text(&self, s: &str, mode: Mode) -> Result<String, TemplateError> {
-        let env = match mode {
-            Mode::Plain => &engines().plain,
-            Mode::Shell => &engines().shell,
-        };
+        match mode {
+            Mode::Plain => self.render_with(&engines().plain, s),
+            Mode::Shell => {
+                let (text, values) = self.render_slots(s)?;
+                Ok(shell_context::splice_shell(&text, &values)?)
+            }
+        }
+    }
+
+    /// Render a `command:` text to its argv (see [`shell_context::split_command`]).
+    pub fn render_argv(&self, s: &str) -> Result<Vec<String>, TemplateError> {
+        let (text, values) = self.render_slots(s)?;
+        Ok(shell_context::split_command(&text, &values)?)
+    }
+
+    /// Shell text with a slot for each value, and the values.
+    fn render_slots(&self, s: &str) -> Result<(String, Vec<String>), TemplateError> {
+        if s.contains([shell_context::SLOT_OPEN, shell_context::SLOT_CLOSE]) {
+            return Err(TemplateError {
+                message: "the command holds a private-use character (U+E000 or U+E001) that push reserves".into(),
+                line: None,
+                hint: Some("remove the character from the command text"),
+            });
+        }
+        SHELL_SLOTS.with(|slots| slots.borrow_mut().clear());
+        let text = self.render_with(&engines().shell, s);
+        let values = SHELL_SLOTS.with(|slots| std::mem::take(&mut *slots.borrow_mut()));
+        let text = text?;
+        if values.iter().any(|v| v.contains('\0')) {
+            return Err(TemplateError {
+                message: "a value holds a NUL byte, which no shell command can carry".into(),
+                line: None,
+                hint: Some("pass binary data through a file (`copy:`) instead"),
+            });
+        }
+        Ok((text, values))
+    }
+
+    fn render_with(&self, env: &Environment<'static>, s: &str) -> Result<String, TemplateError> {
         let result = env.render_str(s, self.context());
         let result = result.map_err(|e| {
             self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default())
@@ -296,7 +380,7 @@ impl Scope {
             }
             m
         };
-        TemplateError { message, line }
+        TemplateError { message, line, hint: None }
     }
 
     /// Is `a.b.c` defined in this scope?
@@ -377,6 +461,7 @@ pub fn check_syntax(s: &str, expression: bool) -> Result<(), TemplateError> {
     result.map_err(|e| TemplateError {
         message: format!("template syntax error: {}", e.detail().unwrap_or("invalid syntax")),
         line: e.line(),
+        hint: None,
     })
 }
 
@@ -416,9 +501,25 @@ mod tests {
     }
 
     #[test]
-    fn shell_mode_quotes_values() {
-        let s = scope(json!({"v": "'; rm -rf / #"}));
+    fn shell_mode_escapes_values_where_they_land() {
+        let s = scope(json!({"v": "'; rm -rf / #", "d": "$(id)", "a": {"k": "$(id)"}}));
         assert_eq!(s.render_text("echo {{ v }}", Mode::Shell).unwrap(), r"echo ''\''; rm -rf / #'");
+        assert_eq!(s.render_text("echo \"{{ d }}\"", Mode::Shell).unwrap(), r#"echo "\$(id)""#);
+        assert_eq!(s.render_text("echo '{{ v }}'", Mode::Shell).unwrap(), r"echo ''\''; rm -rf / #'");
+        // Filters that minijinja marks safe are still values.
+        assert_eq!(s.render_text("echo {{ a | tojson }}", Mode::Shell).unwrap(), r#"echo '{"k":"$(id)"}'"#);
+        assert_eq!(s.render_text("echo {{ d | escape }}", Mode::Shell).unwrap(), "echo '$(id)'");
+        // Only `| safe` splices shell text, and the lexer reads what it spliced.
+        assert_eq!(s.render_text("{{ 'echo \"' | safe }}{{ d }}\"", Mode::Shell).unwrap(), r#"echo "\$(id)""#);
+        assert_eq!(s.render_text("{{ d | safe }}", Mode::Shell).unwrap(), "$(id)");
+    }
+
+    #[test]
+    fn command_text_splits_with_values_whole() {
+        let s = scope(json!({"x": "a -n -e b c"}));
+        assert_eq!(s.render_argv("echo '{{ x }}' {{ x }}").unwrap(), ["echo", "a -n -e b c", "a -n -e b c"]);
+        let e = s.render_text("echo ${HOME:-{{ x }}}", Mode::Shell).unwrap_err();
+        assert!(e.message.contains("`${...}`") && e.hint.is_some(), "{e}");
     }
 
     #[test]
