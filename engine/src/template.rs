@@ -507,7 +507,7 @@ mod tests {
         assert_eq!(s.render_text("echo \"{{ d }}\"", Mode::Shell).unwrap(), r#"echo "\$(id)""#);
         assert_eq!(s.render_text("echo '{{ v }}'", Mode::Shell).unwrap(), r"echo ''\''; rm -rf / #'");
         // Filters that minijinja marks safe are still values.
-        assert_eq!(s.render_text("echo {{ a | tojson }}", Mode::Shell).unwrap(), r#"echo '{"k":"$(id)"}'"#);
+        assert_eq!(s.render_text("echo {{ a | tojson }}", Mode::Shell).unwrap(), r#"echo '{"k": "$(id)"}'"#);
         assert_eq!(s.render_text("echo {{ d | escape }}", Mode::Shell).unwrap(), "echo '$(id)'");
         // Only `| safe` splices shell text, and the lexer reads what it spliced.
         assert_eq!(s.render_text("{{ 'echo \"' | safe }}{{ d }}\"", Mode::Shell).unwrap(), r#"echo "\$(id)""#);
