@@ -200,7 +200,7 @@ fn refuse(place: &str, hint: &'static str) -> QuoteError {
 }
 
 const HINT_VARIABLE: &str =
-    "set the value in an environment variable (`environment:`) and use \"$NAME\" there, or `| safe` if it is shell code you trust";
+    "assign the value to a shell variable first (`v={{ ... }}; echo \"${v:-none}\"`), or use `| safe` if it is shell code you trust";
 
 /// Reads shell text and records each slot's chain of escapes.
 struct Lexer<'p, 'c> {
