@@ -130,7 +130,11 @@ enum Escape {
     Unquoted,
     SingleQuoted,
     DoubleQuoted,
-    HereDoc { delimiter: String, strip_tabs: bool, quoted: bool },
+    HereDoc {
+        delimiter: String,
+        strip_tabs: bool,
+        quoted: bool,
+    },
     /// The text of a `` `...` `` is read once more after its backslashes
     /// are taken off.
     Backtick,
@@ -256,7 +260,10 @@ impl<'p, 'c> Lexer<'p, 'c> {
             match c {
                 '\\' => {
                     if let Some(Piece::Slot(_)) = self.peek(0) {
-                        return Err(refuse("right after a backslash", "drop the backslash: the value is quoted for you"));
+                        return Err(refuse(
+                            "right after a backslash",
+                            "drop the backslash: the value is quoted for you",
+                        ));
                     }
                     self.i += 1;
                     word_start = false;
@@ -443,7 +450,10 @@ impl<'p, 'c> Lexer<'p, 'c> {
                 Piece::Char('`') => break,
                 Piece::Char('\\') => match self.peek(0) {
                     Some(Piece::Slot(_)) => {
-                        return Err(refuse("right after a backslash inside backticks", "use $(...) instead of backticks"))
+                        return Err(refuse(
+                            "right after a backslash inside backticks",
+                            "use $(...) instead of backticks",
+                        ))
                     }
                     Some(Piece::Char(next @ ('$' | '`' | '\\'))) => {
                         self.i += 1;
@@ -464,10 +474,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
             self.i += 1;
             match piece {
                 Piece::Slot(_) => {
-                    return Err(refuse(
-                        "inside backticks inside double quotes",
-                        "use \"$(...)\" instead of backticks",
-                    ))
+                    return Err(refuse("inside backticks inside double quotes", "use \"$(...)\" instead of backticks"))
                 }
                 Piece::Char('\\') => self.i += 1,
                 Piece::Char('`') => return Ok(()),
@@ -521,7 +528,8 @@ impl<'p, 'c> Lexer<'p, 'c> {
     /// A here-doc's lines, up to the delimiter line. An unquoted body
     /// expands `$(...)` and backticks like double quotes do.
     fn here_doc_body(&mut self, doc: &PendingHereDoc, outer: &[Escape]) -> Result<(), QuoteError> {
-        let escape = Escape::HereDoc { delimiter: doc.delimiter.clone(), strip_tabs: doc.strip_tabs, quoted: doc.quoted };
+        let escape =
+            Escape::HereDoc { delimiter: doc.delimiter.clone(), strip_tabs: doc.strip_tabs, quoted: doc.quoted };
         loop {
             if self.at_delimiter_line(doc) {
                 return Ok(());

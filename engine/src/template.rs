@@ -58,7 +58,10 @@ pub fn engines() -> &'static Engines {
         shell.add_filter("safe", |value: Value| -> Result<Value, Error> {
             let text = value.to_string();
             if text.contains([shell_context::SLOT_OPEN, shell_context::SLOT_CLOSE]) {
-                return Err(Error::new(ErrorKind::InvalidOperation, "`| safe` text holds a private-use character push reserves"));
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "`| safe` text holds a private-use character push reserves",
+                ));
             }
             Ok(Value::from_object(RawShell(text)))
         });

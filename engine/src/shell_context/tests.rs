@@ -131,7 +131,10 @@ fn check_round_trip(value: &str, shells: &[&str]) {
             }
             Err(e) => {
                 // Only a here-doc may refuse, and only a value that would end it.
-                assert!(name.contains("here-doc") && value.lines().any(|l| l.starts_with("EOF")), "{name}: {value:?}: {e}");
+                assert!(
+                    name.contains("here-doc") && value.lines().any(|l| l.starts_with("EOF")),
+                    "{name}: {value:?}: {e}"
+                );
             }
         }
     }
@@ -249,8 +252,14 @@ fn command_words_keep_a_value_whole_whatever_its_quotes() {
 fn a_shell_run_by_command_gets_its_script_quoted() {
     let v = "x;touch${IFS}PWN";
     assert_eq!(command("sh -c 'echo {v}'", v), ["sh", "-c", "echo 'x;touch${IFS}PWN'"]);
-    assert_eq!(command("/bin/bash -euc \"echo {v}\" name", v), ["/bin/bash", "-euc", "echo 'x;touch${IFS}PWN'", "name"]);
-    assert_eq!(command("env A=1 dash -c 'echo \"{v}\"'", v), ["env", "A=1", "dash", "-c", "echo \"x;touch\\${IFS}PWN\""]);
+    assert_eq!(
+        command("/bin/bash -euc \"echo {v}\" name", v),
+        ["/bin/bash", "-euc", "echo 'x;touch${IFS}PWN'", "name"]
+    );
+    assert_eq!(
+        command("env A=1 dash -c 'echo \"{v}\"'", v),
+        ["env", "A=1", "dash", "-c", "echo \"x;touch\\${IFS}PWN\""]
+    );
     assert_eq!(command("busybox sh -c 'echo {v}'", v)[3], "echo 'x;touch${IFS}PWN'");
     // Not a shell script: the value is an argument as it is.
     assert_eq!(command("grep -c {v} f", v), ["grep", "-c", v, "f"]);
