@@ -54,6 +54,8 @@ const SHELL_CONTEXTS: &[(&str, &str, Expect)] = &[
     ("backticks", "x=`printf '%s.' V`; printf '%s' \"$x\" > OUT", Expect::Dotted),
     ("heredoc", "cat > OUT <<EOF\nV\nEOF\n", Expect::Line),
     ("heredoc-quoted", "cat > OUT <<'EOF'\nV\nEOF\n", Expect::Line),
+    ("sh-c", "sh -c 'printf %s \"V\" > OUT'", Expect::Value),
+    ("bash-c-double", "bash -c \"printf '%s' V > OUT\"", Expect::Value),
 ];
 
 /// `command:` texts: a shell it runs with `-c` gets its script escaped.

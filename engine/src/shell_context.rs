@@ -21,6 +21,10 @@
 //! backslash or a bare `$`, a backtick inside double quotes, and a here-doc
 //! value holding a line that would end the here-doc.
 //!
+//! A quoted word that is the script of a shell run with `-c` (`sh -c
+//! '...'`) is shell text for that inner shell: it is lexed again, and its
+//! values are escaped for the inner place, then for the quotes around it.
+//!
 //! `command:` text is not run by a shell: it is split into words as
 //! Ansible's `shlex.split` does, and a value is one word's text, whatever
 //! its quotes. When those words run a shell (`sh -c SCRIPT`, `bash -ec
@@ -244,7 +248,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
     /// Command text, up to the end or (inside `$(`) the closing `)`.
     /// `outer` is the chain of escapes of the text around this command.
     fn command(&mut self, outer: &[Escape], in_subst: bool) -> Result<(), QuoteError> {
-        let mut word_start = true;
+        let mut simple = SimpleCommand::default();
         let mut depth = 0usize;
         let mut pending: Vec<PendingHereDoc> = Vec::new();
         while let Some(piece) = self.peek(0) {
@@ -252,7 +256,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
             let c = match piece {
                 Piece::Slot(s) => {
                     self.record(s, Escape::Unquoted, outer);
-                    word_start = false;
+                    simple.not_plain();
                     continue;
                 }
                 Piece::Char(c) => c,
@@ -266,25 +270,33 @@ impl<'p, 'c> Lexer<'p, 'c> {
                         ));
                     }
                     self.i += 1;
-                    word_start = false;
+                    simple.not_plain();
                 }
                 '\'' => {
-                    self.single_quoted(outer);
-                    word_start = false;
+                    if simple.script_comes_next() {
+                        self.script_in_single_quotes(outer)?;
+                    } else {
+                        self.single_quoted(outer);
+                    }
+                    simple.not_plain();
                 }
                 '"' => {
-                    self.double_quoted(outer)?;
-                    word_start = false;
+                    if simple.script_comes_next() {
+                        self.script_in_double_quotes(outer)?;
+                    } else {
+                        self.double_quoted(outer)?;
+                    }
+                    simple.not_plain();
                 }
                 '`' => {
                     self.backtick(outer)?;
-                    word_start = false;
+                    simple.not_plain();
                 }
                 '$' => {
                     self.dollar(outer)?;
-                    word_start = false;
+                    simple.not_plain();
                 }
-                '#' if word_start => self.comment()?,
+                '#' if simple.at_word_start() => self.comment()?,
                 '<' if self.peek_char(0) == Some('<') => {
                     self.i += 1;
                     if self.peek_char(0) == Some('<') {
@@ -293,28 +305,90 @@ impl<'p, 'c> Lexer<'p, 'c> {
                     } else {
                         pending.push(self.here_doc_operator()?);
                     }
-                    word_start = true;
+                    simple.end_word();
                 }
                 '\n' => {
                     for doc in pending.drain(..) {
                         self.here_doc_body(&doc, outer)?;
                     }
-                    word_start = true;
+                    simple.end_command();
                 }
                 '(' => {
                     depth += 1;
-                    word_start = true;
+                    simple.end_command();
                 }
                 ')' if in_subst && depth == 0 => return Ok(()),
                 ')' => {
                     depth = depth.saturating_sub(1);
-                    word_start = true;
+                    simple.end_command();
                 }
-                ' ' | '\t' | ';' | '|' | '&' | '<' | '>' => word_start = true,
-                _ => word_start = false,
+                ';' | '|' | '&' => simple.end_command(),
+                ' ' | '\t' | '<' | '>' => simple.end_word(),
+                c => simple.push(c),
             }
         }
         Ok(())
+    }
+
+    /// `sh -c '...'`: the script is shell text read by the inner shell.
+    fn script_in_single_quotes(&mut self, outer: &[Escape]) -> Result<(), QuoteError> {
+        let mut body = Vec::new();
+        while let Some(piece) = self.peek(0) {
+            self.i += 1;
+            if piece == Piece::Char('\'') {
+                break;
+            }
+            body.push(piece);
+        }
+        let mut chain = vec![Escape::SingleQuoted];
+        chain.extend_from_slice(outer);
+        Lexer::new(&body, self.chains).command(&chain, false)
+    }
+
+    /// `sh -c "..."`: the outer shell takes off its backslashes, the inner
+    /// one reads the rest. A `$(...)` or backtick there would be run by
+    /// the outer shell first: with a value in the script, that is refused.
+    fn script_in_double_quotes(&mut self, outer: &[Escape]) -> Result<(), QuoteError> {
+        let mut body = Vec::new();
+        let mut expands = false;
+        while let Some(piece) = self.peek(0) {
+            self.i += 1;
+            match piece {
+                Piece::Char('"') => break,
+                Piece::Char('\\') => match self.peek(0) {
+                    Some(Piece::Slot(_)) => {
+                        return Err(refuse(
+                            "right after a backslash inside double quotes",
+                            "drop the backslash: the value is escaped for you",
+                        ))
+                    }
+                    Some(Piece::Char(next @ ('\\' | '"' | '$' | '`'))) => {
+                        self.i += 1;
+                        body.push(Piece::Char(next));
+                    }
+                    Some(Piece::Char('\n')) => self.i += 1,
+                    _ => body.push(piece),
+                },
+                Piece::Char('`') => {
+                    expands = true;
+                    body.push(piece);
+                }
+                Piece::Char('$') if self.peek_char(0) == Some('(') => {
+                    expands = true;
+                    body.push(piece);
+                }
+                other => body.push(other),
+            }
+        }
+        if expands && body.iter().any(|p| matches!(p, Piece::Slot(_))) {
+            return Err(refuse(
+                "in a double-quoted `sh -c` script that the outer shell expands first",
+                "put the script in single quotes: sh -c '...'",
+            ));
+        }
+        let mut chain = vec![Escape::DoubleQuoted];
+        chain.extend_from_slice(outer);
+        Lexer::new(&body, self.chains).command(&chain, false)
     }
 
     fn single_quoted(&mut self, outer: &[Escape]) {
@@ -583,6 +657,49 @@ impl<'p, 'c> Lexer<'p, 'c> {
             }
             _ => false,
         }
+    }
+}
+
+/// The words of the simple command being read, as far as they are plain
+/// text: enough to see `sh -c SCRIPT` coming.
+#[derive(Default)]
+struct SimpleCommand {
+    words: Vec<String>,
+    word: Option<String>,
+}
+
+impl SimpleCommand {
+    fn push(&mut self, c: char) {
+        self.word.get_or_insert_with(String::new).push(c);
+    }
+
+    /// The current word holds quotes, a value or an expansion: it names no
+    /// shell and no option.
+    fn not_plain(&mut self) {
+        self.push(SLOT_OPEN);
+    }
+
+    fn end_word(&mut self) {
+        self.words.extend(self.word.take());
+    }
+
+    fn end_command(&mut self) {
+        self.word = None;
+        self.words.clear();
+    }
+
+    fn at_word_start(&self) -> bool {
+        self.word.is_none()
+    }
+
+    /// Is a word starting here the script of a shell run with `-c`?
+    fn script_comes_next(&self) -> bool {
+        if self.word.is_some() {
+            return false;
+        }
+        let mut argv = self.words.clone();
+        argv.push(String::new());
+        shell_script_word(&argv) == Some(self.words.len())
     }
 }
 

@@ -44,6 +44,10 @@ const CONTEXTS: &[(&str, &str)] = &[
     ("nested backticks", "x=`y=\\`printf '%s.' {v}\\`; printf '%s' \"$y\"`; printf '%s\\0' \"$x\""),
     ("here-doc", "cat <<EOF\n{v}\nEOF\nprintf '\\0'"),
     ("quoted here-doc", "cat <<'EOF'\n{v}\nEOF\nprintf '\\0'"),
+    ("sh -c script", "sh -c 'printf \"%s\" {v}'; printf '\\0'"),
+    ("sh -c script, inner double quotes", "sh -c 'printf \"%s\" \"{v}\"'; printf '\\0'"),
+    ("sh -c double-quoted script", "sh -c \"printf '%s' {v}\"; printf '\\0'"),
+    ("bash -c double-quoted script, inner single quotes", "bash -c \"printf '%s' '{v}'\"; printf '\\0'"),
     ("here-doc in a substitution", "x=$(cat <<EOF\n{v}.\nEOF\n); printf '%s\\0' \"$x\""),
 ];
 
@@ -203,6 +207,16 @@ fn places_with_no_sound_escape_are_refused() {
         assert!(e.message.contains(place), "{template:?}: {e}");
         assert!(!e.hint.is_empty());
     }
+}
+
+#[test]
+fn a_shell_script_word_in_shell_text_is_lexed_for_the_inner_shell() {
+    assert_eq!(splice("sh -c 'echo {v}'", "a'b").unwrap(), r"sh -c 'echo '\''a'\''\'\'''\''b'\'''");
+    assert_eq!(splice("x; bash -ec \"echo {v}\"", "$x").unwrap(), r#"x; bash -ec "echo '\$x'""#);
+    // Not a script: an argument of another program.
+    assert_eq!(splice("grep -c '{v}' f", "a'b").unwrap(), r"grep -c 'a'\''b' f");
+    let e = splice("sh -c \"echo $(echo {v})\"", "x").unwrap_err();
+    assert!(e.message.contains("outer shell expands first"), "{e}");
 }
 
 #[test]
