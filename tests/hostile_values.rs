@@ -41,8 +41,8 @@ const HOSTILE: &[&str] = &[
     "\t",
 ];
 
-/// Shell and command texts, `V` standing for `{{ vN }}` and `OUT` for the
-/// task's output file; each writes what it got there. The second field is
+/// Shell and command texts, `V` standing for `{{ vN }}`, `Q` for
+/// `{{ vN | quote }}` and `OUT` for the task's output file; each writes what it got there. The second field is
 /// what the file holds for a value.
 const SHELL_CONTEXTS: &[(&str, &str, Expect)] = &[
     ("bare", "printf '%s' V > OUT", Expect::Value),
@@ -55,6 +55,7 @@ const SHELL_CONTEXTS: &[(&str, &str, Expect)] = &[
     ("heredoc", "cat > OUT <<EOF\nV\nEOF\n", Expect::Line),
     ("heredoc-quoted", "cat > OUT <<'EOF'\nV\nEOF\n", Expect::Line),
     ("sh-c", "sh -c 'printf %s \"V\" > OUT'", Expect::Value),
+    ("quote-filter", "printf '%s' Q > OUT", Expect::Value),
     ("bash-c-double", "bash -c \"printf '%s' V > OUT\"", Expect::Value),
 ];
 
@@ -108,7 +109,10 @@ fn hostile_values_stay_data_in_shell_command_and_module_arguments() {
         for (module, contexts) in [("shell", SHELL_CONTEXTS), ("command", COMMAND_CONTEXTS)] {
             for (name, text, expect) in contexts {
                 let file = format!("{n}-{module}-{name}");
-                let text = text.replace('V', &var).replace("OUT", &out.join(&file).display().to_string());
+                let text = text
+                    .replace('V', &var)
+                    .replace('Q', &format!("{{{{ v{n} | quote }}}}"))
+                    .replace("OUT", &out.join(&file).display().to_string());
                 writeln!(tasks, "    - {module}: {}", yaml_str(&text)).unwrap();
                 expected.push((file, expect.of(value)));
             }

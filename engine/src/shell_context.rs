@@ -56,6 +56,23 @@ impl fmt::Display for QuoteError {
 
 impl std::error::Error for QuoteError {}
 
+/// A value to place in shell text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotValue {
+    /// The text the template printed.
+    pub text: String,
+    /// Ansible's `| quote` printed `text` from this value: where a bare
+    /// word is expected, `text` already is one; `command:` words take the
+    /// value itself, as `shlex.split` would have given it back.
+    pub quoted_from: Option<String>,
+}
+
+impl From<&str> for SlotValue {
+    fn from(text: &str) -> SlotValue {
+        SlotValue { text: text.to_string(), quoted_from: None }
+    }
+}
+
 /// The text of a slot for `index`.
 pub fn slot(index: usize) -> String {
     format!("{SLOT_OPEN}{index}{SLOT_CLOSE}")
@@ -63,7 +80,7 @@ pub fn slot(index: usize) -> String {
 
 /// Shell text with every slot replaced by its value, escaped for the
 /// place it sits.
-pub fn splice_shell(text: &str, values: &[String]) -> Result<String, QuoteError> {
+pub fn splice_shell(text: &str, values: &[SlotValue]) -> Result<String, QuoteError> {
     let pieces = pieces(text)?;
     let mut chains = Chains::new();
     Lexer::new(&pieces, &mut chains).command(&[], false)?;
@@ -74,7 +91,7 @@ pub fn splice_shell(text: &str, values: &[String]) -> Result<String, QuoteError>
 /// splits them (Ansible's way), each slot literal inside its word; the
 /// script of a shell run with `-c` is shell text, lexed as in
 /// [`splice_shell`].
-pub fn split_command(text: &str, values: &[String]) -> Result<Vec<String>, QuoteError> {
+pub fn split_command(text: &str, values: &[SlotValue]) -> Result<Vec<String>, QuoteError> {
     let words = split_words(&pieces(text)?)?;
     let literal: Vec<String> = words.iter().map(|w| literal_text(w)).collect();
     let script = shell_script_word(&literal);
@@ -91,7 +108,10 @@ pub fn split_command(text: &str, values: &[String]) -> Result<Vec<String>, Quote
                     .iter()
                     .map(|p| match p {
                         Piece::Char(c) => c.to_string(),
-                        Piece::Slot(i) => values[*i].clone(),
+                        Piece::Slot(i) => {
+                            let value = &values[*i];
+                            value.quoted_from.clone().unwrap_or_else(|| value.text.clone())
+                        }
                     })
                     .collect())
             }
@@ -185,14 +205,21 @@ fn backslash(value: &str, special: &[char]) -> String {
     out
 }
 
-fn substitute(pieces: &[Piece], values: &[String], chains: &Chains) -> Result<String, QuoteError> {
+fn substitute(pieces: &[Piece], values: &[SlotValue], chains: &Chains) -> Result<String, QuoteError> {
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Char(c) => out.push(*c),
             Piece::Slot(i) => {
-                let mut text = values[*i].clone();
-                for escape in &chains[i] {
+                let value = &values[*i];
+                let chain = &chains[i];
+                let mut text = value.text.clone();
+                let mut escapes = chain.iter();
+                if value.quoted_from.is_some() && chain.first() == Some(&Escape::Unquoted) {
+                    // Already the one word `| quote` made.
+                    escapes.next();
+                }
+                for escape in escapes {
                     text = escape.apply(&text)?;
                 }
                 out.push_str(&text);

@@ -18,7 +18,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
-use crate::shell_context::{self, QuoteError};
+use crate::shell_context::{self, QuoteError, SlotValue};
 
 pub type Vars = serde_json::Map<String, Json>;
 
@@ -47,10 +47,14 @@ pub fn engines() -> &'static Engines {
             }
             // Not `is_safe()`: minijinja marks `tojson` and `escape` output
             // safe, and neither is shell code.
-            let text = if value.is_none() || value.is_undefined() { String::new() } else { value.to_string() };
+            let slot = match value.downcast_object_ref::<ShellWord>() {
+                Some(word) => SlotValue { text: value.to_string(), quoted_from: Some(word.0.clone()) },
+                None if value.is_none() || value.is_undefined() => SlotValue::from(""),
+                None => SlotValue { text: value.to_string(), quoted_from: None },
+            };
             let index = SHELL_SLOTS.with(|slots| {
                 let mut slots = slots.borrow_mut();
-                slots.push(text);
+                slots.push(slot);
                 slots.len() - 1
             });
             out.write_str(&shell_context::slot(index)).map_err(Error::from)
@@ -65,13 +69,15 @@ pub fn engines() -> &'static Engines {
             }
             Ok(Value::from_object(RawShell(text)))
         });
+        // Ansible's idiom `echo {{ v | quote }}` keeps its meaning: one word.
+        shell.add_filter("quote", |value: Value| Value::from_object(ShellWord(value.to_string())));
         Engines { plain, shell }
     })
 }
 
 thread_local! {
     /// The values of the shell text being rendered on this thread, by slot.
-    static SHELL_SLOTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static SHELL_SLOTS: RefCell<Vec<SlotValue>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Text a template marked `| safe`: spliced into shell text as it is.
@@ -81,6 +87,17 @@ struct RawShell(String);
 impl Object for RawShell {
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A value through `| quote`: prints as the quoted word, and the shell
+/// text's escaper knows where that word is already right.
+#[derive(Debug)]
+struct ShellWord(String);
+
+impl Object for ShellWord {
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&push_modules::shell::quote(&self.0))
     }
 }
 
@@ -303,7 +320,7 @@ impl Scope {
     }
 
     /// Shell text with a slot for each value, and the values.
-    fn render_slots(&self, s: &str) -> Result<(String, Vec<String>), TemplateError> {
+    fn render_slots(&self, s: &str) -> Result<(String, Vec<SlotValue>), TemplateError> {
         if s.contains([shell_context::SLOT_OPEN, shell_context::SLOT_CLOSE]) {
             return Err(TemplateError {
                 message: "the command holds a private-use character (U+E000 or U+E001) that push reserves".into(),
@@ -315,7 +332,7 @@ impl Scope {
         let text = self.render_with(&engines().shell, s);
         let values = SHELL_SLOTS.with(|slots| std::mem::take(&mut *slots.borrow_mut()));
         let text = text?;
-        if values.iter().any(|v| v.contains('\0')) {
+        if values.iter().any(|v| v.text.contains('\0')) {
             return Err(TemplateError {
                 message: "a value holds a NUL byte, which no shell command can carry".into(),
                 line: None,
@@ -515,6 +532,10 @@ mod tests {
         // Only `| safe` splices shell text, and the lexer reads what it spliced.
         assert_eq!(s.render_text("{{ 'echo \"' | safe }}{{ d }}\"", Mode::Shell).unwrap(), r#"echo "\$(id)""#);
         assert_eq!(s.render_text("{{ d | safe }}", Mode::Shell).unwrap(), "$(id)");
+        // Ansible's `| quote` is one word where a word goes, and text elsewhere.
+        assert_eq!(s.render_text("echo {{ v | quote }}", Mode::Shell).unwrap(), r"echo ''\''; rm -rf / #'");
+        assert_eq!(s.render_text("echo \"{{ d | quote }}\"", Mode::Shell).unwrap(), r#"echo "'\$(id)'""#);
+        assert_eq!(s.render_argv("echo {{ v | quote }}").unwrap(), ["echo", "'; rm -rf / #"]);
     }
 
     #[test]

@@ -10,14 +10,14 @@ use super::*;
 
 /// Shell text with each `{v}` a slot of its own holding `value`, as the
 /// renderer writes them.
-fn slotted(template: &str, value: &str) -> (String, Vec<String>) {
+fn slotted(template: &str, value: &str) -> (String, Vec<SlotValue>) {
     let parts: Vec<&str> = template.split("{v}").collect();
     let mut text = parts[0].to_string();
     for (i, part) in parts[1..].iter().enumerate() {
         text.push_str(&slot(i));
         text.push_str(part);
     }
-    (text, vec![value.to_string(); parts.len() - 1])
+    (text, vec![SlotValue::from(value); parts.len() - 1])
 }
 
 fn splice(template: &str, value: &str) -> Result<String, QuoteError> {
