@@ -683,3 +683,21 @@ fn a_second_run_fails_clearly_while_a_host_is_locked() {
     run_json(&fleet, &quick, &fleet.inventory(), &["--break-stale-lock"]).assert_code(0);
     assert!(!lock_dir.exists(), "the lock is released after the run");
 }
+
+#[test]
+fn escape_sequences_a_host_prints_never_reach_the_terminal() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "escapes.yml",
+        "- hosts: all\n  tasks:\n    - name: prints escapes\n      shell: |\n        printf '\\033]0;pwned\\007\\033[31mred'\n        printf '\\033]0;pwned\\007\\033[31mred' >&2\n        exit 1\n",
+        &root,
+    );
+    let out = PushCmd::run_playbook(&pb, &fleet.inventory()).current_dir(fleet.work_dir()).run();
+    out.assert_code(2);
+    assert!(out.stdout().contains("\\x1b]0;pwned\\x07\\x1b[31mred"), "the output is shown, escaped:\n{out}");
+    assert!(!out.stdout().contains('\x1b') && !out.stderr().contains('\x1b'), "an ESC reached the terminal:\n{out}");
+    assert!(!out.stdout().contains('\x07'), "a BEL reached the terminal:\n{out}");
+}
