@@ -148,6 +148,8 @@ cases!(
     missing_required_argument,
     bad_extra_vars,
     bad_health_check,
+    host_name_like_an_option,
+    ansible_host_like_an_option,
 );
 
 #[test]
