@@ -150,6 +150,7 @@ cases!(
     bad_health_check,
     host_name_like_an_option,
     ansible_host_like_an_option,
+    apt_name_is_a_path,
 );
 
 #[test]

@@ -361,6 +361,12 @@ fn apt_probe_agrees_with_dpkg_query() {
         probe(json!({"name": ["dpkg=0.0-push", "push-no-such-package"]})).status,
         "changed install dpkg=0.0-push push-no-such-package"
     );
+    // NAME=VERSION* is a prefix of the installed version.
+    let version = query("${Version}", &["dpkg"]);
+    let prefix = &version[..version.find('.').expect("a dotted version") + 1];
+    assert!(probe(json!({"name": [format!("dpkg={prefix}*")]})).ok(), "dpkg={prefix}* against {version}");
+    assert!(probe(json!({"name": [format!("dpkg={version}*")]})).ok(), "dpkg={version}* against {version}");
+    assert_eq!(probe(json!({"name": ["dpkg=0.0*"]})).status, "changed install dpkg=0.0*");
     assert!(probe(json!({"name": ["push-no-such-package"], "state": "absent"})).ok());
     assert_eq!(
         probe(json!({"name": ["push-no-such-package", "dpkg"], "state": "absent"})).status,
