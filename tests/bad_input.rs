@@ -151,6 +151,7 @@ cases!(
     host_name_like_an_option,
     ansible_host_like_an_option,
     apt_name_is_a_path,
+    systemd_name_is_a_pattern,
 );
 
 #[test]
