@@ -52,6 +52,37 @@ fn shell_runs_its_command_line_in_chdir_with_stdin() {
     assert_eq!(run(&op.apply, false).stdout, "/bin/bash\n");
 }
 
+/// The backup's name holds the pid and the second, so a local user can plant
+/// links at every name it may take: the copy must replace such a link, not
+/// write through it. Here the step's own shell plants it, knowing both.
+#[test]
+fn backup_never_writes_through_a_link_planted_at_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, victim) = (tmp.path().join("conf"), tmp.path().join("victim"));
+    fs::write(&f, "old\n").unwrap();
+    fs::write(&victim, "precious\n").unwrap();
+    let backup = format!("{}.$$.2026-01-01@00:00:00~", f.display());
+    let plant = format!("date() {{ echo 2026-01-01@00:00:00; }}\nln -s -- '{}' \"{backup}\"\n", victim.display());
+    for (module, args) in [
+        ("copy", json!({"dest": f, "content": "new\n", "backup": true})),
+        ("lineinfile", json!({"path": f, "line": "more", "backup": true})),
+    ] {
+        fs::write(&f, "old\n").unwrap();
+        let r = run(&format!("{plant}{}", plan(module, args).apply), false);
+        assert_eq!(r.code, 0, "{module}: {r:?}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n", "{module} wrote through the link");
+        let backups: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with('~'))
+            .collect();
+        assert_eq!(backups.len(), 1, "{module}: {backups:?}");
+        assert!(!backups[0].is_symlink(), "{module}: the planted link is still there");
+        assert_eq!(fs::read_to_string(&backups[0]).unwrap(), "old\n", "{module}");
+        fs::remove_file(&backups[0]).unwrap();
+    }
+}
+
 fn mode_of(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::symlink_metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
