@@ -77,8 +77,9 @@ pub struct PreparedPlay<'a> {
 pub struct PreparedHost {
     pub name: String,
     pub target: Target,
-    /// `push_lock_path`, else the default deploy lock folder.
-    pub lock_path: String,
+    /// `push_lock_path`; None: the host's default (see `push_lock` in
+    /// script_runtime.sh), which depends on the login user.
+    pub lock_path: Option<String>,
     pub scope: Scope,
     pub first: Segment,
 }
@@ -212,8 +213,8 @@ pub fn prepare<'a>(
                 .get("push_lock_path")
                 .map_err(|e| Diagnostic::new(format!("host {host}: push_lock_path: {}", e.message)))?
             {
-                Some(Value::String(p)) => p,
-                _ => DEFAULT_LOCK_PATH.to_string(),
+                Some(Value::String(p)) => Some(p),
+                _ => None,
             };
             prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, scope, first });
         }
@@ -221,10 +222,6 @@ pub fn prepare<'a>(
     }
     Ok(prepared)
 }
-
-/// The deploy lock's folder on a host: /run/lock is a tmpfs, so a lock
-/// never outlives a reboot.
-pub const DEFAULT_LOCK_PATH: &str = "/run/lock/push.lock";
 
 /// Connections are kept for a host's later plays; each is closed once its
 /// host has none left, so at most `forks` are open at a time in a play.
