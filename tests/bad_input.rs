@@ -152,6 +152,7 @@ cases!(
     ansible_host_like_an_option,
     apt_name_is_a_path,
     systemd_name_is_a_pattern,
+    docker_ssh_key_smuggles_an_option,
 );
 
 #[test]
