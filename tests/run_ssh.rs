@@ -745,3 +745,22 @@ fn a_lock_folder_others_can_write_is_refused() {
     run_json(&fleet, &pb, &fleet.inventory(), &["--break-stale-lock"]).assert_code(0);
     assert!(root.join("h1/ran").exists() && !lock.exists());
 }
+
+/// docker_ssh's helper, run as root through sudo by an sshd session (as
+/// the account's login shell does), goes past its check of who asked: it
+/// looks for the login's container (none is set up here). Run from the
+/// same session by a process that is not sshd's, it refuses.
+#[test]
+fn docker_ssh_helper_accepts_sudo_from_an_sshd_session_only() {
+    require!(require_sshd());
+    if !std::process::Command::new("sudo").args(["-n", "true"]).status().is_ok_and(|s| s.success()) {
+        push_tests::skip("needs sudo, runnable without a password (apt-get install -y sudo; run as root)");
+    }
+    let fleet = Fleet::start(1);
+    let helper = push_tests::workspace().join("modules/templates/docker_ssh_login.sh");
+    let via_sudo = format!("exec sudo -n -- sh {} --exec 0 id", helper.display());
+    let login = fleet.ssh("h1", &via_sudo);
+    assert!(login.stderr.contains("no container is set up for"), "{login}");
+    let other = fleet.ssh("h1", &format!("sh -c '{via_sudo}'; echo"));
+    assert!(other.stderr.contains("did not log in through sshd"), "{other}");
+}

@@ -83,6 +83,30 @@ fn backup_never_writes_through_a_link_planted_at_its_name() {
     }
 }
 
+/// docker_ssh's sudo rule makes its login root in the container: an account
+/// push did not create (here `nobody`, which daemons run as) is refused by
+/// the probe already. Only the probe runs: nothing is changed here.
+#[test]
+fn docker_ssh_refuses_an_account_push_did_not_create() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0kZ0Q8n7yq2dJ1o6l8ZbVQ3bC0x2k5y6z7a8b9c0d1 alice@example.org";
+    let op = plan("docker_ssh", json!({"name": "web", "login": "nobody", "keys": [key]}));
+    let r = run(&op.probe, false);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("nobody exists and was not created by push"), "{r:?}");
+}
+
+/// The helper runs as root only for an ssh login of its account: run by
+/// anything but sudo started from an sshd session, it refuses before it
+/// looks at any container.
+#[test]
+fn docker_ssh_helper_refuses_a_caller_that_did_not_log_in_through_sshd() {
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/docker_ssh_login.sh");
+    let out =
+        std::process::Command::new("sh").args([helper, "--exec", "0", "id"]).env("SUDO_USER", "web").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "docker-ssh: web did not log in through sshd\n");
+}
+
 fn mode_of(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::symlink_metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)

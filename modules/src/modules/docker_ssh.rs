@@ -10,10 +10,9 @@ use crate::{Controller, Module, Op};
 /// what geard did with a daemon and a JSON file is a few files on the host.
 ///
 /// - A system account NAME (`login`) whose login shell is the helper
-///   `/usr/local/lib/push/docker-ssh`; created if missing. An existing
-///   system account is taken over (Debian has a `mail` account: its
-///   shell becomes the helper); a regular account (uid >= UID_MIN) or
-///   root is refused.
+///   `/usr/local/lib/push/docker-ssh`, created by push (its GECOS field
+///   says so). Any other existing account is refused (`nobody`, Debian's
+///   `mail`...): whatever runs as it would get the sudo rule below.
 /// - Its keys (`keys`, and the lines of controller-side `key_files`) in
 ///   `/etc/push/ssh/authorized_keys/NAME` (root-owned, the
 ///   whole file managed: a key left out of `keys` is removed), each as
@@ -33,10 +32,12 @@ use crate::{Controller, Module, Op};
 /// root on the host: the docker socket can start a privileged container).
 /// A sudoers rule lets it run only the helper as root, and the helper
 /// only `docker exec`s into the container and user configured for that
-/// account (in `/etc/push/ssh/logins/NAME`, root-owned). So a login is
-/// `user` inside the container: by default root there, which is root on
-/// the host only as far as the container is not isolated (a `--privileged`
-/// container or one with the docker socket mounted is the host).
+/// account (in `/etc/push/ssh/logins/NAME`, root-owned), and only when
+/// sudo was run by an sshd session (a process of the account started
+/// otherwise is refused). So a login is `user` inside the container: by
+/// default root there, which is root on the host only as far as the
+/// container is not isolated (a `--privileged` container or one with the
+/// docker socket mounted is the host).
 pub struct DockerSsh;
 
 const PARAMS: &[Param] = &[
