@@ -75,7 +75,11 @@ push_as() {
 # folder owned by someone else, or writable by group or others, is refused.
 push_lock() {
     if [ -n "$1" ]; then push_lock_dir=$1; else push_lock_dir=$(push_lock_default) || exit 75; fi
-    push_lock_trusted "${push_lock_dir%/*}" || exit 75
+    case $push_lock_dir in
+    */*) push_lock_in=${push_lock_dir%/*} ;;
+    *) push_lock_in=. ;;
+    esac
+    push_lock_trusted "${push_lock_in:-/}" || exit 75
     shift
     push_waited=0
     while ! mkdir "$push_lock_dir" 2>/dev/null; do
