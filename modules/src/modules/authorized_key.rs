@@ -8,11 +8,11 @@
 
 /// One option of a key: `name` or `name="value"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeyOption {
+struct KeyOption {
     /// Lowercased: sshd matches option names without regard to case.
-    pub name: String,
+    name: String,
     /// Unquoted (`\"` read as `"`), as sshd sees it.
-    pub value: Option<String>,
+    value: Option<String>,
 }
 
 /// Options a key may bring along, with whether they take a value: those
@@ -35,7 +35,7 @@ fn starts_with_key_type(line: &str) -> bool {
 /// [COMMENT]`). Options are `name` or `name="value"`, separated by commas
 /// and ended by a blank; in a value, `\"` is a quote and any other
 /// character, `\` included, is itself.
-pub(crate) fn parse_options(line: &str) -> Result<(Vec<KeyOption>, &str), String> {
+fn parse_options(line: &str) -> Result<(Vec<KeyOption>, &str), String> {
     if starts_with_key_type(line) {
         return Ok((Vec::new(), line));
     }
