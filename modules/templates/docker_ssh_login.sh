@@ -45,8 +45,9 @@ while [ "$parent" -gt 1 ]; do
 	*) break ;;
 	esac
 done
+# (An sshd upgraded since the connection began reads "... (deleted)".)
 case $(readlink "/proc/$parent/exe" || true) in
-*/sshd | */sshd-session) ;;
+*/sshd | */sshd-session | */sshd" (deleted)" | */sshd-session" (deleted)") ;;
 *)
 	echo "docker-ssh: $login did not log in through sshd" >&2
 	exit 2
