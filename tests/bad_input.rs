@@ -148,6 +148,11 @@ cases!(
     missing_required_argument,
     bad_extra_vars,
     bad_health_check,
+    host_name_like_an_option,
+    ansible_host_like_an_option,
+    apt_name_is_a_path,
+    systemd_name_is_a_pattern,
+    docker_ssh_key_smuggles_an_option,
 );
 
 #[test]

@@ -1,7 +1,7 @@
 //! The mail example (`playbooks/mail.yml`) for real, on a fresh lab host:
 //! Docker installed by `docker_host`, the mail server and webmail as
-//! container units, `ssh mail@HOST` into the container. One lab for the
-//! whole story, torn down at the end, pass or fail.
+//! container units, `ssh mailserver@HOST` into the container. One lab for
+//! the whole story, torn down at the end, pass or fail.
 //!
 //! Needs a Docker engine (`tests/run` leaves `lab*` binaries out without
 //! one, counting them as skipped); the images come from `push lab images`.
@@ -289,18 +289,18 @@ fn lab_mail_example_end_to_end() {
 
     // ssh straight into the containers, strict host-key checking (the
     // lab's ssh_config), the key push connects with.
-    let out = lab.ssh("mail", &[], "cat /etc/hostname; test -x /usr/local/sbin/mail-entrypoint && echo in-mail");
+    let out = lab.ssh("mailserver", &[], "cat /etc/hostname; test -x /usr/local/sbin/mail-entrypoint && echo in-mail");
     assert!(out.success(), "{out}");
     assert_eq!(out.stdout.trim(), "mail.example.test\nin-mail", "{out}");
     let out = lab.ssh("webmail", &[], "test -x /usr/local/sbin/webmail-entrypoint && echo in-webmail; id -u");
     assert_eq!(out.stdout.trim(), "in-webmail\n0", "{out}");
-    let out = lab.ssh("mail", &["-tt"], "tty");
+    let out = lab.ssh("mailserver", &["-tt"], "tty");
     assert!(out.success() && out.stdout.contains("/dev/pts/"), "a pty when asked for:\n{out}");
-    let out = lab.ssh("mail", &[], "tty");
+    let out = lab.ssh("mailserver", &[], "tty");
     assert!(out.stdout.contains("not a tty"), "no pty unless asked for:\n{out}");
-    let out = lab.ssh("mail", &["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"], "true");
+    let out = lab.ssh("mailserver", &["-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"], "true");
     assert_eq!(out.code, Some(255), "remote forwarding must be refused:\n{out}");
-    let out = lab.ssh("mail", &[], "exit 7");
+    let out = lab.ssh("mailserver", &[], "exit 7");
     assert_eq!(out.code, Some(7), "the command's exit code comes back:\n{out}");
 
     // A changed env var recreates exactly that container.

@@ -285,7 +285,10 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     // retagged to v3's content; every host still gets the digest resolved
     // at the start (with the moved tag, batch 2 would fail and revert).
     for h in &hosts[2..] {
-        lab.on_ok(h, "mkdir /run/lock/push.lock && echo 'the test' >/run/lock/push.lock/holder && echo 1 >/run/lock/push.lock/pid");
+        lab.on_ok(
+            h,
+            "mkdir -p -m 0700 /run/push && mkdir /run/push/push.lock && echo 'the test' >/run/push/push.lock/holder && echo 1 >/run/push/push.lock/pid",
+        );
     }
     let mut child = Command::new(push_bin())
         .args(["run"])
@@ -310,7 +313,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     let registry = lab.local_registry();
     docker_push(&registry, "push-lab/web:v3", "web:v2");
     for h in &hosts[2..] {
-        lab.on_ok(h, "rm -rf /run/lock/push.lock");
+        lab.on_ok(h, "rm -rf /run/push/push.lock");
     }
     seen.extend(lines.map_while(Result::ok));
     let status = child.wait().expect("push ends");
@@ -338,7 +341,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         .spawn()
         .expect("push starts");
     let t = Instant::now();
-    while lab.on(h, "test -d /run/lock/push.lock").code != Some(0) {
+    while lab.on(h, "test -d /run/push/push.lock").code != Some(0) {
         assert!(t.elapsed() < Duration::from_secs(120), "the first run never took the lock");
         std::thread::sleep(Duration::from_millis(100));
     }

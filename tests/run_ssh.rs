@@ -683,3 +683,84 @@ fn a_second_run_fails_clearly_while_a_host_is_locked() {
     run_json(&fleet, &quick, &fleet.inventory(), &["--break-stale-lock"]).assert_code(0);
     assert!(!lock_dir.exists(), "the lock is released after the run");
 }
+
+#[test]
+fn escape_sequences_a_host_prints_never_reach_the_terminal() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "escapes.yml",
+        "- hosts: all\n  tasks:\n    - name: prints escapes\n      shell: |\n        printf '\\033]0;pwned\\007\\033[31mred'\n        printf '\\033]0;pwned\\007\\033[31mred' >&2\n        exit 1\n",
+        &root,
+    );
+    let out = PushCmd::run_playbook(&pb, &fleet.inventory()).current_dir(fleet.work_dir()).run();
+    out.assert_code(2);
+    assert!(out.stdout().contains("\\x1b]0;pwned\\x07\\x1b[31mred"), "the output is shown, escaped:\n{out}");
+    assert!(!out.stdout().contains('\x1b') && !out.stderr().contains('\x1b'), "an ESC reached the terminal:\n{out}");
+    assert!(!out.stdout().contains('\x07'), "a BEL reached the terminal:\n{out}");
+}
+
+/// A lock in a folder someone else can write could be taken, or planted to
+/// block every deploy (as in /run/lock): refused, and nothing is applied.
+/// A stale lock's holder is shown with its control characters escaped.
+#[test]
+fn a_lock_folder_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    require!(require_sshd());
+    let mut fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(&fleet, "touch.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/h1/ran\n", &root);
+    let folder = |name: &str, mode: u32| {
+        let dir = fleet.dir().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    let (shared, theirs, ours) = (folder("shared", 0o1777), folder("theirs", 0o700), folder("ours", 0o700));
+    let mut refusals = vec![(shared, "is writable by others (mode 1777)")];
+    // Only root can give a folder away.
+    if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
+        refusals.push((theirs, "belongs to uid 65534"));
+    }
+    for (dir, why) in refusals {
+        fleet.set_host_var("h1", "push_lock_path", &format!("{}/push.lock", dir.display()));
+        let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+        out.assert_code(2);
+        let msg = out.task("h1", "deploy lock").msg;
+        assert!(msg.contains(&dir.display().to_string()) && msg.contains(why), "{why}: {out}");
+        assert!(!root.join("h1/ran").exists(), "applied under a lock in {}", dir.display());
+    }
+
+    let lock = ours.join("push.lock");
+    std::fs::create_dir(&lock).unwrap();
+    write(lock.join("holder"), "push run \x1b]0;pwned\x07\x1b[2J by someone since 2026-01-01T00:00:00Z\n");
+    write(lock.join("pid"), "999999999\n");
+    fleet.set_host_var("h1", "push_lock_path", &lock.display().to_string());
+    let stale = PushCmd::run_playbook(&pb, &fleet.inventory()).current_dir(fleet.work_dir()).run();
+    stale.assert_code(2);
+    assert!(stale.stdout().contains("stale deploy lock") && stale.stdout().contains("\\x1b]0;pwned"), "{stale}");
+    assert!(!stale.stdout().contains('\x1b'), "the holder's ESC reached the terminal:\n{stale}");
+    run_json(&fleet, &pb, &fleet.inventory(), &["--break-stale-lock"]).assert_code(0);
+    assert!(root.join("h1/ran").exists() && !lock.exists());
+}
+
+/// docker_ssh's helper, run as root through sudo by an sshd session (as
+/// the account's login shell does), goes past its check of who asked: it
+/// looks for the login's container (none is set up here). Run from the
+/// same session by a process that is not sshd's, it refuses.
+#[test]
+fn docker_ssh_helper_accepts_sudo_from_an_sshd_session_only() {
+    require!(require_sshd());
+    if !std::process::Command::new("sudo").args(["-n", "true"]).status().is_ok_and(|s| s.success()) {
+        push_tests::skip("needs sudo, runnable without a password (apt-get install -y sudo; run as root)");
+    }
+    let fleet = Fleet::start(1);
+    let helper = push_tests::workspace().join("modules/templates/docker_ssh_login.sh");
+    let via_sudo = format!("exec sudo -n -- sh {} --exec 0 id", helper.display());
+    let login = fleet.ssh("h1", &via_sudo);
+    assert!(login.stderr.contains("no container is set up for"), "{login}");
+    let other = fleet.ssh("h1", &format!("sh -c '{via_sudo}'; echo"));
+    assert!(other.stderr.contains("did not log in through sshd"), "{other}");
+}

@@ -158,8 +158,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
+            // Errors can carry what a host said (an ssh message, a lock holder).
             let text = e.to_string();
-            eprintln!("{}", text.trim_end());
+            eprintln!("{}", push_engine::report::escape_controls(text.trim_end()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

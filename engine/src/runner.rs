@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::batches::{self, Serial};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Span};
 use crate::inventory::{Inventory, Selection};
 use crate::plan::{self, Planned, Segment, Step};
 use crate::playbook::{Play, Playbook, Task};
@@ -77,8 +77,9 @@ pub struct PreparedPlay<'a> {
 pub struct PreparedHost {
     pub name: String,
     pub target: Target,
-    /// `push_lock_path`, else the default deploy lock folder.
-    pub lock_path: String,
+    /// `push_lock_path`; None: the host's default (see `push_lock` in
+    /// script_runtime.sh), which depends on the login user.
+    pub lock_path: Option<String>,
     pub scope: Scope,
     pub first: Segment,
 }
@@ -155,6 +156,28 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
     })
 }
 
+/// ssh reads a destination that starts with `-` as an option
+/// (`-oProxyCommand=...` runs a command on the controller), so neither a
+/// host's name nor its address may start with one.
+fn refuse_option_like(target: &Target, declared_at: Option<&Span>) -> Result<(), Diagnostic> {
+    let (what, value) = if target.name.starts_with('-') {
+        ("name", &target.name)
+    } else if target.address.starts_with('-') {
+        ("address (ansible_host)", &target.address)
+    } else {
+        return Ok(());
+    };
+    let refused = Diagnostic::new(format!(
+        "host {}: its {what} `{value}` starts with `-`, which ssh would take for an option",
+        target.name
+    ))
+    .with_hint("a host name or ansible_host must be a DNS name or an IP address");
+    Err(match declared_at {
+        Some(span) => refused.or_at(span),
+        None => refused,
+    })
+}
+
 /// Parse, render and check everything for every host, touching no host.
 pub fn prepare<'a>(
     playbook: &'a Playbook,
@@ -186,12 +209,13 @@ pub fn prepare<'a>(
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
             let target = target(host, &scope, play)?;
+            refuse_option_like(&target, inventory.host_span(host))?;
             let lock_path = match scope
                 .get("push_lock_path")
                 .map_err(|e| Diagnostic::new(format!("host {host}: push_lock_path: {}", e.message)))?
             {
-                Some(Value::String(p)) => p,
-                _ => DEFAULT_LOCK_PATH.to_string(),
+                Some(Value::String(p)) => Some(p),
+                _ => None,
             };
             prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, scope, first });
         }
@@ -199,10 +223,6 @@ pub fn prepare<'a>(
     }
     Ok(prepared)
 }
-
-/// The deploy lock's folder on a host: /run/lock is a tmpfs, so a lock
-/// never outlives a reboot.
-pub const DEFAULT_LOCK_PATH: &str = "/run/lock/push.lock";
 
 /// Connections are kept for a host's later plays; each is closed once its
 /// host has none left, so at most `forks` are open at a time in a play.

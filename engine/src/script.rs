@@ -43,8 +43,9 @@ pub struct ScriptStep<'a> {
 /// restarts, health gates, handlers) so two runs never interleave them.
 #[derive(Debug, Clone)]
 pub struct Lock {
-    /// The lock folder on the host (`push_lock_path`).
-    pub path: String,
+    /// The lock folder on the host (`push_lock_path`); None: the default
+    /// for the login user, chosen on the host.
+    pub path: Option<String>,
     /// Who we are, for the other run's error message.
     pub holder: String,
     /// Seconds to wait for another run's lock.
@@ -196,7 +197,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         let _ = writeln!(
             out,
             "push_run lock push_lock {} {} {} {}",
-            q(&lock.path),
+            q(lock.path.as_deref().unwrap_or("")),
             q(&lock.holder),
             lock.wait_secs,
             u8::from(lock.break_stale)
@@ -380,6 +381,38 @@ mod tests {
             defers: vec![],
             ignore_errors: false,
             prefetch: None,
+        }
+    }
+
+    /// Where `push_lock` puts its lock without `push_lock_path`, for a login
+    /// user who is not root (`id -u` says 1000 here): a folder of theirs,
+    /// made 0700, never a shared one.
+    #[test]
+    fn the_default_lock_of_a_user_who_is_not_root_is_in_a_private_folder() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::path::{Path, PathBuf};
+        let tmp = tempfile::tempdir().unwrap();
+        let (runtime, home) = (tmp.path().join("run"), tmp.path().join("home"));
+        std::fs::create_dir(&runtime).unwrap();
+        let script = format!(
+            "id() {{ if [ \"$1\" = -u ]; then echo 1000; else command id \"$@\"; fi; }}\n{}\npush_lock_default",
+            include_str!("script_runtime.sh")
+        );
+        let lock_of = |runtime_dir: Option<&Path>| {
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c").arg(&script).env("HOME", &home).env_remove("XDG_RUNTIME_DIR");
+            if let Some(dir) = runtime_dir {
+                sh.env("XDG_RUNTIME_DIR", dir);
+            }
+            let out = sh.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim_end())
+        };
+        assert_eq!(lock_of(Some(&runtime)), runtime.join("push/push.lock"));
+        assert_eq!(lock_of(None), home.join(".cache/push/push.lock"));
+        for folder in [runtime.join("push"), home.join(".cache/push")] {
+            let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
         }
     }
 

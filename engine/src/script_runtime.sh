@@ -67,26 +67,34 @@ push_as() {
 }
 
 # push_lock PATH HOLDER WAIT BREAK_STALE: take the host's deploy lock, a
-# folder (by default under /run/lock, gone at reboot) holding who took it
-# and the pid of the apply shell. Waits up to WAIT seconds for another run;
-# a lock whose pid is dead is stale and is only broken when BREAK_STALE is 1.
+# folder holding who took it and the pid of the apply shell. Waits up to
+# WAIT seconds for another run; a lock whose pid is dead is stale and is
+# only broken when BREAK_STALE is 1. Whoever can write the folder the
+# lock is in can take it, or plant a lock that blocks every deploy: the
+# default (empty PATH) is a folder of the login user's own, and any
+# folder owned by someone else, or writable by group or others, is refused.
 push_lock() {
-    push_lock_dir=$1
+    if [ -n "$1" ]; then push_lock_dir=$1; else push_lock_dir=$(push_lock_default) || exit 75; fi
+    case $push_lock_dir in
+    */*) push_lock_in=${push_lock_dir%/*} ;;
+    *) push_lock_in=. ;;
+    esac
+    push_lock_trusted "${push_lock_in:-/}" || exit 75
     shift
     push_waited=0
     while ! mkdir "$push_lock_dir" 2>/dev/null; do
-        push_holder=$(cat "$push_lock_dir/holder" 2>/dev/null || echo unknown)
+        push_holder=$(head -c 200 "$push_lock_dir/holder" 2>/dev/null | head -n 1)
         push_pid=$(cat "$push_lock_dir/pid" 2>/dev/null || echo)
         if [ -n "$push_pid" ] && ! kill -0 "$push_pid" 2>/dev/null; then
             if [ "$3" = 1 ]; then
                 rm -rf "$push_lock_dir"
                 continue
             fi
-            echo "stale deploy lock: held by $push_holder, whose process $push_pid is gone; rerun with --break-stale-lock" >&2
+            echo "stale deploy lock $push_lock_dir: held by ${push_holder:-unknown}, whose process $push_pid is gone; rerun with --break-stale-lock" >&2
             exit 75
         fi
         if [ "$push_waited" -ge "$2" ]; then
-            echo "host is locked by another run: $push_holder (waited ${push_waited}s)" >&2
+            echo "host is locked by another run: ${push_holder:-unknown} (waited ${push_waited}s for $push_lock_dir)" >&2
             exit 75
         fi
         sleep 1
@@ -95,4 +103,37 @@ push_lock() {
     printf '%s since %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$push_lock_dir/holder"
     echo "$$" >"$push_lock_dir/pid"
     echo "$push_lock_dir" >"$PUSH_T/lock.path"
+}
+
+# The default lock, in a folder only the login user can write, made 0700:
+# /run/push for root (a tmpfs: no lock outlives a reboot), else the user's
+# runtime folder (also a tmpfs), else ~/.cache/push.
+push_lock_default() {
+    if [ "$(id -u)" = 0 ]; then
+        push_lock_in=/run/push
+    elif [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ]; then
+        push_lock_in=$XDG_RUNTIME_DIR/push
+    else
+        push_lock_in=$HOME/.cache/push
+    fi
+    mkdir -p -m 0700 -- "$push_lock_in" && echo "$push_lock_in/push.lock"
+}
+
+# push_lock_trusted FOLDER: does FOLDER belong to the login user or root,
+# and can no one else write it?
+push_lock_trusted() {
+    push_lock_st=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || {
+        echo "deploy lock folder $1 does not exist (push_lock_path)" >&2
+        return 1
+    }
+    push_lock_owner=${push_lock_st% *}
+    push_lock_mode=${push_lock_st#* }
+    if [ "$push_lock_owner" != 0 ] && [ "$push_lock_owner" != "$(id -u)" ]; then
+        echo "deploy lock folder $1 belongs to uid $push_lock_owner, not to $(id -un) or root: a lock there is not to be trusted; set push_lock_path to a folder of $(id -un)'s" >&2
+        return 1
+    fi
+    if [ $((0$push_lock_mode & 022)) != 0 ]; then
+        echo "deploy lock folder $1 is writable by others (mode $push_lock_mode): anyone could take or plant the lock; set push_lock_path to a folder only $(id -un) can write" >&2
+        return 1
+    fi
 }

@@ -1,8 +1,9 @@
-{# apt. A name may pin a version (nginx=1.22.1-9). The cache's age is the
-   newer mtime of the stamp written after each update (Ansible's, under
-   /var/lib/apt/periodic) and of /var/lib/apt/lists: apt leaves lists/
-   alone when nothing changed upstream, and pkgcache.bin does not even
-   exist on Debian's container images. #}
+{# apt. A name may pin a version (nginx=1.22.1-9) or a version prefix
+   (nginx=1.22*). The cache's age is the newer mtime of the stamp written
+   after each update (Ansible's, under /var/lib/apt/periodic) and of
+   /var/lib/apt/lists: apt leaves lists/ alone when nothing changed
+   upstream, and pkgcache.bin does not even exist on Debian's container
+   images. #}
 export DEBIAN_FRONTEND=noninteractive
 {# With names, an update is not a change of its own: the probe skips it. #}
 {% if update_cache and (apply or not names) %}
@@ -62,7 +63,9 @@ set --
 for _p in {{ names | quote_each }}; do
 	_status "${_p%%=*}"
 {% if state == "present" %}
+	{# NAME=VERSION* is any installed version that starts with VERSION. #}
 	case $_p in
+	*=*\*) _v=${_p#*=}; case $_s in "installed ${_v%?}"*) ;; *) set -- "$@" "$_p" ;; esac ;;
 	*=*) [ "$_s" = "installed ${_p#*=}" ] || set -- "$@" "$_p" ;;
 	*) [ "${_s%% *}" = installed ] || set -- "$@" "$_p" ;;
 	esac

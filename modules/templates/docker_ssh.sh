@@ -48,21 +48,25 @@ PUSH_S=$_st/{{ sub }} PUSH_DIFF=0
 {% endfor %}
 push_sub_why apt packages
 push_sub_why helper "login helper"
+{# The sudo rule makes the login root in the container: it must be an
+   account of its own, made by push (its GECOS says so), never one that
+   something else runs as (`nobody`, `mail`). #}
 if [ -z "$_pw" ]; then
 	push_why create user {{ login }}
 {% if apply %}
 	useradd --system --no-create-home --home-dir / --shell {{ helper }} --password '*' --comment {{ gecos }} -- {{ login }}
 {% endif %}
-elif [ "$_shell" != {{ helper }} ]; then
-	if [ "$_uid" = 0 ]; then push_fail "user" {{ login }} "has uid 0: docker_ssh will not take it over"; fi
-	_min=$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs 2>/dev/null || true)
-	if [ "$_uid" -ge "${_min:-1000}" ] && [ "$_uid" != 65534 ]; then
-		push_fail "user" {{ login }} "is a regular account (uid $_uid): docker_ssh takes over system accounts only; choose another login"
-	fi
-	push_why "login shell of" {{ login }} "($_shell -> docker-ssh helper)"
+else
+	case $_gecos in
+	{{ gecos_prefix }}*) ;;
+	*) push_fail "user" {{ login }} "exists and was not created by push: docker_ssh logs in with an account of its own; set login to a name no account has" ;;
+	esac
+	if [ "$_shell" != {{ helper }} ]; then
+		push_why "login shell of" {{ login }} "($_shell -> docker-ssh helper)"
 {% if apply %}
-	usermod --shell {{ helper }} -- {{ login }}
+		usermod --shell {{ helper }} -- {{ login }}
 {% endif %}
+	fi
 fi
 (
 PUSH_S=$_st/keys

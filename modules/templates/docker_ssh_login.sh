@@ -7,8 +7,9 @@
 # command the client asked for (SSH_ORIGINAL_COMMAND) and whether it has a
 # terminal.
 #
-# As root through sudo: read the login's container, user and shell from
-# /etc/push/ssh/logins/$SUDO_USER (root-owned) and `docker exec` there.
+# As root through sudo: make sure an ssh login asked, read the login's
+# container, user and shell from /etc/push/ssh/logins/$SUDO_USER
+# (root-owned) and `docker exec` there.
 # The container is looked up now, by name: it is recreated on every
 # restart, so no id or pid could have been written down in advance.
 set -eu
@@ -29,6 +30,26 @@ login=${SUDO_USER:-}
 case $login in
 '' | *[!a-z0-9_-]*)
 	echo "docker-ssh: not run through sudo by a docker_ssh account" >&2
+	exit 2
+	;;
+esac
+# The sudo rule lets any process of the account run this file as root;
+# only its ssh logins may. Above us are sudo's processes (two with
+# use_pty), then the one that ran sudo: the login shell exec'd it (above),
+# so for a login that is sshd's session process. No process can choose
+# its parent.
+parent=$PPID
+while [ "$parent" -gt 1 ]; do
+	case $(readlink "/proc/$parent/exe" || true) in
+	*/sudo) parent=$(awk '$1 == "PPid:" { print $2 }' "/proc/$parent/status" || echo 0) ;;
+	*) break ;;
+	esac
+done
+# (An sshd upgraded since the connection began reads "... (deleted)".)
+case $(readlink "/proc/$parent/exe" || true) in
+*/sshd | */sshd-session | */sshd" (deleted)" | */sshd-session" (deleted)") ;;
+*)
+	echo "docker-ssh: $login did not log in through sshd" >&2
 	exit 2
 	;;
 esac

@@ -200,8 +200,20 @@ push_mkdirs() { # PATH MODE OWNER GROUP
 push_tmp_beside() { mktemp -- "${1%/*}/.push.XXXXXXXX"; }
 
 # Keep a timestamped copy of FILE next to it (Ansible's `backup: yes`).
+# The backup's name can be guessed (pid and second), so whoever can write
+# the folder could plant a link there: the copy never opens that name. It
+# goes to a new file of a random name, then is renamed, which replaces
+# what is at the name instead of writing through it. --remove-destination
+# makes cp create the file itself (O_EXCL), even if mktemp's file was
+# swapped for a link in between.
 push_backup() {
-	if [ -e "$1" ]; then cp -p -- "$1" "$1.$$.$(date +%Y-%m-%d@%H:%M:%S)~" || return; fi
+	if [ -e "$1" ]; then
+		_bk=$(push_tmp_beside "$1") || return
+		cp -p --remove-destination -- "$1" "$_bk" && mv -f -- "$_bk" "$1.$$.$(date +%Y-%m-%d@%H:%M:%S)~" || {
+			rm -f -- "$_bk"
+			return 1
+		}
+	fi
 }
 
 # Put temp file TMP in place of DEST atomically. TMP first takes DEST's

@@ -52,6 +52,61 @@ fn shell_runs_its_command_line_in_chdir_with_stdin() {
     assert_eq!(run(&op.apply, false).stdout, "/bin/bash\n");
 }
 
+/// The backup's name holds the pid and the second, so a local user can plant
+/// links at every name it may take: the copy must replace such a link, not
+/// write through it. Here the step's own shell plants it, knowing both.
+#[test]
+fn backup_never_writes_through_a_link_planted_at_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, victim) = (tmp.path().join("conf"), tmp.path().join("victim"));
+    fs::write(&f, "old\n").unwrap();
+    fs::write(&victim, "precious\n").unwrap();
+    let backup = format!("{}.$$.2026-01-01@00:00:00~", f.display());
+    let plant = format!("date() {{ echo 2026-01-01@00:00:00; }}\nln -s -- '{}' \"{backup}\"\n", victim.display());
+    for (module, args) in [
+        ("copy", json!({"dest": f, "content": "new\n", "backup": true})),
+        ("lineinfile", json!({"path": f, "line": "more", "backup": true})),
+    ] {
+        fs::write(&f, "old\n").unwrap();
+        let r = run(&format!("{plant}{}", plan(module, args).apply), false);
+        assert_eq!(r.code, 0, "{module}: {r:?}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n", "{module} wrote through the link");
+        let backups: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with('~'))
+            .collect();
+        assert_eq!(backups.len(), 1, "{module}: {backups:?}");
+        assert!(!backups[0].is_symlink(), "{module}: the planted link is still there");
+        assert_eq!(fs::read_to_string(&backups[0]).unwrap(), "old\n", "{module}");
+        fs::remove_file(&backups[0]).unwrap();
+    }
+}
+
+/// docker_ssh's sudo rule makes its login root in the container: an account
+/// push did not create (here `nobody`, which daemons run as) is refused by
+/// the probe already. Only the probe runs: nothing is changed here.
+#[test]
+fn docker_ssh_refuses_an_account_push_did_not_create() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0kZ0Q8n7yq2dJ1o6l8ZbVQ3bC0x2k5y6z7a8b9c0d1 alice@example.org";
+    let op = plan("docker_ssh", json!({"name": "web", "login": "nobody", "keys": [key]}));
+    let r = run(&op.probe, false);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("nobody exists and was not created by push"), "{r:?}");
+}
+
+/// The helper runs as root only for an ssh login of its account: run by
+/// anything but sudo started from an sshd session, it refuses before it
+/// looks at any container.
+#[test]
+fn docker_ssh_helper_refuses_a_caller_that_did_not_log_in_through_sshd() {
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/docker_ssh_login.sh");
+    let out =
+        std::process::Command::new("sh").args([helper, "--exec", "0", "id"]).env("SUDO_USER", "web").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "docker-ssh: web did not log in through sshd\n");
+}
+
 fn mode_of(p: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::symlink_metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
@@ -361,6 +416,12 @@ fn apt_probe_agrees_with_dpkg_query() {
         probe(json!({"name": ["dpkg=0.0-push", "push-no-such-package"]})).status,
         "changed install dpkg=0.0-push push-no-such-package"
     );
+    // NAME=VERSION* is a prefix of the installed version.
+    let version = query("${Version}", &["dpkg"]);
+    let prefix = &version[..version.find('.').expect("a dotted version") + 1];
+    assert!(probe(json!({"name": [format!("dpkg={prefix}*")]})).ok(), "dpkg={prefix}* against {version}");
+    assert!(probe(json!({"name": [format!("dpkg={version}*")]})).ok(), "dpkg={version}* against {version}");
+    assert_eq!(probe(json!({"name": ["dpkg=0.0*"]})).status, "changed install dpkg=0.0*");
     assert!(probe(json!({"name": ["push-no-such-package"], "state": "absent"})).ok());
     assert_eq!(
         probe(json!({"name": ["push-no-such-package", "dpkg"], "state": "absent"})).status,

@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::diagnostic::{suggest, Diagnostic};
+use crate::diagnostic::{suggest, Diagnostic, Span};
 
 pub use ansible_json::to_ansible_json;
 pub use pattern::Selection;
@@ -108,6 +108,12 @@ impl Inventory {
     /// Every host, in inventory order (Ansible's order for the `all` pattern).
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
         self.data.group_hosts(ALL).into_iter()
+    }
+
+    /// Where a host is first written in an inventory file (None for hosts
+    /// of `-i a,b` lists and the implicit localhost).
+    pub fn host_span(&self, host: &str) -> Option<&Span> {
+        self.data.hosts.get(host).and_then(|h| h.span.as_ref())
     }
 
     /// Every group name, `all` and `ungrouped` first, then in the order defined.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::report::escape_controls;
+
 pub struct Progress {
     spinner: Option<ProgressBar>,
     phase: Mutex<(String, Instant)>,
@@ -51,9 +53,11 @@ impl Progress {
     }
 
     /// A line of a tool's output: shown beside the spinner, dropped otherwise.
+    /// Tools print what runs inside the lab's containers: escaped, like all
+    /// text from hosts.
     pub fn detail(&self, line: &str) {
         if let Some(bar) = &self.spinner {
-            bar.set_message(line.to_string());
+            bar.set_message(escape_controls(line).into_owned());
         }
     }
 
@@ -77,7 +81,7 @@ impl Progress {
     /// follows has its context.
     pub fn tail(&self, lines: &[String]) {
         for l in lines {
-            self.line(&format!("    | {l}"));
+            self.line(&tail_line(l));
         }
     }
 
@@ -104,6 +108,11 @@ pub fn seconds(d: Duration) -> String {
     }
 }
 
+/// A line of a failed tool's output as `tail` prints it, escaped.
+fn tail_line(line: &str) -> String {
+    format!("    | {}", escape_controls(line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +121,10 @@ mod tests {
     fn durations() {
         assert_eq!(seconds(Duration::from_millis(4200)), "4.2s");
         assert_eq!(seconds(Duration::from_secs(125)), "2m05s");
+    }
+
+    #[test]
+    fn a_tool_line_reaches_the_terminal_escaped() {
+        assert_eq!(tail_line("\x1b[31merror\x1b[0m: no space"), "    | \\x1b[31merror\\x1b[0m: no space");
     }
 }

@@ -2,6 +2,7 @@
 //! progress bars on a terminal, or JSON lines. One [`Printer`] picks.
 
 mod json;
+mod terminal;
 mod text;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use json::JsonReporter;
+pub use terminal::escape_controls;
 pub use text::TextReporter;
 
 /// Ordered from least to most telling: a task's items (or a handler's

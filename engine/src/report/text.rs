@@ -10,7 +10,7 @@ use std::time::Duration;
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Recap, Reporter, Status, TaskResult};
+use super::{escape_controls, Recap, Reporter, Status, TaskResult};
 
 /// At most this many per-host spinners; the overall bar counts the rest.
 const MAX_HOST_BARS: usize = 8;
@@ -69,14 +69,14 @@ fn styled_status(status: Status, ignored: bool) -> String {
 impl Reporter for TextReporter {
     fn play_start(&self, play: &str, hosts: &[String], check: bool) {
         let mode = if check { " (check mode: nothing will change)" } else { "" };
-        self.line(&format!("\nPLAY [{play}] {} host(s){mode}", hosts.len()));
+        self.line(&escape_controls(&format!("\nPLAY [{play}] {} host(s){mode}", hosts.len())));
         if let Some(b) = &self.bars {
             b.overall.set_length(b.overall.length().unwrap_or(0) + hosts.len() as u64);
         }
     }
 
     fn batch_start(&self, index: usize, total: usize, hosts: &[String]) {
-        self.line(&format!("BATCH {index}/{total}: {}", hosts.join(", ")));
+        self.line(&escape_controls(&format!("BATCH {index}/{total}: {}", hosts.join(", "))));
     }
 
     fn host_start(&self, host: &str) {
@@ -95,7 +95,7 @@ impl Reporter for TextReporter {
     fn host_phase(&self, host: &str, phase: &str) {
         if let Some(b) = &self.bars {
             if let Some(bar) = b.hosts.lock().unwrap().get(host) {
-                bar.set_message(format!("{host} - {phase}"));
+                bar.set_message(escape_controls(&format!("{host} - {phase}")).into_owned());
             }
         }
     }
@@ -104,21 +104,22 @@ impl Reporter for TextReporter {
         if r.status == Status::Ok && !self.verbose_ok {
             return;
         }
-        let mut text = format!("{}: [{}] {}", styled_status(r.status, r.ignored), r.host, r.task);
+        let (host, task) = (escape_controls(&r.host), escape_controls(&r.task));
+        let mut text = format!("{}: [{host}] {task}", styled_status(r.status, r.ignored));
         if let Some(msg) = &r.msg {
             if !msg.is_empty() {
-                let indented = msg.trim_end().replace('\n', "\n    ");
+                let indented = escape_controls(msg.trim_end()).replace('\n', "\n    ");
                 text.push_str(&format!(" => {indented}"));
             }
         }
         if let Some(diff) = &r.diff {
             text.push('\n');
-            text.push_str(diff.trim_end());
+            text.push_str(&escape_controls(diff.trim_end()));
         }
         self.line(&text);
         if let Some(b) = &self.bars {
             if let Some(bar) = b.hosts.lock().unwrap().get(&r.host) {
-                bar.set_message(format!("{} - {}", r.host, r.task));
+                bar.set_message(format!("{host} - {task}"));
             }
         }
     }
@@ -134,7 +135,7 @@ impl Reporter for TextReporter {
     }
 
     fn warn(&self, message: &str) {
-        self.line(&format!("{} {message}", style("warning:").yellow().bold()));
+        self.line(&format!("{} {}", style("warning:").yellow().bold(), escape_controls(message)));
     }
 
     fn recap(&self, recap: &Recap) {
@@ -165,6 +166,6 @@ impl Reporter for TextReporter {
             }
         }
         let mut stdout = std::io::stdout().lock();
-        let _ = write!(stdout, "{out}");
+        let _ = write!(stdout, "{}", escape_controls(&out));
     }
 }

@@ -57,7 +57,12 @@ pub struct SshConnector {
 
 impl SshConnector {
     pub fn new(options: SshOptions) -> std::io::Result<SshConnector> {
-        let control_dir = tempfile::Builder::new().prefix("push-ssh.").tempdir()?;
+        // Whoever can reach a master's socket can run commands as us on the
+        // host: the folder is ours alone.
+        let control_dir = tempfile::Builder::new()
+            .prefix("push-ssh.")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()?;
         Ok(SshConnector { starting: Default::default(), options, control_dir })
     }
 
@@ -207,5 +212,19 @@ impl Connection for SshConnection {
                 let _ = session.close().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_control_socket_folder_is_private() {
+        let connector = SshConnector::new(SshOptions::default()).unwrap();
+        let mode = std::fs::metadata(connector.control_dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

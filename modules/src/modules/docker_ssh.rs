@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use super::authorized_key;
 use super::docker_common::{check_container_name, copy_op, dir_op, render_file, sub_ctx, sub_op, HELPER_DIR};
 use crate::args::{ArgError, Args, Kind, Param};
 use crate::{Controller, Module, Op};
@@ -9,10 +10,9 @@ use crate::{Controller, Module, Op};
 /// what geard did with a daemon and a JSON file is a few files on the host.
 ///
 /// - A system account NAME (`login`) whose login shell is the helper
-///   `/usr/local/lib/push/docker-ssh`; created if missing. An existing
-///   system account is taken over (Debian has a `mail` account: its
-///   shell becomes the helper); a regular account (uid >= UID_MIN) or
-///   root is refused.
+///   `/usr/local/lib/push/docker-ssh`, created by push (its GECOS field
+///   says so). Any other existing account is refused (`nobody`, Debian's
+///   `mail`...): whatever runs as it would get the sudo rule below.
 /// - Its keys (`keys`, and the lines of controller-side `key_files`) in
 ///   `/etc/push/ssh/authorized_keys/NAME` (root-owned, the
 ///   whole file managed: a key left out of `keys` is removed), each as
@@ -32,10 +32,12 @@ use crate::{Controller, Module, Op};
 /// root on the host: the docker socket can start a privileged container).
 /// A sudoers rule lets it run only the helper as root, and the helper
 /// only `docker exec`s into the container and user configured for that
-/// account (in `/etc/push/ssh/logins/NAME`, root-owned). So a login is
-/// `user` inside the container: by default root there, which is root on
-/// the host only as far as the container is not isolated (a `--privileged`
-/// container or one with the docker socket mounted is the host).
+/// account (in `/etc/push/ssh/logins/NAME`, root-owned), and only when
+/// sudo was run by an sshd session (a process of the account started
+/// otherwise is refused). So a login is `user` inside the container: by
+/// default root there, which is root on the host only as far as the
+/// container is not isolated (a `--privileged` container or one with the
+/// docker socket mounted is the host).
 pub struct DockerSsh;
 
 const PARAMS: &[Param] = &[
@@ -73,73 +75,14 @@ fn check_login(login: &str, arg: &str) -> Result<(), ArgError> {
     Ok(())
 }
 
-/// Options a key may bring along: those that only narrow what it can do.
-const KEY_OPTIONS: &[&str] = &["from", "expiry-time", "no-pty", "verify-required", "no-touch-required"];
-
-/// One authorized_keys line: ours first (`restrict` turns everything off,
-/// `pty` back on, the helper as the command), then the key's own narrowing
-/// options, then the key.
+/// One authorized_keys line, locked to the helper (see [`authorized_key`]).
 fn key_line(key: &str) -> Result<String, ArgError> {
-    let bad = |why: &str| ArgError::invalid("keys", format!("{why}: {}", key.chars().take(40).collect::<String>()));
-    let looks_like_type = |w: &str| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-");
-    let (options, rest) = if looks_like_type(key) {
-        (String::new(), key)
-    } else {
-        // Options end at the first blank outside double quotes.
-        let mut quoted = false;
-        let mut escaped = false;
-        let end = key
-            .char_indices()
-            .find(|&(_, c)| {
-                let stop = !quoted && c.is_whitespace();
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == '"' {
-                    quoted = !quoted;
-                }
-                stop
-            })
-            .map(|(i, _)| i)
-            .ok_or_else(|| bad("not a public key"))?;
-        (key[..end].to_string(), key[end..].trim_start())
-    };
-    if !options.is_empty() {
-        let mut quoted = false;
-        let mut start = 0;
-        let mut names = Vec::new();
-        for (i, c) in options.char_indices() {
-            match c {
-                '"' => quoted = !quoted,
-                ',' if !quoted => {
-                    names.push(&options[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        names.push(&options[start..]);
-        for o in names {
-            let name = o.split('=').next().unwrap_or_default().to_ascii_lowercase();
-            if !KEY_OPTIONS.contains(&name.as_str()) {
-                return Err(bad(&format!(
-                    "key option `{name}` is not allowed here (allowed: {})",
-                    KEY_OPTIONS.join(", ")
-                )));
-            }
-        }
-    }
-    let mut words = rest.split_whitespace();
-    let (Some(kind), Some(blob)) = (words.next(), words.next()) else { return Err(bad("not a public key")) };
-    // Lenient on the blob (sshd skips a line it cannot read), strict on
-    // anything that could be read as more than one word or an option.
-    let blob_ok = blob.chars().all(|c| c.is_ascii_alphanumeric() || "+/=.-".contains(c));
-    if !looks_like_type(kind) || !kind.chars().all(|c| c.is_ascii_alphanumeric() || "@.-".contains(c)) || !blob_ok {
-        return Err(bad("not a public key (want `ssh-ed25519 AAAA... comment`)"));
-    }
-    let prefix = format!("restrict,pty,command=\"{HELPER}\"");
-    Ok(if options.is_empty() { format!("{prefix} {rest}") } else { format!("{prefix},{options} {rest}") })
+    authorized_key::restricted_line(key, HELPER).map_err(|why| {
+        ArgError::invalid("keys", format!("{why}: {}", key.chars().take(40).collect::<String>())).with_hint(
+            "a key is `[OPTIONS] TYPE BLOB [COMMENT]`; the options a key may narrow itself with are \
+             from=\"PATTERNS\", expiry-time=\"TIME\", no-pty, verify-required and no-touch-required",
+        )
+    })
 }
 
 /// `keys`: a list, or one string with a key per line, plus the lines of
@@ -283,23 +226,11 @@ mod tests {
     use crate::modules::docker_common::NoFiles;
 
     #[test]
-    fn keys_are_restricted_to_the_helper() {
-        assert_eq!(key_line(KEY).unwrap(), format!("restrict,pty,command=\"{HELPER}\" {KEY}"));
-        let narrowed = format!("from=\"10.0.0.0/8,192.0.2.1\",no-pty {KEY}");
-        assert_eq!(
-            key_line(&narrowed).unwrap(),
-            format!("restrict,pty,command=\"{HELPER}\",from=\"10.0.0.0/8,192.0.2.1\",no-pty {KEY}")
-        );
-        for bad in [
-            format!("command=\"/bin/sh\" {KEY}"),
-            format!("permitopen=\"x:1\" {KEY}"),
-            "ssh-ed25519".to_string(),
-            "not a key at all".to_string(),
-            "ssh-ed25519 AAAA$(id) x".to_string(),
-            "ssh-ed25519 \"AAAA\" x".to_string(),
-        ] {
-            assert!(key_line(&bad).is_err(), "{bad}");
-        }
+    fn a_refused_key_names_the_argument_and_the_key() {
+        let e = key_line(&format!("permitopen=\"x:1\" {KEY}")).unwrap_err();
+        assert!(e.to_string().starts_with("key option `permitopen` is not allowed here"), "{e}");
+        assert!(e.to_string().ends_with(": permitopen=\"x:1\" ssh-ed25519 AAAAC3NzaC1"), "{e}");
+        assert!(matches!(&e, ArgError::Invalid { name: Some(n), .. } if n == "keys"), "{e:?}");
     }
 
     #[test]

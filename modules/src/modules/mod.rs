@@ -12,6 +12,7 @@
 //!   file, so symbolic modes (`u=rwX`) are idempotent like octal ones.
 
 mod apt;
+mod authorized_key;
 mod command;
 mod copy;
 mod docker_common;

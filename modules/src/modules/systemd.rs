@@ -15,6 +15,10 @@ const PARAMS: &[Param] = &[
     Param::new("daemon_reload", Kind::Bool).aliases(&["daemon-reload"]),
 ];
 
+/// What systemctl reads as a glob in a unit name: `name: "w*"` would stop
+/// `web.service` and every other unit starting with `w`.
+const GLOB: [char; 3] = ['*', '?', '['];
+
 impl Module for Systemd {
     fn name(&self) -> &'static str {
         self.0
@@ -30,6 +34,15 @@ impl Module for Systemd {
         }
         if acts_on_unit && !args.has("name") {
             return Err(ArgError::Missing { name: "name".into() });
+        }
+        if let Some(name) = args.str("name").filter(|n| n.contains(GLOB)) {
+            return Err(ArgError::invalid(
+                "name",
+                format!("`{name}` is a pattern: systemctl would act on every unit it matches"),
+            )
+            .with_hint(
+                "unit names are taken literally (there is no `pattern: true`): name each unit, e.g. with `loop`",
+            ));
         }
         super::render(
             "systemd.sh",
