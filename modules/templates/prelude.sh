@@ -205,11 +205,12 @@ push_tmp_beside() { mktemp -- "${1%/*}/.push.XXXXXXXX"; }
 # goes to a new file of a random name, then is renamed, which replaces
 # what is at the name instead of writing through it. --remove-destination
 # makes cp create the file itself (O_EXCL), even if mktemp's file was
-# swapped for a link in between.
+# swapped for a link in between; mv -T renames onto a planted link to a
+# folder instead of moving the copy into that folder.
 push_backup() {
 	if [ -e "$1" ]; then
 		_bk=$(push_tmp_beside "$1") || return
-		cp -p --remove-destination -- "$1" "$_bk" && mv -f -- "$_bk" "$1.$$.$(date +%Y-%m-%d@%H:%M:%S)~" || {
+		cp -p --remove-destination -- "$1" "$_bk" && mv -fT -- "$_bk" "$1.$$.$(date +%Y-%m-%d@%H:%M:%S)~" || {
 			rm -f -- "$_bk"
 			return 1
 		}
