@@ -19,7 +19,7 @@ use crate::playbook::{Play, Playbook, Task};
 use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::{Mode, Scope, Vars};
-use crate::transport::{Connection, Connector, Target};
+use crate::transport::{Connection, Connector, Target, TransportError};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -755,7 +755,11 @@ impl HostRun<'_> {
         let output = match on.conn.exec(&script.text).await {
             Ok(o) => o,
             Err(e) => {
-                self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));
+                let status = match e {
+                    TransportError::ShellKilled => Status::Failed,
+                    _ => Status::Unreachable,
+                };
+                self.report(self.result(name, "exec".into(), status, Some(e.to_string())));
                 return None;
             }
         };

@@ -67,6 +67,8 @@ fn new_nonce() -> String {
 /// starts is CPU on every host); then the helpers. The folder's name is
 /// random and `mkdir` without `-p` fails if it exists, so it is ours alone.
 fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = &'a str>) {
+    // Before the script's body: its watcher must see it arrive.
+    out.push_str(include_str!("script_watch.sh"));
     out.push_str("push_main() {\n");
     if dir {
         let _ = writeln!(out, "PUSH_T=\"${{TMPDIR:-/tmp}}/push.{:016x}\"", rand::random::<u64>());
@@ -75,14 +77,18 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
             let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
         }
         out.push_str(" || exit 125\n");
-        out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
+        out.push_str("trap 'push_unwatch; rm -rf \"$PUSH_T\"' EXIT\n");
     } else {
         out.push_str("PUSH_T=\n");
+        out.push_str("trap push_unwatch EXIT\n");
     }
     // Signals (the connection closed under us, a kill) leave through the
     // EXIT trap, once the running step has ended: the lock and temporary
     // files go with the change, not before it is complete.
     out.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
+    // The whole script has been read: the heartbeats that follow it on the
+    // session's stdin (fd 3 here) go to push_beats, and no step inherits it.
+    out.push_str("if [ -n \"$PUSH_W\" ]; then { exec <&3 >/dev/null 2>&1 3<&-; push_beats \"$PUSH_W\"; } & PUSH_B=$!; fi\nexec 3<&-\n");
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
@@ -131,7 +137,9 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
 }
 
 fn footer(out: &mut String) {
-    out.push_str("push_end\n}\npush_main </dev/null\n");
+    // One line, and the shell exits at its end: stdin stays open for the
+    // heartbeats, so reading on would wait for the controller to hang up.
+    out.push_str("push_end\n}\npush_main 3<&0 </dev/null; exit\n");
 }
 
 /// One `find` and one `sha256sum` for every path the steps will look at,
@@ -204,7 +212,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         );
         out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
         // Released on every exit of this shell, with the temporary folder.
-        out.push_str("trap 'rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
+        out.push_str("trap 'push_unwatch; rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
     }
     for (flag, _) in finals {
         let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 pub use local::LocalConnector;
-pub use ssh::{SshConnector, SshOptions};
+pub use ssh::{Keepalive, SshConnector, SshOptions};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -46,6 +46,11 @@ pub enum TransportError {
     Connect(String),
     #[error("connection lost: {0}")]
     Exec(String),
+    /// The host answers, but the shell running the script was killed (by
+    /// a signal: the OOM killer, an admin): a failed host, not an
+    /// unreachable one.
+    #[error("the remote shell running the script was killed (by a signal); the host still answers")]
+    ShellKilled,
 }
 
 pub trait Connection: Send + Sync {

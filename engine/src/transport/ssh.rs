@@ -44,6 +44,39 @@ impl Default for SshOptions {
     }
 }
 
+/// How a silent host is noticed, and how a silent controller is noticed
+/// on the host, both from `--timeout` (T seconds).
+///
+/// ssh sends a keepalive after every ServerAliveInterval (I) and gives up
+/// at the check after ServerAliveCountMax (3 unless ssh_config says
+/// otherwise) went unanswered: a host that stops answering is dropped
+/// between 3I and 4I seconds later. I = ceil(T/3), so that is T to about
+/// 4T/3 (T=10: 12 to 16 s; the old fixed I=15 took 45 to 60 s).
+///
+/// The host ends its side of a run once its controller has been silent
+/// for 3T (script_watch.sh); the controller sends a heartbeat every T/2,
+/// so a host hears several within any window it looks at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub host_silence_limit: Duration,
+    pub heartbeat: Duration,
+}
+
+/// ssh's default ServerAliveCountMax.
+const SERVER_ALIVE_COUNT_MAX: u64 = 3;
+
+impl SshOptions {
+    pub fn keepalive(&self) -> Keepalive {
+        let t = self.connect_timeout.as_secs().max(1);
+        Keepalive {
+            interval: Duration::from_secs(t.div_ceil(SERVER_ALIVE_COUNT_MAX)),
+            host_silence_limit: Duration::from_secs(3 * t),
+            heartbeat: Duration::from_millis(t * 500),
+        }
+    }
+}
+
 /// One sshd: address and port.
 type Sshd = (String, Option<u16>);
 
@@ -70,7 +103,7 @@ impl SshConnector {
         let mut b = SessionBuilder::default();
         b.known_hosts_check(if self.options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
             .connect_timeout(self.options.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15))
+            .server_alive_interval(self.options.keepalive().interval)
             .control_directory(self.control_dir.path());
         if let Some(port) = target.port {
             b.port(port);
@@ -108,7 +141,8 @@ impl Connector for SshConnector {
                 .await
                 .map_err(|e| TransportError::Connect(error_chain(&e)))?;
             let master = master_pid(session.control_socket()).await;
-            Ok(Box::new(SshConnection { session: Some(session), master }) as Box<dyn Connection>)
+            let keepalive = self.options.keepalive();
+            Ok(Box::new(SshConnection { session: Some(session), master, keepalive }) as Box<dyn Connection>)
         })
     }
 }
@@ -119,6 +153,7 @@ struct SshConnection {
     session: Option<Session>,
     /// The master's pid, as it reports it over its socket.
     master: Option<i32>,
+    keepalive: Keepalive,
 }
 
 async fn master_pid(socket: &std::path::Path) -> Option<i32> {
@@ -158,6 +193,45 @@ fn running(pid: i32) -> bool {
     }
 }
 
+/// Write the script's parts to the remote shell's stdin, then keep it open
+/// with a newline every `heartbeat` (script_watch.sh reads them) until the
+/// shell is gone. Returns only on an error: of the script's writing (the
+/// script did not arrive), or Ok once a heartbeat finds the shell gone.
+async fn feed<const N: usize>(
+    mut stdin: openssh::ChildStdin,
+    parts: [&[u8]; N],
+    heartbeat: Duration,
+) -> std::io::Result<()> {
+    for part in parts {
+        stdin.write_all(part).await?;
+    }
+    loop {
+        tokio::time::sleep(heartbeat).await;
+        if stdin.write_all(b"\n").await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+impl SshConnection {
+    /// The remote shell ended without an exit status. ssh's multiplexing
+    /// says the same whether it was killed by a signal or the connection
+    /// died; the master tells them apart: alive, only the shell went.
+    async fn why_ended(&self, session: &Session) -> TransportError {
+        if session.check().await.is_ok() {
+            return TransportError::ShellKilled;
+        }
+        // The master's own words, unless ssh_config's LogLevel keeps them.
+        let log = std::fs::read_to_string(session.control_socket().with_file_name("log")).unwrap_or_default();
+        let silent = self.keepalive.interval.as_secs() * SERVER_ALIVE_COUNT_MAX;
+        TransportError::Exec(match log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+            Some(line) if line.contains("not responding") => format!("no answer from the host for {silent} s"),
+            Some(line) => format!("the connection closed: {line}"),
+            None => format!("the connection closed, or the host gave no answer for {silent} s"),
+        })
+    }
+}
+
 impl Drop for SshConnection {
     /// Interrupted (Ctrl-C): no waiting, but the master goes too.
     fn drop(&mut self) {
@@ -171,11 +245,9 @@ impl Drop for SshConnection {
 impl Connection for SshConnection {
     fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
+            let session = self.session.as_ref().expect("open until close, which consumes the connection");
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
-            let mut child = self
-                .session
-                .as_ref()
-                .expect("open until close, which consumes the connection")
+            let mut child = session
                 .command("sh")
                 .arg("-s")
                 .stdin(Stdio::piped())
@@ -184,15 +256,23 @@ impl Connection for SshConnection {
                 .spawn()
                 .await
                 .map_err(lost)?;
-            let mut stdin = child.stdin().take().expect("piped stdin");
-            let write = async move {
-                let r = stdin.write_all(script.as_bytes()).await;
-                drop(stdin);
-                r
+            let stdin = child.stdin().take().expect("piped stdin");
+            // The first line tells the host how long a silence means we are
+            // gone (script_watch.sh).
+            let limit = format!("PUSH_SILENCE={}\n", self.keepalive.host_silence_limit.as_secs());
+            let feed = feed(stdin, [limit.as_bytes(), script.as_bytes()], self.keepalive.heartbeat);
+            let wait = child.wait_with_output();
+            tokio::pin!(feed, wait);
+            let (sent, output) = tokio::select! {
+                output = &mut wait => (Ok(()), output),
+                sent = &mut feed => (sent, wait.await),
             };
-            let (written, output) = tokio::join!(write, child.wait_with_output());
-            let output = output.map_err(lost)?;
-            written.map_err(|e| TransportError::Exec(e.to_string()))?;
+            let output = match output {
+                Ok(output) => output,
+                Err(openssh::Error::RemoteProcessTerminated) => return Err(self.why_ended(session).await),
+                Err(e) => return Err(lost(e)),
+            };
+            sent.map_err(|e| TransportError::Exec(e.to_string()))?;
             // 255 is ssh's own "the connection failed" exit code.
             if output.status.code() == Some(255) && output.stdout.is_empty() {
                 return Err(TransportError::Exec(String::from_utf8_lossy(&output.stderr).trim().to_string()));
