@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use push_tests::{descendants, is_alive, push_bin, require, require_sshd, write, Fleet};
+use push_tests::{descendants, is_alive, push_bin, require, require_sshd, write, Fleet, PushCmd};
 
 /// Write `work/NAME` with `@ROOT@` replaced by the fleet's work folder.
 fn playbook(fleet: &Fleet, name: &str, text: &str) -> PathBuf {
@@ -221,4 +221,58 @@ fn a_killed_remote_shell_fails_the_host_and_says_so() {
     assert_eq!(code, Some(2), "a killed remote shell fails the host:\n{out}");
     assert!(out.contains("remote shell running the script was killed"), "{out}");
     assert!(!out.contains("\"status\":\"unreachable\""), "the host answers; it is not unreachable:\n{out}");
+}
+
+/// A run that finds a host locked by another says so as it waits, naming
+/// the holder (its user from the user database, even with USER unset) and
+/// counting down; past --lock-wait it fails that host, holder named. A run
+/// allowed to wait long enough goes on once the lock is free.
+#[test]
+fn a_run_waiting_for_a_lock_names_the_holder_and_counts_down() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let slow = playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/started; sleep 8\n");
+    let quick = playbook(&fleet, "quick.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/second\n");
+    let mut first = Command::new(push_bin())
+        .args(["run".as_ref(), slow.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .current_dir(fleet.work_dir())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !fleet.work_dir().join("started").exists() {
+        assert!(Instant::now() < deadline, "the first run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let holder = format!("push run {} by {}@{machine}", slow.display(), push_tests::current_user());
+
+    let refused = PushCmd::run_playbook(&quick, &fleet.inventory()).args(["--lock-wait", "2"]).run();
+    refused.assert_code(2);
+    let said = refused.plain_stdout();
+    assert!(said.contains(&format!("[h1] waiting up to 2 s for the deploy lock, held by {holder}")), "{refused}");
+    assert!(said.contains("host is locked by another run") && said.contains(&holder), "{refused}");
+    assert!(!fleet.work_dir().join("second").exists(), "the refused run applied something");
+
+    let waited =
+        PushCmd::run_playbook(&quick, &fleet.inventory()).args(["--lock-wait", "60", "--format", "json"]).run();
+    waited.assert_code(0);
+    let phases: Vec<String> = waited
+        .json()
+        .iter()
+        .filter(|e| e["event"] == "host")
+        .filter_map(|e| e["phase"].as_str().map(String::from))
+        .filter(|p| p.starts_with("waiting for the deploy lock"))
+        .collect();
+    assert!(
+        phases.first().is_some_and(|p| p.starts_with("waiting for the deploy lock (60 s left), held by ")),
+        "{waited}"
+    );
+    assert!(phases.iter().all(|p| p.contains(&holder)), "{phases:?}");
+    let left: Vec<u64> = phases.iter().filter_map(|p| p.split_once('(')?.1.split_once(' ')?.0.parse().ok()).collect();
+    assert!(left.windows(2).all(|w| w[0] > w[1]), "the wait counts down: {phases:?}");
+    assert!(fleet.work_dir().join("second").exists(), "the waiting run applied once the lock was free");
+    assert!(first.wait().unwrap().success());
 }

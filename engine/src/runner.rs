@@ -752,7 +752,20 @@ impl HostRun<'_> {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
             }
         }
-        let output = match on.conn.exec(&script.text).await {
+        let waits = script::LockWaits::new(&script.nonce);
+        let first_wait = std::sync::Once::new();
+        let progress = |chunk: &[u8]| {
+            for wait in waits.feed(chunk) {
+                first_wait.call_once(|| {
+                    let note =
+                        format!("waiting up to {} s for the deploy lock, held by {}", wait.left_secs, wait.holder);
+                    self.reporter.host_note(name, &note);
+                });
+                let phase = format!("waiting for the deploy lock ({} s left), held by {}", wait.left_secs, wait.holder);
+                self.reporter.host_phase(name, &phase);
+            }
+        };
+        let output = match on.conn.exec(&script.text, &progress).await {
             Ok(o) => o,
             Err(e) => {
                 let status = match e {

@@ -204,7 +204,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         let q = push_modules::shell::quote;
         let _ = writeln!(
             out,
-            "push_run lock push_lock {} {} {} {}",
+            "push_run lock push_lock {} {} {} {} 8>&2",
             q(lock.path.as_deref().unwrap_or("")),
             q(&lock.holder),
             lock.wait_secs,
@@ -351,15 +351,59 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
     at
 }
 
-/// Each step's data in a stream framed only by `+ ID` and `= RC` (stderr).
+/// Each step's data in a stream framed by `+ ID` and `= RC` (stderr). The
+/// `w` lines of a lock wait ([`LockWaits`]) come between a step's frames
+/// without ending its data.
 fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a str, Vec<u8>> {
-    let mut by_id = std::collections::HashMap::new();
+    let mut by_id: std::collections::HashMap<&str, Vec<u8>> = std::collections::HashMap::new();
+    let mut open = None;
     for (head, data) in frames(out, nonce) {
         if let Some(id) = head.strip_prefix("+ ") {
             by_id.insert(id, data.to_vec());
+            open = Some(id);
+        } else if head.starts_with("w ") {
+            if let Some(data_of) = open.and_then(|id| by_id.get_mut(id)) {
+                data_of.extend_from_slice(data);
+            }
+        } else {
+            open = None;
         }
     }
     by_id
+}
+
+/// A host waiting for another run's deploy lock, as `push_lock` says it on
+/// the script's stderr while it waits: `\nNONCE w SECONDS_LEFT HOLDER\n`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockWait {
+    pub left_secs: u64,
+    pub holder: String,
+}
+
+/// Picks the [`LockWait`] lines out of stderr as it arrives in pieces.
+pub struct LockWaits {
+    mark: String,
+    partial: std::sync::Mutex<Vec<u8>>,
+}
+
+impl LockWaits {
+    pub fn new(nonce: &str) -> LockWaits {
+        LockWaits { mark: format!("{nonce} w "), partial: Default::default() }
+    }
+
+    /// The waits in the complete lines of `chunk` (with what came before).
+    pub fn feed(&self, chunk: &[u8]) -> Vec<LockWait> {
+        let mut partial = self.partial.lock().expect("not poisoned: no panics while held");
+        partial.extend_from_slice(chunk);
+        let Some(end) = partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
+        let lines: Vec<u8> = partial.drain(..=end).collect();
+        String::from_utf8_lossy(&lines)
+            .lines()
+            .filter_map(|l| l.strip_prefix(self.mark.as_str()))
+            .filter_map(|rest| rest.split_once(' '))
+            .filter_map(|(left, holder)| Some(LockWait { left_secs: left.parse().ok()?, holder: holder.to_string() }))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -422,6 +466,44 @@ mod tests {
             let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
         }
+    }
+
+    /// A run waiting for another's lock says so on stderr while it waits;
+    /// those lines are read in whatever pieces they arrive and are not part
+    /// of the lock step's own output.
+    #[test]
+    fn lock_waits_are_said_as_they_happen_and_kept_out_of_the_step_output() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let lock_dir = dir.path().join("push.lock");
+        std::fs::create_dir(&lock_dir).unwrap();
+        std::fs::write(lock_dir.join("holder"), "push run other.yml by someone@elsewhere\n").unwrap();
+        std::fs::write(lock_dir.join("pid"), format!("{}\n", std::process::id())).unwrap();
+        let lock =
+            Lock { path: Some(lock_dir.display().to_string()), holder: "me".into(), wait_secs: 1, break_stale: false };
+        let script = apply(&[s("0", "echo applied")], &[], &[], Some(&lock));
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+
+        let waits = LockWaits::new(&script.nonce);
+        let said: Vec<LockWait> = out.stderr.chunks(7).flat_map(|piece| waits.feed(piece)).collect();
+        assert_eq!(said, [LockWait { left_secs: 1, holder: "push run other.yml by someone@elsewhere".into() }]);
+        let reports = parse(&out.stdout, &out.stderr, &script.nonce).unwrap();
+        assert_eq!(reports.iter().map(|r| (r.id.as_str(), r.rc)).collect::<Vec<_>>(), [("lock", 75)]);
+        assert_eq!(
+            String::from_utf8_lossy(&reports[0].stderr),
+            format!(
+                "host is locked by another run: push run other.yml by someone@elsewhere (waited 1s for {})\n",
+                lock_dir.display()
+            )
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
 
 /// Runs scripts with this machine's `sh`.
 #[derive(Debug, Default)]
@@ -18,7 +18,11 @@ impl Connector for LocalConnector {
 }
 
 impl Connection for LocalConnection {
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(
+        &'a self,
+        script: &'a str,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let mut child = Command::new("sh")
                 .arg("-s")
@@ -34,10 +38,12 @@ impl Connection for LocalConnection {
                 drop(stdin);
                 r
             };
-            let (written, output) = tokio::join!(write, child.wait_with_output());
+            let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+            let (written, output) = tokio::join!(write, read_output(stdout, stderr, progress));
             written.map_err(|e| TransportError::Exec(e.to_string()))?;
-            let output = output.map_err(|e| TransportError::Exec(e.to_string()))?;
-            Ok(ExecOutput { stdout: output.stdout, stderr: output.stderr, status: output.status.code() })
+            let (stdout, stderr) = output.map_err(|e| TransportError::Exec(e.to_string()))?;
+            let status = child.wait().await.map_err(|e| TransportError::Exec(e.to_string()))?;
+            Ok(ExecOutput { stdout, stderr, status: status.code() })
         })
     }
 

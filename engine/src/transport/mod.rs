@@ -53,9 +53,14 @@ pub enum TransportError {
     ShellKilled,
 }
 
+/// Called with each piece of the script's stderr as it arrives, for what a
+/// host says while the script still runs (a wait for the deploy lock).
+pub type Progress<'a> = &'a (dyn Fn(&[u8]) + Send + Sync);
+
 pub trait Connection: Send + Sync {
     /// Run a shell script (fed to `sh -s` on stdin) and collect its output.
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    fn exec<'a>(&'a self, script: &'a str, progress: Progress<'a>)
+        -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
     /// Close cleanly (ssh master exited, control socket removed).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -93,4 +98,30 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Read a script's stdout and stderr to their ends, both at once, passing
+/// stderr to `progress` as it comes.
+pub(crate) async fn read_output(
+    mut stdout: impl tokio::io::AsyncRead + Unpin,
+    mut stderr: impl tokio::io::AsyncRead + Unpin,
+    progress: Progress<'_>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let out = async {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).await.map(|_| out)
+    };
+    let err = async {
+        let (mut err, mut chunk) = (Vec::new(), [0u8; 4096]);
+        loop {
+            let n = stderr.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(err);
+            }
+            progress(&chunk[..n]);
+            err.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::try_join!(out, err)
 }

@@ -15,7 +15,7 @@ use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use super::{error_chain, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{error_chain, read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -243,7 +243,11 @@ impl Drop for SshConnection {
 }
 
 impl Connection for SshConnection {
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(
+        &'a self,
+        script: &'a str,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let session = self.session.as_ref().expect("open until close, which consumes the connection");
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
@@ -261,23 +265,28 @@ impl Connection for SshConnection {
             // gone (script_watch.sh).
             let limit = format!("PUSH_SILENCE={}\n", self.keepalive.host_silence_limit.as_secs());
             let feed = feed(stdin, [limit.as_bytes(), script.as_bytes()], self.keepalive.heartbeat);
-            let wait = child.wait_with_output();
+            let (stdout, stderr) = (child.stdout().take().expect("piped"), child.stderr().take().expect("piped"));
+            let wait = async {
+                let output = read_output(stdout, stderr, progress).await;
+                (output, child.wait().await)
+            };
             tokio::pin!(feed, wait);
-            let (sent, output) = tokio::select! {
-                output = &mut wait => (Ok(()), output),
+            let (sent, (output, status)) = tokio::select! {
+                ended = &mut wait => (Ok(()), ended),
                 sent = &mut feed => (sent, wait.await),
             };
-            let output = match output {
-                Ok(output) => output,
+            let status = match status {
+                Ok(status) => status,
                 Err(openssh::Error::RemoteProcessTerminated) => return Err(self.why_ended(session).await),
                 Err(e) => return Err(lost(e)),
             };
+            let (stdout, stderr) = output.map_err(|e| TransportError::Exec(e.to_string()))?;
             sent.map_err(|e| TransportError::Exec(e.to_string()))?;
             // 255 is ssh's own "the connection failed" exit code.
-            if output.status.code() == Some(255) && output.stdout.is_empty() {
-                return Err(TransportError::Exec(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+            if status.code() == Some(255) && stdout.is_empty() {
+                return Err(TransportError::Exec(String::from_utf8_lossy(&stderr).trim().to_string()));
             }
-            Ok(ExecOutput { stdout: output.stdout, stderr: output.stderr, status: output.status.code() })
+            Ok(ExecOutput { stdout, stderr, status: status.code() })
         })
     }
 
