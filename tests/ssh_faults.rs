@@ -276,3 +276,44 @@ fn a_run_waiting_for_a_lock_names_the_holder_and_counts_down() {
     assert!(fleet.work_dir().join("second").exists(), "the waiting run applied once the lock was free");
     assert!(first.wait().unwrap().success());
 }
+
+/// The controller goes silent while the apply script (here carrying a
+/// 24 MB file) is still on its way: the host's shell is blocked reading
+/// it, and would be until TCP keepalive. It ends once its reading has
+/// stalled for 3x --timeout, and nothing of the script ran.
+#[test]
+fn a_host_ends_a_script_cut_off_on_its_way() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let tmp = private_tmp(&fleet);
+    write(fleet.work_dir().join("big.txt"), "0123456789abcdef".repeat(24 << 16));
+    let pb =
+        playbook(&fleet, "big.yml", "- hosts: all\n  tasks:\n    - copy: {src: big.txt, dest: @ROOT@/copied.txt}\n");
+    let mut run = spawn_run(&fleet, &pb, &tmp, &["--timeout", "2"]);
+    // The probe's script is small; the apply's carries the file.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shell = loop {
+        let reading =
+            host_side(&fleet, "h1").into_iter().find(|&p| cmdline(p).trim_end() == "sh -s" && bytes_read(p) > 1 << 20);
+        if let Some(pid) = reading {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the apply script never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let masters = ssh_masters_under(&tmp);
+    assert_eq!(masters.len(), 1, "one master for one host");
+    signal(masters[0], libc::SIGSTOP);
+    signal(run.id(), libc::SIGKILL);
+    run.wait().unwrap();
+    let ended = eventually(Duration::from_secs(40), || !is_alive(shell));
+    signal(masters[0], libc::SIGKILL);
+    assert!(ended, "the host kept a shell whose script stopped coming");
+    assert!(!fleet.work_dir().join("copied.txt").exists(), "a script cut off on its way ran");
+}
+
+/// What a process read so far (`rchar` of /proc/PID/io).
+fn bytes_read(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("rchar: ")).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
