@@ -12,7 +12,12 @@
 //!         [\nNONCE b\n  DIFF BEFORE]  [\nNONCE a\n  DIFF AFTER]  \nNONCE = RC\n
 //!         ... next step ...  \nNONCE end\n
 //! stderr: \nNONCE + ID\n  STDERR  \nNONCE = RC\n
+//!         (while the lock step waits, \nNONCE w SECONDS_LEFT HOLDER\n lines
+//!         within its frame: LockWaits)
 //! ```
+//!
+//! Over SSH the script is followed on stdin by heartbeats, and
+//! a watcher on the host (script_watch.sh) ends the run if they stop.
 //!
 //! A probe without diff or become has no folder on the host at all: output
 //! and status stream out as they come. An apply (and a probe with a diff, or
@@ -82,9 +87,9 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
         out.push_str("PUSH_T=\n");
         out.push_str("trap push_unwatch EXIT\n");
     }
-    // Signals (the connection closed under us, a kill) leave through the
-    // EXIT trap, once the running step has ended: the lock and temporary
-    // files go with the change, not before it is complete.
+    // Signals (a kill; the watcher's TERM when the controller is gone, which
+    // ends the running step too) leave through the EXIT trap, once the
+    // running step has ended: the lock and temporary files go last.
     out.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
     // The whole script has been read: the heartbeats that follow it on the
     // session's stdin (fd 3 here) go to push_beats, and no step inherits it.

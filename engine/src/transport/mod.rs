@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 pub use local::LocalConnector;
-pub use ssh::{Keepalive, SshConnector, SshOptions};
+pub use ssh::{SshConnector, SshOptions};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -57,17 +57,17 @@ impl Default for SshOptions {
 /// for 3T (script_watch.sh); the controller sends a heartbeat every T/2,
 /// so a host hears several within any window it looks at.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Keepalive {
-    pub interval: Duration,
-    pub host_silence_limit: Duration,
-    pub heartbeat: Duration,
+struct Keepalive {
+    interval: Duration,
+    host_silence_limit: Duration,
+    heartbeat: Duration,
 }
 
 /// ssh's default ServerAliveCountMax.
 const SERVER_ALIVE_COUNT_MAX: u64 = 3;
 
 impl SshOptions {
-    pub fn keepalive(&self) -> Keepalive {
+    fn keepalive(&self) -> Keepalive {
         let t = self.connect_timeout.as_secs().max(1);
         Keepalive {
             interval: Duration::from_secs(t.div_ceil(SERVER_ALIVE_COUNT_MAX)),
@@ -195,8 +195,8 @@ fn running(pid: i32) -> bool {
 
 /// Write the script's parts to the remote shell's stdin, then keep it open
 /// with a newline every `heartbeat` (script_watch.sh reads them) until the
-/// shell is gone. Returns only on an error: of the script's writing (the
-/// script did not arrive), or Ok once a heartbeat finds the shell gone.
+/// shell is gone. Err: the script could not be written; Ok: a heartbeat
+/// found the shell gone (the output says how it ended).
 async fn feed<const N: usize>(
     mut stdin: openssh::ChildStdin,
     parts: [&[u8]; N],
@@ -271,6 +271,8 @@ impl Connection for SshConnection {
                 (output, child.wait().await)
             };
             tokio::pin!(feed, wait);
+            // Ended while the script was still being written: the output
+            // is cut off, which parsing it says.
             let (sent, (output, status)) = tokio::select! {
                 ended = &mut wait => (Ok(()), ended),
                 sent = &mut feed => (sent, wait.await),
@@ -309,6 +311,24 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// --timeout T: keepalives every ceil(T/3) s (a silent host is given up
+    /// after T to 4T/3 s), the host gives up on us after 3T, heartbeats
+    /// every T/2 so it hears several in each of its checks (every T).
+    #[test]
+    fn keepalives_follow_the_timeout() {
+        let at = |secs| SshOptions { connect_timeout: Duration::from_secs(secs), ..SshOptions::default() }.keepalive();
+        let s = Duration::from_secs;
+        assert_eq!(
+            at(10),
+            Keepalive { interval: s(4), host_silence_limit: s(30), heartbeat: Duration::from_millis(5000) }
+        );
+        assert_eq!(
+            at(3),
+            Keepalive { interval: s(1), host_silence_limit: s(9), heartbeat: Duration::from_millis(1500) }
+        );
+        assert_eq!(at(0), at(1), "a zero timeout still keeps the connection watched");
+    }
 
     #[test]
     fn the_control_socket_folder_is_private() {
