@@ -259,13 +259,18 @@ fn a_run_waiting_for_a_lock_names_the_holder_and_counts_down() {
     let waited =
         PushCmd::run_playbook(&quick, &fleet.inventory()).args(["--lock-wait", "60", "--format", "json"]).run();
     waited.assert_code(0);
-    let phases: Vec<String> = waited
+    let all_phases: Vec<String> = waited
         .json()
         .iter()
         .filter(|e| e["event"] == "host")
         .filter_map(|e| e["phase"].as_str().map(String::from))
-        .filter(|p| p.starts_with("waiting for the deploy lock"))
         .collect();
+    let phases: Vec<&String> = all_phases.iter().filter(|p| p.starts_with("waiting for the deploy lock")).collect();
+    assert_eq!(
+        all_phases.last().map(String::as_str),
+        Some("applying"),
+        "the lock taken, back to applying: {all_phases:?}"
+    );
     assert!(
         phases.first().is_some_and(|p| p.starts_with("waiting for the deploy lock (60 s left), held by ")),
         "{waited}"

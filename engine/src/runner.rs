@@ -549,7 +549,7 @@ impl HostRun<'_> {
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
             self.reporter.host_phase(name, "probing");
-            probe_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            probe_reports = self.exec(on, &script, "probing").await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -611,7 +611,7 @@ impl HostRun<'_> {
                 r => format!("applying; restarts wait for {} to come up", r.join(", ")),
             };
             self.reporter.host_phase(name, &phase);
-            apply_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            apply_reports = self.exec(on, &script, &phase).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -732,7 +732,9 @@ impl HostRun<'_> {
     }
 
     /// Run one script; on transport or framing trouble the host fails.
-    async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
+    /// `phase`: what the host is doing during the exec, shown again once a
+    /// wait for the deploy lock is over.
+    async fn exec(&self, on: &OnHost<'_>, script: &script::Script, phase: &str) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
         // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
@@ -756,13 +758,16 @@ impl HostRun<'_> {
         let first_wait = std::sync::Once::new();
         let progress = |chunk: &[u8]| {
             for wait in waits.feed(chunk) {
+                let script::LockWait::Waiting { left_secs, holder } = wait else {
+                    self.reporter.host_phase(name, phase);
+                    continue;
+                };
                 first_wait.call_once(|| {
-                    let note =
-                        format!("waiting up to {} s for the deploy lock, held by {}", wait.left_secs, wait.holder);
+                    let note = format!("waiting up to {left_secs} s for the deploy lock, held by {holder}");
                     self.reporter.host_note(name, &note);
                 });
-                let phase = format!("waiting for the deploy lock ({} s left), held by {}", wait.left_secs, wait.holder);
-                self.reporter.host_phase(name, &phase);
+                let waiting = format!("waiting for the deploy lock ({left_secs} s left), held by {holder}");
+                self.reporter.host_phase(name, &waiting);
             }
         };
         let output = match on.conn.exec(&script.text, &progress).await {

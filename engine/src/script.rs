@@ -378,11 +378,12 @@ fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a st
 }
 
 /// A host waiting for another run's deploy lock, as `push_lock` says it on
-/// the script's stderr while it waits: `\nNONCE w SECONDS_LEFT HOLDER\n`.
+/// the script's stderr while it waits: `\nNONCE w SECONDS_LEFT HOLDER\n`,
+/// and `\nNONCE w taken\n` once it got the lock after all.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LockWait {
-    pub left_secs: u64,
-    pub holder: String,
+pub enum LockWait {
+    Waiting { left_secs: u64, holder: String },
+    Taken,
 }
 
 /// Picks the [`LockWait`] lines out of stderr as it arrives in pieces.
@@ -405,8 +406,13 @@ impl LockWaits {
         String::from_utf8_lossy(&lines)
             .lines()
             .filter_map(|l| l.strip_prefix(self.mark.as_str()))
-            .filter_map(|rest| rest.split_once(' '))
-            .filter_map(|(left, holder)| Some(LockWait { left_secs: left.parse().ok()?, holder: holder.to_string() }))
+            .filter_map(|rest| match rest.split_once(' ') {
+                None if rest == "taken" => Some(LockWait::Taken),
+                None => None,
+                Some((left, holder)) => {
+                    Some(LockWait::Waiting { left_secs: left.parse().ok()?, holder: holder.to_string() })
+                }
+            })
             .collect()
     }
 }
@@ -499,7 +505,10 @@ mod tests {
 
         let waits = LockWaits::new(&script.nonce);
         let said: Vec<LockWait> = out.stderr.chunks(7).flat_map(|piece| waits.feed(piece)).collect();
-        assert_eq!(said, [LockWait { left_secs: 1, holder: "push run other.yml by someone@elsewhere".into() }]);
+        assert_eq!(
+            said,
+            [LockWait::Waiting { left_secs: 1, holder: "push run other.yml by someone@elsewhere".into() }]
+        );
         let reports = parse(&out.stdout, &out.stderr, &script.nonce).unwrap();
         assert_eq!(reports.iter().map(|r| (r.id.as_str(), r.rc)).collect::<Vec<_>>(), [("lock", 75)]);
         assert_eq!(

@@ -106,6 +106,9 @@ push_lock() {
         sleep 1
         push_waited=$((push_waited + 1))
     done
+    if [ "$push_waited" -gt 0 ]; then
+        { printf '\n%s w taken\n' "$PUSH_NONCE" >&8; } 2>/dev/null || :
+    fi
     printf '%s since %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$push_lock_dir/holder"
     echo "$$" >"$push_lock_dir/pid"
     echo "$push_lock_dir" >"$PUSH_T/lock.path"
