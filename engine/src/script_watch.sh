@@ -3,7 +3,7 @@
 # shell, and a step's processes) until TCP keepalive, about two hours, and
 # ClientAlive settings are the host's, not ours. The transport feeds the
 # script on stdin, then keeps stdin open and sends a newline every few
-# seconds until the script exits (transport/mod.rs): end of file there
+# seconds until the script exits (transport/ssh.rs): end of file there
 # means the connection closed, silence means it was cut.
 #
 # push_watch LIMIT (a process of its own, from the first line): ends the
@@ -21,7 +21,8 @@ push_watch() {
         while kill -0 "$push_w_sleep" 2>/dev/null; do wait "$push_w_sleep"; done
         if [ -n "$push_w_beat" ]; then
             push_w_beats=1; push_w_beat=; push_w_still=0
-        elif [ -z "$push_w_beats" ] && read -r push_w_now <"/proc/$$/io" && [ "$push_w_now" != "$push_w_read" ]; then
+        # Where /proc/PID/io cannot be read, the arrival is not watched.
+        elif [ -z "$push_w_beats" ] && { ! read -r push_w_now <"/proc/$$/io" || [ "$push_w_now" != "$push_w_read" ]; }; then
             push_w_read=$push_w_now; push_w_still=0
         else
             push_w_still=$((push_w_still + 1))
@@ -40,10 +41,11 @@ push_beats() {
     push_gone
 }
 
-# The controller is gone: end this session's processes (the script and the
-# step it runs, not daemons that left the session). The script leaves
-# through its traps once the step has ended, releasing the deploy lock; a
-# script stuck writing to a dead connection is killed after a grace time.
+# The controller is gone: end the session's process group (the script and
+# the step it runs; not what made a session or group of its own: setsid,
+# systemd-run, containers). The script leaves through its traps once the
+# step has ended, releasing the deploy lock; a script stuck writing to a
+# dead connection is killed after a grace time.
 push_gone() {
     trap '' TERM
     read -r push_g_stat <"/proc/$$/stat" || exit 0
