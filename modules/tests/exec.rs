@@ -341,6 +341,101 @@ fn lineinfile_create_diff_and_errors() {
     assert!(r.code != 0 && r.stderr.contains("invalid pattern: ("), "{r:?}");
 }
 
+/// grep -P's matching lines are data: a matched line holding `\n3:` once
+/// reached awk through `-v`, which read it as a newline and a hit on line
+/// 3, so `state: absent` deleted an unrelated line.
+#[test]
+fn lineinfile_pcre_matches_are_read_as_data() {
+    let text = "key\\n3:value\nother\nkeep me\n";
+    assert_eq!(lineinfile(text, json!({"regexp": "^key\\S", "state": "absent"})), "other\nkeep me\n");
+    assert_eq!(lineinfile(text, json!({"regexp": "^key\\S", "line": "key=new"})), "key=new\nother\nkeep me\n");
+    let anchored = json!({"line": "x", "insertbefore": "^key\\S", "firstmatch": true});
+    assert_eq!(lineinfile(text, anchored), format!("x\n{text}"));
+}
+
+/// lineinfile is linear in the file's size: it used to rebuild the text
+/// line by line in awk strings, quadratic (a 400k-line file took over 12
+/// minutes). The limit is far above what a linear edit needs on a busy
+/// machine and far below what the quadratic one took.
+#[test]
+fn lineinfile_edits_a_large_file_in_linear_time() {
+    use std::fmt::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let lines = 400_000;
+    let mut text = String::new();
+    for i in 0..lines {
+        let _ = writeln!(text, "key{i} = value {i}");
+    }
+    let last = format!("key{} = value {}\n", lines - 1, lines - 1);
+    let edited = format!("{}key{} = new\n", text.strip_suffix(&last).unwrap(), lines - 1);
+    let limit = std::time::Duration::from_secs(60);
+    // Through awk's own ERE, and through grep -P (`\s`).
+    for regexp in [format!("^key{} =", lines - 1), format!("^key{}\\s", lines - 1)] {
+        fs::write(&f, &text).unwrap();
+        let op = plan("lineinfile", json!({"path": f, "regexp": regexp, "line": format!("key{} = new", lines - 1)}));
+        for (what, snippet, changes) in
+            [("probe", &op.probe, true), ("apply", &op.apply, true), ("again", &op.apply, false)]
+        {
+            let r = support::run_within(snippet, false, limit);
+            assert_ne!(r.code, 124, "{regexp}: the {what} took over {limit:?}");
+            assert_eq!((r.code, r.changed()), (0, changes), "{regexp}: {what}: {r:?}");
+        }
+        assert!(fs::read_to_string(&f).unwrap() == edited, "{regexp}: the file was not edited as expected");
+    }
+}
+
+/// The arguments `awk` and `grep` are run with, logged by wrappers put
+/// first in PATH, for the snippet run by `run_in`.
+fn argv_of_awk_and_grep(snippet: &str) -> (support::Run, String) {
+    let shims = tempfile::tempdir().unwrap();
+    let log = shims.path().join("argv.log");
+    let path = std::env::var("PATH").unwrap();
+    for name in ["awk", "grep"] {
+        let real = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap();
+        let shim = shims.path().join(name);
+        fs::write(
+            &shim,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\nexec '{}' \"$@\"\n", log.display(), real.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let mut sh = std::process::Command::new("sh");
+    sh.env("PATH", format!("{}:{path}", shims.path().display()));
+    let r = support::run_in(sh, snippet, false);
+    (r, fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// No process shows lineinfile's line, pattern or the file's lines in its
+/// arguments (readable by every local user in the process list): they go
+/// through stdin, the environment and here-documents.
+#[test]
+fn lineinfile_keeps_lines_and_patterns_out_of_argv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let secrets = ["hunter2", "NEWSECRET", "password", "SECTION"];
+    for args in [
+        json!({"regexp": "^password\\s*=", "line": "password = NEWSECRET"}),
+        json!({"regexp": "^nomatch\\S", "line": "password = NEWSECRET", "insertafter": "^\\[SECTION\\]\\s*$"}),
+        json!({"search_string": "password", "line": "password = NEWSECRET"}),
+    ] {
+        fs::write(&f, "[SECTION]\npassword = hunter2\n").unwrap();
+        let mut args = args;
+        args["path"] = json!(f);
+        let op = plan("lineinfile", args.clone());
+        for snippet in [&op.probe, &op.apply] {
+            let (r, argv) = argv_of_awk_and_grep(snippet);
+            assert!(r.changed(), "{args}: {r:?}");
+            assert!(argv.lines().any(|l| l.contains("bypattern=1")), "the awk wrapper saw nothing: {argv}");
+            for secret in secrets {
+                assert!(!argv.contains(secret), "{args}: `{secret}` in an argument list:\n{argv}");
+            }
+        }
+        assert!(fs::read_to_string(&f).unwrap().contains("password = NEWSECRET\n"), "{args}");
+    }
+}
+
 /// apt's probe reads package states from dpkg's status file with one awk:
 /// it must agree with dpkg-query, here on this machine's own packages (only
 /// probes run: nothing is installed or removed).
