@@ -52,17 +52,32 @@ push_step() {
 push_end() { printf '\n%s end\n' "$PUSH_NONCE"; }
 
 # push_as USER FILE: run a step file as USER (root by default) via sudo,
-# or directly when we already are that user. Only a non-root USER needs to
-# write the step's status and diff files; the step file itself is read by
-# this shell and handed over on stdin.
+# or directly when we already are that user. The step file itself is read
+# by this shell and handed over on stdin; its output goes to files this
+# shell opened.
 push_as() {
     if [ "$(id -un)" = "$1" ]; then
         sh "$2"
     else
-        if [ "$1" != root ]; then
-            chmod 0711 "$PUSH_T" && chmod 0777 "$PUSH_T/$push_id" "$PUSH_D" && chmod 0666 "$PUSH_S"
-        fi
+        if [ "$1" != root ]; then push_share_step "$1" || return; fi
         sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
+    fi
+}
+
+# push_share_step USER: a non-root USER writes the running step's status
+# file and diff folder. They stay private to USER and the login user: the
+# step's output and status are no one else's to read or forge. A root login
+# gives USER the step's folder (mode 0700); another login adds USER to the
+# folder's ACL, without which it cannot hand the folder over.
+push_share_step() {
+    if [ "$(id -u)" = 0 ]; then
+        chmod 0711 "$PUSH_T" && chown -- "$1" "$PUSH_T/$push_id" "$PUSH_D" "$PUSH_S"
+    elif command -v setfacl >/dev/null 2>&1; then
+        setfacl -m "u:$1:x" -- "$PUSH_T" && setfacl -m "u:$1:rwx" -- "$PUSH_T/$push_id" "$PUSH_D" &&
+            setfacl -m "u:$1:rw" -- "$PUSH_S"
+    else
+        echo "become_user $1 needs a root login or setfacl on the host (Debian: apt-get install acl) to keep the step's files private" >&2
+        return 1
     fi
 }
 
