@@ -714,21 +714,9 @@ impl HostRun<'_> {
     async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
-        // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
-        // Private: scripts carry file contents, secrets included.
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let path = std::path::Path::new(&dir).join(format!("{name}.{n}.sh"));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(script.text.as_bytes()));
-            if let Err(e) = written {
-                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
+            if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, &script.text) {
+                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }
         }
         let output = match on.conn.exec(&script.text).await {
