@@ -172,6 +172,23 @@ fn copy_creates_then_replaces_atomically_keeping_attributes() {
     assert_eq!((inode(&f), mode_of(&f), owner_of(&f)), (ino, 0o600, (0, 65534)));
 }
 
+/// A dest that is a symlink: the apply replaces the link with the file, so
+/// the diff is that of a new file. It used to show the link's target (a
+/// file only root may read was printed whole).
+#[test]
+fn copy_onto_a_symlink_diffs_the_link_not_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (secret, link) = (tmp.path().join("secret"), tmp.path().join("link"));
+    fs::write(&secret, "root-only secret\n").unwrap();
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let op = plan("copy", json!({"dest": link, "content": "new\n"}));
+    let (probe, apply) = converge(&op, || fs::read(&link).unwrap());
+    assert_eq!((probe.status.as_str(), probe.before, apply.before), ("changed content", None, None));
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "root-only secret\n");
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_file(), "the link was replaced");
+}
+
 #[test]
 fn copy_hostile_dest_and_content_arrive_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
