@@ -625,7 +625,7 @@ impl HostRun<'_> {
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
-            for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
+            for (position, (i, f)) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry).enumerate() {
                 let id = i.to_string();
                 let from_apply = i >= applied_from;
                 let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
@@ -638,10 +638,7 @@ impl HostRun<'_> {
                     }
                 }
                 if let Some(m) = step_message(report, status, task.no_log) {
-                    msgs.push(match &f.step.item {
-                        Some(item) => format!("({}) {m}", item_label(item)),
-                        None => m,
-                    });
+                    msgs.push(item_message(f.step.item.as_ref(), position + 1, task.no_log, m));
                 }
                 results.push(register_value(
                     report,
@@ -755,9 +752,12 @@ fn step_status(r: &StepReport) -> Status {
     }
 }
 
+/// What to say of a step. Under `no_log`, only that a failure's output is
+/// hidden: a module's reason may quote its arguments (a path, a name), and
+/// those may be the secret, as in Ansible.
 fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> {
-    if no_log && status == Status::Failed {
-        return Some("the output has been hidden due to no_log".into());
+    if no_log {
+        return (status == Status::Failed).then(|| "the output has been hidden due to no_log".into());
     }
     match status {
         Status::Failed => {
@@ -772,6 +772,17 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
+    }
+}
+
+/// A loop item's message, after the item; under `no_log`, after its
+/// position only (1-based): the item may be the secret (a loop over
+/// passwords).
+fn item_message(item: Option<&Value>, position: usize, no_log: bool, msg: String) -> String {
+    match item {
+        None => msg,
+        Some(_) if no_log => format!("(item {position}) {msg}"),
+        Some(item) => format!("({}) {msg}", item_label(item)),
     }
 }
 
