@@ -551,6 +551,32 @@ mod tests {
         }
     }
 
+    /// Under a become_user the step's folder is that user's: links it puts
+    /// there in place of the step's files are not read through when the
+    /// report comes back (a root-only file would reach it).
+    #[test]
+    fn become_user_cannot_make_the_report_read_through_links() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret.path(), "root-only\n").unwrap();
+        let p = secret.path().display();
+        let snippet = format!(
+            "d=${{PUSH_S%/*}}; rm -f \"$d/out\" \"$d/err\"\n\
+             for f in \"$d/out\" \"$d/err\" \"$PUSH_D/before\" \"$PUSH_D/after\"; do ln -s {p} \"$f\"; done"
+        );
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", &snippet) }], &[], &[], None));
+        let r = &reports[0];
+        assert_eq!(r.rc, 0, "{}", String::from_utf8_lossy(&r.stderr));
+        let none = Vec::new();
+        let (before, after) = (r.before.as_ref().unwrap_or(&none), r.after.as_ref().unwrap_or(&none));
+        for (what, data) in [("stdout", &r.stdout), ("stderr", &r.stderr), ("before", before), ("after", after)] {
+            assert!(!String::from_utf8_lossy(data).contains("root-only"), "{what}: {r:?}");
+        }
+    }
+
     fn is_root() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))

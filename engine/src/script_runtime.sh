@@ -19,8 +19,11 @@ push_run() {
         : >"$push_d/status"
         ( push_step "$push_d/status" "$push_d/diff" "$@" ) >"$push_d/out" 2>"$push_d/err" </dev/null
         push_rc=$?
-        if [ -s "$push_d/out" ]; then cat -- "$push_d/out"; fi
-        if [ -s "$push_d/err" ]; then cat -- "$push_d/err" >&2; fi
+        # Read back without following symlinks: under a become_user the
+        # step's folder is that user's, who could put links there to files
+        # only this shell may read.
+        if [ -s "$push_d/out" ]; then push_cat_nofollow "$push_d/out"; fi
+        if [ -s "$push_d/err" ]; then push_cat_nofollow "$push_d/err" >&2; fi
         push_changed=0
         push_defers=' '
         while IFS= read -r push_l || [ -n "$push_l" ]; do
@@ -30,8 +33,8 @@ push_run() {
             esac
             printf '\n%s s %s\n' "$PUSH_NONCE" "$push_l"
         done <"$push_d/status"
-        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; cat -- "$push_d/diff/before"; fi
-        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; cat -- "$push_d/diff/after"; fi
+        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/before"; fi
+        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/after"; fi
     fi
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc"
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc" >&2
