@@ -73,7 +73,8 @@ function put(p,   l) { printf "%s", p; l = length(p); if (same && substr(all, at
 function out(s, nl) { if (k++) put("\n"); put(s); lastnl = nl }
 # Into m, the numbers of the lines matching: the regexp re, else (byfixed)
 # containing PUSH_FIXED (even empty: that is every line), else the
-# "NUMBER:TEXT" lines grep -P wrote to the file list. Returns how many.
+# "NUMBER:TEXT" lines of grep -P in the file named list (a here-document).
+# Returns how many.
 function find(list, re, byfixed, m,   i, c, g, txt, ng) {
 	if (re != "") { for (i = 1; i <= n; i++) if (t[i] ~ re) m[++c] = i; return c }
 	if (byfixed) { for (i = 1; i <= n; i++) if (index(t[i], ENVIRON["PUSH_FIXED"])) m[++c] = i; return c }

@@ -52,8 +52,9 @@ push_diff_before() {
 }
 
 # Print FILE's content; nothing, and false, if FILE is a symlink (even one
-# put there after a look: the open itself does not follow it).
-push_cat_nofollow() { dd if="$1" iflag=nofollow status=none 2>/dev/null; }
+# put there after a look: the open itself does not follow it). Blocks as
+# large as cat's: a step's output may be large.
+push_cat_nofollow() { dd if="$1" iflag=nofollow bs=128K status=none 2>/dev/null; }
 
 # Keep FILE as the "after" side of a diff (when the controller cannot know it).
 push_diff_after() {
