@@ -340,10 +340,11 @@ fn is_root() -> bool {
 }
 
 /// No secret reaches a command line, where every local user sees it
-/// (`ps`): copy content, a lineinfile line, pattern and the old line it
-/// matches (grep -P's path), `stdin`, a password hash. Command lines are
-/// sampled all through a run; the sampler proves it sees the run's
-/// processes by catching its `sleep`s.
+/// (`ps`): copy content (as the login user and through sudo as another),
+/// a lineinfile line, pattern and the old line it matches (grep -P's
+/// path), `stdin`, a password hash. Command lines are sampled all through
+/// a run; the sampler proves it sees the run's processes by catching its
+/// `sleep`s.
 #[test]
 fn secrets_never_show_in_the_process_list() {
     require!(require_sshd());
@@ -351,6 +352,9 @@ fn secrets_never_show_in_the_process_list() {
     let fleet = Fleet::start(1);
     let root = out_dirs(&fleet);
     let account = TestAccount(format!("pushsec{}", std::process::id() % 100_000));
+    // A folder nobody can write to, for the step run as nobody.
+    let shared = tempfile::Builder::new().prefix("push-secrets-").tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     // Enough lines that awk takes a while: a long-lived process is one the
     // sampler cannot miss.
     let mut conf = String::from("REGEX_SECRET_MARK = OLD_SECRET_MARK\n");
@@ -382,6 +386,12 @@ fn secrets_never_show_in_the_process_list() {
       shell: cat > {{ dir }}/stdin-copy
       args:
         stdin: STDIN_SECRET_MARK
+    - name: secret content as another user
+      copy:
+        dest: "{{ shared }}/copied"
+        content: BECOME_SECRET_MARK
+      become: true
+      become_user: nobody
     - name: secret password
       user:
         name: "{{ account }}"
@@ -399,6 +409,8 @@ fn secrets_never_show_in_the_process_list() {
     let secrets = [
         "COPY_SECRET_MARK",
         "Q09QWV9TRUNSRVRfTUFSSw", // the copy content as it travels, base64
+        "BECOME_SECRET_MARK",
+        "QkVDT01FX1NFQ1JFVF9NQVJL",
         "REGEX_SECRET_MARK",
         "LINE_SECRET_MARK",
         "OLD_SECRET_MARK",
@@ -409,7 +421,8 @@ fn secrets_never_show_in_the_process_list() {
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let needles = secrets.iter().chain([&seen_mark]).map(|s| s.to_string()).collect();
     let sampler = command_lines_with(needles, std::sync::Arc::clone(&done));
-    let out = run_json(&fleet, &pb, &fleet.inventory(), &["-e", &format!("account={}", account.0)]);
+    let vars = format!("account={} shared={}", account.0, shared.path().display());
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &["-e", &vars]);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = sampler.join().unwrap();
     out.assert_code(0);
@@ -417,6 +430,7 @@ fn secrets_never_show_in_the_process_list() {
     let leaks: Vec<&String> = seen.iter().filter(|l| secrets.iter().any(|s| l.contains(s))).collect();
     assert!(leaks.is_empty(), "secrets in command lines: {leaks:#?}");
     assert_eq!(read(root.join("h1/copied")), "COPY_SECRET_MARK");
+    assert_eq!(read(shared.path().join("copied")), "BECOME_SECRET_MARK");
     assert_eq!(read(root.join("h1/stdin-copy")), "STDIN_SECRET_MARK\n");
     assert!(read(root.join("h1/conf")).starts_with("REGEX_SECRET_MARK = LINE_SECRET_MARK\nfiller0 = 0\n"));
     assert_eq!(out.task("h1", "secret password").status, "changed", "{out}");
