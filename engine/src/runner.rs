@@ -479,7 +479,7 @@ impl HostRun<'_> {
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
-                vec![Step { task: usize::MAX, item: None, op, become_: become_.clone() }],
+                vec![Step { task: usize::MAX, item: None, item_position: 0, op, become_: become_.clone() }],
             ));
         }
         if self.opts.rollback {
@@ -625,7 +625,7 @@ impl HostRun<'_> {
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
-            for (position, (i, f)) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry).enumerate() {
+            for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = i.to_string();
                 let from_apply = i >= applied_from;
                 let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
@@ -638,7 +638,7 @@ impl HostRun<'_> {
                     }
                 }
                 if let Some(m) = step_message(report, status, task.no_log) {
-                    msgs.push(item_message(f.step.item.as_ref(), position + 1, task.no_log, m));
+                    msgs.push(item_message(f.step, task.no_log, m));
                 }
                 results.push(register_value(
                     report,
@@ -775,13 +775,13 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
     }
 }
 
-/// A loop item's message, after the item; under `no_log`, after its
-/// position only (1-based): the item may be the secret (a loop over
+/// A step's message, after its loop item; under `no_log`, after the item's
+/// place in the loop only: the item may be the secret (a loop over
 /// passwords).
-fn item_message(item: Option<&Value>, position: usize, no_log: bool, msg: String) -> String {
-    match item {
+fn item_message(step: &Step, no_log: bool, msg: String) -> String {
+    match &step.item {
         None => msg,
-        Some(_) if no_log => format!("(item {position}) {msg}"),
+        Some(_) if no_log => format!("(item {}) {msg}", step.item_position),
         Some(item) => format!("({}) {msg}", item_label(item)),
     }
 }
