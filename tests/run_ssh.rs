@@ -353,7 +353,7 @@ fn secrets_never_show_in_the_process_list() {
     let fleet = Fleet::start(1);
     let root = out_dirs(&fleet);
     let account = TestAccount(format!("pushsec{}", std::process::id() % 100_000));
-    // A folder nobody can write to, for the step run as nobody.
+    // A folder the user `nobody` may write to, for the step run as nobody.
     let shared = tempfile::Builder::new().prefix("push-secrets-").tempdir().unwrap();
     std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     // Enough lines that awk takes a while: a long-lived process is one the
@@ -407,9 +407,10 @@ fn secrets_never_show_in_the_process_list() {
 "#,
         &root,
     );
+    // Copy contents travel base64-encoded: each is there as it travels too.
     let secrets = [
         "COPY_SECRET_MARK",
-        "Q09QWV9TRUNSRVRfTUFSSw", // the copy content as it travels, base64
+        "Q09QWV9TRUNSRVRfTUFSSw",
         "BECOME_SECRET_MARK",
         "QkVDT01FX1NFQ1JFVF9NQVJL",
         "REGEX_SECRET_MARK",
