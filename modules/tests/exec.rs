@@ -402,24 +402,34 @@ fn lineinfile_edits_a_large_file_in_linear_time() {
     }
 }
 
-/// The arguments `awk` and `grep` are run with, logged by wrappers put
-/// first in PATH, for the snippet run by `run_in`.
-fn argv_of_awk_and_grep(snippet: &str) -> (support::Run, String) {
-    let shims = tempfile::tempdir().unwrap();
-    let log = shims.path().join("argv.log");
+/// A command in PATH for [`argv_logged`]: the real one, or a stand-in
+/// that prints `output` and succeeds.
+enum Shim {
+    Real(&'static str),
+    Fake(&'static str, &'static str),
+}
+
+/// Runs `snippet` (as `run` does) with each of `shims` first in PATH,
+/// logging its name and arguments; returns the run and the log.
+fn argv_logged(snippet: &str, shims: &[Shim]) -> (support::Run, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("argv.log");
     let path = std::env::var("PATH").unwrap();
-    for name in ["awk", "grep"] {
-        let real = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap();
-        let shim = shims.path().join(name);
-        fs::write(
-            &shim,
-            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\nexec '{}' \"$@\"\n", log.display(), real.display()),
-        )
-        .unwrap();
-        fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let logged = |name: &str| format!("#!/bin/sh\nprintf '%s %s\\n' {name} \"$*\" >>'{}'\n", log.display());
+    for shim in shims {
+        let (name, text) = match shim {
+            Shim::Real(name) => {
+                let real = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap();
+                (name, format!("{}exec '{}' \"$@\"\n", logged(name), real.display()))
+            }
+            Shim::Fake(name, output) => (name, format!("{}printf %s '{output}'\n", logged(name))),
+        };
+        let file = dir.path().join(name);
+        fs::write(&file, text).unwrap();
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
     let mut sh = std::process::Command::new("sh");
-    sh.env("PATH", format!("{}:{path}", shims.path().display()));
+    sh.env("PATH", format!("{}:{path}", dir.path().display()));
     let r = support::run_in(sh, snippet, false);
     (r, fs::read_to_string(&log).unwrap_or_default())
 }
@@ -442,14 +452,37 @@ fn lineinfile_keeps_lines_and_patterns_out_of_argv() {
         args["path"] = json!(f);
         let op = plan("lineinfile", args.clone());
         for snippet in [&op.probe, &op.apply] {
-            let (r, argv) = argv_of_awk_and_grep(snippet);
+            let (r, argv) = argv_logged(snippet, &[Shim::Real("awk"), Shim::Real("grep")]);
             assert!(r.changed(), "{args}: {r:?}");
-            assert!(argv.lines().any(|l| l.contains("bypattern=1")), "the awk wrapper saw nothing: {argv}");
+            assert!(argv.lines().any(|l| l.starts_with("awk ")), "the awk wrapper saw nothing: {argv}");
             for secret in secrets {
                 assert!(!argv.contains(secret), "{args}: `{secret}` in an argument list:\n{argv}");
             }
         }
         assert!(fs::read_to_string(&f).unwrap().contains("password = NEWSECRET\n"), "{args}");
+    }
+}
+
+/// The user module's password hash never is an argument (usermod -p
+/// would show it to every local user): chpasswd reads it on stdin, when
+/// the account is made and when it is changed. The account tools are
+/// stand-ins here: nothing on this machine changes.
+#[test]
+fn user_password_never_is_an_argument() {
+    let hash = "$6$salt$HASH_SECRET_MARK";
+    let op = plan("user", json!({"name": "pushtest", "password": hash, "comment": "c"}));
+    let tools = |passwd: &'static str| {
+        [Shim::Fake("getent", passwd), Shim::Fake("useradd", ""), Shim::Fake("usermod", ""), Shim::Fake("chpasswd", "")]
+    };
+    // No account yet, then one with another hash (getent prints it for
+    // `getent shadow` as well: it only has to differ).
+    for (passwd, status) in
+        [("", "changed create"), ("pushtest:x:1000:1000:old:/home/pushtest:/bin/sh\n", "changed comment password")]
+    {
+        let (r, argv) = argv_logged(&op.apply, &tools(passwd));
+        assert_eq!((r.code, r.status.as_str()), (0, status), "{r:?}");
+        assert!(argv.lines().any(|l| l == "chpasswd -e"), "chpasswd was not run: {argv}");
+        assert!(!argv.contains("HASH_SECRET_MARK"), "the hash in an argument list:\n{argv}");
     }
 }
 
