@@ -463,6 +463,25 @@ fn lineinfile_keeps_lines_and_patterns_out_of_argv() {
     }
 }
 
+/// copy's content travels through a pipe into `base64 -d`, in no process's
+/// arguments, for a new file and for one whose content changes.
+#[test]
+fn copy_content_never_is_an_argument() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    // COPY_SECRET_MARK, and its base64 as the snippet carries it.
+    let (secret, encoded) = ("COPY_SECRET_MARK", "Q09QWV9TRUNSRVRfTUFSSw");
+    let op = plan("copy", json!({"dest": f, "content": secret, "mode": "0600", "backup": true}));
+    let tools = ["base64", "mktemp", "chmod", "chown", "mv", "cp", "stat", "sha256sum", "dd", "date"].map(Shim::Real);
+    for case in ["new file", "changed content"] {
+        let (r, argv) = argv_logged(&op.apply, &tools);
+        assert_eq!((r.code, fs::read_to_string(&f).unwrap().as_str()), (0, secret), "{case}: {r:?}");
+        assert!(argv.lines().any(|l| l == "base64 -d"), "{case}: base64 was not run: {argv}");
+        assert!(!argv.contains(secret) && !argv.contains(encoded), "{case}: the content in an argument list:\n{argv}");
+        fs::write(&f, "old\n").unwrap();
+    }
+}
+
 /// The user module's password hash never is an argument (usermod -p
 /// would show it to every local user): chpasswd reads it on stdin, when
 /// the account is made and when it is changed. The account tools are
