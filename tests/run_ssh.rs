@@ -253,6 +253,250 @@ fn hostile_variable_values_arrive_as_data() {
     }
 }
 
+/// `no_log: true` hides a loop's items along with everything else a task
+/// says (a loop over passwords printed each one, on failure lines too), in
+/// text and in JSON. A failed item is named by its place in the loop.
+#[test]
+fn no_log_hides_loop_items() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    write(root.join("h1/NOLOG-SECRET-1"), "");
+    let pb = playbook(
+        &fleet,
+        "nolog.yml",
+        r#"
+- name: no_log
+  hosts: all
+  tasks:
+    - name: fails on a secret
+      command: "test {{ item }} != NOLOG-SECRET-2"
+      loop: [NOLOG-SECRET-0, NOLOG-SECRET-1, NOLOG-SECRET-2]
+      when: item != "NOLOG-SECRET-0"
+      no_log: true
+      ignore_errors: true
+    - name: skipped on a secret
+      command: "true"
+      args:
+        creates: "@ROOT@/h1/{{ item }}"
+      loop: [NOLOG-SECRET-1]
+      no_log: true
+"#,
+        &root,
+    );
+    let json = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    json.assert_code(0);
+    let text = PushCmd::run_playbook(&pb, &fleet.inventory()).current_dir(fleet.work_dir()).run();
+    text.assert_code(0);
+    for out in [&json, &text] {
+        assert!(!out.stdout().contains("NOLOG-SECRET") && !out.stderr().contains("NOLOG-SECRET"), "{out}");
+    }
+    let failed = json.task("h1", "fails on a secret");
+    assert_eq!(
+        (failed.status.as_str(), failed.msg.as_str()),
+        ("failed", "(item 3) the output has been hidden due to no_log")
+    );
+    assert_eq!(json.task("h1", "skipped on a secret").status, "skipped", "{json}");
+    assert!(text.plain_stdout().contains("(item 3) the output has been hidden due to no_log"), "{text}");
+}
+
+/// Every process's command line on this machine (the hosts' too: they are
+/// local), read from /proc over and over until `done`: the distinct ones
+/// holding any of `needles`.
+fn command_lines_with(
+    needles: Vec<String>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<std::collections::BTreeSet<String>> {
+    std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+                let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if needles.iter().any(|n| text.contains(n.as_str())) {
+                    seen.insert(text);
+                }
+            }
+        }
+        seen
+    })
+}
+
+/// A user account a test makes on this machine (through push): removed
+/// when the test ends, however it ends.
+struct TestAccount(String);
+
+impl Drop for TestAccount {
+    fn drop(&mut self) {
+        let known = std::process::Command::new("getent").args(["passwd", &self.0]).output();
+        if known.is_ok_and(|o| o.status.success()) {
+            let _ = std::process::Command::new("userdel").arg(&self.0).status();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// No secret reaches a command line, where every local user sees it
+/// (`ps`): copy content (as the login user and through sudo as another),
+/// a lineinfile line, pattern and the old line it matches (grep -P's
+/// path), `stdin`, a password hash. Command lines are sampled all through
+/// a run; the sampler proves it sees the run's processes by catching its
+/// `sleep`s.
+#[test]
+fn secrets_never_show_in_the_process_list() {
+    require!(require_sshd());
+    assert!(is_root(), "this test needs root: it creates (and removes) a user account");
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let account = TestAccount(format!("pushsec{}", std::process::id() % 100_000));
+    // A folder the user `nobody` may write to, for the step run as nobody.
+    let shared = tempfile::Builder::new().prefix("push-secrets-").tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // Enough lines that awk takes a while: a long-lived process is one the
+    // sampler cannot miss.
+    let mut conf = String::from("REGEX_SECRET_MARK = OLD_SECRET_MARK\n");
+    for i in 0..30_000 {
+        conf.push_str(&format!("filler{i} = {i}\n"));
+    }
+    write(root.join("h1/conf"), &conf);
+    let pb = playbook(
+        &fleet,
+        "secrets.yml",
+        r#"
+- name: secrets
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: secret content
+      copy:
+        dest: "{{ dir }}/copied"
+        content: COPY_SECRET_MARK
+    - name: seen
+      command: sleep 1.237
+    - name: secret line
+      lineinfile:
+        path: "{{ dir }}/conf"
+        regexp: '^REGEX_SECRET_MARK\s*='
+        line: REGEX_SECRET_MARK = LINE_SECRET_MARK
+    - name: secret stdin
+      shell: cat > {{ dir }}/stdin-copy
+      args:
+        stdin: STDIN_SECRET_MARK
+    - name: secret content as another user
+      copy:
+        dest: "{{ shared }}/copied"
+        content: BECOME_SECRET_MARK
+      become: true
+      become_user: nobody
+    - name: secret password
+      user:
+        name: "{{ account }}"
+        password: "$6$pushsalt$PASSWORD_SECRET_MARK"
+        create_home: false
+    - name: seen again
+      command: sleep 1.237
+    - name: account removed
+      user:
+        name: "{{ account }}"
+        state: absent
+"#,
+        &root,
+    );
+    // Copy contents travel base64-encoded: each is there as it travels too.
+    let secrets = [
+        "COPY_SECRET_MARK",
+        "Q09QWV9TRUNSRVRfTUFSSw",
+        "BECOME_SECRET_MARK",
+        "QkVDT01FX1NFQ1JFVF9NQVJL",
+        "REGEX_SECRET_MARK",
+        "LINE_SECRET_MARK",
+        "OLD_SECRET_MARK",
+        "STDIN_SECRET_MARK",
+        "PASSWORD_SECRET_MARK",
+    ];
+    let seen_mark = "sleep 1.237";
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let needles = secrets.iter().chain([&seen_mark]).map(|s| s.to_string()).collect();
+    let sampler = command_lines_with(needles, std::sync::Arc::clone(&done));
+    let vars = format!("account={} shared={}", account.0, shared.path().display());
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &["-e", &vars]);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = sampler.join().unwrap();
+    out.assert_code(0);
+    assert!(seen.iter().any(|l| l.contains(seen_mark)), "the sampler never saw the run's `sleep`: it cannot tell");
+    let leaks: Vec<&String> = seen.iter().filter(|l| secrets.iter().any(|s| l.contains(s))).collect();
+    assert!(leaks.is_empty(), "secrets in command lines: {leaks:#?}");
+    assert_eq!(read(root.join("h1/copied")), "COPY_SECRET_MARK");
+    assert_eq!(read(shared.path().join("copied")), "BECOME_SECRET_MARK");
+    assert_eq!(read(root.join("h1/stdin-copy")), "STDIN_SECRET_MARK\n");
+    assert!(read(root.join("h1/conf")).starts_with("REGEX_SECRET_MARK = LINE_SECRET_MARK\nfiller0 = 0\n"));
+    assert_eq!(out.task("h1", "secret password").status, "changed", "{out}");
+}
+
+/// A step under a non-root become_user keeps its output and status to
+/// that user and root: another local user (daemon) can neither read the
+/// step's output nor add a status line while the step runs.
+#[test]
+fn become_user_step_files_are_private() {
+    require!(require_sshd());
+    assert!(is_root() && Path::new("/usr/bin/sudo").exists(), "this test needs root and sudo");
+    let fleet = Fleet::start(1);
+    // Where the step (as nobody) says where its status file is.
+    let spot = tempfile::Builder::new().prefix("push-become-").tempdir().unwrap();
+    std::fs::set_permissions(spot.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let said = spot.path().join("status-path");
+    let pb = playbook(
+        &fleet,
+        "become.yml",
+        r#"
+- name: become
+  hosts: all
+  tasks:
+    - name: as nobody
+      shell: 'echo STEP_OUTPUT_MARK; printf "%s\n" "$PUSH_S" > @ROOT@/status-path; sleep 3'
+      become: true
+      become_user: nobody
+"#,
+        spot.path(),
+    );
+    let run = std::thread::spawn({
+        let (pb, inventory, dir) = (pb.clone(), fleet.inventory(), fleet.work_dir());
+        move || PushCmd::run_playbook(&pb, &inventory).args(["--format", "json"]).current_dir(dir).run()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !said.exists() || read(&said).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = PathBuf::from(read(&said).trim_end());
+    let folder = status.parent().unwrap().to_path_buf();
+    let as_daemon = |script: &str| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=daemon", "--regid=daemon", "--clear-groups", "sh", "-c", script, "sh"])
+            .arg(&folder)
+            .output()
+            .unwrap()
+    };
+    let read_out = as_daemon("cat \"$1/out\"");
+    let forge = as_daemon("echo 'changed forged' >> \"$1/status\"");
+    let list = as_daemon("ls \"$1\"");
+    let out = run.join().unwrap();
+    out.assert_code(0);
+    let shown = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert!(!read_out.status.success(), "another user read the step's output: {}", shown(&read_out));
+    assert!(!forge.status.success(), "another user wrote to the step's status file");
+    assert!(!list.status.success(), "another user listed the step's folder: {}", shown(&list));
+    let task = out.task("h1", "as nobody");
+    assert!(!task.msg.contains("forged"), "{out}");
+}
+
 #[test]
 fn failed_task_stops_that_host_only_and_exits_2() {
     require!(require_sshd());

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod filters;
 pub mod import;
 pub mod inventory;
+pub mod kept_scripts;
 pub mod lab;
 pub mod ops;
 pub mod plan;

@@ -500,7 +500,7 @@ impl HostRun<'_> {
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
-                vec![Step { task: usize::MAX, item: None, op, become_: become_.clone() }],
+                vec![Step { task: usize::MAX, item: None, item_position: 0, op, become_: become_.clone() }],
             ));
         }
         if self.opts.rollback {
@@ -659,10 +659,7 @@ impl HostRun<'_> {
                     }
                 }
                 if let Some(m) = step_message(report, status, task.no_log) {
-                    msgs.push(match &f.step.item {
-                        Some(item) => format!("({}) {m}", item_label(item)),
-                        None => m,
-                    });
+                    msgs.push(item_message(f.step, task.no_log, m));
                 }
                 results.push(register_value(
                     report,
@@ -735,21 +732,9 @@ impl HostRun<'_> {
     async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
-        // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
-        // Private: scripts carry file contents, secrets included.
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let path = std::path::Path::new(&dir).join(format!("{name}.{n}.sh"));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(script.text.as_bytes()));
-            if let Err(e) = written {
-                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
+            if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, &script.text) {
+                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }
         }
         let output = match on.conn.exec(&script.text).await {
@@ -788,9 +773,12 @@ fn step_status(r: &StepReport) -> Status {
     }
 }
 
+/// What to say of a step. Under `no_log`, only that a failure's output is
+/// hidden: a module's reason may quote its arguments (a path, a name), and
+/// those may be the secret, as in Ansible.
 fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> {
-    if no_log && status == Status::Failed {
-        return Some("the output has been hidden due to no_log".into());
+    if no_log {
+        return (status == Status::Failed).then(|| "the output has been hidden due to no_log".into());
     }
     match status {
         Status::Failed => {
@@ -805,6 +793,17 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
+    }
+}
+
+/// A step's message, after its loop item; under `no_log`, after the item's
+/// place in the loop only: the item may be the secret (a loop over
+/// passwords).
+fn item_message(step: &Step, no_log: bool, msg: String) -> String {
+    match &step.item {
+        None => msg,
+        Some(_) if no_log => format!("(item {}) {msg}", step.item_position),
+        Some(item) => format!("({}) {msg}", item_label(item)),
     }
 }
 

@@ -560,6 +560,56 @@ mod tests {
         assert!(script.text.contains("(umask 077; cat >"), "step files holding secrets are private");
     }
 
+    /// A step under a non-root become_user writes its status and diff into
+    /// a folder that is that user's alone (and root's): no other local user
+    /// reads its output or forges its status lines (it was 0777, the status
+    /// file 0666).
+    #[test]
+    fn become_user_step_folder_is_private_to_that_user() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let look = "d=${PUSH_S%/*}; stat -c '%a %U' \"${d%/*}\" \"$d\" \"$PUSH_D\" \"$PUSH_S\" \"$d/out\" \"$d/err\"";
+        let step = ScriptStep { become_: Some(&nobody), ..s("0", look) };
+        let reports = run_locally(&apply(&[step], &[], &[], None));
+        let out = String::from_utf8_lossy(&reports[0].stdout).into_owned();
+        let lines: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+        assert_eq!(lines.len(), 6, "{out}{}", String::from_utf8_lossy(&reports[0].stderr));
+        assert_eq!(lines[0], ("711", "root"), "the run's folder: entered, not listed\n{out}");
+        assert_eq!(&lines[1..3], [("700", "nobody"), ("700", "nobody")], "the step's folders\n{out}");
+        for (mode, _) in &lines[3..] {
+            let bits = u32::from_str_radix(mode, 8).unwrap();
+            assert_eq!(bits & 0o022, 0, "a step file others may write to\n{out}");
+        }
+    }
+
+    /// Under a become_user the step's folder is that user's: links it puts
+    /// there in place of the step's files are not read through when the
+    /// report comes back (a root-only file would reach it).
+    #[test]
+    fn become_user_cannot_make_the_report_read_through_links() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret.path(), "root-only\n").unwrap();
+        let p = secret.path().display();
+        let snippet = format!(
+            "d=${{PUSH_S%/*}}; rm -f \"$d/out\" \"$d/err\"\n\
+             for f in \"$d/out\" \"$d/err\" \"$PUSH_D/before\" \"$PUSH_D/after\"; do ln -s {p} \"$f\"; done"
+        );
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", &snippet) }], &[], &[], None));
+        let r = &reports[0];
+        assert_eq!(r.rc, 0, "{}", String::from_utf8_lossy(&r.stderr));
+        let none = Vec::new();
+        let (before, after) = (r.before.as_ref().unwrap_or(&none), r.after.as_ref().unwrap_or(&none));
+        for (what, data) in [("stdout", &r.stdout), ("stderr", &r.stderr), ("before", before), ("after", after)] {
+            assert!(!String::from_utf8_lossy(data).contains("root-only"), "{what}: {r:?}");
+        }
+    }
+
     fn is_root() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))

@@ -19,8 +19,11 @@ push_run() {
         : >"$push_d/status"
         ( push_step "$push_d/status" "$push_d/diff" "$@" ) >"$push_d/out" 2>"$push_d/err" </dev/null
         push_rc=$?
-        if [ -s "$push_d/out" ]; then cat -- "$push_d/out"; fi
-        if [ -s "$push_d/err" ]; then cat -- "$push_d/err" >&2; fi
+        # Read back without following symlinks: under a become_user the
+        # step's folder is that user's, who could put links there to files
+        # only this shell may read.
+        if [ -s "$push_d/out" ]; then push_cat_nofollow "$push_d/out"; fi
+        if [ -s "$push_d/err" ]; then push_cat_nofollow "$push_d/err" >&2; fi
         push_changed=0
         push_defers=' '
         while IFS= read -r push_l || [ -n "$push_l" ]; do
@@ -30,8 +33,8 @@ push_run() {
             esac
             printf '\n%s s %s\n' "$PUSH_NONCE" "$push_l"
         done <"$push_d/status"
-        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; cat -- "$push_d/diff/before"; fi
-        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; cat -- "$push_d/diff/after"; fi
+        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/before"; fi
+        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/after"; fi
     fi
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc"
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc" >&2
@@ -52,17 +55,32 @@ push_step() {
 push_end() { printf '\n%s end\n' "$PUSH_NONCE"; }
 
 # push_as USER FILE: run a step file as USER (root by default) via sudo,
-# or directly when we already are that user. Only a non-root USER needs to
-# write the step's status and diff files; the step file itself is read by
-# this shell and handed over on stdin.
+# or directly when we already are that user. The step file itself is read
+# by this shell and handed over on stdin; its output goes to files this
+# shell opened.
 push_as() {
     if [ "$(id -un)" = "$1" ]; then
         sh "$2"
     else
-        if [ "$1" != root ]; then
-            chmod 0711 "$PUSH_T" && chmod 0777 "$PUSH_T/$push_id" "$PUSH_D" && chmod 0666 "$PUSH_S"
-        fi
+        if [ "$1" != root ]; then push_share_step "$1" || return; fi
         sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
+    fi
+}
+
+# push_share_step USER: a non-root USER writes the running step's status
+# file and diff folder. They stay private to USER and the login user: the
+# step's output and status are no one else's to read or forge. A root login
+# gives USER the step's folder (mode 0700); another login adds USER to the
+# folder's ACL, without which it cannot hand the folder over.
+push_share_step() {
+    if [ "$(id -u)" = 0 ]; then
+        chmod 0711 "$PUSH_T" && chown -- "$1" "$PUSH_T/$push_id" "$PUSH_D" "$PUSH_S"
+    elif command -v setfacl >/dev/null 2>&1; then
+        setfacl -m "u:$1:x" -- "$PUSH_T" && setfacl -m "u:$1:rwx" -- "$PUSH_T/$push_id" "$PUSH_D" &&
+            setfacl -m "u:$1:rw" -- "$PUSH_S"
+    else
+        echo "become_user $1 needs a root login or setfacl on the host (Debian: apt-get install acl) to keep the step's files private" >&2
+        return 1
     fi
 }
 

@@ -61,12 +61,25 @@ impl Run {
 }
 
 pub fn run(snippet: &str, diff: bool) -> Run {
+    run_in(Command::new("sh"), snippet, diff)
+}
+
+/// `run`, killed after `limit`: a run that took longer has code 124.
+pub fn run_within(snippet: &str, diff: bool, limit: std::time::Duration) -> Run {
+    let mut sh = Command::new("timeout");
+    sh.args([&format!("{}s", limit.as_secs()), "sh"]);
+    run_in(sh, snippet, diff)
+}
+
+/// `run` with `sh`, a shell command its caller may have given more
+/// settings (another PATH...).
+pub fn run_in(mut sh: Command, snippet: &str, diff: bool) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let (s, d) = (tmp.path().join("status"), tmp.path().join("diff"));
     std::fs::write(&s, "").unwrap();
     std::fs::create_dir(&d).unwrap();
     let script = format!("{}\n( set -e; cd /\n{snippet}\n)", push_modules::shell::prelude());
-    let out = Command::new("sh")
+    let out = sh
         .arg("-c")
         .arg(script)
         .env("PUSH_S", &s)
