@@ -755,6 +755,11 @@ impl HostRun<'_> {
         };
         match script::parse(&output.stdout, &output.stderr, &script.nonce) {
             Ok(reports) => Some(reports),
+            Err(script::ParseError::Truncated { last: None }) if output.status == Some(script::SETUP_FAILED) => {
+                let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                self.report(self.result(name, "exec".into(), Status::Failed, Some(why)));
+                None
+            }
             Err(e) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 self.report(self.result(

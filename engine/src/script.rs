@@ -62,6 +62,11 @@ fn new_nonce() -> String {
     format!("PUSH{:032x}", rand::random::<u128>())
 }
 
+/// The exit status of a script that could not set itself up on the host
+/// (its working folder cannot be made or written), before any step ran;
+/// why is on its stderr.
+pub const SETUP_FAILED: i32 = 125;
+
 /// The script's start: with `dir`, a private temporary folder with every
 /// step's folder in it, made by one `mkdir` (on a fleet, each process a run
 /// starts is CPU on every host); then the helpers. The folder's name is
@@ -74,7 +79,7 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
         for id in ids {
             let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
         }
-        out.push_str(" || exit 125\n");
+        let _ = writeln!(out, " || exit {SETUP_FAILED}");
         out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
     } else {
         out.push_str("PUSH_T=\n");
@@ -86,6 +91,9 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
+    if dir {
+        let _ = writeln!(out, "push_check_workdir || exit {SETUP_FAILED}");
+    }
 }
 
 /// Write a step: its snippet as a function (or, under sudo, as a file run by
