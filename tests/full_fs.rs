@@ -14,17 +14,15 @@ use push_tests::{require, require_sshd, skip, Fleet, PushCmd, RunOutput};
 
 const ENOSPC: &str = "No space left on device";
 
-/// A tmpfs of 64 KiB, filled up, on a folder of the fleet; unmounted when
-/// dropped.
-struct FullTmpfs {
+/// A tmpfs of 64 KiB on a folder of the fleet; unmounted when dropped.
+struct SmallTmpfs {
     path: PathBuf,
 }
 
-impl FullTmpfs {
-    /// Mount it, with `folders` made in it before it is filled:
-    /// on a tmpfs, folders take no blocks, files do. None (the test is
-    /// skipped) where this process may not mount.
-    fn mount(at: &Path, folders: &[&str]) -> Option<FullTmpfs> {
+impl SmallTmpfs {
+    /// Mount it, with `folders` made in it. None (the test is skipped)
+    /// where this process may not mount.
+    fn mount(at: &Path, folders: &[&str]) -> Option<SmallTmpfs> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"]).arg(at).output();
         match out {
@@ -38,13 +36,18 @@ impl FullTmpfs {
                 return None;
             }
         }
-        let full = FullTmpfs { path: at.to_path_buf() };
         for f in folders {
             std::fs::create_dir(at.join(f)).unwrap();
         }
-        let filled = std::fs::write(at.join("filler"), vec![0u8; 128 * 1024]).unwrap_err();
+        Some(SmallTmpfs { path: at.to_path_buf() })
+    }
+
+    /// Fill it up. Folders made after this still can be: on a tmpfs they
+    /// take no blocks, files do.
+    fn fill(self) -> Self {
+        let filled = std::fs::write(self.join("filler"), vec![0u8; 128 * 1024]).unwrap_err();
         assert_eq!(filled.raw_os_error(), Some(libc::ENOSPC), "the tmpfs should be full: {filled}");
-        Some(full)
+        self
     }
 
     fn join(&self, p: &str) -> PathBuf {
@@ -52,7 +55,7 @@ impl FullTmpfs {
     }
 }
 
-impl Drop for FullTmpfs {
+impl Drop for SmallTmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.path).status();
     }
@@ -75,7 +78,8 @@ fn failures(out: &RunOutput) -> String {
 fn a_full_filesystem_is_named_with_its_error_and_leaves_no_lock() {
     require!(require_sshd());
     let mut fleet = Fleet::start(1);
-    let Some(full) = FullTmpfs::mount(&fleet.work_dir().join("full"), &["tmp", "locks", "dest"]) else { return };
+    let Some(full) = SmallTmpfs::mount(&fleet.work_dir().join("full"), &["tmp", "locks", "dest"]) else { return };
+    let full = full.fill();
     let spare = fleet.work_dir().join("spare");
     std::fs::create_dir(&spare).unwrap();
     let playbook = fleet.work_dir().join("copy.yml");
@@ -119,4 +123,32 @@ fn a_full_filesystem_is_named_with_its_error_and_leaves_no_lock() {
     let left: Vec<_> = std::fs::read_dir(full.join("dest")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "no file, temporary or partial, is left in the destination's folder: {left:?}");
     assert!(!spare.join("h1.lock").exists(), "the deploy lock is released:\n{out}");
+}
+
+/// The host's TMPDIR fills up during the run (an earlier task fills it):
+/// a step that runs from a file there (under become) whose file was cut
+/// short fails, saying why, rather than run what was written of it.
+#[test]
+fn a_step_whose_file_the_full_tmpdir_cut_short_fails_instead_of_running() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let Some(tight) = SmallTmpfs::mount(&fleet.work_dir().join("tight"), &["tmp"]) else { return };
+    fleet.host("h1").set_login_env(&[("TMPDIR", tight.join("tmp").to_str().unwrap())]);
+    let marker = fleet.work_dir().join("ran");
+    let playbook = fleet.work_dir().join("fill.yml");
+    push_tests::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  tasks:\n    - shell: head -c 100000 /dev/zero >{} || true\n    - command: touch {}\n      become: true\n",
+            tight.join("filler").display(),
+            marker.display()
+        ),
+    );
+    let out = run(&fleet, &playbook);
+    out.assert_code(2);
+    let msgs = failures(&out);
+    assert!(msgs.starts_with("command: ") && msgs.contains(&tight.join("tmp").display().to_string()), "{out}");
+    assert!(msgs.contains(ENOSPC), "{out}");
+    assert!(!marker.exists(), "the step ran:\n{out}");
+    assert!(!fleet.dir().join("h1.lock").exists(), "the deploy lock is released:\n{out}");
 }

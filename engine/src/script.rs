@@ -113,11 +113,15 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             // fed to the root shell on stdin (the file stays private to the
             // login user: it may hold secrets). Its own commands read
             // /dev/null, as everywhere else.
-            let _ = writeln!(out, "(umask 077; cat >\"$PUSH_T/{id}.sh\") <<'{nonce}'");
+            // A file cut short (its filesystem filled up) must not run: the
+            // step fails instead, saying why.
+            let _ = writeln!(out, "if (umask 077; cat >\"$PUSH_T/{id}.sh\") 2>/dev/null <<'{nonce}'");
             out.push_str("push_main() {\n");
             out.push_str(push_modules::shell::prelude());
             let _ = writeln!(out, "set -e\ncd /\n{}\n}}\npush_main </dev/null\n{nonce}", s.snippet.trim_end());
-            let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ =
+                writeln!(out, "then push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ = writeln!(out, "else push_run {id} push_write_failed \"$PUSH_T/{id}.sh\" \"$PUSH_T/{id}.sh\"\nfi");
         }
     }
     if !apply {
