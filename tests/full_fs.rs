@@ -23,8 +23,12 @@ impl SmallTmpfs {
     /// Mount it, with `folders` made in it. None (the test is skipped)
     /// where this process may not mount.
     fn mount(at: &Path, folders: &[&str]) -> Option<SmallTmpfs> {
+        SmallTmpfs::mount_with(at, folders, "size=64k,mode=0700")
+    }
+
+    fn mount_with(at: &Path, folders: &[&str], options: &str) -> Option<SmallTmpfs> {
         std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"]).arg(at).output();
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).output();
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
@@ -40,6 +44,15 @@ impl SmallTmpfs {
             std::fs::create_dir(at.join(f)).unwrap();
         }
         Some(SmallTmpfs { path: at.to_path_buf() })
+    }
+
+    /// A tmpfs with room for a few files only: no file or folder can be
+    /// made in it once they are there.
+    fn mount_without_inodes(at: &Path) -> Option<SmallTmpfs> {
+        let tmpfs = SmallTmpfs::mount_with(at, &[], "size=64k,nr_inodes=8,mode=0700")?;
+        let made = (0..8).map(|i| std::fs::write(at.join(format!("f{i}")), "")).find_map(Result::err);
+        assert_eq!(made.and_then(|e| e.raw_os_error()), Some(libc::ENOSPC), "the tmpfs should have no inode left");
+        Some(tmpfs)
     }
 
     /// Fill it up. Folders made after this still can be: on a tmpfs they
@@ -105,6 +118,15 @@ fn a_full_filesystem_is_named_with_its_error_and_leaves_no_lock() {
     assert!(msgs.contains(&full.join("locks/h1.lock").display().to_string()) && msgs.contains(ENOSPC), "{out}");
     assert!(!spare.join("a.txt").exists(), "nothing is applied without the lock:\n{out}");
     assert!(!full.join("locks/h1.lock").exists(), "no lock is left behind:\n{out}");
+
+    // The lock's folder cannot even be made: no inode is left.
+    let Some(no_inodes) = SmallTmpfs::mount_without_inodes(&fleet.work_dir().join("no-inodes")) else { return };
+    fleet.set_group_var("push_lock_path", &no_inodes.join("{{ inventory_hostname }}.lock").display().to_string());
+    let out = run(&fleet, &playbook);
+    out.assert_code(2);
+    let msgs = failures(&out);
+    assert!(msgs.contains(&no_inodes.join("h1.lock").display().to_string()) && msgs.contains(ENOSPC), "{out}");
+    assert!(!msgs.contains("locked by another run"), "{out}");
     fleet.set_group_var("push_lock_path", &spare.join("{{ inventory_hostname }}.lock").display().to_string());
 
     // The destination's filesystem is full.

@@ -90,11 +90,16 @@ push_lock() {
     # the lock is taken, so that a lock taken can always be released.
     push_write_line "$PUSH_T/lock.path" "$push_lock_dir" || exit 75
     push_waited=0
-    while ! push_lock_e=$(mkdir -- "$push_lock_dir" 2>&1); do
-        if [ ! -d "$push_lock_dir" ]; then
+    while ! push_lock_e=$(LC_ALL=C mkdir -- "$push_lock_dir" 2>&1); do
+        # Another run's lock, or a folder that cannot be made (a full
+        # filesystem): only the first is waited for.
+        case $push_lock_e in
+        *"File exists"*) ;;
+        *)
             printf 'cannot take the deploy lock: %s\n' "$push_lock_e" >&2
             exit 75
-        fi
+            ;;
+        esac
         push_holder=$(head -c 200 "$push_lock_dir/holder" 2>/dev/null | head -n 1)
         push_pid=$(cat "$push_lock_dir/pid" 2>/dev/null || echo)
         if [ -n "$push_pid" ] && ! kill -0 "$push_pid" 2>/dev/null; then
