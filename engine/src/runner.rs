@@ -600,17 +600,11 @@ impl HostRun<'_> {
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
             let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
-            // The apply is one exec: say what it may be waiting for.
-            let restarts: Vec<&str> = final_plan
-                .iter()
-                .filter(|(fin, _, _)| matches!(fin, Final::Deferred(_)))
-                .filter_map(|(_, label, _)| label.strip_prefix("restart "))
-                .collect();
-            let phase = match restarts.as_slice() {
-                [] => "applying".to_string(),
-                r => format!("applying; restarts wait for {} to come up", r.join(", ")),
-            };
-            self.reporter.host_phase(name, &phase);
+            // The apply is one exec: say what it will be waiting for.
+            let probed =
+                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
+            let announced = announced_defers(&finals.raised, probed);
+            self.reporter.host_phase(name, &apply_phase(&final_plan, &announced));
             apply_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
@@ -746,6 +740,11 @@ impl HostRun<'_> {
         };
         match script::parse(&output.stdout, &output.stderr, &script.nonce) {
             Ok(reports) => Some(reports),
+            Err(script::ParseError::Truncated { last: None }) if output.status == Some(script::SETUP_FAILED) => {
+                let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                self.report(self.result(name, "exec".into(), Status::Failed, Some(why)));
+                None
+            }
             Err(e) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 self.report(self.result(
@@ -836,6 +835,32 @@ fn register_value(r: &StepReport, status: Status, item: Option<&Value>, no_log: 
     v
 }
 
+/// The deferred actions an apply is known to run before it starts: those
+/// raised already, and those the probe of a step it applies asked for
+/// (`push_defer`). A step's probe asks for them only when the change that
+/// needs them is due, so a final step that is merely possible is not here.
+fn announced_defers<'r>(raised: &BTreeSet<Final>, probed: impl Iterator<Item = &'r StepReport>) -> BTreeSet<String> {
+    let before = raised.iter().filter_map(|f| match f {
+        Final::Deferred(key) => Some(key.clone()),
+        Final::Handler(_) => None,
+    });
+    before.chain(probed.flat_map(|r| r.defers().map(str::to_string).collect::<Vec<_>>())).collect()
+}
+
+/// What a host does during its apply: the restarts among its final steps
+/// that are announced (`announced_defers`), by their labels.
+fn apply_phase(final_plan: &[(Final, String, Vec<Step>)], announced: &BTreeSet<String>) -> String {
+    let restarts: Vec<&str> = final_plan
+        .iter()
+        .filter(|(fin, _, _)| matches!(fin, Final::Deferred(key) if announced.contains(key)))
+        .filter_map(|(_, label, _)| label.strip_prefix("restart "))
+        .collect();
+    match restarts.as_slice() {
+        [] => "applying".to_string(),
+        r => format!("applying; restarts wait for {} to come up", r.join(", ")),
+    }
+}
+
 /// A unified diff of what a step changes, from the probe's "before" and the
 /// controller's (or the host's) "after".
 fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
@@ -854,4 +879,38 @@ fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
             .header(&format!("before: {label}"), &format!("after: {label}"))
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deferred(key: &str, label: &str) -> (Final, String, Vec<Step>) {
+        (Final::Deferred(key.into()), label.into(), Vec::new())
+    }
+
+    fn probed(status: &str) -> StepReport {
+        StepReport { status: status.into(), ..Default::default() }
+    }
+
+    /// A play with docker_host and a docker_unit has both restarts among its
+    /// final steps; an apply that only upgrades web waits for web alone.
+    #[test]
+    fn the_apply_phase_names_only_the_restarts_the_probe_announced() {
+        let plan = [
+            deferred("10-daemon-reload", "systemd daemon-reload"),
+            deferred("20-restart-docker", "restart docker"),
+            deferred("50-restart-web", "restart web"),
+        ];
+        let web_only = [probed("changed unit\ndefer 10-daemon-reload\ndefer 50-restart-web\n")];
+        let announced = announced_defers(&BTreeSet::new(), web_only.iter());
+        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for web to come up");
+
+        let raised = BTreeSet::from([Final::Deferred("20-restart-docker".into()), Final::Handler(0)]);
+        let announced = announced_defers(&raised, web_only.iter());
+        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for docker, web to come up");
+
+        let nothing = announced_defers(&BTreeSet::new(), [probed("changed file\n")].iter());
+        assert_eq!(apply_phase(&plan, &nothing), "applying");
+    }
 }

@@ -62,6 +62,11 @@ fn new_nonce() -> String {
     format!("PUSH{:032x}", rand::random::<u128>())
 }
 
+/// The exit status of a script that could not set itself up on the host
+/// (its working folder cannot be made or written), before any step ran;
+/// why is on its stderr.
+pub const SETUP_FAILED: i32 = 125;
+
 /// The script's start: with `dir`, a private temporary folder with every
 /// step's folder in it, made by one `mkdir` (on a fleet, each process a run
 /// starts is CPU on every host); then the helpers. The folder's name is
@@ -74,7 +79,7 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
         for id in ids {
             let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
         }
-        out.push_str(" || exit 125\n");
+        let _ = writeln!(out, " || exit {SETUP_FAILED}");
         out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
     } else {
         out.push_str("PUSH_T=\n");
@@ -86,6 +91,9 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
+    if dir {
+        let _ = writeln!(out, "push_check_workdir || exit {SETUP_FAILED}");
+    }
 }
 
 /// Write a step: its snippet as a function (or, under sudo, as a file run by
@@ -105,11 +113,15 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             // fed to the root shell on stdin (the file stays private to the
             // login user: it may hold secrets). Its own commands read
             // /dev/null, as everywhere else.
-            let _ = writeln!(out, "(umask 077; cat >\"$PUSH_T/{id}.sh\") <<'{nonce}'");
+            // A file cut short (its filesystem filled up) must not run: the
+            // step fails instead, saying why.
+            let _ = writeln!(out, "if (umask 077; cat >\"$PUSH_T/{id}.sh\") 2>/dev/null <<'{nonce}'");
             out.push_str("push_main() {\n");
             out.push_str(push_modules::shell::prelude());
             let _ = writeln!(out, "set -e\ncd /\n{}\n}}\npush_main </dev/null\n{nonce}", s.snippet.trim_end());
-            let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ =
+                writeln!(out, "then push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ = writeln!(out, "else push_run {id} push_write_failed \"$PUSH_T/{id}.sh\" \"$PUSH_T/{id}.sh\"\nfi");
         }
     }
     if !apply {

@@ -19,6 +19,11 @@ push_run() {
         : >"$push_d/status"
         ( push_step "$push_d/status" "$push_d/diff" "$@" ) >"$push_d/out" 2>"$push_d/err" </dev/null
         push_rc=$?
+        # A failed step's messages are lost when its files cannot take them
+        # (the working folder's filesystem filled up): say so instead.
+        if [ "$push_rc" != 0 ] && ! printf x 2>/dev/null >"$push_d/space"; then
+            push_write_failed "$push_d/space" "the step's output into the run's working folder $PUSH_T"
+        fi
         # Read back without following symlinks: under a become_user the
         # step's folder is that user's, who could put links there to files
         # only this shell may read.
@@ -99,8 +104,20 @@ push_lock() {
     esac
     push_lock_trusted "${push_lock_in:-/}" || exit 75
     shift
+    # Where the lock is, for the EXIT trap that releases it: written before
+    # the lock is taken, so that a lock taken can always be released.
+    push_write_line "$PUSH_T/lock.path" "$push_lock_dir" || exit 75
     push_waited=0
-    while ! mkdir "$push_lock_dir" 2>/dev/null; do
+    while ! push_lock_e=$(LC_ALL=C mkdir -- "$push_lock_dir" 2>&1); do
+        # Another run's lock, or a folder that cannot be made (a full
+        # filesystem): only the first is waited for.
+        case $push_lock_e in
+        *"File exists"*) ;;
+        *)
+            printf 'cannot take the deploy lock: %s\n' "$push_lock_e" >&2
+            exit 75
+            ;;
+        esac
         push_holder=$(head -c 200 "$push_lock_dir/holder" 2>/dev/null | head -n 1)
         push_pid=$(cat "$push_lock_dir/pid" 2>/dev/null || echo)
         if [ -n "$push_pid" ] && ! kill -0 "$push_pid" 2>/dev/null; then
@@ -118,9 +135,24 @@ push_lock() {
         sleep 1
         push_waited=$((push_waited + 1))
     done
-    printf '%s since %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$push_lock_dir/holder"
-    echo "$$" >"$push_lock_dir/pid"
-    echo "$push_lock_dir" >"$PUSH_T/lock.path"
+    if ! push_write_line "$push_lock_dir/holder" "$1 since $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        || ! push_write_line "$push_lock_dir/pid" "$$"; then
+        # Ours, and unusable: a lock without its holder would look stale.
+        rm -rf -- "$push_lock_dir"
+        exit 75
+    fi
+}
+
+# push_write_line FILE TEXT: TEXT and a newline into FILE, or say why not
+# (a full filesystem) naming FILE, and fail.
+push_write_line() {
+    printf '%s\n' "$2" 2>/dev/null >"$1" || push_write_failed "$1" "$1"
+}
+
+# Can the run's working folder take data? Checked before the first step:
+# a full filesystem there would swallow every step's messages.
+push_check_workdir() {
+    printf x 2>/dev/null >"$PUSH_T/space" || push_write_failed "$PUSH_T/space" "the run's working folder $PUSH_T"
 }
 
 # The default lock, in a folder only the login user can write, made 0700:

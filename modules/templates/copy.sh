@@ -30,7 +30,7 @@ fi
 {% if apply %}
 _t=$(push_tmp_beside "$_dest")
 trap 'rm -f -- "$_t"' EXIT
-printf %s {{ content }} | base64 -d >"$_t"
+printf %s {{ content }} | base64 -d >"$_t" || { push_write_failed "$_t" "$_dest"; exit 1; }
 {% include "validate.sh" %}
 {% if backup %}
 push_backup "$_dest"

@@ -129,7 +129,16 @@ PUSH_HITS
 $_anchors
 PUSH_ANCHORS
 {% endif %}
-case $_same in 0 | 3 | 4) ;; *) push_fail "awk failed on $_src" ;; esac
+case $_same in
+0 | 3 | 4) ;;
+*)
+{% if apply %}
+	{# A full filesystem: name the file, with the system's words. #}
+	printf x 2>/dev/null >"$_t" || { push_write_failed "$_t" "$_f"; exit 1; }
+{% endif %}
+	push_fail "awk failed on $_src"
+	;;
+esac
 
 if [ "$_same" = 0 ]; then
 	push_attrs_diff "$_f" {{ mode }} {{ owner }} {{ group }}

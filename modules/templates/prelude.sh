@@ -202,6 +202,16 @@ push_mkdirs() { # PATH MODE OWNER GROUP
 	push_attrs_set "$@"
 }
 
+# After a write to FILE failed: say why on stderr, as "cannot write WHAT:
+# ERROR" with the system's words (a full filesystem: "No space left on
+# device"; the shell's own printf only says "I/O error", head says what
+# the system said), and fail.
+push_write_failed() { # FILE WHAT
+	_we=$(head -c 1 /dev/zero 2>&1 >"$1") && _we="write error"
+	printf 'cannot write %s: %s\n' "$2" "${_we##*: }" >&2
+	return 1
+}
+
 # Print the name of a new empty temp file in FILE's folder, so that moving
 # it onto FILE is an atomic rename.
 push_tmp_beside() { mktemp -- "${1%/*}/.push.XXXXXXXX"; }
