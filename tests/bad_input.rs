@@ -185,3 +185,41 @@ fn every_case_folder_has_a_test_and_is_well_formed() {
         }
     }
 }
+
+/// A pipe whose reader is already gone: writing to it fails (EPIPE).
+fn dead_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+/// An error message that cannot be written (stderr closed, or its reader
+/// gone) still ends in the error's exit code, not in a panic (101).
+#[test]
+fn input_error_with_stderr_unwritable_exits_4() {
+    let case = corpus().join("undefined_variable");
+    let trap = ConnectionTrap::start();
+    let staged = stage(&case, trap.port());
+    let status = std::process::Command::new(push_tests::push_bin())
+        .args(["run", "playbook.yml", "-i", "hosts.ini"])
+        .current_dir(staged.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(dead_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(4));
+}
+
+/// The same for stdout: `push inventory --list | head -c0`.
+#[test]
+fn listing_to_a_gone_reader_exits_0() {
+    let case = corpus().join("undefined_variable");
+    let status = std::process::Command::new(push_tests::push_bin())
+        .args(["inventory", "--list", "-i", "hosts.ini"])
+        .current_dir(&case)
+        .stdout(dead_pipe())
+        .stderr(dead_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

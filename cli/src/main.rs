@@ -10,6 +10,7 @@ use push_engine::ops;
 
 mod import;
 mod lab;
+mod output;
 
 /// Agentless, Ansible-style push executor: converge hosts over SSH.
 #[derive(Parser)]
@@ -150,7 +151,7 @@ fn main() -> ExitCode {
                 _ => ops::InventoryView::List,
             };
             ops::inventory(ops::InventoryCommand { inventories: args.inventory, view }).map(|text| {
-                print!("{text}");
+                output::out(&text);
                 0
             })
         }
@@ -159,7 +160,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             let text = e.to_string();
-            eprintln!("{}", text.trim_end());
+            output::err_line(text.trim_end());
             ExitCode::from(e.exit_code() as u8)
         }
     }

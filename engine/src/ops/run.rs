@@ -147,27 +147,31 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
     })
 }
 
-/// `--list-hosts` / `--list-tasks`, in Ansible's layout.
+/// `--list-hosts` / `--list-tasks`, in Ansible's layout. A closed stdout
+/// (`| head`) ends the listing quietly rather than in a panic.
 fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bool, tasks: bool) -> Result<(), Error> {
-    println!("\nplaybook: {}", playbook.path.display());
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(text, "\nplaybook: {}", playbook.path.display());
     for (i, play) in playbook.plays.iter().enumerate() {
-        println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        let _ = writeln!(text, "\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if hosts {
             let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?.hosts;
-            println!("    pattern: ['{}']", play.hosts);
-            println!("    hosts ({}):", matched.len());
+            let _ = writeln!(text, "    pattern: ['{}']", play.hosts);
+            let _ = writeln!(text, "    hosts ({}):", matched.len());
             for h in matched {
-                println!("      {h}");
+                let _ = writeln!(text, "      {h}");
             }
         }
         if tasks {
-            println!("    tasks:");
+            let _ = writeln!(text, "    tasks:");
             for task in play.tasks.iter().filter(|t| runner::tag_selected(t, opts)) {
                 let mut tags: Vec<&str> = task.tags.iter().map(String::as_str).collect();
                 tags.sort_unstable();
-                println!("      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));
+                let _ = writeln!(text, "      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));
             }
         }
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())
 }
