@@ -78,10 +78,14 @@ fn stage(case: &Path, port: u16) -> tempfile::TempDir {
 }
 
 fn run_case(name: &str) {
-    let case = corpus().join(name);
+    check_case(name, &corpus().join(name));
+}
+
+/// Run the case in folder `case` and check it as the module docs say.
+fn check_case(name: &str, case: &Path) {
     let exp = parse_expected(&case.join("expected.txt"));
     let trap = ConnectionTrap::start();
-    let staged = stage(&case, trap.port());
+    let staged = stage(case, trap.port());
     let out = PushCmd::new()
         .args(["run", "playbook.yml", "-i", "hosts.ini"])
         .args(exp.args.iter().map(String::as_str))
@@ -134,6 +138,34 @@ macro_rules! cases {
 
         const CASES: &[&str] = &[$(stringify!($name)),*];
     };
+}
+
+/// A case too big to keep in the corpus, written from its files' text.
+fn generated_case(name: &str, files: &[(&str, &str)]) {
+    let dir = tempfile::Builder::new().prefix("push-bad-input-case-").tempdir().unwrap();
+    for (file, text) in files {
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    check_case(name, dir.path());
+}
+
+const ONE_HOST: &str = "h1 ansible_host=127.0.0.1 ansible_user=root ansible_port=@PORT@\n";
+
+/// 1500 variables, each defined by the previous one: a clear error, not a
+/// stack overflow.
+#[test]
+fn variable_chain_too_deep() {
+    let mut playbook = String::from("- hosts: all\n  vars:\n    v0: x\n");
+    for i in 1..1500 {
+        playbook.push_str(&format!("    v{i}: \"{{{{ v{} }}}}\"\n", i - 1));
+    }
+    playbook.push_str("  tasks:\n    - command: echo {{ v1499 }}\n");
+    let line = 1500 + 4;
+    let expected = format!("at: playbook.yml:{line}:16\ncontains: v1499\ncontains: `v1499` -> `v1498`\nhint: nest\n");
+    generated_case(
+        "variable_chain_too_deep",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", &expected)],
+    );
 }
 
 cases!(

@@ -98,7 +98,9 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
         Some(line) if line > 1 => span.shifted(line - 1, None),
         _ => span.clone(),
     };
-    let hint = if e.message.starts_with("undefined variable") {
+    let hint = if let Some(hint) = crate::template_limits::hint(&e.message) {
+        hint
+    } else if e.message.starts_with("undefined variable") {
         "define it in the play's vars, group_vars/host_vars, or pass it with -e"
     } else {
         "check the template syntax"

@@ -15,6 +15,8 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
+use crate::template_limits as limits;
+
 pub type Vars = serde_json::Map<String, Json>;
 
 /// Two environments sharing filters: `plain` renders text as-is, `shell`
@@ -101,7 +103,9 @@ struct ScopeInner {
     /// Values that are already minijinja values (hostvars, registered results).
     native: HashMap<String, Value>,
     cache: Mutex<HashMap<String, Value>>,
-    resolving: Mutex<HashSet<String>>,
+    /// The variables being rendered, outermost first: a variable's template
+    /// reading another nests one render in the other.
+    resolving: Mutex<Vec<String>>,
     /// The first error met while rendering a variable lazily; minijinja's
     /// object protocol cannot return errors, so we keep it for the report.
     nested_error: Mutex<Option<String>>,
@@ -163,6 +167,12 @@ impl Scope {
     }
 
     fn lookup(&self, name: &str) -> Option<Value> {
+        // A render already failed (its error is pending): every lookup after
+        // it is moot, and retrying a chain that nests too deep at each of its
+        // levels would take exponential time.
+        if self.inner.nested_error.lock().unwrap().is_some() {
+            return None;
+        }
         // Ready values sit above inventory, play and task vars, but below the
         // top layer: extra vars always win, as in Ansible.
         let top_is_extra = self.inner.layers.last().is_some_and(|l| l.contains_key(name));
@@ -175,23 +185,42 @@ impl Scope {
             return Some(v.clone());
         }
         let raw = self.raw(name)?.clone();
-        if !self.inner.resolving.lock().unwrap().insert(name.to_string()) {
-            self.note_error(format!("variable `{name}` refers to itself"));
+        if let Err(message) = self.enter(name) {
+            self.note_error(message);
             return None;
         }
         let rendered = self.render_json(&raw, Mode::Plain);
-        self.inner.resolving.lock().unwrap().remove(name);
+        self.inner.resolving.lock().unwrap().pop();
         match rendered {
             Ok(json) => {
                 let v = Value::from(Serde(&json));
                 self.inner.cache.lock().unwrap().insert(name.to_string(), v.clone());
                 Some(v)
             }
+            // The nesting error names its chain already.
+            Err(e) if limits::is_too_deep(&e.message) => {
+                self.note_error(e.message);
+                None
+            }
             Err(e) => {
                 self.note_error(format!("in variable `{name}`: {}", e.message));
                 None
             }
         }
+    }
+
+    /// Start rendering variable `name`, unless that loops or nests too deep:
+    /// each level is a render on the stack, and a long chain would overflow it.
+    fn enter(&self, name: &str) -> Result<(), String> {
+        let mut resolving = self.inner.resolving.lock().unwrap();
+        if resolving.iter().any(|n| n == name) {
+            return Err(format!("variable `{name}` refers to itself"));
+        }
+        if resolving.len() >= limits::MAX_VARIABLE_DEPTH {
+            return Err(limits::too_deep(&resolving));
+        }
+        resolving.push(name.to_string());
+        Ok(())
     }
 
     fn note_error(&self, message: String) {
