@@ -22,6 +22,7 @@
 //! contains: cpy            stderr contains this text
 //! hint: copy               stderr has a line with `hint` and this text
 //! hint:                    stderr has a line with `hint`
+//! env: PUSH_TEMPLATE_FUEL=1000   an environment variable for push
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ struct Expected {
     at: Vec<String>,
     contains: Vec<String>,
     hints: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 fn parse_expected(path: &Path) -> Expected {
@@ -57,6 +59,10 @@ fn parse_expected(path: &Path) -> Expected {
             "at" => exp.at.push(value),
             "contains" => exp.contains.push(value),
             "hint" => exp.hints.push(value),
+            "env" => {
+                let (k, v) = value.split_once('=').expect("env: KEY=VALUE");
+                exp.env.push((k.to_string(), v.to_string()));
+            }
             other => panic!("{}:{}: unknown directive `{other}`", path.display(), n + 1),
         }
     }
@@ -86,11 +92,14 @@ fn check_case(name: &str, case: &Path) {
     let exp = parse_expected(&case.join("expected.txt"));
     let trap = ConnectionTrap::start();
     let staged = stage(case, trap.port());
-    let out = PushCmd::new()
+    let mut cmd = PushCmd::new()
         .args(["run", "playbook.yml", "-i", "hosts.ini"])
         .args(exp.args.iter().map(String::as_str))
-        .current_dir(staged.path())
-        .run();
+        .current_dir(staged.path());
+    for (k, v) in &exp.env {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd.run();
     let tmp = staged.path().display().to_string();
     let stderr = out.plain_stderr();
     let shown = format!("case {name}:\n{}", out.to_string().replace(&tmp, "[CASE]"));
@@ -254,4 +263,66 @@ fn listing_to_a_gone_reader_exits_0() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A playbook of one task `command: ARG` (ARG as YAML text, on line 3 at
+/// column 16).
+fn one_task(arg: &str) -> String {
+    format!("- hosts: all\n  tasks:\n    - command: {arg}\n")
+}
+
+/// Forty variables, each the one before twice over: 16 bytes become 16 TiB
+/// unless the size of what a render makes is bounded.
+#[test]
+fn template_doubling_through_variables() {
+    let mut playbook = String::from("- hosts: all\n  vars:\n    a0: xxxxxxxxxxxxxxxx\n");
+    for i in 1..=40 {
+        playbook.push_str(&format!("    a{i}: \"{{{{ a{} ~ a{} }}}}\"\n", i - 1, i - 1));
+    }
+    playbook.push_str("  tasks:\n    - command: echo {{ a40 }}\n");
+    let expected =
+        "at: playbook.yml:45:16\ncontains: PUSH_TEMPLATE_MAX_BYTES\ncontains: in variable `a40`\nhint: a ~ a\n";
+    generated_case(
+        "template_doubling_through_variables",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+#[test]
+fn template_repeating_a_string_2_to_the_40() {
+    let expected = "at: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL\nhint: PUSH_TEMPLATE_FUEL\n";
+    let playbook = one_task("echo {{ 'x' * 2**40 }}");
+    generated_case(
+        "template_repeating_a_string",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+/// Ten billion turns of a loop: stopped by the fuel, not after hours.
+#[test]
+fn template_nested_loops() {
+    let expected = "at: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL\nhint: loops\n";
+    let playbook = one_task("\"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\"");
+    generated_case(
+        "template_nested_loops",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+/// Both limits are the user's: lowered, they stop templates that pass with
+/// the defaults.
+#[test]
+fn template_limits_are_configurable() {
+    let loop_ = one_task("\"{% for i in range(1000) %}{{ i }}{% endfor %}\"");
+    let expected = "env: PUSH_TEMPLATE_FUEL=1000\nat: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL=1000 \nhint: PUSH_TEMPLATE_FUEL\n";
+    generated_case(
+        "template_fuel_lowered",
+        &[("playbook.yml", &loop_), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+    let long = one_task("echo {{ 'x' * 100 }}");
+    let expected = "env: PUSH_TEMPLATE_MAX_BYTES=50\nat: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_MAX_BYTES=50 \nhint: PUSH_TEMPLATE_MAX_BYTES\n";
+    generated_case(
+        "template_size_lowered",
+        &[("playbook.yml", &long), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
 }

@@ -17,7 +17,7 @@ pub mod report;
 pub mod runner;
 pub mod script;
 pub mod template;
-mod template_limits;
+pub mod template_limits;
 #[cfg(test)]
 mod test_http;
 pub mod transport;

@@ -62,6 +62,7 @@ fn base_environment() -> Environment<'static> {
     );
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     crate::filters::register(&mut env);
+    env.set_fuel(Some(limits::current().fuel));
     env
 }
 
@@ -191,7 +192,10 @@ impl Scope {
         }
         let rendered = self.render_json(&raw, Mode::Plain);
         self.inner.resolving.lock().unwrap().pop();
-        match rendered {
+        match rendered.and_then(|json| {
+            limits::check_value(&json).map_err(|message| TemplateError { message, line: None })?;
+            Ok(json)
+        }) {
             Ok(json) => {
                 let v = Value::from(Serde(&json));
                 self.inner.cache.lock().unwrap().insert(name.to_string(), v.clone());
@@ -273,7 +277,7 @@ impl Scope {
             self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default())
         });
         self.take_nested_error()?;
-        result
+        result.and_then(within_limits)
     }
 
     /// Render every string inside a value.
@@ -318,6 +322,8 @@ impl Scope {
                 Some(name) => format!("undefined variable `{name}`"),
                 None => format!("undefined value: {}", e.detail().unwrap_or("an attribute or item does not exist")),
             }
+        } else if e.kind() == ErrorKind::OutOfFuel {
+            limits::out_of_fuel()
         } else {
             let mut m = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
             if let Some(source) = std::error::Error::source(&e) {
@@ -359,6 +365,12 @@ impl Object for Scope {
         }
         Enumerator::Values(names)
     }
+}
+
+/// A rendered text, unless it is larger than the limit.
+fn within_limits(text: String) -> Result<String, TemplateError> {
+    limits::check_text(&text).map_err(|message| TemplateError { message, line: None })?;
+    Ok(text)
 }
 
 /// Every string inside a value (arguments, loop items), where templates

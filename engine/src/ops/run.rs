@@ -55,6 +55,7 @@ fn split_list(values: &[String]) -> Vec<String> {
 
 /// Load and check everything; nothing touches the network here.
 fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
+    crate::template_limits::configured().map_err(|e| Error::Usage(e.clone()))?;
     let mut extra = Vars::new();
     for e in &cmd.extra_vars {
         extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
