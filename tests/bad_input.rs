@@ -229,7 +229,11 @@ fn every_case_folder_has_a_test_and_is_well_formed() {
 
 /// A pipe whose reader is already gone: writing to it fails (EPIPE).
 fn dead_pipe() -> std::process::Stdio {
-    let (reader, writer) = std::io::pipe().expect("pipe");
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, each then owned once.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
     writer.into()
 }
