@@ -526,6 +526,21 @@ fn ssh_processes_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// The pids of [`ssh_processes_under`].
+fn ssh_pids_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh ") && text.contains(&needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// A TMPDIR of the fleet's own, for runs whose leftovers a test checks
 /// ([`assert_no_leftovers`]).
 fn private_tmpdir(fleet: &Fleet) -> PathBuf {
@@ -541,8 +556,10 @@ fn assert_no_leftovers(tmp: &Path, context: &str) {
     assert!(procs.is_empty(), "{context}: leftover ssh processes: {procs:?}");
 }
 
-#[test]
-fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+/// Start a run of a 30 s task on two hosts, send `signal` once both are
+/// inside it, and check push exits with `code` leaving no ssh master and no
+/// control folder behind. Before that, a normal run leaves nothing either.
+fn signal_closes_connections(signal: i32, code: i32) {
     require!(require_sshd());
     let fleet = Fleet::start(2);
     let tmp = private_tmpdir(&fleet);
@@ -577,10 +594,121 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!ssh_processes_under(&tmp).is_empty(), "expected ssh masters while the run is in flight");
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
-    assert_no_leftovers(&tmp, "after Ctrl-C");
+    assert_eq!(status.code(), Some(code), "exit code after signal {signal}");
+    assert_no_leftovers(&tmp, &format!("after signal {signal}"));
+}
+
+#[test]
+fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+    signal_closes_connections(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_closes_connections_and_exits_143() {
+    signal_closes_connections(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_closes_connections_and_exits_129() {
+    signal_closes_connections(libc::SIGHUP, 129);
+}
+
+/// A master push cannot end (push was SIGKILLed) ends itself once idle:
+/// it runs with a finite ControlPersist, never `yes`.
+#[test]
+fn ssh_masters_do_not_persist_for_ever() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb =
+        playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/started; sleep 30\n", &root);
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), pb.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the slow task never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let masters = ssh_processes_under(&tmp);
+    for pid in ssh_pids_under(&tmp) {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    assert!(!masters.is_empty(), "no master left to look at after SIGKILL");
+    for m in &masters {
+        let persist = m.split_whitespace().find(|w| w.starts_with("ControlPersist="));
+        assert!(
+            persist.is_some_and(|p| p
+                .trim_start_matches("ControlPersist=")
+                .trim_end_matches('s')
+                .parse::<u32>()
+                .is_ok()),
+            "a master without a finite ControlPersist: {m}"
+        );
+    }
+}
+
+/// A host's connection kept for its next play may have closed meanwhile
+/// (its master ends itself when idle): the next play connects again
+/// rather than fail the host. Here h1's master is ended while h2 plays.
+#[test]
+fn a_connection_closed_between_plays_is_made_again() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "plays.yml",
+        "- hosts: h1\n  tasks:\n    - command: 'true'\n\
+         - hosts: h2\n  tasks:\n    - shell: touch @ROOT@/h2-started; sleep 3\n\
+         - hosts: h1\n  tasks:\n    - command: 'true'\n",
+        &root,
+    );
+    let child = std::process::Command::new(push_tests::push_bin())
+        .args([
+            "run".as_ref(),
+            pb.as_os_str(),
+            "-i".as_ref(),
+            fleet.inventory().as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("h2-started").exists() {
+        assert!(std::time::Instant::now() < deadline, "h2's play never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let h1_port = format!(" -p {} ", fleet.host("h1").port());
+    let h1_masters: Vec<i32> = ssh_pids_under(&tmp)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&h1_port)
+        })
+        .collect();
+    assert_eq!(h1_masters.len(), 1, "h1's master, kept for its next play");
+    unsafe { libc::kill(h1_masters[0], libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let recap = push_tests::parse_json_lines(&stdout).unwrap().into_iter().find(|e| e["event"] == "recap").unwrap();
+    assert_eq!(recap["hosts"]["h1"]["ok"], 2, "{recap}");
+    assert_no_leftovers(&tmp, "after the run");
 }
 
 /// A host done with its plays lets its connection go at once, so a fleet

@@ -372,6 +372,14 @@ impl HostRun<'_> {
     async fn host(&self, host: &PreparedHost, connector: &dyn Connector, pool: &Pool) -> bool {
         let name = host.name.as_str();
         let existing = pool.lock().unwrap().remove(name);
+        let existing = match existing {
+            Some(c) if c.reusable() => Some(c),
+            Some(stale) => {
+                stale.close().await;
+                None
+            }
+            None => None,
+        };
         let conn = match existing {
             Some(c) => c,
             None => match connector.connect(&host.target).await {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Outcome};
+use super::{Error, Outcome, Signal};
 use crate::batches::Serial;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
@@ -133,11 +133,16 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         ..SshOptions::default()
     })?;
     let connector = Arc::new(DefaultConnector { ssh, local: LocalConnector });
-    // Ctrl-C drops the run: each connection's drop closes its ssh master and
-    // the control directory goes with the connector.
+    // A signal drops the run: each connection's drop signals its ssh master,
+    // we wait for them to go, and the control directory goes with the
+    // connector.
+    let stop = stop_signals()?;
     let recap = tokio::select! {
-        recap = runner::execute(prepared, connector, reporter, &opts) => recap,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+        recap = runner::execute(prepared, Arc::clone(&connector) as _, reporter, &opts) => recap,
+        signal = stop => {
+            connector.ssh.end_dropped().await;
+            return Err(Error::Interrupted(signal));
+        }
     };
     Ok(if recap.any_failed() {
         Outcome::Failed
@@ -145,6 +150,22 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         Outcome::Unreachable
     } else {
         Outcome::Ok
+    })
+}
+
+/// The first of Ctrl-C, SIGTERM and SIGHUP. Their handlers are in place
+/// once this returns: from then on they no longer kill push outright.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => Signal::Interrupt,
+            _ = terminate.recv() => Signal::Terminate,
+            _ = hangup.recv() => Signal::Hangup,
+        }
     })
 }
 

@@ -51,6 +51,11 @@ pub enum TransportError {
 pub trait Connection: Send + Sync {
     /// Run a shell script (fed to `sh -s` on stdin) and collect its output.
     fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Can a later play still run on this connection? (It may have closed
+    /// itself while idle.)
+    fn reusable(&self) -> bool {
+        true
+    }
     /// Close cleanly (ssh master exited, control socket removed).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
