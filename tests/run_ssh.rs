@@ -711,6 +711,51 @@ fn a_connection_closed_between_plays_is_made_again() {
     assert_no_leftovers(&tmp, "after the run");
 }
 
+/// The largest resident set of this test's children that have ended (in
+/// KiB): push, run and waited for by the test.
+fn children_max_rss_kib() -> i64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
+    usage.ru_maxrss
+}
+
+/// A step printing 50 MB: push keeps the head and the tail of it, says how
+/// much it cut in between, and its memory does not grow with the output.
+#[test]
+fn huge_step_output_is_cut_in_the_middle() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "loud.yml",
+        "- hosts: all\n  tasks:\n    - shell: echo the start; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo the end; exit 3\n",
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    let msg = out.task("h1", "shell").msg;
+    assert!(msg.starts_with("exit code 3: the start\nxxx"), "{}", &msg[..msg.len().min(200)]);
+    assert!(msg.ends_with("xxx\nthe end"), "{}", &msg[msg.len().saturating_sub(200)..]);
+    let cut: u64 = msg
+        .split("[... ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cut marker in {} bytes of message", msg.len()));
+    assert!(msg.len() < 1 << 20, "{} bytes kept", msg.len());
+    let marker = format!("\n[... {cut} bytes of output cut here ...]\n");
+    let printed = "the start\n".len() + 50_000_000 + "\nthe end".len();
+    assert_eq!(
+        msg.len() - marker.len() + cut as usize,
+        "exit code 3: ".len() + printed,
+        "what was kept and what was cut add up"
+    );
+    let rss = children_max_rss_kib();
+    assert!(rss < 40 * 1024, "push peaked at {rss} KiB for 50 MB of output");
+}
+
 /// A host done with its plays lets its connection go at once, so a fleet
 /// larger than --forks never has more ssh masters than forks: with
 /// --forks 1, one at a time (they used to stay until the end of the run).

@@ -11,6 +11,7 @@ pub mod import;
 pub mod inventory;
 pub mod lab;
 pub mod ops;
+pub mod output_cap;
 pub mod plan;
 pub mod playbook;
 pub mod report;

@@ -739,7 +739,7 @@ impl HostRun<'_> {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
             }
         }
-        let output = match on.conn.exec(&script.text).await {
+        let output = match on.conn.exec(script).await {
             Ok(o) => o,
             Err(e) => {
                 self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));

@@ -21,7 +21,8 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use super::{error_chain, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{error_chain, read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use crate::script::Script;
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -235,7 +236,7 @@ impl Drop for SshConnection {
 }
 
 impl Connection for SshConnection {
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
             let mut child = self
@@ -252,19 +253,24 @@ impl Connection for SshConnection {
                 .map_err(lost)?;
             let mut stdin = child.stdin().take().expect("piped stdin");
             let write = async move {
-                let r = stdin.write_all(script.as_bytes()).await;
+                let r = stdin.write_all(script.text.as_bytes()).await;
                 drop(stdin);
                 r
             };
-            let (written, output) = tokio::join!(write, child.wait_with_output());
+            let stdout = read_capped(child.stdout().take().expect("piped stdout"), script);
+            let stderr = read_capped(child.stderr().take().expect("piped stderr"), script);
+            let (written, stdout, stderr) = tokio::join!(write, stdout, stderr);
+            let status = child.wait().await;
             *self.idle_since.lock().expect("not poisoned: no panics while held") = Instant::now();
-            let output = output.map_err(lost)?;
+            let status = status.map_err(lost)?.code();
+            let read = |e: std::io::Error| TransportError::Exec(e.to_string());
+            let (stdout, stderr) = (stdout.map_err(read)?, stderr.map_err(read)?);
             written.map_err(|e| TransportError::Exec(e.to_string()))?;
             // 255 is ssh's own "the connection failed" exit code.
-            if output.status.code() == Some(255) && output.stdout.is_empty() {
-                return Err(TransportError::Exec(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+            if status == Some(255) && stdout.is_empty() {
+                return Err(TransportError::Exec(String::from_utf8_lossy(&stderr).trim().to_string()));
             }
-            Ok(ExecOutput { stdout: output.stdout, stderr: output.stderr, status: output.status.code() })
+            Ok(ExecOutput { stdout, stderr, status })
         })
     }
 
