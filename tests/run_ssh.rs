@@ -711,13 +711,54 @@ fn a_connection_closed_between_plays_is_made_again() {
     assert_no_leftovers(&tmp, "after the run");
 }
 
-/// The largest resident set of this test's children that have ended (in
-/// KiB): push, run and waited for by the test.
-fn children_max_rss_kib() -> i64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct it is given.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
-    usage.ru_maxrss
+/// `push run PLAYBOOK -i INVENTORY --format json` from the work dir, and the
+/// peak of push's own resident memory in KiB (its VmHWM, a high-water mark,
+/// read until it exits: the ssh processes push starts are not counted).
+fn run_json_peak_rss(fleet: &Fleet, playbook: &Path) -> (RunOutput, u64) {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), playbook.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .args(["--format", "json"])
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        peak = peak.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = push_tests::CmdOutput {
+        cmdline: format!("push run {}", playbook.display()),
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        timed_out: false,
+    };
+    assert!(peak > 0, "push's memory was never read");
+    (RunOutput(output), peak)
 }
 
 /// A step printing 50 MB: push keeps the head and the tail of it, says how
@@ -733,7 +774,7 @@ fn huge_step_output_is_cut_in_the_middle() {
         "- hosts: all\n  tasks:\n    - shell: echo the start; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo the end; exit 3\n",
         &root,
     );
-    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
     out.assert_code(2);
     let msg = out.task("h1", "shell").msg;
     assert!(msg.starts_with("exit code 3: the start\nxxx"), "{}", &msg[..msg.len().min(200)]);
@@ -752,8 +793,45 @@ fn huge_step_output_is_cut_in_the_middle() {
         "exit code 3: ".len() + printed,
         "what was kept and what was cut add up"
     );
-    let rss = children_max_rss_kib();
     assert!(rss < 40 * 1024, "push peaked at {rss} KiB for 50 MB of output");
+}
+
+/// `copy src:` of a 96 MiB file arrives whole, and push's memory does not
+/// hold copies of it: the file is streamed to the host as it is sent.
+#[test]
+fn copy_of_a_large_file_streams_it() {
+    require!(require_sshd());
+    const SIZE: usize = 96 << 20;
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let files = root.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    // Not a repeated pattern only: every MiB differs.
+    let mut data = Vec::with_capacity(SIZE);
+    for mib in 0..(SIZE >> 20) as u32 {
+        let line = format!("{mib:08} the quick brown fox jumps over the lazy dog\n");
+        while data.len() < ((mib as usize + 1) << 20) {
+            data.extend_from_slice(line.as_bytes());
+        }
+        data.truncate((mib as usize + 1) << 20);
+    }
+    std::fs::write(files.join("big.bin"), &data).unwrap();
+    let pb = playbook(
+        &fleet,
+        "big.yml",
+        "- hosts: all\n  tasks:\n    - copy:\n        src: big.bin\n        dest: @ROOT@/out/big.bin\n",
+        &root,
+    );
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
+    out.assert_code(0);
+    assert_eq!(out.task("h1", "copy").status, "changed", "{out}");
+    assert!(std::fs::read(root.join("out/big.bin")).unwrap() == data, "the copy differs from the source");
+    drop(data);
+    assert!(rss < (SIZE as u64 / 1024) / 2, "push peaked at {rss} KiB for a {} KiB file", SIZE / 1024);
+    let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    again.assert_code(0);
+    assert_eq!(again.task("h1", "copy").status, "ok", "{again}");
 }
 
 /// A host done with its plays lets its connection go at once, so a fleet

@@ -82,6 +82,10 @@ impl push_modules::Controller for FileLookup<'_> {
         std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 
+    fn find_file(&self, src: &str) -> Result<PathBuf, String> {
+        self.find(src, "files")
+    }
+
     fn render_template(&self, src: &str) -> Result<String, String> {
         let path = self.find(src, "templates")?;
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

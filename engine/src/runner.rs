@@ -466,6 +466,7 @@ impl HostRun<'_> {
                 .collect(),
             ignore_errors: task.ignore_errors,
             prefetch: probe.then_some(&f.step.op.prefetch),
+            attachment: if probe { None } else { f.step.op.attachment.as_ref() },
         }
     }
 
@@ -580,6 +581,7 @@ impl HostRun<'_> {
                             defers: vec![],
                             ignore_errors,
                             prefetch: None,
+                            attachment: s.op.attachment.as_ref(),
                         };
                         (flag.clone(), step)
                     })
@@ -725,7 +727,6 @@ impl HostRun<'_> {
         // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
         // Private: scripts carry file contents, secrets included.
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            use std::io::Write as _;
             use std::os::unix::fs::OpenOptionsExt as _;
             let path = std::path::Path::new(&dir).join(format!("{name}.{n}.sh"));
             let written = std::fs::OpenOptions::new()
@@ -734,7 +735,7 @@ impl HostRun<'_> {
                 .truncate(true)
                 .mode(0o600)
                 .open(&path)
-                .and_then(|mut f| f.write_all(script.text.as_bytes()));
+                .and_then(|f| crate::attachment::write(script, &mut std::io::BufWriter::new(f)));
             if let Err(e) = written {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
             }

@@ -1,6 +1,5 @@
 use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::{read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
@@ -31,7 +30,7 @@ impl Connection for LocalConnection {
                 .map_err(|e| TransportError::Exec(format!("cannot start sh: {e}")))?;
             let mut stdin = child.stdin.take().expect("piped stdin");
             let write = async move {
-                let r = stdin.write_all(script.text.as_bytes()).await;
+                let r = crate::attachment::send(script, &mut stdin).await;
                 drop(stdin);
                 r
             };

@@ -18,7 +18,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use super::{error_chain, read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
@@ -253,7 +252,7 @@ impl Connection for SshConnection {
                 .map_err(lost)?;
             let mut stdin = child.stdin().take().expect("piped stdin");
             let write = async move {
-                let r = stdin.write_all(script.text.as_bytes()).await;
+                let r = crate::attachment::send(script, &mut stdin).await;
                 drop(stdin);
                 r
             };
