@@ -323,6 +323,11 @@ fn template_limits_are_configurable() {
         "template_fuel_lowered",
         &[("playbook.yml", &loop_), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
     );
+    let expected = "exit: 5\nenv: PUSH_TEMPLATE_FUEL=many\ncontains: PUSH_TEMPLATE_FUEL=`many`\nhint: default\n";
+    generated_case(
+        "template_fuel_unreadable",
+        &[("playbook.yml", &loop_), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
     let long = one_task("echo {{ 'x' * 100 }}");
     let expected = "env: PUSH_TEMPLATE_MAX_BYTES=50\nat: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_MAX_BYTES=50 \nhint: PUSH_TEMPLATE_MAX_BYTES\n";
     generated_case(

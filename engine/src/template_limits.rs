@@ -48,7 +48,7 @@ fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Limits, String> {
             None => Ok(default),
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!("{name}=`{v}`: expected a positive whole number")),
+                _ => Err(format!("{name}=`{v}` is not a positive whole number (default: {default})")),
             },
         }
     };

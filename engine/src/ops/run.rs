@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Error, Outcome, Signal};
 use crate::batches::Serial;
+use crate::diagnostic::Diagnostic;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
 use crate::report::{JsonReporter, Reporter, TextReporter};
@@ -55,7 +56,10 @@ fn split_list(values: &[String]) -> Vec<String> {
 
 /// Load and check everything; nothing touches the network here.
 fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
-    crate::template_limits::configured().map_err(|e| Error::Usage(e.clone()))?;
+    crate::template_limits::configured().map_err(|e| {
+        let d = Diagnostic::new(e.clone()).with_hint("unset it for the default, or give a number of at least 1");
+        Error::Usage(d.to_string().trim_end().to_string())
+    })?;
     let mut extra = Vars::new();
     for e in &cmd.extra_vars {
         extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
