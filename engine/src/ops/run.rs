@@ -130,6 +130,8 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
             reporter.warn(&format!("play `{}`: no hosts matched `{}`", play.play.name, play.play.hosts));
         }
     }
+    // Before the control folder exists, so a signal cannot leave it behind.
+    let stop = stop_signals()?;
     let ssh = SshConnector::new(SshOptions {
         accept_new_host_keys: cmd.accept_new_host_keys,
         connect_timeout: cmd.connect_timeout,
@@ -140,7 +142,6 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
     // A signal drops the run: each connection's drop signals its ssh master,
     // we wait for them to go, and the control directory goes with the
     // connector.
-    let stop = stop_signals()?;
     let recap = tokio::select! {
         recap = runner::execute(prepared, Arc::clone(&connector) as _, reporter, &opts) => recap,
         signal = stop => {
