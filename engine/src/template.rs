@@ -190,12 +190,9 @@ impl Scope {
             self.note_error(message);
             return None;
         }
-        let rendered = self.render_json(&raw, Mode::Plain);
+        let rendered = self.render_json(&raw, Mode::Plain).and_then(value_within_limits);
         self.inner.resolving.lock().unwrap().pop();
-        match rendered.and_then(|json| {
-            limits::check_value(&json).map_err(|message| TemplateError { message, line: None })?;
-            Ok(json)
-        }) {
+        match rendered {
             Ok(json) => {
                 let v = Value::from(Serde(&json));
                 self.inner.cache.lock().unwrap().insert(name.to_string(), v.clone());
@@ -371,6 +368,12 @@ impl Object for Scope {
 fn within_limits(text: String) -> Result<String, TemplateError> {
     limits::check_text(&text).map_err(|message| TemplateError { message, line: None })?;
     Ok(text)
+}
+
+/// A variable's rendered value, unless its text is larger than the limit.
+fn value_within_limits(value: Json) -> Result<Json, TemplateError> {
+    limits::check_value(&value).map_err(|message| TemplateError { message, line: None })?;
+    Ok(value)
 }
 
 /// Every string inside a value (arguments, loop items), where templates
