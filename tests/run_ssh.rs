@@ -770,6 +770,21 @@ fn ssh_processes_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// The pids of [`ssh_processes_under`].
+fn ssh_pids_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh ") && text.contains(&needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// A TMPDIR of the fleet's own, for runs whose leftovers a test checks
 /// ([`assert_no_leftovers`]).
 fn private_tmpdir(fleet: &Fleet) -> PathBuf {
@@ -785,8 +800,10 @@ fn assert_no_leftovers(tmp: &Path, context: &str) {
     assert!(procs.is_empty(), "{context}: leftover ssh processes: {procs:?}");
 }
 
-#[test]
-fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+/// Start a run of a 30 s task on two hosts, send `signal` once both are
+/// inside it, and check push exits with `code` leaving no ssh master and no
+/// control folder behind. Before that, a normal run leaves nothing either.
+fn signal_closes_connections(signal: i32, code: i32) {
     require!(require_sshd());
     let fleet = Fleet::start(2);
     let tmp = private_tmpdir(&fleet);
@@ -821,10 +838,244 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!ssh_processes_under(&tmp).is_empty(), "expected ssh masters while the run is in flight");
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
-    assert_no_leftovers(&tmp, "after Ctrl-C");
+    assert_eq!(status.code(), Some(code), "exit code after signal {signal}");
+    assert_no_leftovers(&tmp, &format!("after signal {signal}"));
+}
+
+#[test]
+fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+    signal_closes_connections(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_closes_connections_and_exits_143() {
+    signal_closes_connections(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_closes_connections_and_exits_129() {
+    signal_closes_connections(libc::SIGHUP, 129);
+}
+
+/// A master push cannot end (push was SIGKILLed) ends itself once idle:
+/// it runs with a finite ControlPersist, never `yes`.
+#[test]
+fn ssh_masters_do_not_persist_for_ever() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb =
+        playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/started; sleep 30\n", &root);
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), pb.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the slow task never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let masters = ssh_processes_under(&tmp);
+    for pid in ssh_pids_under(&tmp) {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    assert!(!masters.is_empty(), "no master left to look at after SIGKILL");
+    for m in &masters {
+        let persist = m.split_whitespace().find(|w| w.starts_with("ControlPersist="));
+        assert!(
+            persist.is_some_and(|p| p
+                .trim_start_matches("ControlPersist=")
+                .trim_end_matches('s')
+                .parse::<u32>()
+                .is_ok()),
+            "a master without a finite ControlPersist: {m}"
+        );
+    }
+}
+
+/// A host's connection kept for its next play may have closed meanwhile
+/// (its master ends itself when idle): the next play connects again
+/// rather than fail the host. Here h1's master is ended while h2 plays.
+#[test]
+fn a_connection_closed_between_plays_is_made_again() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "plays.yml",
+        "- hosts: h1\n  tasks:\n    - command: 'true'\n\
+         - hosts: h2\n  tasks:\n    - shell: touch @ROOT@/h2-started; sleep 3\n\
+         - hosts: h1\n  tasks:\n    - command: 'true'\n",
+        &root,
+    );
+    let child = std::process::Command::new(push_tests::push_bin())
+        .args([
+            "run".as_ref(),
+            pb.as_os_str(),
+            "-i".as_ref(),
+            fleet.inventory().as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("h2-started").exists() {
+        assert!(std::time::Instant::now() < deadline, "h2's play never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let h1_port = format!(" -p {} ", fleet.host("h1").port());
+    let h1_masters: Vec<i32> = ssh_pids_under(&tmp)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&h1_port)
+        })
+        .collect();
+    assert_eq!(h1_masters.len(), 1, "h1's master, kept for its next play");
+    unsafe { libc::kill(h1_masters[0], libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let recap = push_tests::parse_json_lines(&stdout).unwrap().into_iter().find(|e| e["event"] == "recap").unwrap();
+    assert_eq!(recap["hosts"]["h1"]["ok"], 2, "{recap}");
+    assert_no_leftovers(&tmp, "after the run");
+}
+
+/// `push run PLAYBOOK -i INVENTORY --format json` from the work dir, and the
+/// peak of push's own resident memory in KiB (its VmHWM, a high-water mark,
+/// read until it exits: the ssh processes push starts are not counted).
+fn run_json_peak_rss(fleet: &Fleet, playbook: &Path) -> (RunOutput, u64) {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), playbook.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .args(["--format", "json"])
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        peak = peak.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = push_tests::CmdOutput {
+        cmdline: format!("push run {}", playbook.display()),
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        timed_out: false,
+    };
+    assert!(peak > 0, "push's memory was never read");
+    (RunOutput(output), peak)
+}
+
+/// A step printing 50 MB: push keeps the head and the tail of it, says how
+/// much it cut in between, and its memory does not grow with the output.
+#[test]
+fn huge_step_output_is_cut_in_the_middle() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "loud.yml",
+        "- hosts: all\n  tasks:\n    - shell: echo the start; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo the end; exit 3\n",
+        &root,
+    );
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
+    out.assert_code(2);
+    let msg = out.task("h1", "shell").msg;
+    assert!(msg.starts_with("exit code 3: the start\nxxx"), "{}", &msg[..msg.len().min(200)]);
+    assert!(msg.ends_with("xxx\nthe end"), "{}", &msg[msg.len().saturating_sub(200)..]);
+    let cut: u64 = msg
+        .split("[... ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cut marker in {} bytes of message", msg.len()));
+    assert!(msg.len() < 1 << 20, "{} bytes kept", msg.len());
+    let marker = format!("\n[... {cut} bytes of output cut here ...]\n");
+    let printed = "the start\n".len() + 50_000_000 + "\nthe end".len();
+    assert_eq!(
+        msg.len() - marker.len() + cut as usize,
+        "exit code 3: ".len() + printed,
+        "what was kept and what was cut add up"
+    );
+    assert!(rss < 40 * 1024, "push peaked at {rss} KiB for 50 MB of output");
+}
+
+/// `copy src:` of a 96 MiB file arrives whole, and push's memory does not
+/// hold copies of it: the file is streamed to the host as it is sent.
+#[test]
+fn copy_of_a_large_file_streams_it() {
+    require!(require_sshd());
+    const SIZE: usize = 96 << 20;
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let files = root.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    // Not a repeated pattern only: every MiB differs.
+    let mut data = Vec::with_capacity(SIZE);
+    for mib in 0..(SIZE >> 20) as u32 {
+        let line = format!("{mib:08} the quick brown fox jumps over the lazy dog\n");
+        while data.len() < ((mib as usize + 1) << 20) {
+            data.extend_from_slice(line.as_bytes());
+        }
+        data.truncate((mib as usize + 1) << 20);
+    }
+    std::fs::write(files.join("big.bin"), &data).unwrap();
+    let pb = playbook(
+        &fleet,
+        "big.yml",
+        "- hosts: all\n  tasks:\n    - copy:\n        src: big.bin\n        dest: @ROOT@/out/big.bin\n",
+        &root,
+    );
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
+    out.assert_code(0);
+    assert_eq!(out.task("h1", "copy").status, "changed", "{out}");
+    assert!(std::fs::read(root.join("out/big.bin")).unwrap() == data, "the copy differs from the source");
+    drop(data);
+    assert!(rss < (SIZE as u64 / 1024) / 2, "push peaked at {rss} KiB for a {} KiB file", SIZE / 1024);
+    let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    again.assert_code(0);
+    assert_eq!(again.task("h1", "copy").status, "ok", "{again}");
 }
 
 /// A host done with its plays lets its connection go at once, so a fleet

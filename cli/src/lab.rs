@@ -83,6 +83,6 @@ pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
         LabCommand::Status { name } => ops::lab::status(LabStatus { name: name.name })?,
         LabCommand::Images { name, images } => ops::lab::images(LabImages { name: name.name, only: images })?,
     };
-    print!("{out}");
+    crate::output::out(&out);
     Ok(0)
 }

@@ -5,14 +5,19 @@
 //! can have prepared: not a symlink, not a file someone else opened first.
 
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-/// Write `text` as script `n` of `host` into `dir`; returns its path.
-/// A file already there (an earlier run's, or a link planted in a shared
-/// folder) is removed, never written through.
-pub fn keep(dir: &Path, host: &str, n: u32, text: &str) -> std::io::Result<PathBuf> {
+/// Keep script `n` of `host` in `dir`, its text written by `write`;
+/// returns its path. A file already there (an earlier run's, or a link
+/// planted in a shared folder) is removed, never written through.
+pub fn keep(
+    dir: &Path,
+    host: &str,
+    n: u32,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     let path = dir.join(format!("{}.{n}.sh", file_name_of(host)));
     let mut file = match create_new(&path) {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -23,7 +28,7 @@ pub fn keep(dir: &Path, host: &str, n: u32, text: &str) -> std::io::Result<PathB
     };
     // The mode given at creation is cut by the umask; only ever narrower.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(text.as_bytes())?;
+    write(&mut file)?;
     Ok(path)
 }
 
@@ -50,7 +55,13 @@ fn file_name_of(host: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+
     use super::*;
+
+    fn keep(dir: &Path, host: &str, n: u32, text: &str) -> std::io::Result<PathBuf> {
+        super::keep(dir, host, n, |f| f.write_all(text.as_bytes()))
+    }
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777

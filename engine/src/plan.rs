@@ -85,6 +85,10 @@ impl push_modules::Controller for FileLookup<'_> {
         std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 
+    fn find_file(&self, src: &str) -> Result<PathBuf, String> {
+        self.find(src, "files")
+    }
+
     fn render_template(&self, src: &str) -> Result<String, String> {
         let path = self.find(src, "templates")?;
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -101,7 +105,7 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
         Some(line) if line > 1 => span.shifted(line - 1, None),
         _ => span.clone(),
     };
-    let hint = if let Some(hint) = e.hint {
+    let hint = if let Some(hint) = e.hint.or_else(|| crate::template_limits::hint(&e.message)) {
         hint
     } else if e.message.starts_with("undefined variable") {
         "define it in the play's vars, group_vars/host_vars, or pass it with -e"

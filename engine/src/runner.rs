@@ -393,6 +393,14 @@ impl HostRun<'_> {
     async fn host(&self, host: &PreparedHost, connector: &dyn Connector, pool: &Pool) -> bool {
         let name = host.name.as_str();
         let existing = pool.lock().unwrap().remove(name);
+        let existing = match existing {
+            Some(c) if c.reusable() => Some(c),
+            Some(stale) => {
+                stale.close().await;
+                None
+            }
+            None => None,
+        };
         let conn = match existing {
             Some(c) => c,
             None => match connector.connect(&host.target).await {
@@ -479,6 +487,7 @@ impl HostRun<'_> {
                 .collect(),
             ignore_errors: task.ignore_errors,
             prefetch: probe.then_some(&f.step.op.prefetch),
+            attachment: if probe { None } else { f.step.op.attachment.as_ref() },
         }
     }
 
@@ -593,6 +602,7 @@ impl HostRun<'_> {
                             defers: vec![],
                             ignore_errors,
                             prefetch: None,
+                            attachment: s.op.attachment.as_ref(),
                         };
                         (flag.clone(), step)
                     })
@@ -727,11 +737,12 @@ impl HostRun<'_> {
         let name = on.name;
         let n = self.count_exec(name);
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, &script.text) {
+            let write = |f: &mut std::fs::File| crate::attachment::write(script, &mut std::io::BufWriter::new(f));
+            if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, write) {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }
         }
-        let output = match on.conn.exec(&script.text).await {
+        let output = match on.conn.exec(script).await {
             Ok(o) => o,
             Err(e) => {
                 self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));

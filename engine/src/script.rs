@@ -37,6 +37,8 @@ pub struct ScriptStep<'a> {
     pub ignore_errors: bool,
     /// What the probe fetches for this step beforehand (see [`prefetch`]).
     pub prefetch: Option<&'a push_modules::Prefetch>,
+    /// A file the snippet carries (an apply's `copy src:`).
+    pub attachment: Option<&'a push_modules::Attachment>,
 }
 
 /// The host's deploy lock, held for the whole apply (changes, deferred
@@ -56,6 +58,9 @@ pub struct Lock {
 pub struct Script {
     pub text: String,
     pub nonce: String,
+    /// Files whose content goes where their tokens stand in `text`, as the
+    /// script is sent ([`crate::attachment`]).
+    pub attachments: Vec<push_modules::Attachment>,
 }
 
 fn new_nonce() -> String {
@@ -192,7 +197,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
         step(&mut out, s, &nonce, false);
     }
     footer(&mut out);
-    Script { text: out, nonce }
+    Script { text: out, nonce, attachments: Vec::new() }
 }
 
 /// The apply: the given steps in order, stopping at the first failure, then
@@ -230,7 +235,13 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         out.push_str("fi\n");
     }
     footer(&mut out);
-    Script { text: out, nonce }
+    let mut attachments: Vec<push_modules::Attachment> = Vec::new();
+    for a in steps.iter().chain(finals.iter().map(|(_, s)| s)).filter_map(|s| s.attachment) {
+        if !attachments.contains(a) {
+            attachments.push(a.clone());
+        }
+    }
+    Script { text: out, nonce, attachments }
 }
 
 /// What one step reported.
@@ -393,6 +404,7 @@ mod tests {
             defers: vec![],
             ignore_errors: false,
             prefetch: None,
+            attachment: None,
         }
     }
 

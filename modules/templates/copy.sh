@@ -1,4 +1,6 @@
-{# copy and template: content travels base64-encoded, in the apply only.
+{# copy and template: content travels base64-encoded, in the apply only
+   (a controller-side file's is put where its token stands as the script
+   is sent: see Op::attachment).
    With force=no an existing dest is left alone, attributes included. #}
 _dest={% if home %}"$HOME"{% endif %}{{ dest }}
 {% if src_name %}

@@ -1,9 +1,9 @@
 use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use crate::script::Script;
 
 /// Runs scripts with this machine's `sh`.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ impl Connector for LocalConnector {
 }
 
 impl Connection for LocalConnection {
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let mut child = Command::new("sh")
                 .arg("-s")
@@ -30,14 +30,17 @@ impl Connection for LocalConnection {
                 .map_err(|e| TransportError::Exec(format!("cannot start sh: {e}")))?;
             let mut stdin = child.stdin.take().expect("piped stdin");
             let write = async move {
-                let r = stdin.write_all(script.as_bytes()).await;
+                let r = crate::attachment::send(script, &mut stdin).await;
                 drop(stdin);
                 r
             };
-            let (written, output) = tokio::join!(write, child.wait_with_output());
-            written.map_err(|e| TransportError::Exec(e.to_string()))?;
-            let output = output.map_err(|e| TransportError::Exec(e.to_string()))?;
-            Ok(ExecOutput { stdout: output.stdout, stderr: output.stderr, status: output.status.code() })
+            let stdout = read_capped(child.stdout.take().expect("piped stdout"), script);
+            let stderr = read_capped(child.stderr.take().expect("piped stderr"), script);
+            let (written, stdout, stderr) = tokio::join!(write, stdout, stderr);
+            let failed = |e: std::io::Error| TransportError::Exec(e.to_string());
+            written.map_err(failed)?;
+            let status = child.wait().await.map_err(failed)?;
+            Ok(ExecOutput { stdout: stdout.map_err(failed)?, stderr: stderr.map_err(failed)?, status: status.code() })
         })
     }
 

@@ -10,6 +10,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::output_cap::CappedFrames;
+use crate::script::Script;
+
 pub use local::LocalConnector;
 pub use ssh::{SshConnector, SshOptions};
 
@@ -49,8 +54,14 @@ pub enum TransportError {
 }
 
 pub trait Connection: Send + Sync {
-    /// Run a shell script (fed to `sh -s` on stdin) and collect its output.
-    fn exec<'a>(&'a self, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Run a shell script (fed to `sh -s` on stdin) and collect its output,
+    /// bounded by [`read_capped`].
+    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Can a later play still run on this connection? (It may have closed
+    /// itself while idle.)
+    fn reusable(&self) -> bool {
+        true
+    }
     /// Close cleanly (ssh master exited, control socket removed).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -72,6 +83,20 @@ impl Connector for DefaultConnector {
         } else {
             self.ssh.connect(target)
         }
+    }
+}
+
+/// Read one of a script's output streams to its end as it arrives, keeping
+/// only the head and tail of each step's data ([`CappedFrames`]).
+pub(crate) async fn read_capped(mut stream: impl AsyncRead + Unpin, script: &Script) -> std::io::Result<Vec<u8>> {
+    let mut capped = CappedFrames::new(&script.nonce);
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(capped.finish());
+        }
+        capped.push(&buf[..n]);
     }
 }
 
