@@ -293,26 +293,6 @@ fn lab_bad_input_is_one_line_and_exits_4_or_5() {
     assert!(!dir.path().join("inventories").exists(), "a refused command wrote files");
 }
 
-/// More systemd hosts than the machine's inotify instances allow would boot
-/// degraded: `up` says so, with the fix, before it boots anything. Asked
-/// for the most hosts a lab may have, so no other lab's hosts (booting or
-/// going down meanwhile) can make room for them.
-#[test]
-fn lab_up_refuses_more_hosts_than_inotify_instances_allow() {
-    require!(require_docker());
-    let limit: u64 = read("/proc/sys/fs/inotify/max_user_instances").trim().parse().unwrap();
-    if limit >= 50 * 8 {
-        push_tests::skip(format!("fs.inotify.max_user_instances is {limit} here: 50 lab hosts fit"));
-        return;
-    }
-    let lab = Lab::new("pt-inotify");
-    let out = lab.push(&["up", "--hosts", "50"]);
-    one_line_error(&out, 4, &format!("fs.inotify.max_user_instances is {limit}: hosts past it boot degraded"));
-    assert!(out.stderr().contains("Raise it as root with `sysctl fs.inotify.max_user_instances=1024`"), "{out}");
-    assert!(lab.labeled("container").is_empty() && lab.labeled("network").is_empty(), "it booted something:\n{out}");
-    assert!(!lab.inventory().exists(), "it wrote an inventory:\n{out}");
-}
-
 #[test]
 fn lab_refuses_names_taken_by_foreign_containers_and_networks() {
     require!(require_docker());
