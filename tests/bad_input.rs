@@ -22,6 +22,7 @@
 //! contains: cpy            stderr contains this text
 //! hint: copy               stderr has a line with `hint` and this text
 //! hint:                    stderr has a line with `hint`
+//! env: PUSH_TEMPLATE_FUEL=1000   an environment variable for push
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ struct Expected {
     at: Vec<String>,
     contains: Vec<String>,
     hints: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 fn parse_expected(path: &Path) -> Expected {
@@ -57,6 +59,10 @@ fn parse_expected(path: &Path) -> Expected {
             "at" => exp.at.push(value),
             "contains" => exp.contains.push(value),
             "hint" => exp.hints.push(value),
+            "env" => {
+                let (k, v) = value.split_once('=').expect("env: KEY=VALUE");
+                exp.env.push((k.to_string(), v.to_string()));
+            }
             other => panic!("{}:{}: unknown directive `{other}`", path.display(), n + 1),
         }
     }
@@ -78,15 +84,22 @@ fn stage(case: &Path, port: u16) -> tempfile::TempDir {
 }
 
 fn run_case(name: &str) {
-    let case = corpus().join(name);
+    check_case(name, &corpus().join(name));
+}
+
+/// Run the case in folder `case` and check it as the module docs say.
+fn check_case(name: &str, case: &Path) {
     let exp = parse_expected(&case.join("expected.txt"));
     let trap = ConnectionTrap::start();
-    let staged = stage(&case, trap.port());
-    let out = PushCmd::new()
+    let staged = stage(case, trap.port());
+    let mut cmd = PushCmd::new()
         .args(["run", "playbook.yml", "-i", "hosts.ini"])
         .args(exp.args.iter().map(String::as_str))
-        .current_dir(staged.path())
-        .run();
+        .current_dir(staged.path());
+    for (k, v) in &exp.env {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd.run();
     let tmp = staged.path().display().to_string();
     let stderr = out.plain_stderr();
     let shown = format!("case {name}:\n{}", out.to_string().replace(&tmp, "[CASE]"));
@@ -134,6 +147,34 @@ macro_rules! cases {
 
         const CASES: &[&str] = &[$(stringify!($name)),*];
     };
+}
+
+/// A case too big to keep in the corpus, written from its files' text.
+fn generated_case(name: &str, files: &[(&str, &str)]) {
+    let dir = tempfile::Builder::new().prefix("push-bad-input-case-").tempdir().unwrap();
+    for (file, text) in files {
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    check_case(name, dir.path());
+}
+
+const ONE_HOST: &str = "h1 ansible_host=127.0.0.1 ansible_user=root ansible_port=@PORT@\n";
+
+/// 1500 variables, each defined by the previous one: a clear error, not a
+/// stack overflow.
+#[test]
+fn variable_chain_too_deep() {
+    let mut playbook = String::from("- hosts: all\n  vars:\n    v0: x\n");
+    for i in 1..1500 {
+        playbook.push_str(&format!("    v{i}: \"{{{{ v{} }}}}\"\n", i - 1));
+    }
+    playbook.push_str("  tasks:\n    - command: echo {{ v1499 }}\n");
+    let line = 1500 + 4;
+    let expected = format!("at: playbook.yml:{line}:16\ncontains: v1499\ncontains: `v1499` -> `v1498`\nhint: nest\n");
+    generated_case(
+        "variable_chain_too_deep",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", &expected)],
+    );
 }
 
 cases!(
@@ -189,4 +230,113 @@ fn every_case_folder_has_a_test_and_is_well_formed() {
             assert!(!exp.at.is_empty(), "{name}: an input error must name its place");
         }
     }
+}
+
+/// A pipe whose reader is already gone: writing to it fails (EPIPE).
+fn dead_pipe() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors, each then owned once.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(reader);
+    writer.into()
+}
+
+/// An error message that cannot be written (stderr closed, or its reader
+/// gone) still ends in the error's exit code, not in a panic (101).
+#[test]
+fn input_error_with_stderr_unwritable_exits_4() {
+    let case = corpus().join("undefined_variable");
+    let trap = ConnectionTrap::start();
+    let staged = stage(&case, trap.port());
+    let status = std::process::Command::new(push_tests::push_bin())
+        .args(["run", "playbook.yml", "-i", "hosts.ini"])
+        .current_dir(staged.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(dead_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(4));
+}
+
+/// The same for stdout: `push inventory --list | head -c0`.
+#[test]
+fn listing_to_a_gone_reader_exits_0() {
+    let case = corpus().join("undefined_variable");
+    let status = std::process::Command::new(push_tests::push_bin())
+        .args(["inventory", "--list", "-i", "hosts.ini"])
+        .current_dir(&case)
+        .stdout(dead_pipe())
+        .stderr(dead_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A playbook of one task `command: ARG` (ARG as YAML text, on line 3 at
+/// column 16).
+fn one_task(arg: &str) -> String {
+    format!("- hosts: all\n  tasks:\n    - command: {arg}\n")
+}
+
+/// Forty variables, each the one before twice over: 16 bytes become 16 TiB
+/// unless the size of what a render makes is bounded.
+#[test]
+fn template_doubling_through_variables() {
+    let mut playbook = String::from("- hosts: all\n  vars:\n    a0: xxxxxxxxxxxxxxxx\n");
+    for i in 1..=40 {
+        playbook.push_str(&format!("    a{i}: \"{{{{ a{} ~ a{} }}}}\"\n", i - 1, i - 1));
+    }
+    playbook.push_str("  tasks:\n    - command: echo {{ a40 }}\n");
+    let expected =
+        "at: playbook.yml:45:16\ncontains: PUSH_TEMPLATE_MAX_BYTES\ncontains: in variable `a40`\nhint: a ~ a\n";
+    generated_case(
+        "template_doubling_through_variables",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+#[test]
+fn template_repeating_a_string_2_to_the_40() {
+    let expected = "at: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL\nhint: PUSH_TEMPLATE_FUEL\n";
+    let playbook = one_task("echo {{ 'x' * 2**40 }}");
+    generated_case(
+        "template_repeating_a_string",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+/// Ten billion turns of a loop: stopped by the fuel, not after hours.
+#[test]
+fn template_nested_loops() {
+    let expected = "at: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL\nhint: loops\n";
+    let playbook = one_task("\"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\"");
+    generated_case(
+        "template_nested_loops",
+        &[("playbook.yml", &playbook), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+}
+
+/// Both limits are the user's: lowered, they stop templates that pass with
+/// the defaults.
+#[test]
+fn template_limits_are_configurable() {
+    let loop_ = one_task("\"{% for i in range(1000) %}{{ i }}{% endfor %}\"");
+    let expected = "env: PUSH_TEMPLATE_FUEL=1000\nat: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_FUEL=1000 \nhint: PUSH_TEMPLATE_FUEL\n";
+    generated_case(
+        "template_fuel_lowered",
+        &[("playbook.yml", &loop_), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+    let expected = "exit: 5\nenv: PUSH_TEMPLATE_FUEL=many\ncontains: PUSH_TEMPLATE_FUEL=`many`\nhint: default\n";
+    generated_case(
+        "template_fuel_unreadable",
+        &[("playbook.yml", &loop_), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
+    let long = one_task("echo {{ 'x' * 100 }}");
+    let expected = "env: PUSH_TEMPLATE_MAX_BYTES=50\nat: playbook.yml:3:16\ncontains: PUSH_TEMPLATE_MAX_BYTES=50 \nhint: PUSH_TEMPLATE_MAX_BYTES\n";
+    generated_case(
+        "template_size_lowered",
+        &[("playbook.yml", &long), ("hosts.ini", ONE_HOST), ("expected.txt", expected)],
+    );
 }

@@ -253,6 +253,250 @@ fn hostile_variable_values_arrive_as_data() {
     }
 }
 
+/// `no_log: true` hides a loop's items along with everything else a task
+/// says (a loop over passwords printed each one, on failure lines too), in
+/// text and in JSON. A failed item is named by its place in the loop.
+#[test]
+fn no_log_hides_loop_items() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    write(root.join("h1/NOLOG-SECRET-1"), "");
+    let pb = playbook(
+        &fleet,
+        "nolog.yml",
+        r#"
+- name: no_log
+  hosts: all
+  tasks:
+    - name: fails on a secret
+      command: "test {{ item }} != NOLOG-SECRET-2"
+      loop: [NOLOG-SECRET-0, NOLOG-SECRET-1, NOLOG-SECRET-2]
+      when: item != "NOLOG-SECRET-0"
+      no_log: true
+      ignore_errors: true
+    - name: skipped on a secret
+      command: "true"
+      args:
+        creates: "@ROOT@/h1/{{ item }}"
+      loop: [NOLOG-SECRET-1]
+      no_log: true
+"#,
+        &root,
+    );
+    let json = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    json.assert_code(0);
+    let text = PushCmd::run_playbook(&pb, &fleet.inventory()).current_dir(fleet.work_dir()).run();
+    text.assert_code(0);
+    for out in [&json, &text] {
+        assert!(!out.stdout().contains("NOLOG-SECRET") && !out.stderr().contains("NOLOG-SECRET"), "{out}");
+    }
+    let failed = json.task("h1", "fails on a secret");
+    assert_eq!(
+        (failed.status.as_str(), failed.msg.as_str()),
+        ("failed", "(item 3) the output has been hidden due to no_log")
+    );
+    assert_eq!(json.task("h1", "skipped on a secret").status, "skipped", "{json}");
+    assert!(text.plain_stdout().contains("(item 3) the output has been hidden due to no_log"), "{text}");
+}
+
+/// Every process's command line on this machine (the hosts' too: they are
+/// local), read from /proc over and over until `done`: the distinct ones
+/// holding any of `needles`.
+fn command_lines_with(
+    needles: Vec<String>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<std::collections::BTreeSet<String>> {
+    std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+                let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if needles.iter().any(|n| text.contains(n.as_str())) {
+                    seen.insert(text);
+                }
+            }
+        }
+        seen
+    })
+}
+
+/// A user account a test makes on this machine (through push): removed
+/// when the test ends, however it ends.
+struct TestAccount(String);
+
+impl Drop for TestAccount {
+    fn drop(&mut self) {
+        let known = std::process::Command::new("getent").args(["passwd", &self.0]).output();
+        if known.is_ok_and(|o| o.status.success()) {
+            let _ = std::process::Command::new("userdel").arg(&self.0).status();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// No secret reaches a command line, where every local user sees it
+/// (`ps`): copy content (as the login user and through sudo as another),
+/// a lineinfile line, pattern and the old line it matches (grep -P's
+/// path), `stdin`, a password hash. Command lines are sampled all through
+/// a run; the sampler proves it sees the run's processes by catching its
+/// `sleep`s.
+#[test]
+fn secrets_never_show_in_the_process_list() {
+    require!(require_sshd());
+    assert!(is_root(), "this test needs root: it creates (and removes) a user account");
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let account = TestAccount(format!("pushsec{}", std::process::id() % 100_000));
+    // A folder the user `nobody` may write to, for the step run as nobody.
+    let shared = tempfile::Builder::new().prefix("push-secrets-").tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // Enough lines that awk takes a while: a long-lived process is one the
+    // sampler cannot miss.
+    let mut conf = String::from("REGEX_SECRET_MARK = OLD_SECRET_MARK\n");
+    for i in 0..30_000 {
+        conf.push_str(&format!("filler{i} = {i}\n"));
+    }
+    write(root.join("h1/conf"), &conf);
+    let pb = playbook(
+        &fleet,
+        "secrets.yml",
+        r#"
+- name: secrets
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: secret content
+      copy:
+        dest: "{{ dir }}/copied"
+        content: COPY_SECRET_MARK
+    - name: seen
+      command: sleep 1.237
+    - name: secret line
+      lineinfile:
+        path: "{{ dir }}/conf"
+        regexp: '^REGEX_SECRET_MARK\s*='
+        line: REGEX_SECRET_MARK = LINE_SECRET_MARK
+    - name: secret stdin
+      shell: cat > {{ dir }}/stdin-copy
+      args:
+        stdin: STDIN_SECRET_MARK
+    - name: secret content as another user
+      copy:
+        dest: "{{ shared }}/copied"
+        content: BECOME_SECRET_MARK
+      become: true
+      become_user: nobody
+    - name: secret password
+      user:
+        name: "{{ account }}"
+        password: "$6$pushsalt$PASSWORD_SECRET_MARK"
+        create_home: false
+    - name: seen again
+      command: sleep 1.237
+    - name: account removed
+      user:
+        name: "{{ account }}"
+        state: absent
+"#,
+        &root,
+    );
+    // Copy contents travel base64-encoded: each is there as it travels too.
+    let secrets = [
+        "COPY_SECRET_MARK",
+        "Q09QWV9TRUNSRVRfTUFSSw",
+        "BECOME_SECRET_MARK",
+        "QkVDT01FX1NFQ1JFVF9NQVJL",
+        "REGEX_SECRET_MARK",
+        "LINE_SECRET_MARK",
+        "OLD_SECRET_MARK",
+        "STDIN_SECRET_MARK",
+        "PASSWORD_SECRET_MARK",
+    ];
+    let seen_mark = "sleep 1.237";
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let needles = secrets.iter().chain([&seen_mark]).map(|s| s.to_string()).collect();
+    let sampler = command_lines_with(needles, std::sync::Arc::clone(&done));
+    let vars = format!("account={} shared={}", account.0, shared.path().display());
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &["-e", &vars]);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = sampler.join().unwrap();
+    out.assert_code(0);
+    assert!(seen.iter().any(|l| l.contains(seen_mark)), "the sampler never saw the run's `sleep`: it cannot tell");
+    let leaks: Vec<&String> = seen.iter().filter(|l| secrets.iter().any(|s| l.contains(s))).collect();
+    assert!(leaks.is_empty(), "secrets in command lines: {leaks:#?}");
+    assert_eq!(read(root.join("h1/copied")), "COPY_SECRET_MARK");
+    assert_eq!(read(shared.path().join("copied")), "BECOME_SECRET_MARK");
+    assert_eq!(read(root.join("h1/stdin-copy")), "STDIN_SECRET_MARK\n");
+    assert!(read(root.join("h1/conf")).starts_with("REGEX_SECRET_MARK = LINE_SECRET_MARK\nfiller0 = 0\n"));
+    assert_eq!(out.task("h1", "secret password").status, "changed", "{out}");
+}
+
+/// A step under a non-root become_user keeps its output and status to
+/// that user and root: another local user (daemon) can neither read the
+/// step's output nor add a status line while the step runs.
+#[test]
+fn become_user_step_files_are_private() {
+    require!(require_sshd());
+    assert!(is_root() && Path::new("/usr/bin/sudo").exists(), "this test needs root and sudo");
+    let fleet = Fleet::start(1);
+    // Where the step (as nobody) says where its status file is.
+    let spot = tempfile::Builder::new().prefix("push-become-").tempdir().unwrap();
+    std::fs::set_permissions(spot.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let said = spot.path().join("status-path");
+    let pb = playbook(
+        &fleet,
+        "become.yml",
+        r#"
+- name: become
+  hosts: all
+  tasks:
+    - name: as nobody
+      shell: 'echo STEP_OUTPUT_MARK; printf "%s\n" "$PUSH_S" > @ROOT@/status-path; sleep 3'
+      become: true
+      become_user: nobody
+"#,
+        spot.path(),
+    );
+    let run = std::thread::spawn({
+        let (pb, inventory, dir) = (pb.clone(), fleet.inventory(), fleet.work_dir());
+        move || PushCmd::run_playbook(&pb, &inventory).args(["--format", "json"]).current_dir(dir).run()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !said.exists() || read(&said).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = PathBuf::from(read(&said).trim_end());
+    let folder = status.parent().unwrap().to_path_buf();
+    let as_daemon = |script: &str| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=daemon", "--regid=daemon", "--clear-groups", "sh", "-c", script, "sh"])
+            .arg(&folder)
+            .output()
+            .unwrap()
+    };
+    let read_out = as_daemon("cat \"$1/out\"");
+    let forge = as_daemon("echo 'changed forged' >> \"$1/status\"");
+    let list = as_daemon("ls \"$1\"");
+    let out = run.join().unwrap();
+    out.assert_code(0);
+    let shown = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert!(!read_out.status.success(), "another user read the step's output: {}", shown(&read_out));
+    assert!(!forge.status.success(), "another user wrote to the step's status file");
+    assert!(!list.status.success(), "another user listed the step's folder: {}", shown(&list));
+    let task = out.task("h1", "as nobody");
+    assert!(!task.msg.contains("forged"), "{out}");
+}
+
 #[test]
 fn failed_task_stops_that_host_only_and_exits_2() {
     require!(require_sshd());
@@ -526,6 +770,21 @@ fn ssh_processes_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// The pids of [`ssh_processes_under`].
+fn ssh_pids_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh ") && text.contains(&needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 /// A TMPDIR of the fleet's own, for runs whose leftovers a test checks
 /// ([`assert_no_leftovers`]).
 fn private_tmpdir(fleet: &Fleet) -> PathBuf {
@@ -541,8 +800,10 @@ fn assert_no_leftovers(tmp: &Path, context: &str) {
     assert!(procs.is_empty(), "{context}: leftover ssh processes: {procs:?}");
 }
 
-#[test]
-fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+/// Start a run of a 30 s task on two hosts, send `signal` once both are
+/// inside it, and check push exits with `code` leaving no ssh master and no
+/// control folder behind. Before that, a normal run leaves nothing either.
+fn signal_closes_connections(signal: i32, code: i32) {
     require!(require_sshd());
     let fleet = Fleet::start(2);
     let tmp = private_tmpdir(&fleet);
@@ -577,10 +838,244 @@ fn connections_are_closed_after_a_run_and_after_ctrl_c() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!ssh_processes_under(&tmp).is_empty(), "expected ssh masters while the run is in flight");
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "Ctrl-C exits 130");
-    assert_no_leftovers(&tmp, "after Ctrl-C");
+    assert_eq!(status.code(), Some(code), "exit code after signal {signal}");
+    assert_no_leftovers(&tmp, &format!("after signal {signal}"));
+}
+
+#[test]
+fn connections_are_closed_after_a_run_and_after_ctrl_c() {
+    signal_closes_connections(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_closes_connections_and_exits_143() {
+    signal_closes_connections(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_closes_connections_and_exits_129() {
+    signal_closes_connections(libc::SIGHUP, 129);
+}
+
+/// A master push cannot end (push was SIGKILLed) ends itself once idle:
+/// it runs with a finite ControlPersist, never `yes`.
+#[test]
+fn ssh_masters_do_not_persist_for_ever() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb =
+        playbook(&fleet, "slow.yml", "- hosts: all\n  tasks:\n    - shell: touch @ROOT@/started; sleep 30\n", &root);
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), pb.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("started").exists() {
+        assert!(std::time::Instant::now() < deadline, "the slow task never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let masters = ssh_processes_under(&tmp);
+    for pid in ssh_pids_under(&tmp) {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    assert!(!masters.is_empty(), "no master left to look at after SIGKILL");
+    for m in &masters {
+        let persist = m.split_whitespace().find(|w| w.starts_with("ControlPersist="));
+        assert!(
+            persist.is_some_and(|p| p
+                .trim_start_matches("ControlPersist=")
+                .trim_end_matches('s')
+                .parse::<u32>()
+                .is_ok()),
+            "a master without a finite ControlPersist: {m}"
+        );
+    }
+}
+
+/// A host's connection kept for its next play may have closed meanwhile
+/// (its master ends itself when idle): the next play connects again
+/// rather than fail the host. Here h1's master is ended while h2 plays.
+#[test]
+fn a_connection_closed_between_plays_is_made_again() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let tmp = private_tmpdir(&fleet);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "plays.yml",
+        "- hosts: h1\n  tasks:\n    - command: 'true'\n\
+         - hosts: h2\n  tasks:\n    - shell: touch @ROOT@/h2-started; sleep 3\n\
+         - hosts: h1\n  tasks:\n    - command: 'true'\n",
+        &root,
+    );
+    let child = std::process::Command::new(push_tests::push_bin())
+        .args([
+            "run".as_ref(),
+            pb.as_os_str(),
+            "-i".as_ref(),
+            fleet.inventory().as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ])
+        .env("TMPDIR", &tmp)
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !root.join("h2-started").exists() {
+        assert!(std::time::Instant::now() < deadline, "h2's play never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let h1_port = format!(" -p {} ", fleet.host("h1").port());
+    let h1_masters: Vec<i32> = ssh_pids_under(&tmp)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&h1_port)
+        })
+        .collect();
+    assert_eq!(h1_masters.len(), 1, "h1's master, kept for its next play");
+    unsafe { libc::kill(h1_masters[0], libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let recap = push_tests::parse_json_lines(&stdout).unwrap().into_iter().find(|e| e["event"] == "recap").unwrap();
+    assert_eq!(recap["hosts"]["h1"]["ok"], 2, "{recap}");
+    assert_no_leftovers(&tmp, "after the run");
+}
+
+/// `push run PLAYBOOK -i INVENTORY --format json` from the work dir, and the
+/// peak of push's own resident memory in KiB (its VmHWM, a high-water mark,
+/// read until it exits: the ssh processes push starts are not counted).
+fn run_json_peak_rss(fleet: &Fleet, playbook: &Path) -> (RunOutput, u64) {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(push_tests::push_bin())
+        .args(["run".as_ref(), playbook.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+        .args(["--format", "json"])
+        .current_dir(fleet.work_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        peak = peak.max(hwm.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = push_tests::CmdOutput {
+        cmdline: format!("push run {}", playbook.display()),
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        timed_out: false,
+    };
+    assert!(peak > 0, "push's memory was never read");
+    (RunOutput(output), peak)
+}
+
+/// A step printing 50 MB: push keeps the head and the tail of it, says how
+/// much it cut in between, and its memory does not grow with the output.
+#[test]
+fn huge_step_output_is_cut_in_the_middle() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let pb = playbook(
+        &fleet,
+        "loud.yml",
+        "- hosts: all\n  tasks:\n    - shell: echo the start; head -c 50000000 /dev/zero | tr '\\0' x; echo; echo the end; exit 3\n",
+        &root,
+    );
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
+    out.assert_code(2);
+    let msg = out.task("h1", "shell").msg;
+    assert!(msg.starts_with("exit code 3: the start\nxxx"), "{}", &msg[..msg.len().min(200)]);
+    assert!(msg.ends_with("xxx\nthe end"), "{}", &msg[msg.len().saturating_sub(200)..]);
+    let cut: u64 = msg
+        .split("[... ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cut marker in {} bytes of message", msg.len()));
+    assert!(msg.len() < 1 << 20, "{} bytes kept", msg.len());
+    let marker = format!("\n[... {cut} bytes of output cut here ...]\n");
+    let printed = "the start\n".len() + 50_000_000 + "\nthe end".len();
+    assert_eq!(
+        msg.len() - marker.len() + cut as usize,
+        "exit code 3: ".len() + printed,
+        "what was kept and what was cut add up"
+    );
+    assert!(rss < 40 * 1024, "push peaked at {rss} KiB for 50 MB of output");
+}
+
+/// `copy src:` of a 96 MiB file arrives whole, and push's memory does not
+/// hold copies of it: the file is streamed to the host as it is sent.
+#[test]
+fn copy_of_a_large_file_streams_it() {
+    require!(require_sshd());
+    const SIZE: usize = 96 << 20;
+    let fleet = Fleet::start(1);
+    let root = fleet.work_dir();
+    let files = root.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    // Not a repeated pattern only: every MiB differs.
+    let mut data = Vec::with_capacity(SIZE);
+    for mib in 0..(SIZE >> 20) as u32 {
+        let line = format!("{mib:08} the quick brown fox jumps over the lazy dog\n");
+        while data.len() < ((mib as usize + 1) << 20) {
+            data.extend_from_slice(line.as_bytes());
+        }
+        data.truncate((mib as usize + 1) << 20);
+    }
+    std::fs::write(files.join("big.bin"), &data).unwrap();
+    let pb = playbook(
+        &fleet,
+        "big.yml",
+        "- hosts: all\n  tasks:\n    - copy:\n        src: big.bin\n        dest: @ROOT@/out/big.bin\n",
+        &root,
+    );
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let (out, rss) = run_json_peak_rss(&fleet, &pb);
+    out.assert_code(0);
+    assert_eq!(out.task("h1", "copy").status, "changed", "{out}");
+    assert!(std::fs::read(root.join("out/big.bin")).unwrap() == data, "the copy differs from the source");
+    drop(data);
+    assert!(rss < (SIZE as u64 / 1024) / 2, "push peaked at {rss} KiB for a {} KiB file", SIZE / 1024);
+    let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    again.assert_code(0);
+    assert_eq!(again.task("h1", "copy").status, "ok", "{again}");
 }
 
 /// A host done with its plays lets its connection go at once, so a fleet

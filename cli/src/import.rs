@@ -28,6 +28,6 @@ pub fn run(args: ImportArgs) -> Result<i32, ops::Error> {
     let text = match args.command {
         ImportCommand::Geard { file } => ops::import::geard(ops::import::ImportGeard { file })?,
     };
-    print!("{text}");
+    crate::output::out(&text);
     Ok(0)
 }

@@ -31,6 +31,13 @@ pub enum LabCommand {
     /// The first run builds the base image with debootstrap (about a
     /// minute); later runs reuse it. Running `up` again changes nothing;
     /// with a larger --hosts it adds hosts.
+    ///
+    /// Each host's systemd holds about 8 inotify instances, and the hosts
+    /// of all labs share the machine's fs.inotify.max_user_instances (128
+    /// on Debian: 16 hosts): `up` refuses more, before booting anything
+    /// (raise it with `sysctl fs.inotify.max_user_instances=1024`). When a
+    /// host does not boot, the hosts this `up` created that did not boot are
+    /// removed and the inventory lists the hosts that run.
     Up {
         #[command(flatten)]
         name: NameArg,
@@ -76,6 +83,6 @@ pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
         LabCommand::Status { name } => ops::lab::status(LabStatus { name: name.name })?,
         LabCommand::Images { name, images } => ops::lab::images(LabImages { name: name.name, only: images })?,
     };
-    print!("{out}");
+    crate::output::out(&out);
     Ok(0)
 }

@@ -10,6 +10,7 @@ use push_engine::ops;
 
 mod import;
 mod lab;
+mod output;
 
 /// Agentless, Ansible-style push executor: converge hosts over SSH.
 #[derive(Parser)]
@@ -150,7 +151,7 @@ fn main() -> ExitCode {
                 _ => ops::InventoryView::List,
             };
             ops::inventory(ops::InventoryCommand { inventories: args.inventory, view }).map(|text| {
-                print!("{text}");
+                output::out(&text);
                 0
             })
         }
@@ -160,7 +161,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Errors can carry what a host said (an ssh message, a lock holder).
             let text = e.to_string();
-            eprintln!("{}", push_engine::report::escape_controls(text.trim_end()));
+            output::err_line(&push_engine::report::escape_controls(text.trim_end()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -3,14 +3,17 @@
 //! (pure data) -> probe (one remote exec) -> changes computed here ->
 //! apply (one remote exec) -> events -> reporters.
 
+pub mod attachment;
 pub mod batches;
 pub mod diagnostic;
 pub mod digest;
 pub mod filters;
 pub mod import;
 pub mod inventory;
+pub mod kept_scripts;
 pub mod lab;
 pub mod ops;
+pub mod output_cap;
 pub mod plan;
 pub mod playbook;
 pub mod report;
@@ -18,6 +21,7 @@ pub mod runner;
 pub mod script;
 pub mod shell_context;
 pub mod template;
+pub mod template_limits;
 #[cfg(test)]
 mod test_http;
 pub mod transport;

@@ -20,6 +20,9 @@ use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 pub struct Step {
     pub task: usize,
     pub item: Option<Value>,
+    /// Where `item` is in the loop's list, from 1 (0 without a loop): all
+    /// that is told of an item under `no_log`.
+    pub item_position: usize,
     pub op: push_modules::Op,
     pub become_: Option<Become>,
 }
@@ -82,6 +85,10 @@ impl push_modules::Controller for FileLookup<'_> {
         std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 
+    fn find_file(&self, src: &str) -> Result<PathBuf, String> {
+        self.find(src, "files")
+    }
+
     fn render_template(&self, src: &str) -> Result<String, String> {
         let path = self.find(src, "templates")?;
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -98,7 +105,7 @@ pub fn template_diag(span: &Span, e: TemplateError) -> Diagnostic {
         Some(line) if line > 1 => span.shifted(line - 1, None),
         _ => span.clone(),
     };
-    let hint = if let Some(hint) = e.hint {
+    let hint = if let Some(hint) = e.hint.or_else(|| crate::template_limits::hint(&e.message)) {
         hint
     } else if e.message.starts_with("undefined variable") {
         "define it in the play's vars, group_vars/host_vars, or pass it with -e"
@@ -170,15 +177,16 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             }
         },
     };
-    let iterations: Vec<(Option<Value>, Scope)> = match items {
-        None => vec![(None, scope.clone())],
+    let iterations: Vec<(usize, Option<Value>, Scope)> = match items {
+        None => vec![(0, None, scope.clone())],
         Some(items) => {
             let var = task.loop_.as_ref().map_or("item", |l| l.loop_var.as_str()).to_string();
             items
                 .into_iter()
-                .map(|item| {
+                .enumerate()
+                .map(|(i, item)| {
                     let s = scope.with_native([(var.clone(), JinjaValue::from(minijinja::value::Serde(&item)))]);
-                    (Some(item), s)
+                    (i + 1, Some(item), s)
                 })
                 .collect()
         }
@@ -186,7 +194,7 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
     let looped = task.loop_.is_some();
     let mut steps = Vec::new();
     let mut skipped_items = 0;
-    for (item, scope) in iterations {
+    for (item_position, item, scope) in iterations {
         let mut run = true;
         for cond in &task.when {
             if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
@@ -199,7 +207,7 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             continue;
         }
         let op = build_op(play, task, &scope, intent)?;
-        steps.push(Step { task: index, item, op, become_: task.become_.clone() });
+        steps.push(Step { task: index, item, item_position, op, become_: task.become_.clone() });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };

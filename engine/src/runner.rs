@@ -393,6 +393,14 @@ impl HostRun<'_> {
     async fn host(&self, host: &PreparedHost, connector: &dyn Connector, pool: &Pool) -> bool {
         let name = host.name.as_str();
         let existing = pool.lock().unwrap().remove(name);
+        let existing = match existing {
+            Some(c) if c.reusable() => Some(c),
+            Some(stale) => {
+                stale.close().await;
+                None
+            }
+            None => None,
+        };
         let conn = match existing {
             Some(c) => c,
             None => match connector.connect(&host.target).await {
@@ -479,6 +487,7 @@ impl HostRun<'_> {
                 .collect(),
             ignore_errors: task.ignore_errors,
             prefetch: probe.then_some(&f.step.op.prefetch),
+            attachment: if probe { None } else { f.step.op.attachment.as_ref() },
         }
     }
 
@@ -500,7 +509,7 @@ impl HostRun<'_> {
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
-                vec![Step { task: usize::MAX, item: None, op, become_: become_.clone() }],
+                vec![Step { task: usize::MAX, item: None, item_position: 0, op, become_: become_.clone() }],
             ));
         }
         if self.opts.rollback {
@@ -593,6 +602,7 @@ impl HostRun<'_> {
                             defers: vec![],
                             ignore_errors,
                             prefetch: None,
+                            attachment: s.op.attachment.as_ref(),
                         };
                         (flag.clone(), step)
                     })
@@ -600,16 +610,11 @@ impl HostRun<'_> {
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
             let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
-            // The apply is one exec: say what it may be waiting for.
-            let restarts: Vec<&str> = final_plan
-                .iter()
-                .filter(|(fin, _, _)| matches!(fin, Final::Deferred(_)))
-                .filter_map(|(_, label, _)| label.strip_prefix("restart "))
-                .collect();
-            let phase = match restarts.as_slice() {
-                [] => "applying".to_string(),
-                r => format!("applying; restarts wait for {} to come up", r.join(", ")),
-            };
+            // The apply is one exec: say what it will be waiting for.
+            let probed =
+                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
+            let announced = announced_defers(&finals.raised, probed);
+            let phase = apply_phase(&final_plan, &announced);
             self.reporter.host_phase(name, &phase);
             apply_reports = self.exec(on, &script, &phase).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
@@ -659,10 +664,7 @@ impl HostRun<'_> {
                     }
                 }
                 if let Some(m) = step_message(report, status, task.no_log) {
-                    msgs.push(match &f.step.item {
-                        Some(item) => format!("({}) {m}", item_label(item)),
-                        None => m,
-                    });
+                    msgs.push(item_message(f.step, task.no_log, m));
                 }
                 results.push(register_value(
                     report,
@@ -737,21 +739,10 @@ impl HostRun<'_> {
     async fn exec(&self, on: &OnHost<'_>, script: &script::Script, phase: &str) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
-        // What is sent, kept for reading (like Ansible's ANSIBLE_KEEP_REMOTE_FILES).
-        // Private: scripts carry file contents, secrets included.
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            let path = std::path::Path::new(&dir).join(format!("{name}.{n}.sh"));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .and_then(|mut f| f.write_all(script.text.as_bytes()));
-            if let Err(e) = written {
-                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot write {}: {e}", path.display()));
+            let write = |f: &mut std::fs::File| crate::attachment::write(script, &mut std::io::BufWriter::new(f));
+            if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, write) {
+                self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }
         }
         let waits = script::LockWaits::new(&script.nonce);
@@ -770,7 +761,7 @@ impl HostRun<'_> {
                 self.reporter.host_phase(name, &waiting);
             }
         };
-        let output = match on.conn.exec(&script.text, &progress).await {
+        let output = match on.conn.exec(script, &progress).await {
             Ok(o) => o,
             Err(e) => {
                 let status = match e {
@@ -783,6 +774,11 @@ impl HostRun<'_> {
         };
         match script::parse(&output.stdout, &output.stderr, &script.nonce) {
             Ok(reports) => Some(reports),
+            Err(script::ParseError::Truncated { last: None }) if output.status == Some(script::SETUP_FAILED) => {
+                let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                self.report(self.result(name, "exec".into(), Status::Failed, Some(why)));
+                None
+            }
             Err(e) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 self.report(self.result(
@@ -810,9 +806,12 @@ fn step_status(r: &StepReport) -> Status {
     }
 }
 
+/// What to say of a step. Under `no_log`, only that a failure's output is
+/// hidden: a module's reason may quote its arguments (a path, a name), and
+/// those may be the secret, as in Ansible.
 fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> {
-    if no_log && status == Status::Failed {
-        return Some("the output has been hidden due to no_log".into());
+    if no_log {
+        return (status == Status::Failed).then(|| "the output has been hidden due to no_log".into());
     }
     match status {
         Status::Failed => {
@@ -827,6 +826,17 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
+    }
+}
+
+/// A step's message, after its loop item; under `no_log`, after the item's
+/// place in the loop only: the item may be the secret (a loop over
+/// passwords).
+fn item_message(step: &Step, no_log: bool, msg: String) -> String {
+    match &step.item {
+        None => msg,
+        Some(_) if no_log => format!("(item {}) {msg}", step.item_position),
+        Some(item) => format!("({}) {msg}", item_label(item)),
     }
 }
 
@@ -859,6 +869,32 @@ fn register_value(r: &StepReport, status: Status, item: Option<&Value>, no_log: 
     v
 }
 
+/// The deferred actions an apply is known to run before it starts: those
+/// raised already, and those the probe of a step it applies asked for
+/// (`push_defer`). A step's probe asks for them only when the change that
+/// needs them is due, so a final step that is merely possible is not here.
+fn announced_defers<'r>(raised: &BTreeSet<Final>, probed: impl Iterator<Item = &'r StepReport>) -> BTreeSet<String> {
+    let before = raised.iter().filter_map(|f| match f {
+        Final::Deferred(key) => Some(key.clone()),
+        Final::Handler(_) => None,
+    });
+    before.chain(probed.flat_map(|r| r.defers().map(str::to_string).collect::<Vec<_>>())).collect()
+}
+
+/// What a host does during its apply: the restarts among its final steps
+/// that are announced (`announced_defers`), by their labels.
+fn apply_phase(final_plan: &[(Final, String, Vec<Step>)], announced: &BTreeSet<String>) -> String {
+    let restarts: Vec<&str> = final_plan
+        .iter()
+        .filter(|(fin, _, _)| matches!(fin, Final::Deferred(key) if announced.contains(key)))
+        .filter_map(|(_, label, _)| label.strip_prefix("restart "))
+        .collect();
+    match restarts.as_slice() {
+        [] => "applying".to_string(),
+        r => format!("applying; restarts wait for {} to come up", r.join(", ")),
+    }
+}
+
 /// A unified diff of what a step changes, from the probe's "before" and the
 /// controller's (or the host's) "after".
 fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
@@ -877,4 +913,38 @@ fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
             .header(&format!("before: {label}"), &format!("after: {label}"))
             .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deferred(key: &str, label: &str) -> (Final, String, Vec<Step>) {
+        (Final::Deferred(key.into()), label.into(), Vec::new())
+    }
+
+    fn probed(status: &str) -> StepReport {
+        StepReport { status: status.into(), ..Default::default() }
+    }
+
+    /// A play with docker_host and a docker_unit has both restarts among its
+    /// final steps; an apply that only upgrades web waits for web alone.
+    #[test]
+    fn the_apply_phase_names_only_the_restarts_the_probe_announced() {
+        let plan = [
+            deferred("10-daemon-reload", "systemd daemon-reload"),
+            deferred("20-restart-docker", "restart docker"),
+            deferred("50-restart-web", "restart web"),
+        ];
+        let web_only = [probed("changed unit\ndefer 10-daemon-reload\ndefer 50-restart-web\n")];
+        let announced = announced_defers(&BTreeSet::new(), web_only.iter());
+        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for web to come up");
+
+        let raised = BTreeSet::from([Final::Deferred("20-restart-docker".into()), Final::Handler(0)]);
+        let announced = announced_defers(&raised, web_only.iter());
+        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for docker, web to come up");
+
+        let nothing = announced_defers(&BTreeSet::new(), [probed("changed file\n")].iter());
+        assert_eq!(apply_phase(&plan, &nothing), "applying");
+    }
 }

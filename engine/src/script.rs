@@ -42,6 +42,8 @@ pub struct ScriptStep<'a> {
     pub ignore_errors: bool,
     /// What the probe fetches for this step beforehand (see [`prefetch`]).
     pub prefetch: Option<&'a push_modules::Prefetch>,
+    /// A file the snippet carries (an apply's `copy src:`).
+    pub attachment: Option<&'a push_modules::Attachment>,
 }
 
 /// The host's deploy lock, held for the whole apply (changes, deferred
@@ -61,11 +63,19 @@ pub struct Lock {
 pub struct Script {
     pub text: String,
     pub nonce: String,
+    /// Files whose content goes where their tokens stand in `text`, as the
+    /// script is sent ([`crate::attachment`]).
+    pub attachments: Vec<push_modules::Attachment>,
 }
 
 fn new_nonce() -> String {
     format!("PUSH{:032x}", rand::random::<u128>())
 }
+
+/// The exit status of a script that could not set itself up on the host
+/// (its working folder cannot be made or written), before any step ran;
+/// why is on its stderr.
+pub const SETUP_FAILED: i32 = 125;
 
 /// The script's start: with `dir`, a private temporary folder with every
 /// step's folder in it, made by one `mkdir` (on a fleet, each process a run
@@ -81,7 +91,7 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
         for id in ids {
             let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
         }
-        out.push_str(" || exit 125\n");
+        let _ = writeln!(out, " || exit {SETUP_FAILED}");
         out.push_str("trap 'push_unwatch; rm -rf \"$PUSH_T\"' EXIT\n");
     } else {
         out.push_str("PUSH_T=\n");
@@ -97,6 +107,9 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
+    if dir {
+        let _ = writeln!(out, "push_check_workdir || exit {SETUP_FAILED}");
+    }
 }
 
 /// Write a step: its snippet as a function (or, under sudo, as a file run by
@@ -116,11 +129,15 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             // fed to the root shell on stdin (the file stays private to the
             // login user: it may hold secrets). Its own commands read
             // /dev/null, as everywhere else.
-            let _ = writeln!(out, "(umask 077; cat >\"$PUSH_T/{id}.sh\") <<'{nonce}'");
+            // A file cut short (its filesystem filled up) must not run: the
+            // step fails instead, saying why.
+            let _ = writeln!(out, "if (umask 077; cat >\"$PUSH_T/{id}.sh\") 2>/dev/null <<'{nonce}'");
             out.push_str("push_main() {\n");
             out.push_str(push_modules::shell::prelude());
             let _ = writeln!(out, "set -e\ncd /\n{}\n}}\npush_main </dev/null\n{nonce}", s.snippet.trim_end());
-            let _ = writeln!(out, "push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ =
+                writeln!(out, "then push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ = writeln!(out, "else push_run {id} push_write_failed \"$PUSH_T/{id}.sh\" \"$PUSH_T/{id}.sh\"\nfi");
         }
     }
     if !apply {
@@ -193,7 +210,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
         step(&mut out, s, &nonce, false);
     }
     footer(&mut out);
-    Script { text: out, nonce }
+    Script { text: out, nonce, attachments: Vec::new() }
 }
 
 /// The apply: the given steps in order, stopping at the first failure, then
@@ -231,7 +248,13 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         out.push_str("fi\n");
     }
     footer(&mut out);
-    Script { text: out, nonce }
+    let mut attachments: Vec<push_modules::Attachment> = Vec::new();
+    for a in steps.iter().chain(finals.iter().map(|(_, s)| s)).filter_map(|s| s.attachment) {
+        if !attachments.contains(a) {
+            attachments.push(a.clone());
+        }
+    }
+    Script { text: out, nonce, attachments }
 }
 
 /// What one step reported.
@@ -386,10 +409,24 @@ pub enum LockWait {
     Taken,
 }
 
+/// The longest `w` line waited for across pieces: the holder in it is at
+/// most 200 bytes (`push_lock` reads no more). Any longer line is not one
+/// and is skipped, so a step's long stderr line is never held here.
+const LONGEST_WAIT_LINE: usize = 1024;
+
 /// Picks the [`LockWait`] lines out of stderr as it arrives in pieces.
 pub struct LockWaits {
     mark: String,
-    partial: std::sync::Mutex<Vec<u8>>,
+    partial: std::sync::Mutex<PartialLine>,
+}
+
+/// The start of a line whose end has not arrived yet.
+#[derive(Default)]
+struct PartialLine {
+    /// What came of it so far, while it may still be a `w` line.
+    line: Vec<u8>,
+    /// It is not one: skipped up to its newline.
+    skipping: bool,
 }
 
 impl LockWaits {
@@ -400,20 +437,42 @@ impl LockWaits {
     /// The waits in the complete lines of `chunk` (with what came before).
     pub fn feed(&self, chunk: &[u8]) -> Vec<LockWait> {
         let mut partial = self.partial.lock().expect("not poisoned: no panics while held");
-        partial.extend_from_slice(chunk);
-        let Some(end) = partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
-        let lines: Vec<u8> = partial.drain(..=end).collect();
-        String::from_utf8_lossy(&lines)
-            .lines()
-            .filter_map(|l| l.strip_prefix(self.mark.as_str()))
-            .filter_map(|rest| match rest.split_once(' ') {
-                None if rest == "taken" => Some(LockWait::Taken),
-                None => None,
-                Some((left, holder)) => {
-                    Some(LockWait::Waiting { left_secs: left.parse().ok()?, holder: holder.to_string() })
+        let mark = self.mark.as_bytes();
+        let mut waits = Vec::new();
+        let mut rest = chunk;
+        loop {
+            let nl = rest.iter().position(|&b| b == b'\n');
+            let piece = &rest[..nl.unwrap_or(rest.len())];
+            if !partial.skipping {
+                let room = LONGEST_WAIT_LINE + 1 - partial.line.len();
+                partial.line.extend_from_slice(&piece[..piece.len().min(room)]);
+                let n = partial.line.len().min(mark.len());
+                if partial.line.len() > LONGEST_WAIT_LINE || partial.line[..n] != mark[..n] {
+                    partial.line.clear();
+                    partial.skipping = true;
                 }
-            })
-            .collect()
+            }
+            let Some(nl) = nl else { return waits };
+            if !partial.skipping {
+                waits.extend(self.wait(&partial.line));
+            }
+            partial.line.clear();
+            partial.skipping = false;
+            rest = &rest[nl + 1..];
+        }
+    }
+
+    /// A whole line, if it is a `w` line.
+    fn wait(&self, line: &[u8]) -> Option<LockWait> {
+        let line = String::from_utf8_lossy(line);
+        let rest = line.trim_end_matches('\r').strip_prefix(self.mark.as_str())?;
+        match rest.split_once(' ') {
+            None if rest == "taken" => Some(LockWait::Taken),
+            None => None,
+            Some((left, holder)) => {
+                Some(LockWait::Waiting { left_secs: left.parse().ok()?, holder: holder.to_string() })
+            }
+        }
     }
 }
 
@@ -444,6 +503,7 @@ mod tests {
             defers: vec![],
             ignore_errors: false,
             prefetch: None,
+            attachment: None,
         }
     }
 
@@ -518,6 +578,71 @@ mod tests {
                 lock_dir.display()
             )
         );
+    }
+
+    /// A script cut off on its way (the connection closed mid-transfer)
+    /// never runs, and its shell exits without its traps: the watcher it
+    /// started goes too, instead of waiting on a shell that is gone.
+    #[test]
+    fn the_watcher_of_a_script_cut_off_on_its_way_ends() {
+        use std::io::Write;
+        let script = apply(&[s("0", "echo applied")], &[], &[], None);
+        let cut = &script.text[..script.text.find("push_run 0").expect("the step's call")];
+        let id = format!("{:016x}", rand::random::<u64>());
+        let mark = format!("PUSH_TEST_WATCHED={id}");
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .env("PUSH_TEST_WATCHED", &id)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("PUSH_SILENCE=3\n{cut}").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("applied"), "a script cut off ran");
+        let marked = || -> Vec<u32> {
+            let pids = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
+            pids.filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == mark.as_bytes()))
+            })
+            .collect()
+        };
+        assert!(!marked().is_empty(), "no watcher started");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !marked().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(marked(), Vec::<u32>::new(), "the watcher outlived its script's shell");
+    }
+
+    /// Wait lines are found in pieces of any size, among lines of any
+    /// length; a line too long to be one is skipped, not held.
+    #[test]
+    fn lock_waits_skip_other_lines_without_holding_them() {
+        let mut stream = b"\nPUSHx + lock\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'e', 3 * LONGEST_WAIT_LINE));
+        stream.extend(b"PUSHx w 9 not at the start of a line\n\nPUSHx w 60 push run a.yml by me@here\n");
+        stream.extend(b"PUSHx w soon bad\n\nPUSHx w taken\nerr\nPUSHx = 0\n");
+        for chunk in [1, 5, 64, stream.len()] {
+            let waits = LockWaits::new("PUSHx");
+            let said: Vec<LockWait> = stream
+                .chunks(chunk)
+                .flat_map(|piece| {
+                    let said = waits.feed(piece);
+                    assert!(waits.partial.lock().unwrap().line.len() <= LONGEST_WAIT_LINE, "chunks of {chunk}");
+                    said
+                })
+                .collect();
+            let waiting = LockWait::Waiting { left_secs: 60, holder: "push run a.yml by me@here".into() };
+            assert_eq!(said, [waiting, LockWait::Taken], "chunks of {chunk}");
+        }
     }
 
     #[test]
@@ -662,6 +787,56 @@ mod tests {
         assert!(reports[0].changed());
         let script = apply(&[ScriptStep { become_: Some(&nobody), ..s("0", "true") }], &[], &[], None);
         assert!(script.text.contains("(umask 077; cat >"), "step files holding secrets are private");
+    }
+
+    /// A step under a non-root become_user writes its status and diff into
+    /// a folder that is that user's alone (and root's): no other local user
+    /// reads its output or forges its status lines (it was 0777, the status
+    /// file 0666).
+    #[test]
+    fn become_user_step_folder_is_private_to_that_user() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let look = "d=${PUSH_S%/*}; stat -c '%a %U' \"${d%/*}\" \"$d\" \"$PUSH_D\" \"$PUSH_S\" \"$d/out\" \"$d/err\"";
+        let step = ScriptStep { become_: Some(&nobody), ..s("0", look) };
+        let reports = run_locally(&apply(&[step], &[], &[], None));
+        let out = String::from_utf8_lossy(&reports[0].stdout).into_owned();
+        let lines: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+        assert_eq!(lines.len(), 6, "{out}{}", String::from_utf8_lossy(&reports[0].stderr));
+        assert_eq!(lines[0], ("711", "root"), "the run's folder: entered, not listed\n{out}");
+        assert_eq!(&lines[1..3], [("700", "nobody"), ("700", "nobody")], "the step's folders\n{out}");
+        for (mode, _) in &lines[3..] {
+            let bits = u32::from_str_radix(mode, 8).unwrap();
+            assert_eq!(bits & 0o022, 0, "a step file others may write to\n{out}");
+        }
+    }
+
+    /// Under a become_user the step's folder is that user's: links it puts
+    /// there in place of the step's files are not read through when the
+    /// report comes back (a root-only file would reach it).
+    #[test]
+    fn become_user_cannot_make_the_report_read_through_links() {
+        if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
+            panic!("this test needs root and sudo (apt-get install -y sudo)");
+        }
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret.path(), "root-only\n").unwrap();
+        let p = secret.path().display();
+        let snippet = format!(
+            "d=${{PUSH_S%/*}}; rm -f \"$d/out\" \"$d/err\"\n\
+             for f in \"$d/out\" \"$d/err\" \"$PUSH_D/before\" \"$PUSH_D/after\"; do ln -s {p} \"$f\"; done"
+        );
+        let nobody = Become { enabled: true, user: "nobody".into() };
+        let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", &snippet) }], &[], &[], None));
+        let r = &reports[0];
+        assert_eq!(r.rc, 0, "{}", String::from_utf8_lossy(&r.stderr));
+        let none = Vec::new();
+        let (before, after) = (r.before.as_ref().unwrap_or(&none), r.after.as_ref().unwrap_or(&none));
+        for (what, data) in [("stdout", &r.stdout), ("stderr", &r.stderr), ("before", before), ("after", after)] {
+            assert!(!String::from_utf8_lossy(data).contains("root-only"), "{what}: {r:?}");
+        }
     }
 
     fn is_root() -> bool {

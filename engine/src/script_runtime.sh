@@ -19,8 +19,16 @@ push_run() {
         : >"$push_d/status"
         ( push_step "$push_d/status" "$push_d/diff" "$@" ) >"$push_d/out" 2>"$push_d/err" </dev/null
         push_rc=$?
-        if [ -s "$push_d/out" ]; then cat -- "$push_d/out"; fi
-        if [ -s "$push_d/err" ]; then cat -- "$push_d/err" >&2; fi
+        # A failed step's messages are lost when its files cannot take them
+        # (the working folder's filesystem filled up): say so instead.
+        if [ "$push_rc" != 0 ] && ! printf x 2>/dev/null >"$push_d/space"; then
+            push_write_failed "$push_d/space" "the step's output into the run's working folder $PUSH_T"
+        fi
+        # Read back without following symlinks: under a become_user the
+        # step's folder is that user's, who could put links there to files
+        # only this shell may read.
+        if [ -s "$push_d/out" ]; then push_cat_nofollow "$push_d/out"; fi
+        if [ -s "$push_d/err" ]; then push_cat_nofollow "$push_d/err" >&2; fi
         push_changed=0
         push_defers=' '
         while IFS= read -r push_l || [ -n "$push_l" ]; do
@@ -30,8 +38,8 @@ push_run() {
             esac
             printf '\n%s s %s\n' "$PUSH_NONCE" "$push_l"
         done <"$push_d/status"
-        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; cat -- "$push_d/diff/before"; fi
-        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; cat -- "$push_d/diff/after"; fi
+        if [ -f "$push_d/diff/before" ]; then printf '\n%s b\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/before"; fi
+        if [ -f "$push_d/diff/after" ]; then printf '\n%s a\n' "$PUSH_NONCE"; push_cat_nofollow "$push_d/diff/after"; fi
     fi
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc"
     printf '\n%s = %s\n' "$PUSH_NONCE" "$push_rc" >&2
@@ -52,17 +60,32 @@ push_step() {
 push_end() { printf '\n%s end\n' "$PUSH_NONCE"; }
 
 # push_as USER FILE: run a step file as USER (root by default) via sudo,
-# or directly when we already are that user. Only a non-root USER needs to
-# write the step's status and diff files; the step file itself is read by
-# this shell and handed over on stdin.
+# or directly when we already are that user. The step file itself is read
+# by this shell and handed over on stdin; its output goes to files this
+# shell opened.
 push_as() {
     if [ "$(id -un)" = "$1" ]; then
         sh "$2"
     else
-        if [ "$1" != root ]; then
-            chmod 0711 "$PUSH_T" && chmod 0777 "$PUSH_T/$push_id" "$PUSH_D" && chmod 0666 "$PUSH_S"
-        fi
+        if [ "$1" != root ]; then push_share_step "$1" || return; fi
         sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
+    fi
+}
+
+# push_share_step USER: a non-root USER writes the running step's status
+# file and diff folder. They stay private to USER and the login user: the
+# step's output and status are no one else's to read or forge. A root login
+# gives USER the step's folder (mode 0700); another login adds USER to the
+# folder's ACL, without which it cannot hand the folder over.
+push_share_step() {
+    if [ "$(id -u)" = 0 ]; then
+        chmod 0711 "$PUSH_T" && chown -- "$1" "$PUSH_T/$push_id" "$PUSH_D" "$PUSH_S"
+    elif command -v setfacl >/dev/null 2>&1; then
+        setfacl -m "u:$1:x" -- "$PUSH_T" && setfacl -m "u:$1:rwx" -- "$PUSH_T/$push_id" "$PUSH_D" &&
+            setfacl -m "u:$1:rw" -- "$PUSH_S"
+    else
+        echo "become_user $1 needs a root login or setfacl on the host (Debian: apt-get install acl) to keep the step's files private" >&2
+        return 1
     fi
 }
 
@@ -82,8 +105,20 @@ push_lock() {
     esac
     push_lock_trusted "${push_lock_in:-/}" || exit 75
     shift
+    # Where the lock is, for the EXIT trap that releases it: written before
+    # the lock is taken, so that a lock taken can always be released.
+    push_write_line "$PUSH_T/lock.path" "$push_lock_dir" || exit 75
     push_waited=0
-    while ! mkdir "$push_lock_dir" 2>/dev/null; do
+    while ! push_lock_e=$(LC_ALL=C mkdir -- "$push_lock_dir" 2>&1); do
+        # Another run's lock, or a folder that cannot be made (a full
+        # filesystem): only the first is waited for.
+        case $push_lock_e in
+        *"File exists"*) ;;
+        *)
+            printf 'cannot take the deploy lock: %s\n' "$push_lock_e" >&2
+            exit 75
+            ;;
+        esac
         push_holder=$(head -c 200 "$push_lock_dir/holder" 2>/dev/null | head -n 1)
         push_pid=$(cat "$push_lock_dir/pid" 2>/dev/null || echo)
         if [ -n "$push_pid" ] && ! kill -0 "$push_pid" 2>/dev/null; then
@@ -109,9 +144,24 @@ push_lock() {
     if [ "$push_waited" -gt 0 ]; then
         { printf '\n%s w taken\n' "$PUSH_NONCE" >&8; } 2>/dev/null || :
     fi
-    printf '%s since %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$push_lock_dir/holder"
-    echo "$$" >"$push_lock_dir/pid"
-    echo "$push_lock_dir" >"$PUSH_T/lock.path"
+    if ! push_write_line "$push_lock_dir/holder" "$1 since $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        || ! push_write_line "$push_lock_dir/pid" "$$"; then
+        # Ours, and unusable: a lock without its holder would look stale.
+        rm -rf -- "$push_lock_dir"
+        exit 75
+    fi
+}
+
+# push_write_line FILE TEXT: TEXT and a newline into FILE, or say why not
+# (a full filesystem) naming FILE, and fail.
+push_write_line() {
+    printf '%s\n' "$2" 2>/dev/null >"$1" || push_write_failed "$1" "$1"
+}
+
+# Can the run's working folder take data? Checked before the first step:
+# a full filesystem there would swallow every step's messages.
+push_check_workdir() {
+    printf x 2>/dev/null >"$PUSH_T/space" || push_write_failed "$PUSH_T/space" "the run's working folder $PUSH_T"
 }
 
 # The default lock, in a folder only the login user can write, made 0700:

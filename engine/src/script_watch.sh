@@ -19,6 +19,9 @@ push_watch() {
         sleep "$push_w_every" & push_w_sleep=$!
         # wait returns early for each heartbeat (a trapped signal).
         while kill -0 "$push_w_sleep" 2>/dev/null; do wait "$push_w_sleep"; done
+        # The script's shell is gone without its EXIT trap (killed, or its
+        # text cut off on the way): nothing left to watch.
+        kill -0 "$$" 2>/dev/null || exit 0
         if [ -n "$push_w_beat" ]; then
             push_w_beats=1; push_w_beat=; push_w_still=0
         # Where /proc/PID/io cannot be read, the arrival is not watched.

@@ -81,7 +81,7 @@ pub fn slot(index: usize) -> String {
 /// Shell text with every slot replaced by its value, escaped for the
 /// place it sits.
 pub fn splice_shell(text: &str, values: &[SlotValue]) -> Result<String, QuoteError> {
-    let pieces = pieces(text)?;
+    let pieces = pieces(text);
     let mut chains = Chains::new();
     Lexer::new(&pieces, &mut chains).command(&[], false)?;
     substitute(&pieces, values, &chains)
@@ -92,7 +92,7 @@ pub fn splice_shell(text: &str, values: &[SlotValue]) -> Result<String, QuoteErr
 /// script of a shell run with `-c` is shell text, lexed as in
 /// [`splice_shell`].
 pub fn split_command(text: &str, values: &[SlotValue]) -> Result<Vec<String>, QuoteError> {
-    let words = split_words(&pieces(text)?)?;
+    let words = split_words(&pieces(text))?;
     let literal: Vec<String> = words.iter().map(|w| literal_text(w)).collect();
     let script = shell_script_word(&literal);
     words
@@ -126,20 +126,20 @@ enum Piece {
     Slot(usize),
 }
 
-fn pieces(text: &str) -> Result<Vec<Piece>, QuoteError> {
+/// The text as pieces. Slot characters come only from the renderer: the
+/// playbook's text and `| safe` text holding them are refused before.
+fn pieces(text: &str) -> Vec<Piece> {
     let mut out = Vec::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
-        match c {
-            SLOT_OPEN => {
-                let digits: String = chars.by_ref().take_while(|&c| c != SLOT_CLOSE).collect();
-                out.push(Piece::Slot(digits.parse().expect("slots are written by the renderer")));
-            }
-            SLOT_CLOSE => unreachable!("a slot close without an open is refused before rendering"),
-            c => out.push(Piece::Char(c)),
+        if c == SLOT_OPEN {
+            let digits: String = chars.by_ref().take_while(|&c| c != SLOT_CLOSE).collect();
+            out.push(Piece::Slot(digits.parse().expect("slots are written by the renderer")));
+        } else {
+            out.push(Piece::Char(c));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The text of a word without its slots (for recognising `sh -c`).
@@ -435,19 +435,29 @@ impl<'p, 'c> Lexer<'p, 'c> {
             match piece {
                 Piece::Slot(s) => self.record(s, Escape::DoubleQuoted, outer),
                 Piece::Char('"') => return Ok(()),
-                Piece::Char('\\') => {
-                    if let Some(Piece::Slot(_)) = self.peek(0) {
-                        return Err(refuse(
-                            "right after a backslash inside double quotes",
-                            "drop the backslash: the value is escaped for you",
-                        ));
-                    }
-                    self.i += 1;
-                }
-                Piece::Char('$') => self.dollar(outer)?,
-                Piece::Char('`') => self.backtick_in_double_quotes()?,
-                Piece::Char(_) => {}
+                Piece::Char(c) => self.expanding(c, outer, "inside double quotes")?,
             }
+        }
+        Ok(())
+    }
+
+    /// A character of text that expands as double quotes do (a `"..."`
+    /// string, an unquoted here-doc body): `\` escapes the next one, `$`
+    /// and backticks expand.
+    fn expanding(&mut self, c: char, outer: &[Escape], place: &str) -> Result<(), QuoteError> {
+        match c {
+            '\\' => {
+                if let Some(Piece::Slot(_)) = self.peek(0) {
+                    return Err(refuse(
+                        &format!("right after a backslash {place}"),
+                        "drop the backslash: the value is escaped for you",
+                    ));
+                }
+                self.i += 1;
+            }
+            '$' => self.dollar(outer)?,
+            '`' => self.backtick_in_double_quotes()?,
+            _ => {}
         }
         Ok(())
     }
@@ -640,18 +650,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
             match piece {
                 Piece::Slot(s) => self.record(s, escape.clone(), outer),
                 Piece::Char(_) if doc.quoted => {}
-                Piece::Char('\\') => {
-                    if let Some(Piece::Slot(_)) = self.peek(0) {
-                        return Err(refuse(
-                            "right after a backslash in a here-doc",
-                            "drop the backslash: the value is escaped for you",
-                        ));
-                    }
-                    self.i += 1;
-                }
-                Piece::Char('$') => self.dollar(outer)?,
-                Piece::Char('`') => self.backtick_in_double_quotes()?,
-                Piece::Char(_) => {}
+                Piece::Char(c) => self.expanding(c, outer, "in a here-doc")?,
             }
         }
     }

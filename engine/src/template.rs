@@ -19,6 +19,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::Value as Json;
 
 use crate::shell_context::{self, QuoteError, SlotValue};
+use crate::template_limits as limits;
 
 pub type Vars = serde_json::Map<String, Json>;
 
@@ -115,6 +116,7 @@ fn base_environment() -> Environment<'static> {
     );
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     crate::filters::register(&mut env);
+    env.set_fuel(Some(limits::current().fuel));
     env
 }
 
@@ -170,7 +172,9 @@ struct ScopeInner {
     /// Values that are already minijinja values (hostvars, registered results).
     native: HashMap<String, Value>,
     cache: Mutex<HashMap<String, Value>>,
-    resolving: Mutex<HashSet<String>>,
+    /// The variables being rendered, outermost first: a variable's template
+    /// reading another nests one render in the other.
+    resolving: Mutex<Vec<String>>,
     /// The first error met while rendering a variable lazily; minijinja's
     /// object protocol cannot return errors, so we keep it for the report.
     nested_error: Mutex<Option<String>>,
@@ -232,6 +236,12 @@ impl Scope {
     }
 
     fn lookup(&self, name: &str) -> Option<Value> {
+        // A render already failed (its error is pending): every lookup after
+        // it is moot, and retrying a chain that nests too deep at each of its
+        // levels would take exponential time.
+        if self.inner.nested_error.lock().unwrap().is_some() {
+            return None;
+        }
         // Ready values sit above inventory, play and task vars, but below the
         // top layer: extra vars always win, as in Ansible.
         let top_is_extra = self.inner.layers.last().is_some_and(|l| l.contains_key(name));
@@ -244,23 +254,42 @@ impl Scope {
             return Some(v.clone());
         }
         let raw = self.raw(name)?.clone();
-        if !self.inner.resolving.lock().unwrap().insert(name.to_string()) {
-            self.note_error(format!("variable `{name}` refers to itself"));
+        if let Err(message) = self.enter(name) {
+            self.note_error(message);
             return None;
         }
-        let rendered = self.render_json(&raw, Mode::Plain);
-        self.inner.resolving.lock().unwrap().remove(name);
+        let rendered = self.render_json(&raw, Mode::Plain).and_then(value_within_limits);
+        self.inner.resolving.lock().unwrap().pop();
         match rendered {
             Ok(json) => {
                 let v = Value::from(Serde(&json));
                 self.inner.cache.lock().unwrap().insert(name.to_string(), v.clone());
                 Some(v)
             }
+            // The nesting error names its chain already.
+            Err(e) if limits::is_too_deep(&e.message) => {
+                self.note_error(e.message);
+                None
+            }
             Err(e) => {
                 self.note_error(format!("in variable `{name}`: {}", e.message));
                 None
             }
         }
+    }
+
+    /// Start rendering variable `name`, unless that loops or nests too deep:
+    /// each level is a render on the stack, and a long chain would overflow it.
+    fn enter(&self, name: &str) -> Result<(), String> {
+        let mut resolving = self.inner.resolving.lock().unwrap();
+        if resolving.iter().any(|n| n == name) {
+            return Err(format!("variable `{name}` refers to itself"));
+        }
+        if resolving.len() >= limits::MAX_VARIABLE_DEPTH {
+            return Err(limits::too_deep(&resolving));
+        }
+        resolving.push(name.to_string());
+        Ok(())
     }
 
     fn note_error(&self, message: String) {
@@ -308,7 +337,7 @@ impl Scope {
             Mode::Plain => self.render_with(&engines().plain, s),
             Mode::Shell => {
                 let (text, values) = self.render_slots(s)?;
-                Ok(shell_context::splice_shell(&text, &values)?)
+                within_limits(shell_context::splice_shell(&text, &values)?)
             }
         }
     }
@@ -316,7 +345,9 @@ impl Scope {
     /// Render a `command:` text to its argv (see [`shell_context::split_command`]).
     pub fn render_argv(&self, s: &str) -> Result<Vec<String>, TemplateError> {
         let (text, values) = self.render_slots(s)?;
-        Ok(shell_context::split_command(&text, &values)?)
+        let argv = shell_context::split_command(&text, &values)?;
+        limits::check_value(&Json::from(argv.clone())).map_err(TemplateError::new)?;
+        Ok(argv)
     }
 
     /// Shell text with a slot for each value, and the values.
@@ -348,7 +379,7 @@ impl Scope {
             self.explain(e, || env.template_from_str(s).map(|t| t.undeclared_variables(true)).unwrap_or_default())
         });
         self.take_nested_error()?;
-        result
+        result.and_then(within_limits)
     }
 
     /// Render every string inside a value.
@@ -393,6 +424,8 @@ impl Scope {
                 Some(name) => format!("undefined variable `{name}`"),
                 None => format!("undefined value: {}", e.detail().unwrap_or("an attribute or item does not exist")),
             }
+        } else if e.kind() == ErrorKind::OutOfFuel {
+            limits::out_of_fuel()
         } else {
             let mut m = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
             if let Some(source) = std::error::Error::source(&e) {
@@ -434,6 +467,18 @@ impl Object for Scope {
         }
         Enumerator::Values(names)
     }
+}
+
+/// A rendered text, unless it is larger than the limit.
+fn within_limits(text: String) -> Result<String, TemplateError> {
+    limits::check_text(&text).map_err(TemplateError::new)?;
+    Ok(text)
+}
+
+/// A variable's rendered value, unless its text is larger than the limit.
+fn value_within_limits(value: Json) -> Result<Json, TemplateError> {
+    limits::check_value(&value).map_err(TemplateError::new)?;
+    Ok(value)
 }
 
 /// Every string inside a value (arguments, loop items), where templates

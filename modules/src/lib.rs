@@ -36,6 +36,9 @@ pub trait Controller {
     /// Bytes of a controller-side file, found the way Ansible finds it
     /// (the role's `files/`, the playbook's `files/`, the playbook folder).
     fn read_file(&self, src: &str) -> Result<Vec<u8>, String>;
+    /// Where a controller-side file is, found as [`Self::read_file`] finds
+    /// it, for content sent from the file itself ([`Attachment`]).
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String>;
     /// A controller-side template rendered with the host's variables.
     fn render_template(&self, src: &str) -> Result<String, String>;
 }
@@ -56,12 +59,25 @@ pub struct Op {
     /// snippet asks for it with `push_defer KEY`: e.g. one `daemon-reload`
     /// for any number of changed units, then each restart.
     pub deferred: Vec<Deferred>,
+    /// A controller-side file the apply snippet carries, base64-encoded,
+    /// where the attachment's token stands: read only as the script is
+    /// sent, so a large file is never held in memory.
+    pub attachment: Option<Attachment>,
     /// Paths the probe snippet will stat or hash. The engine fetches them
     /// for all of a host's steps at once before the probe's steps run (one
     /// `stat`, one `sha256sum`), and the snippets' `push_stat` and
     /// `push_sha256` find them there: a no-op run then starts a handful of
     /// processes per host instead of a few per task.
     pub prefetch: Prefetch,
+}
+
+/// See [`Op::attachment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub path: std::path::PathBuf,
+    /// A word in the apply snippet that the file's base64 text replaces.
+    /// Made from the file's hash: nothing else in a script spells it.
+    pub token: String,
 }
 
 /// See [`Op::prefetch`]. Only absolute paths of plain characters are

@@ -5,6 +5,31 @@
    upstream, and pkgcache.bin does not even exist on Debian's container
    images. #}
 export DEBIAN_FRONTEND=noninteractive
+{% if names or autoremove %}
+{# dpkg was interrupted (the host went down during an install): apt-get
+   refuses everything ("dpkg was interrupted, you must manually run 'dpkg
+   --configure -a'") until dpkg has finished what it started. Its journal
+   (updates/) says so, at the cost of a glob. Finished before anything is
+   read or installed; the step's first change says so (_changed). #}
+_dpkg=
+set -- /var/lib/dpkg/updates/[0-9]*
+if [ -e "$1" ]; then
+{% if apply %}
+	_dpkg="dpkg was interrupted: finished it (dpkg --configure -a)"
+	if ! dpkg --configure -a --force-confdef --force-confold; then
+		{# Packages unpacked without their dependencies: apt brings them. #}
+		_dpkg="dpkg was interrupted: finished it (dpkg --configure -a, apt-get -f install)"
+		apt-get -y -q {{ options | quote_each }} -f install
+	fi
+{% else %}
+	_dpkg="dpkg was interrupted: dpkg --configure -a will finish it"
+{% endif %}
+fi
+_changed() {
+	push_changed ${_dpkg:+"$_dpkg;"} "$@"
+	_dpkg=
+}
+{% endif %}
 {# With names, an update is not a change of its own: the probe skips it. #}
 {% if update_cache and (apply or not names) %}
 _stamp=/var/lib/apt/periodic/update-success-stamp
@@ -85,7 +110,7 @@ for _p in {{ names | quote_each }}; do
 {% endif %}
 done
 if [ $# -gt 0 ]; then
-	push_changed {{ action }} "$@"
+	_changed {{ action }} "$@"
 {% if apply %}
 	apt-get -y -q {{ options | quote_each }} {{ action }} -- "$@"
 {% endif %}
@@ -93,10 +118,13 @@ fi
 {% endif %}
 {% if autoremove %}
 if LC_ALL=C apt-get -s autoremove | grep -q '^Remv '; then
-	push_changed autoremove
+	_changed autoremove
 {% if apply %}
 	apt-get -y -q {{ options | quote_each }} autoremove{% if purge %} --purge{% endif %}
 
 {% endif %}
 fi
+{% endif %}
+{% if names or autoremove %}
+if [ -n "$_dpkg" ]; then push_changed "$_dpkg"; fi
 {% endif %}

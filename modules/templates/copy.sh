@@ -1,4 +1,6 @@
-{# copy and template: content travels base64-encoded, in the apply only.
+{# copy and template: content travels base64-encoded, in the apply only
+   (a controller-side file's is put where its token stands as the script
+   is sent: see Op::attachment).
    With force=no an existing dest is left alone, attributes included. #}
 _dest={% if home %}"$HOME"{% endif %}{{ dest }}
 {% if src_name %}
@@ -30,7 +32,7 @@ fi
 {% if apply %}
 _t=$(push_tmp_beside "$_dest")
 trap 'rm -f -- "$_t"' EXIT
-printf %s {{ content }} | base64 -d >"$_t"
+printf %s {{ content }} | base64 -d >"$_t" || { push_write_failed "$_t" "$_dest"; exit 1; }
 {% include "validate.sh" %}
 {% if backup %}
 push_backup "$_dest"

@@ -70,11 +70,11 @@ push_sub_why health_helper "health helper"
 {% if not apply %}
 if [ "$PUSH_DIFF" = 1 ]; then
 {% if diff_paths | length == 1 %}
-	cat -- {{ diff_paths[0] }} >"$PUSH_D/before" 2>/dev/null || :
+	push_cat_nofollow {{ diff_paths[0] }} >"$PUSH_D/before" || :
 {% else %}
 	for _p in {{ diff_paths | quote_each }}; do
 		printf '### %s\n' "$_p"
-		cat -- "$_p" 2>/dev/null || :
+		push_cat_nofollow "$_p" || :
 	done >"$PUSH_D/before"
 {% endif %}
 fi

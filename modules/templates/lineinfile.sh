@@ -20,22 +20,25 @@ if [ ! -e "$_f" ]; then
 {% endif %}
 fi
 
-_hits=
-_anchors=
-{% if (regexp is not none and regexp_ere is none) or (anchor is not none and anchor_ere is none) %}
+{% set pcre_hits = regexp is not none and regexp_ere is none %}
+{% set pcre_anchors = anchor is not none and anchor_ere is none %}
+{% if pcre_hits or pcre_anchors %}
 {# The lines of FILE matching PATTERN (grep -P) as "NUMBER:TEXT" lines
-   into _o; awk reads the numbers. #}
+   into _o; awk reads the numbers. The pattern goes to grep on stdin and
+   the lines to awk through here-documents: an argument would show the
+   pattern and the file's lines to every local user in the process list
+   (and awk -v would read escapes in them). #}
 _lines() { # PATTERN FILE
 	_rc=0
-	_o=$(grep -naP -e "$1" -- "$2") || _rc=$?
+	_o=$(printf '%s\n' "$1" | grep -naP -f - -- "$2") || _rc=$?
 	if [ "$_rc" -gt 1 ]; then push_fail "invalid pattern: $1"; fi
 }
 {% endif %}
-{% if regexp is not none and regexp_ere is none %}
+{% if pcre_hits %}
 _lines {{ regexp }} "$_src"
 _hits=$_o
 {% endif %}
-{% if anchor is not none and anchor_ere is none %}
+{% if pcre_anchors %}
 _lines {{ anchor }} "$_src"
 _anchors=$_o
 {% endif %}
@@ -58,20 +61,28 @@ PUSH_LINE={{ line }} \
 {% if regexp_ere is not none %}	PUSH_RE={{ regexp_ere }} \
 {% endif %}{% if search_string is not none %}	PUSH_FIXED={{ search_string }} \
 {% endif %}{% if anchor_ere is not none %}	PUSH_ANCHOR={{ anchor_ere }} \
-{% endif %}	awk -v state={{ state }} -v bypattern={{ bypattern }} -v where={{ where }} \
-	-v first={{ firstmatch }} -v hits="$_hits" -v anchors="$_anchors" '
+{% endif %}	awk -v state={{ state }} -v bypattern={{ bypattern }} -v where={{ where }} -v first={{ firstmatch }} \
+	-v hits={% if pcre_hits %}/dev/fd/3{% else %}''{% endif %} -v anchors={% if pcre_anchors %}/dev/fd/4{% else %}''{% endif %} '
 # Each line is printed with the newline that ends the previous one, so an
 # unterminated last line stays so unless a line now follows it. What is
-# printed is kept too: the exit status says whether it differs (3; 4 when a
-# line matched the pattern) or not (0).
-function out(s, nl) { if (k++) { printf "\n"; o = o "\n" } printf "%s", s; o = o s; lastnl = nl }
+# printed is compared with the old text as it goes (building the new text
+# in a string would copy it at every line: quadratic on a large file); the
+# exit status says whether it differs (3; 4 when a line matched the
+# pattern) or not (0).
+function put(p,   l) { printf "%s", p; l = length(p); if (same && substr(all, at, l) != p) same = 0; at += l }
+function out(s, nl) { if (k++) put("\n"); put(s); lastnl = nl }
 # Into m, the numbers of the lines matching: the regexp re, else (byfixed)
 # containing PUSH_FIXED (even empty: that is every line), else the
-# "NUMBER:TEXT" lines from grep -P in list. Returns how many.
-function find(list, re, byfixed, m,   i, c, g) {
+# "NUMBER:TEXT" lines of grep -P in the file named list (a here-document).
+# Returns how many.
+function find(list, re, byfixed, m,   i, c, g, txt, ng) {
 	if (re != "") { for (i = 1; i <= n; i++) if (t[i] ~ re) m[++c] = i; return c }
 	if (byfixed) { for (i = 1; i <= n; i++) if (index(t[i], ENVIRON["PUSH_FIXED"])) m[++c] = i; return c }
-	c = split(list, g, "\n"); for (i = 1; i <= c; i++) m[i] = g[i] + 0; return c
+	if (list == "") return 0
+	# One record: RS is set to read whole files.
+	getline txt < list; close(list)
+	ng = split(txt, g, "\n"); for (i = 1; i <= ng; i++) if (g[i] != "") m[++c] = g[i] + 0
+	return c
 }
 function pick(m, c) { return c ? m[first ? 1 : c] : 0 }
 function bare(s) { sub(/\r+$/, "", s); return s }
@@ -81,9 +92,9 @@ BEGIN { RS = "^$" }
 END {
 	nonl = all != "" && substr(all, length(all)) != "\n"
 	if (all != "") {
-		if (!nonl) all = substr(all, 1, length(all) - 1)
-		n = split(all, t, "\n"); if (!n) { n = 1; t[1] = "" }
+		n = split(nonl ? all : substr(all, 1, length(all) - 1), t, "\n"); if (!n) { n = 1; t[1] = "" }
 	}
+	same = 1; at = 1
 	L = ENVIRON["PUSH_LINE"]
 	nh = find(hits, ENVIRON["PUSH_RE"], "PUSH_FIXED" in ENVIRON, h)
 	if (state == "absent") {
@@ -107,11 +118,27 @@ END {
 		}
 		if (ins == n + 1) out(L, 1)
 	}
-	if (k && lastnl) { printf "\n"; o = o "\n" }
-	for (i = 1; i <= n; i++) was = was t[i] (i < n || !nonl ? "\n" : "")
-	exit o == was ? 0 : nh ? 4 : 3
-}' <"$_src" >"$_t" || _same=$?
-case $_same in 0 | 3 | 4) ;; *) push_fail "awk failed on $_src" ;; esac
+	if (k && lastnl) put("\n")
+	exit same && at == length(all) + 1 ? 0 : nh ? 4 : 3
+}' <"$_src" >"$_t" {% if pcre_hits %}3<<PUSH_HITS {% endif %}{% if pcre_anchors %}4<<PUSH_ANCHORS {% endif %}|| _same=$?
+{% if pcre_hits %}
+$_hits
+PUSH_HITS
+{% endif %}
+{% if pcre_anchors %}
+$_anchors
+PUSH_ANCHORS
+{% endif %}
+case $_same in
+0 | 3 | 4) ;;
+*)
+{% if apply %}
+	{# A full filesystem: name the file, with the system's words. #}
+	printf x 2>/dev/null >"$_t" || { push_write_failed "$_t" "$_f"; exit 1; }
+{% endif %}
+	push_fail "awk failed on $_src"
+	;;
+esac
 
 if [ "$_same" = 0 ]; then
 	push_attrs_diff "$_f" {{ mode }} {{ owner }} {{ group }}

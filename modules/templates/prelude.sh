@@ -42,12 +42,19 @@ push_unmet() { # PHASE(probe|apply) MSG...
 }
 
 # Keep a copy of FILE as the "before" side of a diff. Files over 1 MiB are
-# left out: a diff of them would not be read anyway.
+# left out: a diff of them would not be read anyway. So is a symlink: the
+# apply replaces the link, not its target (which may be a file only root
+# may read), so a diff of it is one of a new file.
 push_diff_before() {
-	if [ "$PUSH_DIFF" = 1 ] && [ -f "$1" ] && [ "$(stat -L -c %s -- "$1")" -le 1048576 ]; then
-		cp -- "$1" "$PUSH_D/before" || return
+	if [ "$PUSH_DIFF" = 1 ] && [ -f "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %s -- "$1")" -le 1048576 ]; then
+		push_cat_nofollow "$1" >"$PUSH_D/before" || return
 	fi
 }
+
+# Print FILE's content; nothing, and false, if FILE is a symlink (even one
+# put there after a look: the open itself does not follow it). Blocks as
+# large as cat's: a step's output may be large.
+push_cat_nofollow() { dd if="$1" iflag=nofollow bs=128K status=none 2>/dev/null; }
 
 # Keep FILE as the "after" side of a diff (when the controller cannot know it).
 push_diff_after() {
@@ -193,6 +200,16 @@ push_mkdirs() { # PATH MODE OWNER GROUP
 	push_mkdirs "${1%/*}" "$2" "$3" "$4" || return
 	mkdir -- "$1" || return
 	push_attrs_set "$@"
+}
+
+# After a write to FILE failed: say why on stderr, as "cannot write WHAT:
+# ERROR" with the system's words (a full filesystem: "No space left on
+# device"; the shell's own printf only says "I/O error", head says what
+# the system said), and fail.
+push_write_failed() { # FILE WHAT
+	_we=$(head -c 1 /dev/zero 2>&1 >"$1") && _we="write error"
+	printf 'cannot write %s: %s\n' "$2" "${_we##*: }" >&2
+	return 1
 }
 
 # Print the name of a new empty temp file in FILE's folder, so that moving

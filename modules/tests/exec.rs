@@ -227,6 +227,23 @@ fn copy_creates_then_replaces_atomically_keeping_attributes() {
     assert_eq!((inode(&f), mode_of(&f), owner_of(&f)), (ino, 0o600, (0, 65534)));
 }
 
+/// A dest that is a symlink: the apply replaces the link with the file, so
+/// the diff is that of a new file. It used to show the link's target (a
+/// file only root may read was printed whole).
+#[test]
+fn copy_onto_a_symlink_diffs_the_link_not_its_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (secret, link) = (tmp.path().join("secret"), tmp.path().join("link"));
+    fs::write(&secret, "root-only secret\n").unwrap();
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let op = plan("copy", json!({"dest": link, "content": "new\n"}));
+    let (probe, apply) = converge(&op, || fs::read(&link).unwrap());
+    assert_eq!((probe.status.as_str(), probe.before, apply.before), ("changed content", None, None));
+    assert_eq!(fs::read_to_string(&secret).unwrap(), "root-only secret\n");
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_file(), "the link was replaced");
+}
+
 #[test]
 fn copy_hostile_dest_and_content_arrive_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
@@ -394,6 +411,153 @@ fn lineinfile_create_diff_and_errors() {
 
     let r = run(&plan("lineinfile", json!({"path": f, "regexp": "(", "line": "x"})).probe, false);
     assert!(r.code != 0 && r.stderr.contains("invalid pattern: ("), "{r:?}");
+}
+
+/// grep -P's matching lines are data: a matched line holding `\n3:` once
+/// reached awk through `-v`, which read it as a newline and a hit on line
+/// 3, so `state: absent` deleted an unrelated line.
+#[test]
+fn lineinfile_pcre_matches_are_read_as_data() {
+    let text = "key\\n3:value\nother\nkeep me\n";
+    assert_eq!(lineinfile(text, json!({"regexp": "^key\\S", "state": "absent"})), "other\nkeep me\n");
+    assert_eq!(lineinfile(text, json!({"regexp": "^key\\S", "line": "key=new"})), "key=new\nother\nkeep me\n");
+    let anchored = json!({"line": "x", "insertbefore": "^key\\S", "firstmatch": true});
+    assert_eq!(lineinfile(text, anchored), format!("x\n{text}"));
+}
+
+/// lineinfile is linear in the file's size: it used to rebuild the text
+/// line by line in awk strings, quadratic (a 400k-line file took over 12
+/// minutes). The limit is far above what a linear edit needs on a busy
+/// machine and far below what the quadratic one took.
+#[test]
+fn lineinfile_edits_a_large_file_in_linear_time() {
+    use std::fmt::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let lines = 400_000;
+    let mut text = String::new();
+    for i in 0..lines {
+        let _ = writeln!(text, "key{i} = value {i}");
+    }
+    let last = format!("key{} = value {}\n", lines - 1, lines - 1);
+    let edited = format!("{}key{} = new\n", text.strip_suffix(&last).unwrap(), lines - 1);
+    let limit = std::time::Duration::from_secs(60);
+    // Through awk's own ERE, and through grep -P (`\s`).
+    for regexp in [format!("^key{} =", lines - 1), format!("^key{}\\s", lines - 1)] {
+        fs::write(&f, &text).unwrap();
+        let op = plan("lineinfile", json!({"path": f, "regexp": regexp, "line": format!("key{} = new", lines - 1)}));
+        for (what, snippet, changes) in
+            [("probe", &op.probe, true), ("apply", &op.apply, true), ("again", &op.apply, false)]
+        {
+            let r = support::run_within(snippet, false, limit);
+            assert_ne!(r.code, 124, "{regexp}: the {what} took over {limit:?}");
+            assert_eq!((r.code, r.changed()), (0, changes), "{regexp}: {what}: {r:?}");
+        }
+        assert!(fs::read_to_string(&f).unwrap() == edited, "{regexp}: the file was not edited as expected");
+    }
+}
+
+/// A command in PATH for [`argv_logged`]: the real one, or a stand-in
+/// that prints `output` and succeeds.
+enum Shim {
+    Real(&'static str),
+    Fake(&'static str, &'static str),
+}
+
+/// Runs `snippet` (as `run` does) with each of `shims` first in PATH,
+/// logging its name and arguments; returns the run and the log.
+fn argv_logged(snippet: &str, shims: &[Shim]) -> (support::Run, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("argv.log");
+    let path = std::env::var("PATH").unwrap();
+    let logged = |name: &str| format!("#!/bin/sh\nprintf '%s %s\\n' {name} \"$*\" >>'{}'\n", log.display());
+    for shim in shims {
+        let (name, text) = match shim {
+            Shim::Real(name) => {
+                let real = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap();
+                (name, format!("{}exec '{}' \"$@\"\n", logged(name), real.display()))
+            }
+            Shim::Fake(name, output) => (name, format!("{}printf %s '{output}'\n", logged(name))),
+        };
+        let file = dir.path().join(name);
+        fs::write(&file, text).unwrap();
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let mut sh = std::process::Command::new("sh");
+    sh.env("PATH", format!("{}:{path}", dir.path().display()));
+    let r = support::run_in(sh, snippet, false);
+    (r, fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// No process shows lineinfile's line, pattern or the file's lines in its
+/// arguments (readable by every local user in the process list): they go
+/// through stdin, the environment and here-documents.
+#[test]
+fn lineinfile_keeps_lines_and_patterns_out_of_argv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let secrets = ["hunter2", "NEWSECRET", "password", "SECTION"];
+    for args in [
+        json!({"regexp": "^password\\s*=", "line": "password = NEWSECRET"}),
+        json!({"regexp": "^nomatch\\S", "line": "password = NEWSECRET", "insertafter": "^\\[SECTION\\]\\s*$"}),
+        json!({"search_string": "password", "line": "password = NEWSECRET"}),
+    ] {
+        fs::write(&f, "[SECTION]\npassword = hunter2\n").unwrap();
+        let mut args = args;
+        args["path"] = json!(f);
+        let op = plan("lineinfile", args.clone());
+        for snippet in [&op.probe, &op.apply] {
+            let (r, argv) = argv_logged(snippet, &[Shim::Real("awk"), Shim::Real("grep")]);
+            assert!(r.changed(), "{args}: {r:?}");
+            assert!(argv.lines().any(|l| l.starts_with("awk ")), "the awk wrapper saw nothing: {argv}");
+            for secret in secrets {
+                assert!(!argv.contains(secret), "{args}: `{secret}` in an argument list:\n{argv}");
+            }
+        }
+        assert!(fs::read_to_string(&f).unwrap().contains("password = NEWSECRET\n"), "{args}");
+    }
+}
+
+/// copy's content travels through a pipe into `base64 -d`, in no process's
+/// arguments, for a new file and for one whose content changes.
+#[test]
+fn copy_content_never_is_an_argument() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    // COPY_SECRET_MARK, and its base64 as the snippet carries it.
+    let (secret, encoded) = ("COPY_SECRET_MARK", "Q09QWV9TRUNSRVRfTUFSSw");
+    let op = plan("copy", json!({"dest": f, "content": secret, "mode": "0600", "backup": true}));
+    let tools = ["base64", "mktemp", "chmod", "chown", "mv", "cp", "stat", "sha256sum", "dd", "date"].map(Shim::Real);
+    for case in ["new file", "changed content"] {
+        let (r, argv) = argv_logged(&op.apply, &tools);
+        assert_eq!((r.code, fs::read_to_string(&f).unwrap().as_str()), (0, secret), "{case}: {r:?}");
+        assert!(argv.lines().any(|l| l == "base64 -d"), "{case}: base64 was not run: {argv}");
+        assert!(!argv.contains(secret) && !argv.contains(encoded), "{case}: the content in an argument list:\n{argv}");
+        fs::write(&f, "old\n").unwrap();
+    }
+}
+
+/// The user module's password hash never is an argument (usermod -p
+/// would show it to every local user): chpasswd reads it on stdin, when
+/// the account is made and when it is changed. The account tools are
+/// stand-ins here: nothing on this machine changes.
+#[test]
+fn user_password_never_is_an_argument() {
+    let hash = "$6$salt$HASH_SECRET_MARK";
+    let op = plan("user", json!({"name": "pushtest", "password": hash, "comment": "c"}));
+    let tools = |passwd: &'static str| {
+        [Shim::Fake("getent", passwd), Shim::Fake("useradd", ""), Shim::Fake("usermod", ""), Shim::Fake("chpasswd", "")]
+    };
+    // No account yet, then one with another hash (getent prints it for
+    // `getent shadow` as well: it only has to differ).
+    for (passwd, status) in
+        [("", "changed create"), ("pushtest:x:1000:1000:old:/home/pushtest:/bin/sh\n", "changed comment password")]
+    {
+        let (r, argv) = argv_logged(&op.apply, &tools(passwd));
+        assert_eq!((r.code, r.status.as_str()), (0, status), "{r:?}");
+        assert!(argv.lines().any(|l| l == "chpasswd -e"), "chpasswd was not run: {argv}");
+        assert!(!argv.contains("HASH_SECRET_MARK"), "the hash in an argument list:\n{argv}");
+    }
 }
 
 /// apt's probe reads package states from dpkg's status file with one awk:

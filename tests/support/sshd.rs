@@ -194,6 +194,32 @@ impl SshHost {
         self.log_text().lines().filter(|l| l.contains("Accepted publickey")).count()
     }
 
+    /// Give every later session of this host's client key the environment
+    /// `vars` (`TMPDIR` for a host whose temporary folder is full), as a
+    /// login's own settings would: the key's forced command sets them, then
+    /// runs what the client asked for. No server restart: sshd reads the
+    /// authorized keys at each login.
+    pub fn set_login_env(&self, vars: &[(&str, &str)]) {
+        let assignments: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| {
+                assert!(
+                    v.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)),
+                    "set_login_env takes plain paths and words only: {v:?}"
+                );
+                format!("{k}={v}")
+            })
+            .collect();
+        let public = std::fs::read_to_string(self.client_key.with_extension("pub")).expect("read client public key");
+        let key: Vec<&str> = public.split_whitespace().take(2).collect();
+        let line = format!(
+            "command=\"exec env {} /bin/sh -c \\\"$SSH_ORIGINAL_COMMAND\\\"\" {}\n",
+            assignments.join(" "),
+            key.join(" ")
+        );
+        std::fs::write(self.dir.path().join("authorized_keys"), line).expect("write authorized_keys");
+    }
+
     /// Kill the server and every session under it now (Drop does the same).
     pub fn stop(&mut self) {
         if let Some(child) = self.child.take() {

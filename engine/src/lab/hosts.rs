@@ -153,9 +153,12 @@ pub fn wait_running(docker: &Docker, name: &str, timeout: Duration) -> Result<()
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::Failed(format!("host {name} booted degraded: failed units: {failed}")));
+                .collect::<Vec<_>>();
+            let hint = super::inotify::degraded_hint(&failed).map(|h| format!("; {h}")).unwrap_or_default();
+            return Err(Error::Failed(format!(
+                "host {name} booted degraded: failed units: {}{hint}",
+                failed.join(", ")
+            )));
         }
         // `docker exec` into a container that stopped says so.
         if state.is_empty() && err.contains("is not running") {

@@ -19,7 +19,7 @@
 //! what Docker reports on every `up`.
 //!
 //! The pieces, in the order `up` uses them: [`prereqs`] (what must be
-//! installed), [`recipes`] (the image recipes under `lab/images`, compiled
+//! installed), [`inotify`] (room for the hosts' systemd), [`recipes`] (the image recipes under `lab/images`, compiled
 //! in), [`base_image`] (debootstrap and image builds), [`hosts`] (host
 //! containers), [`registry`], [`inventory_files`] (hosts.yml, ssh_config,
 //! known_hosts) and [`images`] (the example images).
@@ -28,6 +28,7 @@ pub mod base_image;
 pub mod docker;
 pub mod hosts;
 pub mod images;
+pub mod inotify;
 pub mod inventory_files;
 pub mod prereqs;
 pub mod progress;

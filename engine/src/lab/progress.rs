@@ -48,7 +48,9 @@ impl Progress {
                 bar.set_message("");
                 bar.reset_elapsed();
             }
-            None => eprintln!("==> {text}"),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "==> {text}");
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use crate::lab::base_image::{self, BuildLock};
 use crate::lab::docker::{Container, Docker};
 use crate::lab::hosts::{self, Runtime};
 use crate::lab::images;
+use crate::lab::inotify;
 use crate::lab::inventory_files::{self, HostEntry, LabFiles};
 use crate::lab::progress::{seconds, Progress};
 use crate::lab::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
@@ -125,6 +126,13 @@ pub fn up(cmd: LabUp) -> Result<String> {
         .into());
     }
 
+    // Before anything boots: room for every host's systemd (see inotify).
+    let booting: Vec<u32> = (1..=count).filter(|i| !existing.get(i).is_some_and(Container::is_running)).collect();
+    if let Some(limit) = inotify::limit() {
+        let running = docker.containers_labeled(ROLE_LABEL, "host")?.iter().filter(|c| c.is_running()).count();
+        inotify::check(limit, running, booting.len())?;
+    }
+
     let progress = Progress::auto();
     let mut needed = vec![(&recipes::HOST, HOST_IMAGE), (&recipes::REGISTRY, recipes::REGISTRY_IMAGE)];
     if cmd.prepared {
@@ -178,19 +186,34 @@ pub fn up(cmd: LabUp) -> Result<String> {
     }
     let public_key = inventory_files::ensure_client_key(&lab, &files)?;
     let names: Vec<String> = (1..=count).map(|i| lab.host(i)).collect();
+    let entry = |name: &String| host_entry(&docker, name, &network.name, &public_key);
     let results = for_each_parallel(&names, |name| -> labmod::Result<HostEntry> {
         hosts::wait_running(&docker, name, hosts::BOOT_TIMEOUT)?;
-        hosts::authorize_key(&docker, name, &public_key)?;
-        let host_keys = hosts::host_keys(&docker, name)?;
-        let c = docker.container(name)?.ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
-        let address = c
-            .addresses
-            .get(&network.name)
-            .cloned()
-            .ok_or_else(|| labmod::Error::Failed(format!("host {name} has no address on {}", network.name)))?;
-        Ok(HostEntry { name: name.clone(), address, host_keys })
+        entry(name)
     });
-    let entries = results.into_iter().collect::<labmod::Result<Vec<HostEntry>>>()?;
+    let mut booted = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (index, result) in (1..=count).zip(results) {
+        match result {
+            Ok(e) => {
+                booted.insert(index, e);
+            }
+            Err(e) => failed.push((index, e)),
+        }
+    }
+    if let Some((_, first)) = failed.first() {
+        let failed: Vec<u32> = failed.iter().map(|(i, _)| *i).collect();
+        let removed = keep_what_runs(&docker, &lab, &existing, &mut booted, &failed, entry)?;
+        let entries: Vec<HostEntry> = booted.into_values().collect();
+        inventory_files::write_all(&lab, &files, &entries, &registry.address)?;
+        let mut why = first.to_string();
+        if !removed.is_empty() {
+            let _ = write!(why, "; removed the host(s) this `up` created, which did not boot: {}", removed.join(", "));
+        }
+        let _ = write!(why, "; {} lists the {} host(s) that run", files.hosts_yml().display(), entries.len());
+        return Err(labmod::Error::Failed(why).into());
+    }
+    let entries: Vec<HostEntry> = booted.into_values().collect();
     progress.done(&format!("{count} host(s) running (systemd: running)"));
 
     inventory_files::write_all(&lab, &files, &entries, &registry.address)?;
@@ -211,6 +234,53 @@ pub fn up(cmd: LabUp) -> Result<String> {
     let _ = writeln!(out, "  push run PLAYBOOK -i {}", files.dir.display());
     let _ = writeln!(out, "  ssh -F {} {}", files.ssh_config().display(), lab.host(1));
     Ok(out)
+}
+
+/// A running host's inventory entry: the lab's key authorized, its host
+/// keys and its address on the lab network.
+fn host_entry(docker: &Docker, name: &str, network: &str, public_key: &str) -> labmod::Result<HostEntry> {
+    hosts::authorize_key(docker, name, public_key)?;
+    let host_keys = hosts::host_keys(docker, name)?;
+    let c = docker.container(name)?.ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
+    let address = c
+        .addresses
+        .get(network)
+        .cloned()
+        .ok_or_else(|| labmod::Error::Failed(format!("host {name} has no address on {network}")))?;
+    Ok(HostEntry { name: name.to_string(), address, host_keys })
+}
+
+/// Some hosts did not boot: make `booted` the hosts that run. Those this
+/// `up` created are removed (no inventory listed them before); those that
+/// existed stay, and are listed as long as they can be reached. Returns
+/// the names of the removed hosts.
+fn keep_what_runs(
+    docker: &Docker,
+    lab: &LabName,
+    existing: &BTreeMap<u32, Container>,
+    booted: &mut BTreeMap<u32, HostEntry>,
+    failed: &[u32],
+    entry: impl Fn(&String) -> labmod::Result<HostEntry>,
+) -> labmod::Result<Vec<String>> {
+    let (created, existed) = split_failed(failed, existing);
+    for i in existed {
+        if let Ok(e) = entry(&lab.host(i)) {
+            booted.insert(i, e);
+        }
+    }
+    let removed: Vec<String> = created.iter().map(|i| lab.host(*i)).collect();
+    if !removed.is_empty() {
+        let mut args = vec!["rm".to_string(), "--force".into(), "--volumes".into()];
+        args.extend(removed.iter().cloned());
+        docker.output(&args)?;
+    }
+    Ok(removed)
+}
+
+/// Of the hosts that did not boot: (those this `up` created, those that
+/// existed before it, started or not).
+fn split_failed(failed: &[u32], existing: &BTreeMap<u32, Container>) -> (Vec<u32>, Vec<u32>) {
+    failed.iter().partition(|i| !existing.contains_key(i))
 }
 
 /// `f` on every item, at most [`PARALLEL_HOSTS`] at once (each `docker
@@ -389,6 +459,22 @@ mod tests {
         });
         assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         assert!(for_each_parallel(&Vec::<u32>::new(), |i| *i).is_empty());
+    }
+
+    /// A boot that failed for hosts 2 and 4 of a lab that had hosts 1 and 2:
+    /// host 4 is new (removed), host 2 was there (kept, listed).
+    #[test]
+    fn failed_hosts_this_up_created_are_the_ones_removed() {
+        let host = |i: u32| Container {
+            name: format!("lab-{i}"),
+            labels: BTreeMap::new(),
+            state: "running".into(),
+            addresses: BTreeMap::new(),
+            image: String::new(),
+        };
+        let existing = BTreeMap::from([(1, host(1)), (2, host(2))]);
+        assert_eq!(split_failed(&[2, 4], &existing), (vec![4], vec![2]));
+        assert_eq!(split_failed(&[], &existing), (vec![], vec![]));
     }
 
     #[test]

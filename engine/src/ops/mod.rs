@@ -20,11 +20,41 @@ pub enum Error {
     /// Bad command line (beyond what the parser catches): exit 5.
     #[error("{0}")]
     Usage(String),
-    /// Interrupted by the user (Ctrl-C): exit 130.
-    #[error("interrupted")]
-    Interrupted,
+    /// Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) after closing the
+    /// connections: exit 128 + the signal's number.
+    #[error("{}", .0.describe())]
+    Interrupted(Signal),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The signals that stop a run cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C.
+    Interrupt,
+    /// `kill`, a service manager stopping us.
+    Terminate,
+    /// The terminal or the ssh session push runs in went away.
+    Hangup,
+}
+
+impl Signal {
+    fn number(self) -> i32 {
+        match self {
+            Signal::Interrupt => libc::SIGINT,
+            Signal::Terminate => libc::SIGTERM,
+            Signal::Hangup => libc::SIGHUP,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "interrupted",
+            Signal::Terminate => "terminated",
+            Signal::Hangup => "hung up",
+        }
+    }
 }
 
 /// How a run ended, for the exit code.
@@ -52,7 +82,7 @@ impl Error {
         match self {
             Error::Input(_) => 4,
             Error::Usage(_) => 5,
-            Error::Interrupted => 130,
+            Error::Interrupted(signal) => 128 + signal.number(),
             Error::Io(_) => 1,
         }
     }

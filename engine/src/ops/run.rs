@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Error, Outcome};
+use super::{Error, Outcome, Signal};
 use crate::batches::Serial;
+use crate::diagnostic::Diagnostic;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
 use crate::report::{JsonReporter, Reporter, TextReporter};
@@ -55,6 +56,10 @@ fn split_list(values: &[String]) -> Vec<String> {
 
 /// Load and check everything; nothing touches the network here.
 fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
+    crate::template_limits::configured().map_err(|e| {
+        let d = Diagnostic::new(e.clone()).with_hint("unset it for the default, or give a number of at least 1");
+        Error::Usage(d.to_string().trim_end().to_string())
+    })?;
     let mut extra = Vars::new();
     for e in &cmd.extra_vars {
         extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
@@ -142,6 +147,8 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
             reporter.warn(&format!("play `{}`: no hosts matched `{}`", play.play.name, play.play.hosts));
         }
     }
+    // Before the control folder exists, so a signal cannot leave it behind.
+    let stop = stop_signals()?;
     let ssh = SshConnector::new(SshOptions {
         accept_new_host_keys: cmd.accept_new_host_keys,
         connect_timeout: cmd.connect_timeout,
@@ -149,11 +156,15 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         ..SshOptions::default()
     })?;
     let connector = Arc::new(DefaultConnector { ssh, local: LocalConnector });
-    // Ctrl-C drops the run: each connection's drop closes its ssh master and
-    // the control directory goes with the connector.
+    // A signal drops the run: each connection's drop signals its ssh master,
+    // we wait for them to go, and the control directory goes with the
+    // connector.
     let recap = tokio::select! {
-        recap = runner::execute(prepared, connector, reporter, &opts) => recap,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+        recap = runner::execute(prepared, Arc::clone(&connector) as _, reporter, &opts) => recap,
+        signal = stop => {
+            connector.ssh.end_dropped().await;
+            return Err(Error::Interrupted(signal));
+        }
     };
     Ok(if recap.any_failed() {
         Outcome::Failed
@@ -164,27 +175,47 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
     })
 }
 
-/// `--list-hosts` / `--list-tasks`, in Ansible's layout.
+/// The first of Ctrl-C, SIGTERM and SIGHUP. Their handlers are in place
+/// once this returns: from then on they no longer kill push outright.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => Signal::Interrupt,
+            _ = terminate.recv() => Signal::Terminate,
+            _ = hangup.recv() => Signal::Hangup,
+        }
+    })
+}
+
+/// `--list-hosts` / `--list-tasks`, in Ansible's layout. A closed stdout
+/// (`| head`) ends the listing quietly rather than in a panic.
 fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bool, tasks: bool) -> Result<(), Error> {
-    println!("\nplaybook: {}", playbook.path.display());
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(text, "\nplaybook: {}", playbook.path.display());
     for (i, play) in playbook.plays.iter().enumerate() {
-        println!("\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
+        let _ = writeln!(text, "\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if hosts {
             let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?.hosts;
-            println!("    pattern: ['{}']", play.hosts);
-            println!("    hosts ({}):", matched.len());
+            let _ = writeln!(text, "    pattern: ['{}']", play.hosts);
+            let _ = writeln!(text, "    hosts ({}):", matched.len());
             for h in matched {
-                println!("      {h}");
+                let _ = writeln!(text, "      {h}");
             }
         }
         if tasks {
-            println!("    tasks:");
+            let _ = writeln!(text, "    tasks:");
             for task in play.tasks.iter().filter(|t| runner::tag_selected(t, opts)) {
                 let mut tags: Vec<&str> = task.tags.iter().map(String::as_str).collect();
                 tags.sort_unstable();
-                println!("      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));
+                let _ = writeln!(text, "      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));
             }
         }
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(())
 }

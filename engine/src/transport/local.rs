@@ -1,9 +1,9 @@
 use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::{read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
+use crate::script::Script;
 
 /// Runs scripts with this machine's `sh`.
 #[derive(Debug, Default)]
@@ -20,7 +20,7 @@ impl Connector for LocalConnector {
 impl Connection for LocalConnection {
     fn exec<'a>(
         &'a self,
-        script: &'a str,
+        script: &'a Script,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
@@ -34,15 +34,17 @@ impl Connection for LocalConnection {
                 .map_err(|e| TransportError::Exec(format!("cannot start sh: {e}")))?;
             let mut stdin = child.stdin.take().expect("piped stdin");
             let write = async move {
-                let r = stdin.write_all(script.as_bytes()).await;
+                let r = crate::attachment::send(script, &mut stdin).await;
                 drop(stdin);
                 r
             };
-            let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-            let (written, output) = tokio::join!(write, read_output(stdout, stderr, progress));
-            written.map_err(|e| TransportError::Exec(e.to_string()))?;
-            let (stdout, stderr) = output.map_err(|e| TransportError::Exec(e.to_string()))?;
-            let status = child.wait().await.map_err(|e| TransportError::Exec(e.to_string()))?;
+            let (stdout, stderr) =
+                (child.stdout.take().expect("piped stdout"), child.stderr.take().expect("piped stderr"));
+            let (written, output) = tokio::join!(write, read_output(stdout, stderr, script, progress));
+            let failed = |e: std::io::Error| TransportError::Exec(e.to_string());
+            written.map_err(failed)?;
+            let (stdout, stderr) = output.map_err(failed)?;
+            let status = child.wait().await.map_err(failed)?;
             Ok(ExecOutput { stdout, stderr, status: status.code() })
         })
     }

@@ -10,6 +10,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::output_cap::CappedFrames;
+use crate::script::Script;
+
 pub use local::LocalConnector;
 pub use ssh::{SshConnector, SshOptions};
 
@@ -58,9 +63,19 @@ pub enum TransportError {
 pub type Progress<'a> = &'a (dyn Fn(&[u8]) + Send + Sync);
 
 pub trait Connection: Send + Sync {
-    /// Run a shell script (fed to `sh -s` on stdin) and collect its output.
-    fn exec<'a>(&'a self, script: &'a str, progress: Progress<'a>)
-        -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Run a shell script (fed to `sh -s` on stdin) and collect its output,
+    /// bounded by [`read_capped`]; its stderr goes to `progress` as it
+    /// arrives.
+    fn exec<'a>(
+        &'a self,
+        script: &'a Script,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Can a later play still run on this connection? (It may have closed
+    /// itself while idle.)
+    fn reusable(&self) -> bool {
+        true
+    }
     /// Close cleanly (ssh master exited, control socket removed).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -85,6 +100,39 @@ impl Connector for DefaultConnector {
     }
 }
 
+/// Read one of a script's output streams to its end as it arrives, keeping
+/// only the head and tail of each step's data ([`CappedFrames`]). Each
+/// piece goes to `progress` as it was received, before the bound applies.
+pub(crate) async fn read_capped(
+    mut stream: impl AsyncRead + Unpin,
+    script: &Script,
+    progress: Option<Progress<'_>>,
+) -> std::io::Result<Vec<u8>> {
+    let mut capped = CappedFrames::new(&script.nonce);
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(capped.finish());
+        }
+        if let Some(progress) = progress {
+            progress(&buf[..n]);
+        }
+        capped.push(&buf[..n]);
+    }
+}
+
+/// Read a script's stdout and stderr to their ends, both at once, bounded
+/// ([`read_capped`]), passing stderr to `progress` as it comes.
+pub(crate) async fn read_output(
+    stdout: impl AsyncRead + Unpin,
+    stderr: impl AsyncRead + Unpin,
+    script: &Script,
+    progress: Progress<'_>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    tokio::try_join!(read_capped(stdout, script, None), read_capped(stderr, script, Some(progress)))
+}
+
 /// Error text with its causes, the way ssh's own message reads best.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -98,30 +146,4 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// Read a script's stdout and stderr to their ends, both at once, passing
-/// stderr to `progress` as it comes.
-pub(crate) async fn read_output(
-    mut stdout: impl tokio::io::AsyncRead + Unpin,
-    mut stderr: impl tokio::io::AsyncRead + Unpin,
-    progress: Progress<'_>,
-) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    use tokio::io::AsyncReadExt;
-    let out = async {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).await.map(|_| out)
-    };
-    let err = async {
-        let (mut err, mut chunk) = (Vec::new(), [0u8; 4096]);
-        loop {
-            let n = stderr.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(err);
-            }
-            progress(&chunk[..n]);
-            err.extend_from_slice(&chunk[..n]);
-        }
-    };
-    tokio::try_join!(out, err)
 }

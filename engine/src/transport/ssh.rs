@@ -6,16 +6,23 @@
 //! no `ssh -S` client process per exec, which on a fleet is a measurable
 //! share of a no-op run's CPU. The master itself is ended with SIGTERM (what
 //! `ssh -O exit` asks for) rather than left to wind down after the socket
-//! goes, so no ssh process outlives the run.
+//! goes, so no ssh process outlives the run. Should push die without a
+//! chance to end it (SIGKILL), the master still goes once idle for
+//! [`CONTROL_PERSIST`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use super::{error_chain, read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
+use crate::script::Script;
 
 #[derive(Debug, Clone)]
 pub struct SshOptions {
@@ -77,6 +84,16 @@ impl SshOptions {
     }
 }
 
+/// How long a master stays without a session before it exits on its own.
+/// Within a play a host's execs follow each other in milliseconds; a
+/// connection kept for a host's next play may idle longer, and is then
+/// replaced (see [`REUSE_WITHIN`]).
+const CONTROL_PERSIST: Duration = Duration::from_secs(30);
+
+/// A connection idle for longer is not reused: its master may be about to
+/// end itself (the margin covers the time to start the next exec).
+const REUSE_WITHIN: Duration = Duration::from_secs(20);
+
 /// One sshd: address and port.
 type Sshd = (String, Option<u16>);
 
@@ -86,6 +103,9 @@ pub struct SshConnector {
     starting: std::sync::Mutex<std::collections::HashMap<Sshd, Arc<Semaphore>>>,
     /// Control sockets live here, removed when the run ends.
     control_dir: tempfile::TempDir,
+    /// Masters of connections dropped without `close` (a run stopped by a
+    /// signal), signalled but maybe not gone yet: see [`Self::end_dropped`].
+    dropped: Arc<Mutex<Vec<Master>>>,
 }
 
 impl SshConnector {
@@ -96,7 +116,14 @@ impl SshConnector {
             .prefix("push-ssh.")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
-        Ok(SshConnector { starting: Default::default(), options, control_dir })
+        Ok(SshConnector { starting: Default::default(), options, control_dir, dropped: Arc::default() })
+    }
+
+    /// Wait until the masters of connections dropped unclosed are gone.
+    pub async fn end_dropped(&self) {
+        let masters: Vec<Master> =
+            std::mem::take(&mut *self.dropped.lock().expect("not poisoned: no panics while held"));
+        futures::future::join_all(masters.iter().map(Master::end)).await;
     }
 
     fn builder(&self, target: &Target) -> SessionBuilder {
@@ -104,6 +131,9 @@ impl SshConnector {
         b.known_hosts_check(if self.options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
             .connect_timeout(self.options.connect_timeout)
             .server_alive_interval(self.options.keepalive().interval)
+            .control_persist(ControlPersist::IdleFor(
+                NonZeroUsize::new(CONTROL_PERSIST.as_secs() as usize).expect("not zero"),
+            ))
             .control_directory(self.control_dir.path());
         if let Some(port) = target.port {
             b.port(port);
@@ -140,9 +170,15 @@ impl Connector for SshConnector {
                 .connect_mux(&target.address)
                 .await
                 .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            let master = master_pid(session.control_socket()).await;
-            let keepalive = self.options.keepalive();
-            Ok(Box::new(SshConnection { session: Some(session), master, keepalive }) as Box<dyn Connection>)
+            let master = Master::of(session.control_socket()).await;
+            let connection = SshConnection {
+                session: Some(session),
+                master,
+                keepalive: self.options.keepalive(),
+                idle_since: Mutex::new(Instant::now()),
+                dropped: Arc::clone(&self.dropped),
+            };
+            Ok(Box::new(connection) as Box<dyn Connection>)
         })
     }
 }
@@ -151,29 +187,62 @@ struct SshConnection {
     /// Taken by `close` (which consumes the connection), so `drop` knows the
     /// master was already ended.
     session: Option<Session>,
-    /// The master's pid, as it reports it over its socket.
-    master: Option<i32>,
+    master: Option<Master>,
     keepalive: Keepalive,
+    /// When the last exec ended (or the connection was made).
+    idle_since: Mutex<Instant>,
+    /// The connector's list of masters to wait for, if this connection is
+    /// dropped unclosed.
+    dropped: Arc<Mutex<Vec<Master>>>,
 }
 
-async fn master_pid(socket: &std::path::Path) -> Option<i32> {
-    let mut mux = openssh_mux_client::Connection::connect(socket).await.ok()?;
-    mux.send_alive_check().await.ok().and_then(|pid| i32::try_from(pid.get()).ok())
+/// A connection's master process, ended by push when done with it.
+struct Master {
+    pid: i32,
+    /// Its control socket, named on its command line (`-S`).
+    socket: std::path::PathBuf,
 }
 
-/// SIGTERM the master (it closes its connection and exits) and wait, up to a
-/// second, until it is gone. The signal is sent again every 50 ms: a master
-/// signalled right after a session ended was seen still asleep in poll(2)
-/// over half a second later, and a second signal ends it.
-async fn end_master(pid: i32) {
-    for tick in 0..200 {
-        if tick % 10 == 0 {
-            // SAFETY: kill(2) with a pid the master itself reported this run.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+impl Master {
+    /// The master behind a control socket: its pid, as it reports it.
+    async fn of(socket: &std::path::Path) -> Option<Master> {
+        let mut mux = openssh_mux_client::Connection::connect(socket).await.ok()?;
+        let pid = mux.send_alive_check().await.ok().and_then(|pid| i32::try_from(pid.get()).ok())?;
+        Some(Master { pid, socket: socket.to_path_buf() })
+    }
+
+    /// Is the master still running? It may have ended itself (idle for
+    /// [`CONTROL_PERSIST`]) and its pid gone to another process since: only
+    /// a process naming our socket is ours to signal.
+    fn running(&self) -> bool {
+        if !running(self.pid) {
+            return false;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if !running(pid) {
-            return;
+        let socket = self.socket.as_os_str().as_encoded_bytes();
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg.ends_with(socket)))
+    }
+
+    fn terminate(&self) {
+        if self.running() {
+            // SAFETY: kill(2) of the master this connection started.
+            unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        }
+    }
+
+    /// SIGTERM the master (it closes its connection and exits) and wait, up
+    /// to a second, until it is gone. The signal is sent again every 50 ms:
+    /// a master signalled right after a session ended was seen still asleep
+    /// in poll(2) over half a second later, and a second signal ends it.
+    async fn end(&self) {
+        for tick in 0..200 {
+            if tick % 10 == 0 {
+                self.terminate();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if !running(self.pid) {
+                return;
+            }
         }
     }
 }
@@ -193,18 +262,19 @@ fn running(pid: i32) -> bool {
     }
 }
 
-/// Write the script's parts to the remote shell's stdin, then keep it open
-/// with a newline every `heartbeat` (script_watch.sh reads them) until the
-/// shell is gone. Err: the script could not be written; Ok: a heartbeat
-/// found the shell gone (the output says how it ended).
-async fn feed<const N: usize>(
+/// Write the `PUSH_SILENCE` line, then the script (its files streamed in
+/// place: [`crate::attachment::send`]), to the remote shell's stdin, then
+/// keep it open with a newline every `heartbeat` (script_watch.sh reads
+/// them) until the shell is gone. Err: the script could not be written;
+/// Ok: a heartbeat found the shell gone (the output says how it ended).
+async fn feed(
     mut stdin: openssh::ChildStdin,
-    parts: [&[u8]; N],
+    limit: &str,
+    script: &Script,
     heartbeat: Duration,
 ) -> std::io::Result<()> {
-    for part in parts {
-        stdin.write_all(part).await?;
-    }
+    stdin.write_all(limit.as_bytes()).await?;
+    crate::attachment::send(script, &mut stdin).await?;
     loop {
         tokio::time::sleep(heartbeat).await;
         if stdin.write_all(b"\n").await.is_err() {
@@ -233,11 +303,14 @@ impl SshConnection {
 }
 
 impl Drop for SshConnection {
-    /// Interrupted (Ctrl-C): no waiting, but the master goes too.
+    /// Interrupted (a signal): no waiting here, but the master goes too,
+    /// and the connector can wait for it.
     fn drop(&mut self) {
-        if let (Some(pid), Some(_)) = (self.master, &self.session) {
-            // SAFETY: as in end_master.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+        if self.session.is_some() {
+            if let Some(master) = self.master.take() {
+                master.terminate();
+                self.dropped.lock().expect("not poisoned: no panics while held").push(master);
+            }
         }
     }
 }
@@ -245,7 +318,7 @@ impl Drop for SshConnection {
 impl Connection for SshConnection {
     fn exec<'a>(
         &'a self,
-        script: &'a str,
+        script: &'a Script,
         progress: Progress<'a>,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
@@ -264,10 +337,10 @@ impl Connection for SshConnection {
             // The first line tells the host how long a silence means we are
             // gone (script_watch.sh).
             let limit = format!("PUSH_SILENCE={}\n", self.keepalive.host_silence_limit.as_secs());
-            let feed = feed(stdin, [limit.as_bytes(), script.as_bytes()], self.keepalive.heartbeat);
+            let feed = feed(stdin, &limit, script, self.keepalive.heartbeat);
             let (stdout, stderr) = (child.stdout().take().expect("piped"), child.stderr().take().expect("piped"));
             let wait = async {
-                let output = read_output(stdout, stderr, progress).await;
+                let output = read_output(stdout, stderr, script, progress).await;
                 (output, child.wait().await)
             };
             tokio::pin!(feed, wait);
@@ -277,6 +350,7 @@ impl Connection for SshConnection {
                 ended = &mut wait => (Ok(()), ended),
                 sent = &mut feed => (sent, wait.await),
             };
+            *self.idle_since.lock().expect("not poisoned: no panics while held") = Instant::now();
             let status = match status {
                 Ok(status) => status,
                 Err(openssh::Error::RemoteProcessTerminated) => return Err(self.why_ended(session).await),
@@ -292,11 +366,16 @@ impl Connection for SshConnection {
         })
     }
 
+    fn reusable(&self) -> bool {
+        let idle = self.idle_since.lock().expect("not poisoned: no panics while held").elapsed();
+        idle < REUSE_WITHIN && self.master.as_ref().is_some_and(Master::running)
+    }
+
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let session = self.session.take();
-            if let Some(pid) = self.master {
-                end_master(pid).await;
+            if let Some(master) = &self.master {
+                master.end().await;
             }
             // Removes openssh's control folder (the master is gone already).
             if let Some(session) = session {

@@ -162,6 +162,9 @@ impl Controller for NoFiles {
     fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
         Err(format!("{src}: no controller files here"))
     }
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String> {
+        Err(format!("{src}: no controller files here"))
+    }
     fn render_template(&self, src: &str) -> Result<String, String> {
         Err(format!("{src}: no controller files here"))
     }

@@ -140,7 +140,9 @@ impl Module for DockerHost {
         op.diff_label = Some(DAEMON_JSON.into());
         op.deferred = vec![Deferred {
             key: "20-restart-docker".into(),
-            label: "restart docker (daemon.json changed)".into(),
+            // Not "daemon.json changed": the restart is also due when the
+            // file is as wanted but the engine started before it was written.
+            label: "restart docker".into(),
             // The container units restart with it (they require it): wait
             // until systemd has started them, so the play ends with them up.
             snippet: concat!(

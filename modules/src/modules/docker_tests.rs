@@ -35,9 +35,16 @@ fn snippets(module: &str, args: Value) -> String {
     let op = check(module, args);
     let shorten = |s: &str| -> String {
         s.lines()
-            .map(|l| match l.find("printf %s ") {
-                Some(i) if l.len() > i + 90 => format!("{}...{}", &l[..i + 60], &l[l.len() - 20..]),
-                _ => l.to_string(),
+            .map(|l| {
+                // The payload is the word after `printf %s `: its start and
+                // its last character are kept, and the rest of the line.
+                let Some(start) = l.find("printf %s ").map(|i| i + "printf %s ".len()) else { return l.to_string() };
+                let end = l[start..].find(' ').map_or(l.len(), |e| start + e);
+                if end - start > 60 {
+                    format!("{}...{}", &l[..start + 50], &l[end - 1..])
+                } else {
+                    l.to_string()
+                }
             })
             .collect::<Vec<_>>()
             .join("\n")

@@ -18,6 +18,14 @@ impl Controller for Ctl {
     fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
         self.0.iter().find(|(n, _)| *n == src).map(|(_, b)| b.clone()).ok_or_else(|| format!("could not find {src}"))
     }
+    /// The file's bytes, written under a folder of this test process.
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String> {
+        static FILES: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        let dir = FILES.get_or_init(|| tempfile::tempdir().expect("tempdir"));
+        let path = dir.path().join(src.replace('/', "_"));
+        std::fs::write(&path, self.read_file(src)?).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
     fn render_template(&self, src: &str) -> Result<String, String> {
         Ok(String::from_utf8(self.read_file(src)?).unwrap().replace("{{ x }}", "X"))
     }
@@ -30,6 +38,19 @@ pub fn try_plan(module: &str, args: Value) -> Result<Op, ArgError> {
 pub fn try_plan_with(module: &str, args: Value, ctl: &Ctl) -> Result<Op, ArgError> {
     let m = push_modules::lookup(module).unwrap_or_else(|| panic!("no module {module}"));
     push_modules::plan(m, args.as_object().expect("args are a mapping").clone(), ctl)
+}
+
+/// The apply snippet as the engine sends it: an attached file's content
+/// (base64) where its token stands.
+pub fn apply_with_attachment(op: &Op) -> String {
+    use base64::Engine as _;
+    match &op.attachment {
+        Some(a) => {
+            let bytes = std::fs::read(&a.path).expect("attached file");
+            op.apply.replace(&a.token, &base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        None => op.apply.clone(),
+    }
 }
 
 pub fn plan(module: &str, args: Value) -> Op {
@@ -61,12 +82,25 @@ impl Run {
 }
 
 pub fn run(snippet: &str, diff: bool) -> Run {
+    run_in(Command::new("sh"), snippet, diff)
+}
+
+/// `run`, killed after `limit`: a run that took longer has code 124.
+pub fn run_within(snippet: &str, diff: bool, limit: std::time::Duration) -> Run {
+    let mut sh = Command::new("timeout");
+    sh.args([&format!("{}s", limit.as_secs()), "sh"]);
+    run_in(sh, snippet, diff)
+}
+
+/// `run` with `sh`, a shell command its caller may have given more
+/// settings (another PATH...).
+pub fn run_in(mut sh: Command, snippet: &str, diff: bool) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let (s, d) = (tmp.path().join("status"), tmp.path().join("diff"));
     std::fs::write(&s, "").unwrap();
     std::fs::create_dir(&d).unwrap();
     let script = format!("{}\n( set -e; cd /\n{snippet}\n)", push_modules::shell::prelude());
-    let out = Command::new("sh")
+    let out = sh
         .arg("-c")
         .arg(script)
         .env("PUSH_S", &s)
@@ -94,9 +128,10 @@ pub fn converge<T: PartialEq + std::fmt::Debug>(op: &Op, look: impl Fn() -> T) -
     let probe = run(&op.probe, true);
     assert!(probe.changed(), "probe: {probe:?}");
     assert_eq!(look(), before, "the probe changed something");
-    let apply = run(&op.apply, true);
+    let apply_text = apply_with_attachment(op);
+    let apply = run(&apply_text, true);
     assert!(apply.changed(), "apply: {apply:?}");
-    let again = run(&op.apply, false);
+    let again = run(&apply_text, false);
     assert!(again.unchanged(), "second apply: {again:?}");
     let probe_again = run(&op.probe, false);
     assert!(probe_again.unchanged(), "second probe: {probe_again:?}");

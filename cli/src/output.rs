@@ -1,0 +1,17 @@
+//! Writing to stdout and stderr without `print!`: those panic when the
+//! stream is closed or its reader has gone (`push ... 2>&-`, `| head`).
+//! Nothing is left to tell then, so a failed write is dropped and push
+//! exits with the code its work earned.
+
+use std::io::Write;
+
+/// The command's result text, on stdout.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// One line of error text, on stderr.
+pub fn err_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
