@@ -106,6 +106,7 @@ fn every_variant_parses() {
         ("docker_unit_prestart.sh", include_str!("../../templates/docker_unit_prestart.sh")),
         ("docker_ssh_login.sh", include_str!("../../templates/docker_ssh_login.sh")),
         ("docker_unit_health.sh", include_str!("../../templates/docker_unit_health.sh")),
+        ("docker_unit_switch.sh", include_str!("../../templates/docker_unit_switch.sh")),
     ] {
         sh_n(name, script);
     }
