@@ -2,18 +2,20 @@
 //! running the lab's `web` image as a health-checked container unit, rolled
 //! from v1 to v2 two hosts at a time, to the broken v3 (reverted, the rest
 //! untouched), back with `push rollback`, with the tag moved halfway
-//! through a rollout, and with two runs at once. One lab for the whole
-//! story, torn down at the end, pass or fail.
+//! through a rollout, and with two runs at once; an upgrade whose push is
+//! interrupted, or whose host restarts, in the middle of its switch; an
+//! image that cannot be pulled. One lab for the whole story, torn down at
+//! the end, pass or fail.
 //!
 //! Needs a Docker engine (`tests/run` leaves `lab*` binaries out without
 //! one, counting them as skipped); the image comes from `push lab images`.
 //! Every address used is a lab container's on this machine.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +61,41 @@ impl WebLab {
         self.command("run", extra).run()
     }
 
+    /// `push run playbooks/web.yml --format json EXTRA...` in the
+    /// background, its JSON lines to be read as they come.
+    fn spawn_run(&self, extra: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+        let mut child = Command::new(push_bin())
+            .arg("run")
+            .arg(playbook())
+            .arg("-i")
+            .arg(self.inventory())
+            .args(["--format", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("push starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        (child, lines)
+    }
+
+    /// Waits (within a generous bound) until no switch of `web` is under
+    /// way on a host: the one push started goes on without push.
+    fn wait_for_switch_end(&self, host: &str) {
+        wait_until(Duration::from_secs(180), &format!("{host}: the switch of web never ended"), || {
+            self.on(host, "systemctl is-active --quiet push-switch-web || test -e /etc/push/docker/web.switching").code
+                != Some(0)
+        });
+    }
+
+    /// Waits until `web` is active on a host; the unit's image if it does.
+    fn wait_for_active_web(&self, host: &str) -> String {
+        wait_until(Duration::from_secs(180), &format!("{host}: web never became active"), || {
+            self.on(host, "systemctl is-active --quiet web").success()
+        });
+        self.web(host).0
+    }
+
     /// host name -> address, from the lab's hosts.yml.
     fn addresses(&self) -> BTreeMap<String, String> {
         let yml = read(self.inventory().join("hosts.yml"));
@@ -91,6 +128,39 @@ impl WebLab {
         let id = self.on(host, "docker inspect -f '{{.Id}}' web").stdout.trim().to_string();
         (image, id)
     }
+}
+
+/// Polls `check` until it holds; panics with `what` past `limit` (a bound
+/// for hangs, not a timing claim).
+fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !check() {
+        assert!(t.elapsed() < limit, "{what} (waited {limit:?})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Reads push's JSON lines until a host says its apply waits for its
+/// restarts; that host.
+fn host_waiting_for_restarts(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    for line in lines.by_ref() {
+        let e: Value = serde_json::from_str(&line.expect("stdout")).unwrap_or_default();
+        if e["event"] == "host" && e["phase"].as_str().is_some_and(|p| p.starts_with("applying; restarts wait")) {
+            return e["host"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("push ended before any host waited for its restarts");
+}
+
+/// Until the switch to `version` is under way on a host: its marker is
+/// there, or (as push did before switches) the unit file already names it.
+fn wait_for_switch_start(lab: &WebLab, host: &str, version: &str) {
+    let probe = format!(
+        "test -e /etc/push/docker/web.switching || grep -q '^# push image: .*/web:{version}@' /etc/systemd/system/web.service"
+    );
+    wait_until(Duration::from_secs(120), &format!("{host}: the switch to {version} never started"), || {
+        lab.on(host, &probe).success()
+    });
 }
 
 /// GET http://ADDR:8080/PATH: `Some(body)` on a 200, else None.
@@ -216,6 +286,60 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         assert_eq!(lab.on_ok(h, "systemctl is-active web"), "active");
     }
 
+    // Push goes away in the middle of an upgrade to the broken v3: Ctrl-C
+    // once a host of the first batch waits for its restart, then its
+    // container is killed. The switch on that host ends on its own,
+    // health-checked (v3 is not healthy: back on v1), and what systemd
+    // starts after a crash is v1 again, never an unchecked v3.
+    let v1_unit = lab.web(&hosts[0]).0;
+    let (mut child, mut lines) = lab.spawn_run(&["-e", "web_version=v3"]);
+    let cut = host_waiting_for_restarts(&mut lines);
+    wait_for_switch_start(&lab, &cut, "v3");
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    lines.for_each(drop);
+    assert_eq!(child.wait().expect("push ends").code(), Some(130), "push says it was interrupted");
+    let _ = lab.on(&cut, "docker kill web");
+    for h in &hosts[..2] {
+        lab.wait_for_switch_end(h);
+        let _ = lab.on(h, "docker kill web");
+        let unit = lab.wait_for_active_web(h);
+        wait_until(
+            Duration::from_secs(120),
+            &format!("{h} serves nothing after the crash; its unit runs {unit}"),
+            || version(h).is_some(),
+        );
+        assert_eq!(unit, v1_unit, "{h}: systemd starts the checked v1 after a crash");
+        assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
+    }
+    assert!(
+        lab.on_ok(&cut, "cat /etc/push/docker/web.outcome").contains("did not come up, so it went back to"),
+        "{cut}: the switch says what it did, for the next run"
+    );
+
+    // The host restarts in the middle of its switch to v3 (a power cut:
+    // its container is killed and started again): it comes up on v1, the
+    // last release that passed its check.
+    let rebooted = &hosts[2];
+    let (mut child, lines) = lab.spawn_run(&["-l", rebooted, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, rebooted, "v3");
+    let restart = run_with_timeout(Command::new("docker").args(["restart", "-t", "0", rebooted]), RUN_TIMEOUT);
+    assert!(restart.success(), "docker restart {rebooted}: {restart}");
+    let cut_short: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(!child.wait().expect("push ends").success(), "{}", cut_short.join("\n"));
+    let unit = lab.wait_for_active_web(rebooted);
+    wait_until(
+        Duration::from_secs(120),
+        &format!("{rebooted} serves nothing after its restart; its unit runs {unit}"),
+        || version(rebooted).is_some(),
+    );
+    assert_eq!(unit, v1_unit, "{rebooted} booted on the checked v1");
+    assert_eq!(version(rebooted).as_deref(), Some("v1"), "{rebooted}");
+    assert!(
+        lab.on_ok(rebooted, "cat /etc/push/docker/web.outcome").contains("cut short (the host restarted)"),
+        "{rebooted}: the boot says what it undid"
+    );
+
     // v2, two at a time: never more than two hosts down, data kept.
     let probe = Prober::start(hosts.iter().map(|h| addrs[h].clone()).collect());
     let t = Instant::now();
@@ -230,11 +354,29 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     assert!(most_down <= 2, "{most_down} hosts were down at the same time with serial 2");
     let restart = out.task(&hosts[0], "restart web");
     assert!(restart.msg.contains("healthy after"), "{}", restart.msg);
+    // The run says what the switches it found had done without push.
+    for h in [&cut, rebooted] {
+        let found = out.task(h, "Web container").msg;
+        assert!(found.contains("an earlier run went away before its switch of web ended"), "{h}: {found}");
+    }
     for h in &hosts {
         assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
         assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
         assert!(lab.web(h).0.ends_with(&format!("@{v2}")), "{h} runs the pinned digest");
     }
+
+    // The registry does not have the image (a registry down in the middle
+    // of a rollout fails the same way): the healthy container is not
+    // stopped, the host fails saying so.
+    let h = &hosts[0];
+    let started = |h: &str| lab.on_ok(h, "docker inspect -f '{{.State.StartedAt}}' web");
+    let (unit, since) = (lab.web(h), started(h));
+    let out = lab.run(&["-l", h, "--no-pin", "-e", "web_version=v-missing"]);
+    out.assert_code(2);
+    let failed = out.task(h, "restart web");
+    assert!(failed.msg.contains("still runs") && failed.msg.contains("cannot pull"), "{}", failed.msg);
+    assert_eq!((lab.web(h), started(h)), (unit, since), "{h}: the running container was never stopped");
+    assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
 
     // The broken v3: the first batch fails its health check and goes back to
     // v2; no other host is touched.

@@ -269,6 +269,7 @@ elif [ -n "$_r" ]; then
 fi
 if [ -n "$_new$_r" ]; then
 	push_defer 50-restart-{{ i.name }}
+	push_defer 50-restart-{{ i.name }}/outcome
 {% if apply %}
 	{# The new deployment, beside the running one, for the switch; none
 	   when the files stay (a leftover of a run that never got to its

@@ -4,12 +4,14 @@
    the new deployment the apply left beside the running one
    (NAME.next.service/.env) goes in place, health-checked, or the replaced
    one goes back, whatever happens to this run or its connection
-   meanwhile. This step waits for it and reports its outcome. A unit that
-   another restart already brought up since the restart became due
-   (started as a dependency, or with Docker), with no new deployment
-   waiting, is not restarted again. #}
+   meanwhile. This step waits for it; the next (50-restart-NAME/outcome)
+   reports and removes its outcome. Two steps, because the host's shell
+   only learns that its run went away when it prints this step's report:
+   a shell left behind never gets to the next step, so the outcome stays
+   for the next run to report. A unit that another restart already
+   brought up since the restart became due (started as a dependency, or
+   with Docker), with no new deployment waiting, is not restarted again. #}
 _n={{ name }}
-_next={{ state_dir }}/$_n.next.service
 _out={{ state_dir }}/$_n.outcome
 _due=$(cat -- {{ run_dir }}/"$_n".due {{ run_dir }}/.daemon-reload 2>/dev/null | sort -n | tail -n1)
 {# "upgraded FROM" or "rolled-back FROM", from the apply: the kind of
@@ -20,8 +22,8 @@ rm -f -- {{ run_dir }}/"$_n".due {{ run_dir }}/"$_n".from
 _started=$(docker container inspect -f {{ fmt_started }} "$_n" 2>/dev/null || true)
 _since=0
 if [ -n "$_started" ]; then _since=$(date -d "$_started" +%s 2>/dev/null || echo 0); fi
-if [ ! -f "$_next" ] && systemctl is-active --quiet -- "$_n.service" && [ "$_since" -gt "${_due:-0}" ]; then
-	push_changed "started after the change already $_n"
+if [ ! -f {{ state_dir }}/"$_n".next.service ] && systemctl is-active --quiet -- "$_n.service" && [ "$_since" -gt "${_due:-0}" ]; then
+	printf 'up\n-\n%s\n' "$_n started after the change already" >"$_out"
 	exit 0
 fi
 {% include "docker_unit_switch_wait.sh" %}
@@ -30,13 +32,3 @@ rm -f -- "$_out"
 systemd-run --quiet --collect --unit="push-switch-$_n" --description="push: switch $_n to its new deployment" \
 	-- {{ switch }} switch "$_n" "${_kind:--}"
 _switch_wait "$_n"
-if [ ! -f "$_out" ]; then
-	push_fail "the switch of $_n ended without an outcome: see journalctl -u push-switch-$_n"
-fi
-_status=$(sed -n 1p -- "$_out")
-_event=$(sed -n 2p -- "$_out")
-_msg=$(sed 1,2d -- "$_out")
-rm -f -- "$_out"
-if [ "$_event" != - ]; then push_rollout "$_event"; fi
-if [ "$_status" != up ]; then push_fail "$_msg"; fi
-push_changed "$_msg"

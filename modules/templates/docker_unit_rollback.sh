@@ -26,6 +26,7 @@ else
 	_from=$(_img_of "$_unit")
 	_done="${_done:+$_done; }roll back $_n: $(_ref "$_from") -> $(_ref "$(_img_of "$_prev.service")")"
 	push_defer 50-restart-"$_n"
+	push_defer 50-restart-"$_n"/outcome
 {% if apply %}
 	rm -f -- "$_next.env"
 	if [ -f "$_prev.env" ]; then

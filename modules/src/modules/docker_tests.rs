@@ -78,7 +78,16 @@ fn docker_unit_rollback() {
     sh_n("probe", &format!("{prelude}\n{}", op.probe));
     sh_n("apply", &format!("{prelude}\n{}", op.apply));
     let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
-    assert_eq!(keys, ["10-daemon-reload", "50-restart-web-1", "50-restart-web-2"]);
+    assert_eq!(
+        keys,
+        [
+            "10-daemon-reload",
+            "50-restart-web-1",
+            "50-restart-web-1/outcome",
+            "50-restart-web-2",
+            "50-restart-web-2/outcome"
+        ]
+    );
     insta::assert_snapshot!(format!("# probe\n{}\n# apply\n{}", op.probe, op.apply));
 }
 

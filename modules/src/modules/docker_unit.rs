@@ -790,14 +790,20 @@ fn deferred_restarts(base: &str, names: &[String], group: bool) -> Result<Vec<De
             ("run_dir".into(), RUN_DIR.into()),
             ("switch".into(), SWITCH.into()),
         ]);
+        let render = |template: &str| {
+            crate::shell::render(template, minijinja::Value::from(minijinja::value::Serde(&ctx)))
+                .map_err(|e| ArgError::general(e.to_string()))
+        };
+        // The switch, then its report: see templates/docker_unit_restart.sh.
         deferred.push(Deferred {
             key: format!("50-restart-{name}"),
+            label: format!("switch {name}"),
+            snippet: render("docker_unit_restart.sh")?,
+        });
+        deferred.push(Deferred {
+            key: format!("50-restart-{name}/outcome"),
             label: format!("restart {name}"),
-            snippet: crate::shell::render(
-                "docker_unit_restart.sh",
-                minijinja::Value::from(minijinja::value::Serde(ctx)),
-            )
-            .map_err(|e| ArgError::general(e.to_string()))?,
+            snippet: render("docker_unit_outcome.sh")?,
         });
     }
     if group {
@@ -926,7 +932,17 @@ mod tests {
         insta::assert_snapshot!(text);
         let op = plan(json!({"name": "web", "image": "web:v1", "count": 2})).unwrap();
         let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
-        assert_eq!(keys, ["10-daemon-reload", "50-restart-web-1", "50-restart-web-2", "60-start-web"]);
+        assert_eq!(
+            keys,
+            [
+                "10-daemon-reload",
+                "50-restart-web-1",
+                "50-restart-web-1/outcome",
+                "50-restart-web-2",
+                "50-restart-web-2/outcome",
+                "60-start-web"
+            ]
+        );
     }
 
     #[test]
