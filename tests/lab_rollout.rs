@@ -79,21 +79,37 @@ impl WebLab {
         (child, lines)
     }
 
-    /// Waits (within a generous bound) until no switch of `web` is under
-    /// way on a host: the one push started goes on without push.
+    /// Waits (within a generous bound) until what push left running on a
+    /// host is done: no switch of `web` under way (one goes on without
+    /// push), no apply holding the deploy lock.
     fn wait_for_switch_end(&self, host: &str) {
+        let busy = "systemctl is-active --quiet push-switch-web || test -e /etc/push/docker/web.switching || test -e /run/push/push.lock";
         wait_until(Duration::from_secs(180), &format!("{host}: the switch of web never ended"), || {
-            self.on(host, "systemctl is-active --quiet push-switch-web || test -e /etc/push/docker/web.switching").code
-                != Some(0)
+            self.on(host, busy).code != Some(0)
         });
     }
 
-    /// Waits until `web` is active on a host; the unit's image if it does.
-    fn wait_for_active_web(&self, host: &str) -> String {
-        wait_until(Duration::from_secs(180), &format!("{host}: web never became active"), || {
-            self.on(host, "systemctl is-active --quiet web").success()
+    /// Waits until `web` is active on a host and answers on its port; the
+    /// image its unit runs.
+    fn wait_for_web(&self, host: &str) -> String {
+        let unit = || self.web(host).0;
+        wait_until(
+            Duration::from_secs(180),
+            &format!("{host}: web never became active; its unit runs {}", unit()),
+            || self.on(host, "systemctl is-active --quiet web").success(),
+        );
+        let addr = &self.addresses()[host];
+        wait_until(Duration::from_secs(120), &format!("{host} serves nothing; its unit runs {}", unit()), || {
+            get(addr, "/version").is_some()
         });
-        self.web(host).0
+        unit()
+    }
+
+    /// `docker kill web` on a host, as a crash would; the image of the
+    /// unit systemd starts again.
+    fn crash_and_restart(&self, host: &str) -> String {
+        let _ = self.on(host, "docker kill web");
+        self.wait_for_web(host)
     }
 
     /// host name -> address, from the lab's hosts.yml.
@@ -138,6 +154,14 @@ fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
         assert!(t.elapsed() < limit, "{what} (waited {limit:?})");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Ctrl-C to a running push: it closes its connections and says so.
+fn interrupt(mut child: Child, lines: Lines<BufReader<ChildStdout>>) {
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    lines.for_each(drop);
+    assert_eq!(child.wait().expect("push ends").code(), Some(130), "push says it was interrupted");
 }
 
 /// Reads push's JSON lines until a host says its apply waits for its
@@ -287,35 +311,32 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     }
 
     // Push goes away in the middle of an upgrade to the broken v3: Ctrl-C
-    // once a host of the first batch waits for its restart, then its
-    // container is killed. The switch on that host ends on its own,
-    // health-checked (v3 is not healthy: back on v1), and what systemd
-    // starts after a crash is v1 again, never an unchecked v3.
+    // as soon as the first batch's hosts wait for their restarts, then a
+    // container is killed. Whether a host's switch had started or not, what
+    // systemd starts after the crash is the checked v1, never v3.
     let v1_unit = lab.web(&hosts[0]).0;
-    let (mut child, mut lines) = lab.spawn_run(&["-e", "web_version=v3"]);
+    let (child, mut lines) = lab.spawn_run(&["-e", "web_version=v3"]);
     let cut = host_waiting_for_restarts(&mut lines);
-    wait_for_switch_start(&lab, &cut, "v3");
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(killed.success());
-    lines.for_each(drop);
-    assert_eq!(child.wait().expect("push ends").code(), Some(130), "push says it was interrupted");
+    interrupt(child, lines);
     let _ = lab.on(&cut, "docker kill web");
     for h in &hosts[..2] {
         lab.wait_for_switch_end(h);
-        let _ = lab.on(h, "docker kill web");
-        let unit = lab.wait_for_active_web(h);
-        wait_until(
-            Duration::from_secs(120),
-            &format!("{h} serves nothing after the crash; its unit runs {unit}"),
-            || version(h).is_some(),
-        );
-        assert_eq!(unit, v1_unit, "{h}: systemd starts the checked v1 after a crash");
+        assert_eq!(lab.crash_and_restart(h), v1_unit, "{h}: systemd starts the checked v1 after a crash");
         assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
     }
-    assert!(
-        lab.on_ok(&cut, "cat /etc/push/docker/web.outcome").contains("did not come up, so it went back to"),
-        "{cut}: the switch says what it did, for the next run"
-    );
+
+    // The same, with the switch under way when push goes: it ends on its
+    // own, health-checked (v3 is not healthy: back on v1), and says so
+    // for the next run.
+    let away = &hosts[3];
+    let (child, lines) = lab.spawn_run(&["-l", away, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, away, "v3");
+    interrupt(child, lines);
+    lab.wait_for_switch_end(away);
+    assert_eq!(lab.crash_and_restart(away), v1_unit, "{away}: systemd starts the checked v1 after a crash");
+    assert_eq!(version(away).as_deref(), Some("v1"), "{away}");
+    let outcome = lab.on(away, "cat /etc/push/docker/web.outcome").stdout;
+    assert!(outcome.contains("did not come up, so it went back to"), "{away}: for the next run: {outcome}");
 
     // The host restarts in the middle of its switch to v3 (a power cut:
     // its container is killed and started again): it comes up on v1, the
@@ -327,13 +348,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     assert!(restart.success(), "docker restart {rebooted}: {restart}");
     let cut_short: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(!child.wait().expect("push ends").success(), "{}", cut_short.join("\n"));
-    let unit = lab.wait_for_active_web(rebooted);
-    wait_until(
-        Duration::from_secs(120),
-        &format!("{rebooted} serves nothing after its restart; its unit runs {unit}"),
-        || version(rebooted).is_some(),
-    );
-    assert_eq!(unit, v1_unit, "{rebooted} booted on the checked v1");
+    assert_eq!(lab.wait_for_web(rebooted), v1_unit, "{rebooted} booted on the checked v1");
     assert_eq!(version(rebooted).as_deref(), Some("v1"), "{rebooted}");
     assert!(
         lab.on_ok(rebooted, "cat /etc/push/docker/web.outcome").contains("cut short (the host restarted)"),
@@ -355,7 +370,7 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     let restart = out.task(&hosts[0], "restart web");
     assert!(restart.msg.contains("healthy after"), "{}", restart.msg);
     // The run says what the switches it found had done without push.
-    for h in [&cut, rebooted] {
+    for h in [away, rebooted] {
         let found = out.task(h, "Web container").msg;
         assert!(found.contains("an earlier run went away before its switch of web ended"), "{h}: {found}");
     }

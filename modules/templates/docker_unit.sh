@@ -183,9 +183,11 @@ if [ -f {{ state_dir }}/"$_n".switching ] || [ -f {{ state_dir }}/"$_n".outcome 
 	_switch_wait "$_n"
 	{# A marker with no switch left: one that was killed; undone now. #}
 	if [ -f {{ state_dir }}/"$_n".switching ]; then {{ switch }} recover "$_n"; fi
-	_found=$(sed -n 2p -- {{ state_dir }}/"$_n".outcome 2>/dev/null)
-	push_why "an earlier run went away before its switch of $_n ended: $(sed 1,2d -- {{ state_dir }}/"$_n".outcome 2>/dev/null | head -n1)"
-	rm -f -- {{ state_dir }}/"$_n".outcome
+	if [ -f {{ state_dir }}/"$_n".outcome ]; then
+		_found=$(sed -n 2p -- {{ state_dir }}/"$_n".outcome)
+		push_why "an earlier run went away before its switch of $_n ended: $(sed 1,2d -- {{ state_dir }}/"$_n".outcome | head -n1)"
+		rm -f -- {{ state_dir }}/"$_n".outcome
+	fi
 {% else %}
 	push_why "an earlier run went away before its switch of $_n ended"
 {% endif %}

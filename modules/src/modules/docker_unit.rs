@@ -26,7 +26,10 @@ use crate::{Controller, Deferred, Module, Op, Prefetch};
 ///   with `--env-file`, so values stay out of the world-readable unit and
 ///   out of `ps`.
 /// - `/usr/local/lib/push/docker-unit-prestart`, the start helper (see
-///   `templates/docker_unit_prestart.sh`).
+///   `templates/docker_unit_prestart.sh`), `docker-unit-health` (the
+///   health gate) and `docker-unit-switch` (see Switches below).
+/// - `/etc/systemd/system/push-docker-recover.service`, enabled: at boot,
+///   before docker.service, it undoes a switch the restart cut short.
 ///
 /// Volumes: data outlives every recreate and every image upgrade.
 /// - `volumes: [/var/lib/x]` (a bare container path): the named volume
