@@ -29,6 +29,13 @@ fi
 {% include "docker_unit_switch_wait.sh" %}
 _switch_wait "$_n"
 rm -f -- "$_out"
-systemd-run --quiet --collect --unit="push-switch-$_n" --description="push: switch $_n to its new deployment" \
-	-- {{ switch }} switch "$_n" "${_kind:--}"
+{# A switch unit that just ended is unloaded a moment later: until then
+   its name is taken. #}
+_tries=0
+until systemd-run --quiet --collect --unit="push-switch-$_n" --description="push: switch $_n to its new deployment" \
+	-- {{ switch }} switch "$_n" "${_kind:--}"; do
+	_tries=$((_tries + 1))
+	if [ "$_tries" -ge 10 ]; then push_fail "could not start the switch of $_n (push-switch-$_n)"; fi
+	sleep 0.5
+done
 _switch_wait "$_n"
