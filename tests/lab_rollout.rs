@@ -355,6 +355,21 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         "{rebooted}: the boot says what it undid"
     );
 
+    // The switch itself is killed in the middle (SIGKILL, as the kernel's
+    // OOM killer would): what it replaced goes back in place and runs, and
+    // the run waiting for it says so.
+    let killed = &hosts[5];
+    let (mut child, lines) = lab.spawn_run(&["-l", killed, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, killed, "v3");
+    lab.on_ok(killed, "systemctl kill --signal=KILL --kill-who=main push-switch-web");
+    let events: Vec<Value> = lines.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect();
+    assert_eq!(child.wait().expect("push ends").code(), Some(2), "{events:?}");
+    let restart = events.iter().find(|e| e["event"] == "task" && e["task"] == "restart web").expect("restart web");
+    assert_eq!(restart["status"], "failed", "{restart}");
+    assert!(restart["msg"].as_str().unwrap().contains("was cut short (the switch was killed)"), "{restart}");
+    assert_eq!(lab.wait_for_web(killed), v1_unit, "{killed} runs the checked v1 again");
+    assert_eq!(version(killed).as_deref(), Some("v1"), "{killed}");
+
     // An upgrade to the good v2 whose push goes away while the host waits
     // for its switch (held back by a stand-in switch unit until push is
     // gone): the switch completes without push, and the next run counts

@@ -33,7 +33,7 @@ rm -f -- "$_out"
    its name is taken. #}
 _tries=0
 until systemd-run --quiet --collect --unit="push-switch-$_n" --description="push: switch $_n to its new deployment" \
-	-- {{ switch }} switch "$_n" "${_kind:--}"; do
+	--property=ExecStopPost="{{ switch }} killed $_n" -- {{ switch }} switch "$_n" "${_kind:--}"; do
 	_tries=$((_tries + 1))
 	if [ "$_tries" -ge 10 ]; then push_fail "could not start the switch of $_n (push-switch-$_n)"; fi
 	sleep 0.5

@@ -5,6 +5,7 @@
 #
 #   docker-unit-switch switch INSTANCE KIND     KIND: upgraded, rolled-back or -
 #   docker-unit-switch recover [INSTANCE...]
+#   docker-unit-switch killed INSTANCE
 #
 # `switch` runs as a transient unit of its own, push-switch-INSTANCE, which
 # the run's deferred restart starts with systemd-run and then waits for: it
@@ -32,7 +33,9 @@
 # behind means a switch died (with the host, or killed), so the replaced
 # deployment goes back in place before anything starts it. A host thus
 # always comes up on the last deployment that came up, never on one that
-# was not checked.
+# was not checked. `killed` is the switch unit's ExecStopPost=, run however
+# the switch ended (a SIGKILL included): after one cut short, the replaced
+# deployment goes back in place and is started again.
 #
 # INSTANCE.outcome: a first line `up`, `reverted` or `failed`; a second
 # line, the recap's rollout event (`upgraded web A -> B`) or `-`; then the
@@ -76,11 +79,11 @@ restore() {
 }
 
 # recover_one INSTANCE WHY: a switch of INSTANCE that died is undone and
-# its outcome written for the next run.
+# its outcome written for the next run; 1 when there was none.
 recover_one() {
 	n=$1
 	marker=$state/$n.switching
-	[ -f "$marker" ] || return 0
+	[ -f "$marker" ] || return 1
 	to=$(sed -n 1p -- "$marker")
 	if [ -f "$state/$n.replaced.service" ]; then
 		back=$(ref "$state/$n.replaced.service")
@@ -100,10 +103,19 @@ recover() {
 		for marker in "$state"/*.switching; do
 			[ -f "$marker" ] || continue
 			n=${marker##*/}
-			recover_one "${n%.switching}" "the host restarted"
+			recover_one "${n%.switching}" "the host restarted" || :
 		done
 	fi
-	for n; do recover_one "$n" "the switch was killed"; done
+	for n; do recover_one "$n" "the switch was killed" || :; done
+}
+
+# killed INSTANCE: after the switch unit ended, put back what a switch cut
+# short replaced, and start it (a restart job of the new one may still be
+# under way).
+killed() {
+	if recover_one "$1" "the switch was killed" && [ -f "$unit_dir/$1.service" ]; then
+		systemctl restart --no-block -- "$1.service"
+	fi
 }
 
 # bring_up INSTANCE: restart it; 0 when up (and healthy), else 1 with the
@@ -155,8 +167,7 @@ switch() {
 	n=$1 kind=$2
 	unit=$unit_dir/$n.service env=$state/$n.env next=$state/$n.next old=$state/$n.replaced
 	rm -f -- "$state/$n.outcome"
-	recover_one "$n" "the switch was killed"
-	rm -f -- "$state/$n.outcome"
+	if recover_one "$n" "the switch was killed"; then rm -f -- "$state/$n.outcome"; fi
 	bad=
 	if [ -f "$next.service" ]; then
 		new=$next.service
@@ -228,8 +239,12 @@ recover)
 	shift
 	recover "$@"
 	;;
+killed)
+	[ $# = 2 ] || { echo "usage: $0 killed INSTANCE" >&2; exit 2; }
+	killed "$2"
+	;;
 *)
-	echo "usage: $0 switch INSTANCE KIND | recover [INSTANCE...]" >&2
+	echo "usage: $0 switch INSTANCE KIND | recover [INSTANCE...] | killed INSTANCE" >&2
 	exit 2
 	;;
 esac

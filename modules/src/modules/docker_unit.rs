@@ -84,7 +84,8 @@ use crate::{Controller, Deferred, Module, Op, Prefetch};
 /// no run saw end is reported by the next run. A restart of the host in
 /// the middle is undone at boot, before docker.service, by
 /// `push-docker-recover.service`: the host comes up on the deployment that
-/// ran before. See `templates/docker_unit_switch.sh`.
+/// ran before; a switch that is killed is undone at once by its unit's
+/// `ExecStopPost=`. See `templates/docker_unit_switch.sh`.
 pub struct DockerUnit;
 
 const PARAMS: &[Param] = &[
