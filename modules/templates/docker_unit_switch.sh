@@ -168,6 +168,9 @@ switch() {
 	unit=$unit_dir/$n.service env=$state/$n.env next=$state/$n.next old=$state/$n.replaced
 	rm -f -- "$state/$n.outcome"
 	if recover_one "$n" "the switch was killed"; then rm -f -- "$state/$n.outcome"; fi
+	# Only this switch's copy of what it replaces is ever gone back to, not
+	# one an older version of push left behind.
+	rm -f -- "$old.service" "$old.env"
 	bad=
 	if [ -f "$next.service" ]; then
 		new=$next.service
@@ -183,7 +186,6 @@ switch() {
 		return
 	fi
 	if [ -f "$next.service" ]; then
-		rm -f -- "$old.service" "$old.env"
 		if [ -f "$unit" ]; then
 			put "$unit" "$old.service"
 			if [ -f "$env" ]; then put "$env" "$old.env"; fi
