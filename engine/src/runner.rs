@@ -658,6 +658,12 @@ impl HostRun<'_> {
                 // No report: the host stopped at an earlier failure.
                 let Some(report) = report else { continue };
                 let status = step_status(report);
+                // A task may report what an earlier run's rollout did on
+                // the host (a switch that run went away from): this run's.
+                if from_apply {
+                    let events = report.rollouts().map(String::from);
+                    self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
+                }
                 if self.opts.diff && !task.no_log && report.changed() {
                     if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
                         diffs.push(d);
