@@ -61,16 +61,22 @@ fn backup_never_writes_through_a_link_planted_at_its_name() {
     let (f, victim) = (tmp.path().join("conf"), tmp.path().join("victim"));
     fs::write(&f, "old\n").unwrap();
     fs::write(&victim, "precious\n").unwrap();
+    // A link to a folder: the copy must not be moved into it either.
+    let victim_dir = tempfile::tempdir().unwrap();
     let backup = format!("{}.$$.2026-01-01@00:00:00~", f.display());
-    let plant = format!("date() {{ echo 2026-01-01@00:00:00; }}\nln -s -- '{}' \"{backup}\"\n", victim.display());
-    for (module, args) in [
-        ("copy", json!({"dest": f, "content": "new\n", "backup": true})),
-        ("lineinfile", json!({"path": f, "line": "more", "backup": true})),
+    let plant = |target: &std::path::Path| {
+        format!("date() {{ echo 2026-01-01@00:00:00; }}\nln -s -- '{}' \"{backup}\"\n", target.display())
+    };
+    for (module, args, target) in [
+        ("copy", json!({"dest": f, "content": "new\n", "backup": true}), victim.as_path()),
+        ("lineinfile", json!({"path": f, "line": "more", "backup": true}), victim.as_path()),
+        ("copy", json!({"dest": f, "content": "new\n", "backup": true}), victim_dir.path()),
     ] {
         fs::write(&f, "old\n").unwrap();
-        let r = run(&format!("{plant}{}", plan(module, args).apply), false);
+        let r = run(&format!("{}{}", plant(target), plan(module, args).apply), false);
         assert_eq!(r.code, 0, "{module}: {r:?}");
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n", "{module} wrote through the link");
+        assert_eq!(fs::read_dir(victim_dir.path()).unwrap().count(), 0, "{module} wrote into the linked folder");
         let backups: Vec<_> = fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().path())
