@@ -194,6 +194,8 @@ cases!(
     apt_name_is_a_path,
     systemd_name_is_a_pattern,
     docker_ssh_key_smuggles_an_option,
+    vault_wrong_password,
+    vault_password_missing,
 );
 
 #[test]

@@ -199,7 +199,11 @@ fn vault_error(span: &Span, e: &crate::vault::OpenError) -> Diagnostic {
 
 /// The value of a `!vault |` scalar, opened.
 fn open_inline_vault(span: &Span, text: &str) -> Result<String, Diagnostic> {
-    let plain = crate::vault::open_text(text).map_err(|e| vault_error(span, &e))?;
+    let plain = crate::vault::open_text(text).map_err(|e| {
+        // The caret covers the header line, not the whole block.
+        let header = text.lines().next().map_or(1, |l| l.trim().chars().count());
+        vault_error(&Span { len: span.len.min(header.max(1)), ..span.clone() }, &e)
+    })?;
     crate::vault::remember_secret(&plain);
     Ok(plain.to_string())
 }
