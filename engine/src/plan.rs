@@ -60,8 +60,9 @@ struct FileLookup<'a> {
     base_dir: &'a Path,
     role_dir: Option<&'a Path>,
     scope: &'a Scope,
-    /// Set once a vaulted `src:` file was opened.
-    opened_vault: std::cell::Cell<bool>,
+    /// Set once a vaulted `src:` file was opened, or a template rendered a
+    /// value opened from a vault.
+    carries_secret: std::cell::Cell<bool>,
 }
 
 impl FileLookup<'_> {
@@ -74,7 +75,7 @@ impl FileLookup<'_> {
         let sealed = String::from_utf8_lossy(&bytes);
         let opened = crate::vault::open(&sealed)
             .map_err(|e| format!("cannot open vaulted file {}: {e} ({})", path.display(), crate::vault::hint(&e)))?;
-        self.opened_vault.set(true);
+        self.carries_secret.set(true);
         Ok(opened.to_vec())
     }
 }
@@ -127,10 +128,14 @@ impl push_modules::Controller for FileLookup<'_> {
         let path = self.find(src, "templates")?;
         let bytes = self.read(&path)?;
         let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
-        self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
+        let rendered = self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
             Some(line) => format!("{}:{line}: {}", path.display(), e.message),
             None => format!("{}: {}", path.display(), e.message),
-        })
+        })?;
+        if crate::vault::carries_secret(rendered.as_bytes()) {
+            self.carries_secret.set(true);
+        }
+        Ok(rendered)
     }
 }
 
@@ -280,7 +285,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(
         base_dir: &play.base_dir,
         role_dir: task.role_dir.as_deref(),
         scope,
-        opened_vault: std::cell::Cell::new(false),
+        carries_secret: std::cell::Cell::new(false),
     };
     let args_secret = args.values().any(crate::vault::json_carries_secret);
     let arg_error = |e: push_modules::ArgError| {
@@ -308,7 +313,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(
         }
         _ => push_modules::plan(module, args, &lookup).map_err(arg_error),
     }?;
-    Ok((op, args_secret || lookup.opened_vault.get()))
+    Ok((op, args_secret || lookup.carries_secret.get()))
 }
 
 /// Replace image tags with `tag@digest`, resolved once per run.
