@@ -1296,7 +1296,7 @@ fn vaulted_values_reach_hosts_and_never_show() {
 {token}  tasks:
     - name: config from a template
       template: {{src: app.conf.j2, dest: "@ROOT@/h1/app.conf"}}
-    - name: key from a vaulted file
+    - name: "key for {{{{ api_token }}}}"
       copy: {{src: key.txt, dest: "@ROOT@/h1/key.txt"}}
     - name: public file
       copy: {{content: "PUBLIC-TEXT\n", dest: "@ROOT@/h1/public.txt"}}
@@ -1314,6 +1314,8 @@ fn vaulted_values_reach_hosts_and_never_show() {
     assert_eq!(read(root.join("h1/app.conf")), "db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n");
     assert_eq!(read(root.join("h1/key.txt")), "VAULT-SRC-SECRET-3\n");
     assert_eq!(json.task("h1", "config from a template").status, "changed", "{json}");
+    // A name that would show a vaulted value is shown as written.
+    assert_eq!(json.task("h1", "key for {{ api_token }}").status, "changed", "{json}");
     assert!(json.task("h1", "public file").diff_text().is_some_and(|d| d.contains("PUBLIC-TEXT")), "{json}");
 
     // Changed again, in text: every task reports, none shows a vaulted value.

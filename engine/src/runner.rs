@@ -451,7 +451,12 @@ impl HostRun<'_> {
 
     fn task_label(&self, task: &Task, scope: &Scope) -> String {
         match &task.name {
-            Some(n) => scope.render_text(n, Mode::Plain).unwrap_or_else(|_| n.clone()),
+            // A name that would show a vaulted value is shown as written.
+            Some(n) => scope
+                .render_text(n, Mode::Plain)
+                .ok()
+                .filter(|label| !crate::vault::carries_secret(label.as_bytes()))
+                .unwrap_or_else(|| n.clone()),
             None => task.module.name().to_string(),
         }
     }
