@@ -196,6 +196,7 @@ cases!(
     docker_ssh_key_smuggles_an_option,
     vault_wrong_password,
     vault_password_missing,
+    vault_extra_vars_without_password,
 );
 
 #[test]

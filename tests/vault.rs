@@ -156,3 +156,36 @@ fn a_wrong_password_names_the_file_and_changes_nothing() {
     assert!(out.stderr().contains("a.yml") && out.stderr().contains("hint"), "{out}");
     assert_eq!(std::fs::read_to_string(&plain).unwrap(), sealed);
 }
+
+/// An inventory folder with a vaulted group_vars file and a `!vault` value
+/// in its YAML inventory: read with the password, printed as `<vaulted>`;
+/// without it, an input error at the vaulted value.
+#[test]
+fn inventories_read_vaulted_vars_and_never_print_them() {
+    let s = Scene::new();
+    let inv = s.path("inv");
+    write(inv.join("group_vars/all.yml"), "from_file: INV-FILE-SECRET\nplain_too: shown\n");
+    push_vault(&["encrypt", "--vault-password-file", &s.arg("pw"), inv.join("group_vars/all.yml").to_str().unwrap()]);
+    let token =
+        push_vault(&["encrypt_string", "--vault-password-file", &s.arg("pw"), "--name", "inline", "INV-INLINE-SECRET"]);
+    let token: String = token.lines().map(|l| format!("      {l}\n")).collect();
+    write(inv.join("hosts.yml"), format!("all:\n  hosts:\n    h1:\n      color: red\n{token}"));
+    let inv_arg = inv.to_str().unwrap();
+
+    let out = push(["inventory", "-i", inv_arg, "--host", "h1", "--vault-password-file", &s.arg("pw")]);
+    out.assert_code(0);
+    let vars: serde_json::Value = serde_json::from_str(out.stdout()).unwrap();
+    assert_eq!(
+        (&vars["from_file"], &vars["inline"], &vars["color"]),
+        (&"<vaulted>".into(), &"<vaulted>".into(), &"red".into()),
+        "{out}"
+    );
+    assert!(!out.stdout().contains("SECRET"), "{out}");
+
+    let out = push(["inventory", "-i", inv_arg, "--host", "h1"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr().contains("no vault password was given") && out.stderr().contains("--vault-password-file"),
+        "{out}"
+    );
+}

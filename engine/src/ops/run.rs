@@ -65,7 +65,12 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
     super::unlock(&cmd.vault)?;
     let mut extra = Vars::new();
     for e in &cmd.extra_vars {
-        extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
+        extra.extend(playbook::parse_extra_var(e).map_err(|d| match &d.span {
+            // A place in an `@file` (a vaulted value it cannot open, a YAML
+            // slip) is an input error; the option's own text is a bad command line.
+            Some(span) if span.path() != std::path::Path::new("<-e>") => Error::Input(d),
+            _ => Error::Usage(d.to_string().trim_end().to_string()),
+        })?);
     }
     let playbook = playbook::load_playbook(&cmd.playbook)?;
     let mut inventory = Inventory::load(&cmd.inventories)?;
