@@ -103,6 +103,7 @@ impl Keyring {
         for id in ids {
             let password = match &id.source {
                 Source::File(path) => read_password_source(path)?,
+                Source::Prompt if id.label == DEFAULT_LABEL => ask("Vault password: ")?,
                 Source::Prompt => ask(&format!("Vault password ({}): ", id.label))?,
             };
             passwords.push((id.label.clone(), password));
