@@ -78,9 +78,7 @@ impl FileLookup<'_> {
         self.carries_secret.set(true);
         Ok(opened.to_vec())
     }
-}
 
-impl FileLookup<'_> {
     fn find(&self, src: &str, sub: &str) -> Result<PathBuf, String> {
         let path = Path::new(src);
         if path.is_absolute() {
@@ -111,17 +109,11 @@ impl push_modules::Controller for FileLookup<'_> {
 
     fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String> {
         let path = self.find(src, "files")?;
-        let mut head = [0u8; 64];
-        let n = std::io::Read::read(
-            &mut std::fs::File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            &mut head,
-        )
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         // Only a vault is read whole here; any other file is streamed.
-        if !crate::vault::is_vaulted(&head[..n]) {
-            return Ok(None);
+        match starts_as_vault(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
+            true => self.read(&path).map(Some),
+            false => Ok(None),
         }
-        self.read(&path).map(Some)
     }
 
     fn render_template(&self, src: &str) -> Result<String, String> {
@@ -137,6 +129,14 @@ impl push_modules::Controller for FileLookup<'_> {
         }
         Ok(rendered)
     }
+}
+
+/// Whether the file at `path` begins with a vault's header (only its first
+/// bytes are read).
+fn starts_as_vault(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut std::fs::File::open(path)?, &mut head)?;
+    Ok(crate::vault::is_vaulted(&head[..n]))
 }
 
 /// A template error inside a playbook value, pointed at its line.

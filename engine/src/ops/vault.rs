@@ -105,7 +105,13 @@ pub fn vault(cmd: VaultCommand) -> Result<Zeroizing<Vec<u8>>, Error> {
         VaultAction::Encrypt { files, output } => {
             let ring = encrypting_keyring(&cmd.passwords)?;
             let seal = |plain: &[u8]| seal(&ring, cmd.encrypt_vault_id.as_deref(), plain);
-            transform(files, output.as_deref(), &mut out, |plain, _| Ok(Zeroizing::new(seal(plain)?.into_bytes())))?;
+            transform(files, output.as_deref(), &mut out, |plain, path| {
+                // As ansible-vault: a vault in a vault would need two passwords to read.
+                if vault::is_vaulted(plain) {
+                    return Err(Error::Input(Diagnostic::new(format!("{} is already encrypted", path.display()))));
+                }
+                Ok(Zeroizing::new(seal(plain)?.into_bytes()))
+            })?;
         }
         VaultAction::Decrypt { files, output } => {
             let ring = cmd.passwords.keyring()?;
@@ -289,6 +295,8 @@ mod tests {
         let one = passwords(dir.path(), "one");
         run(VaultAction::Encrypt { files: vec![file.clone()], output: None }, one.clone()).unwrap();
         assert!(std::fs::read_to_string(&file).unwrap().starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
+        let twice = run(VaultAction::Encrypt { files: vec![file.clone()], output: None }, one.clone());
+        assert!(matches!(twice, Err(Error::Input(d)) if d.message.contains("already encrypted")));
         assert_eq!(run(VaultAction::View { files: vec![file.clone()] }, one.clone()).unwrap(), "a: 1\n");
         let two = passwords(dir.path(), "two");
         run(VaultAction::Rekey { files: vec![file.clone()], new: two.clone() }, one.clone()).unwrap();
