@@ -1261,8 +1261,8 @@ fn docker_ssh_helper_accepts_sudo_from_an_sshd_session_only() {
 }
 
 /// Vaulted values reach the hosts and nothing else: a vaulted group_vars
-/// file, a `!vault` value in the play, a template reading both and a
-/// vaulted `copy src:`. The hosts get the plaintext; the output (text and
+/// file, a `!vault` value in the play, a template reading both, a vaulted
+/// `copy src:` and a `copy content:` from a vaulted `vars_files` file. The hosts get the plaintext; the output (text and
 /// JSON, with `--diff`) and the kept scripts never show it, while a task
 /// without vaulted values still shows its diff.
 #[test]
@@ -1281,6 +1281,8 @@ fn vaulted_values_reach_hosts_and_never_show() {
     write(work.join("group_vars/all.yml"), "db_password: VAULT-FILE-SECRET-1\n");
     vault(&["encrypt", work.join("group_vars/all.yml").to_str().unwrap()]);
     write(work.join("files/key.txt"), "VAULT-SRC-SECRET-3\n");
+    write(work.join("vaulted-vars.yml"), "pin: VAULT-VARSFILE-SECRET-4\n");
+    vault(&["encrypt", work.join("vaulted-vars.yml").to_str().unwrap()]);
     vault(&["encrypt", work.join("files/key.txt").to_str().unwrap()]);
     write(work.join("templates/app.conf.j2"), "db={{ db_password }}\ntoken={{ api_token }}\n");
     let token = vault(&["encrypt_string", "--name", "api_token", "VAULT-INLINE-SECRET-2"]);
@@ -1292,12 +1294,15 @@ fn vaulted_values_reach_hosts_and_never_show() {
             r#"
 - name: vaulted
   hosts: all
+  vars_files: [vaulted-vars.yml]
   vars:
 {token}  tasks:
     - name: config from a template
       template: {{src: app.conf.j2, dest: "@ROOT@/h1/app.conf"}}
     - name: "key for {{{{ api_token }}}}"
       copy: {{src: key.txt, dest: "@ROOT@/h1/key.txt"}}
+    - name: pin from a vars file
+      copy: {{content: "pin={{{{ pin }}}}\n", dest: "@ROOT@/h1/pin.txt"}}
     - name: public file
       copy: {{content: "PUBLIC-TEXT\n", dest: "@ROOT@/h1/public.txt"}}
 "#
@@ -1313,6 +1318,7 @@ fn vaulted_values_reach_hosts_and_never_show() {
     json.assert_code(0);
     assert_eq!(read(root.join("h1/app.conf")), "db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n");
     assert_eq!(read(root.join("h1/key.txt")), "VAULT-SRC-SECRET-3\n");
+    assert_eq!(read(root.join("h1/pin.txt")), "pin=VAULT-VARSFILE-SECRET-4\n");
     assert_eq!(json.task("h1", "config from a template").status, "changed", "{json}");
     // A name that would show a vaulted value is shown as written.
     assert_eq!(json.task("h1", "key for {{ api_token }}").status, "changed", "{json}");
@@ -1321,11 +1327,12 @@ fn vaulted_values_reach_hosts_and_never_show() {
     // Changed again, in text: every task reports, none shows a vaulted value.
     std::fs::remove_file(root.join("h1/app.conf")).unwrap();
     std::fs::remove_file(root.join("h1/key.txt")).unwrap();
+    std::fs::remove_file(root.join("h1/pin.txt")).unwrap();
     let text = PushCmd::run_playbook(&pb, &fleet.inventory())
         .args(["--diff", "--vault-password-file", pw.to_str().unwrap()])
         .run();
     text.assert_code(0);
-    let secrets = ["VAULT-FILE-SECRET-1", "VAULT-INLINE-SECRET-2", "VAULT-SRC-SECRET-3"];
+    let secrets = ["VAULT-FILE-SECRET-1", "VAULT-INLINE-SECRET-2", "VAULT-SRC-SECRET-3", "VAULT-VARSFILE-SECRET-4"];
     for out in [&json, &text] {
         for secret in secrets {
             assert!(!out.stdout().contains(secret) && !out.stderr().contains(secret), "{secret} shown:\n{out}");
@@ -1339,7 +1346,12 @@ fn vaulted_values_reach_hosts_and_never_show() {
         withheld +=
             usize::from(script.starts_with("# not kept: this script carries a value opened from an Ansible Vault"));
         // Contents travel base64-encoded: look for those forms too.
-        for plain in ["db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n", "VAULT-SRC-SECRET-3\n"] {
+        let contents = [
+            "db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n",
+            "VAULT-SRC-SECRET-3\n",
+            "pin=VAULT-VARSFILE-SECRET-4\n",
+        ];
+        for plain in contents {
             assert!(!script.contains(&STANDARD.encode(plain)), "a kept script carries {plain:?}");
         }
         for secret in secrets {
