@@ -189,3 +189,25 @@ fn inventories_read_vaulted_vars_and_never_print_them() {
         "{out}"
     );
 }
+
+/// `ANSIBLE_VAULT_PASSWORD_FILE` stands in for `--vault-password-file`, as
+/// in Ansible; an option given wins over it.
+#[test]
+fn the_password_file_can_come_from_the_environment() {
+    let s = Scene::new();
+    let plain = s.copy_plain("a.yml");
+    push_vault(&["encrypt", "--vault-password-file", &s.arg("pw"), plain.to_str().unwrap()]);
+    let view = |env_file: &str, args: &[&str]| {
+        push_tests::PushCmd::new()
+            .args(["vault", "view"])
+            .args(args.iter().copied())
+            .arg(&plain)
+            .env("ANSIBLE_VAULT_PASSWORD_FILE", env_file)
+            .run()
+    };
+    let out = view(&s.arg("pw"), &[]);
+    out.assert_code(0);
+    assert_eq!(out.stdout(), PLAIN);
+    view(&s.arg("pw2"), &["--vault-password-file", &s.arg("pw")]).assert_code(0);
+    view(&s.arg("pw2"), &[]).assert_code(4);
+}
