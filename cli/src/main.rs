@@ -168,8 +168,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // Errors can carry what a host said (an ssh message, a lock holder).
-            let text = e.to_string();
+            // Errors can carry what a host said (an ssh message, a lock holder),
+            // and an argument's value, which may have come from a vault.
+            let text = push_engine::vault::redact(&e.to_string());
             output::err_line(&push_engine::report::escape_controls(text.trim_end()));
             ExitCode::from(e.exit_code() as u8)
         }

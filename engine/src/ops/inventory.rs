@@ -23,7 +23,7 @@ pub struct InventoryCommand {
 }
 
 /// What is printed in place of a value opened from a vault.
-pub const VAULTED: &str = "<vaulted>";
+pub const VAULTED: &str = crate::vault::REDACTED;
 
 fn hide_vaulted(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;

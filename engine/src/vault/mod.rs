@@ -67,6 +67,25 @@ pub fn json_carries_secret(value: &Value) -> bool {
     }
 }
 
+/// What stands in an error message for a value opened from a vault.
+pub const REDACTED: &str = "<vaulted>";
+
+/// `text` with every value opened from a vault replaced by [`REDACTED`]
+/// (for error messages, which may quote an argument's value).
+pub fn redact(text: &str) -> String {
+    let revealed = REVEALED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    // Longest first, so a secret that contains another is replaced whole.
+    let mut secrets: Vec<&str> = revealed.iter().map(|s| s.as_str()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -79,5 +98,17 @@ pub fn hint(e: &OpenError) -> &'static str {
         }
         OpenError::NoneOpens(_) => "check the vault password (or --vault-id label) this file was encrypted with",
         OpenError::Format(_) => "re-create it with `push vault encrypt` or `ansible-vault encrypt`",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_each_secret_longest_first() {
+        remember_secret("redact-test-secret");
+        remember_secret("redact-test-secret-longer");
+        assert_eq!(redact("a redact-test-secret-longer b redact-test-secret c"), "a <vaulted> b <vaulted> c");
     }
 }
