@@ -102,7 +102,7 @@ impl Keyring {
         let mut passwords = Vec::new();
         for id in ids {
             let password = match &id.source {
-                Source::File(path) => read_password_source(path)?,
+                Source::File(path) => read_password_source(path, &id.label)?,
                 Source::Prompt if id.label == DEFAULT_LABEL => ask("Vault password: ")?,
                 Source::Prompt => ask(&format!("Vault password ({}): ", id.label))?,
             };
@@ -155,10 +155,10 @@ impl Keyring {
 }
 
 /// A password file's text, or an executable's stdout.
-fn read_password_source(path: &Path) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
+fn read_password_source(path: &Path, label: &str) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
     let meta = std::fs::metadata(path).map_err(|source| PasswordError::Read { path: path.into(), source })?;
     let password = if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-        run_password_script(path)?
+        run_password_script(path, label)?
     } else {
         let text =
             Zeroizing::new(std::fs::read(path).map_err(|source| PasswordError::Read { path: path.into(), source })?);
@@ -171,14 +171,17 @@ fn read_password_source(path: &Path) -> Result<Zeroizing<Vec<u8>>, PasswordError
 }
 
 /// Run a password script; its stdout (line ends stripped) is the password.
-/// Its stderr goes to ours, so it can prompt.
-fn run_password_script(path: &Path) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
+/// Its stderr goes to ours, so it can prompt. A "client" script
+/// (`NAME-client`, with or without an extension) is told which label it
+/// is asked for, as Ansible tells it.
+fn run_password_script(path: &Path, label: &str) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
     let script_error = |why: String| PasswordError::Script { path: path.into(), why };
-    let output = Command::new(path)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| script_error(e.to_string()))?;
+    let mut command = Command::new(path);
+    if path.file_stem().is_some_and(|stem| stem.to_string_lossy().ends_with("-client")) {
+        command.args(["--vault-id", label]);
+    }
+    let output =
+        command.stdin(Stdio::inherit()).stderr(Stdio::inherit()).output().map_err(|e| script_error(e.to_string()))?;
     let stdout = Zeroizing::new(output.stdout);
     if !output.status.success() {
         return Err(script_error(output.status.to_string()));
@@ -223,11 +226,15 @@ mod tests {
         let failing = dir.path().join("fail.sh");
         std::fs::write(&failing, "#!/bin/sh\nexit 3\n").unwrap();
         std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert_eq!(read_password_source(&file).unwrap().as_slice(), b"hunter2");
-        assert_eq!(read_password_source(&script).unwrap().as_slice(), b" from-script");
-        assert!(matches!(read_password_source(&failing), Err(PasswordError::Script { .. })));
+        let client = dir.path().join("keyring-client.sh");
+        std::fs::write(&client, "#!/bin/sh\necho \"$*\"\n").unwrap();
+        std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(read_password_source(&file, "default").unwrap().as_slice(), b"hunter2");
+        assert_eq!(read_password_source(&script, "prod").unwrap().as_slice(), b" from-script");
+        assert_eq!(read_password_source(&client, "prod").unwrap().as_slice(), b"--vault-id prod");
+        assert!(matches!(read_password_source(&failing, "default"), Err(PasswordError::Script { .. })));
         std::fs::write(&file, "\n").unwrap();
-        assert!(matches!(read_password_source(&file), Err(PasswordError::Empty(_))));
+        assert!(matches!(read_password_source(&file, "default"), Err(PasswordError::Empty(_))));
     }
 
     #[test]
