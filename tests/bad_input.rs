@@ -20,6 +20,7 @@
 //! at: playbook.yml:3:16    stderr names this place (`FILE:LINE` pins the line only),
 //!                          and quotes that line of the file
 //! contains: cpy            stderr contains this text
+//! lacks: SECRET            stderr does not contain this text
 //! hint: copy               stderr has a line with `hint` and this text
 //! hint:                    stderr has a line with `hint`
 //! env: PUSH_TEMPLATE_FUEL=1000   an environment variable for push
@@ -39,6 +40,7 @@ struct Expected {
     args: Vec<String>,
     at: Vec<String>,
     contains: Vec<String>,
+    lacks: Vec<String>,
     hints: Vec<String>,
     env: Vec<(String, String)>,
 }
@@ -58,6 +60,7 @@ fn parse_expected(path: &Path) -> Expected {
             "args" => exp.args = shlex::split(&value).expect("shell words in args"),
             "at" => exp.at.push(value),
             "contains" => exp.contains.push(value),
+            "lacks" => exp.lacks.push(value),
             "hint" => exp.hints.push(value),
             "env" => {
                 let (k, v) = value.split_once('=').expect("env: KEY=VALUE");
@@ -130,6 +133,9 @@ fn check_case(name: &str, case: &Path) {
     for c in &exp.contains {
         assert!(stderr.contains(c.as_str()), "stderr lacks {c:?}\n{shown}");
     }
+    for l in &exp.lacks {
+        assert!(!stderr.contains(l.as_str()), "stderr shows {l:?}\n{shown}");
+    }
     for h in &exp.hints {
         let found = stderr.lines().any(|l| l.to_lowercase().contains("hint") && l.contains(h.as_str()));
         assert!(found, "no hint line containing {h:?}\n{shown}");
@@ -194,6 +200,10 @@ cases!(
     apt_name_is_a_path,
     systemd_name_is_a_pattern,
     docker_ssh_key_smuggles_an_option,
+    vault_wrong_password,
+    vault_password_missing,
+    vault_extra_vars_without_password,
+    vault_value_in_a_bad_argument,
 );
 
 #[test]

@@ -1259,3 +1259,104 @@ fn docker_ssh_helper_accepts_sudo_from_an_sshd_session_only() {
     let other = fleet.ssh("h1", &format!("sh -c '{via_sudo}'; echo"));
     assert!(other.stderr.contains("did not log in through sshd"), "{other}");
 }
+
+/// Vaulted values reach the hosts and nothing else: a vaulted group_vars
+/// file, a `!vault` value in the play, a template reading both, a vaulted
+/// `copy src:` and a `copy content:` from a vaulted `vars_files` file. The hosts get the plaintext; the output (text and
+/// JSON, with `--diff`) and the kept scripts never show it, while a task
+/// without vaulted values still shows its diff.
+#[test]
+fn vaulted_values_reach_hosts_and_never_show() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let work = fleet.work_dir();
+    let pw = work.join("vault-pass");
+    write(&pw, "run-ssh vault password\n");
+    let vault = |args: &[&str]| {
+        let out = push_tests::push(["vault", "--vault-password-file", pw.to_str().unwrap()].iter().chain(args));
+        out.assert_code(0);
+        out.stdout().to_string()
+    };
+    write(work.join("group_vars/all.yml"), "db_password: VAULT-FILE-SECRET-1\n");
+    vault(&["encrypt", work.join("group_vars/all.yml").to_str().unwrap()]);
+    write(work.join("files/key.txt"), "VAULT-SRC-SECRET-3\n");
+    write(work.join("vaulted-vars.yml"), "pin: VAULT-VARSFILE-SECRET-4\n");
+    vault(&["encrypt", work.join("vaulted-vars.yml").to_str().unwrap()]);
+    vault(&["encrypt", work.join("files/key.txt").to_str().unwrap()]);
+    write(work.join("templates/app.conf.j2"), "db={{ db_password }}\ntoken={{ api_token }}\n");
+    let token = vault(&["encrypt_string", "--name", "api_token", "VAULT-INLINE-SECRET-2"]);
+    let token: String = token.lines().map(|l| format!("    {l}\n")).collect();
+    let pb = playbook(
+        &fleet,
+        "vaulted.yml",
+        &format!(
+            r#"
+- name: vaulted
+  hosts: all
+  vars_files: [vaulted-vars.yml]
+  vars:
+{token}  tasks:
+    - name: config from a template
+      template: {{src: app.conf.j2, dest: "@ROOT@/h1/app.conf"}}
+    - name: "key for {{{{ api_token }}}}"
+      copy: {{src: key.txt, dest: "@ROOT@/h1/key.txt"}}
+    - name: pin from a vars file
+      copy: {{content: "pin={{{{ pin }}}}\n", dest: "@ROOT@/h1/pin.txt"}}
+    - name: public file
+      copy: {{content: "PUBLIC-TEXT\n", dest: "@ROOT@/h1/public.txt"}}
+"#
+        ),
+        &root,
+    );
+    let kept = work.join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    let json = PushCmd::run_playbook(&pb, &fleet.inventory())
+        .args(["--format", "json", "--diff", "--vault-password-file", pw.to_str().unwrap()])
+        .env("PUSH_KEEP_SCRIPTS", &kept)
+        .run();
+    json.assert_code(0);
+    assert_eq!(read(root.join("h1/app.conf")), "db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n");
+    assert_eq!(read(root.join("h1/key.txt")), "VAULT-SRC-SECRET-3\n");
+    assert_eq!(read(root.join("h1/pin.txt")), "pin=VAULT-VARSFILE-SECRET-4\n");
+    assert_eq!(json.task("h1", "config from a template").status, "changed", "{json}");
+    // A name that would show a vaulted value is shown as written.
+    assert_eq!(json.task("h1", "key for {{ api_token }}").status, "changed", "{json}");
+    assert!(json.task("h1", "public file").diff_text().is_some_and(|d| d.contains("PUBLIC-TEXT")), "{json}");
+
+    // Changed again, in text: every task reports, none shows a vaulted value.
+    std::fs::remove_file(root.join("h1/app.conf")).unwrap();
+    std::fs::remove_file(root.join("h1/key.txt")).unwrap();
+    std::fs::remove_file(root.join("h1/pin.txt")).unwrap();
+    let text = PushCmd::run_playbook(&pb, &fleet.inventory())
+        .args(["--diff", "--vault-password-file", pw.to_str().unwrap()])
+        .run();
+    text.assert_code(0);
+    let secrets = ["VAULT-FILE-SECRET-1", "VAULT-INLINE-SECRET-2", "VAULT-SRC-SECRET-3", "VAULT-VARSFILE-SECRET-4"];
+    for out in [&json, &text] {
+        for secret in secrets {
+            assert!(!out.stdout().contains(secret) && !out.stderr().contains(secret), "{secret} shown:\n{out}");
+        }
+    }
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
+    let mut withheld = 0;
+    for entry in std::fs::read_dir(&kept).unwrap() {
+        let script = std::fs::read(entry.unwrap().path()).unwrap();
+        let script = String::from_utf8_lossy(&script);
+        withheld +=
+            usize::from(script.starts_with("# not kept: this script carries a value opened from an Ansible Vault"));
+        // Contents travel base64-encoded: look for those forms too.
+        let contents = [
+            "db=VAULT-FILE-SECRET-1\ntoken=VAULT-INLINE-SECRET-2\n",
+            "VAULT-SRC-SECRET-3\n",
+            "pin=VAULT-VARSFILE-SECRET-4\n",
+        ];
+        for plain in contents {
+            assert!(!script.contains(&STANDARD.encode(plain)), "a kept script carries {plain:?}");
+        }
+        for secret in secrets {
+            assert!(!script.contains(secret), "a kept script carries {secret}");
+        }
+    }
+    assert!(withheld > 0, "no script was withheld");
+}

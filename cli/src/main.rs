@@ -11,6 +11,7 @@ use push_engine::ops;
 mod import;
 mod lab;
 mod output;
+mod vault;
 
 /// Agentless, Ansible-style push executor: converge hosts over SSH.
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Lab(lab::LabArgs),
     /// Convert another tool's deployment description into a playbook.
     Import(import::ImportArgs),
+    /// Encrypt, decrypt, view, edit and rekey Ansible Vault files and strings.
+    Vault(vault::VaultArgs),
 }
 
 #[derive(Args)]
@@ -96,6 +99,8 @@ struct RunArgs {
     /// Break a host's deploy lock whose holder process is gone.
     #[arg(long)]
     break_stale_lock: bool,
+    #[command(flatten)]
+    vault: vault::VaultPasswordArgs,
 }
 
 fn parse_percentage(s: &str) -> Result<f64, String> {
@@ -128,6 +133,8 @@ struct InventoryArgs {
     /// One host's variables.
     #[arg(long)]
     host: Option<String>,
+    #[command(flatten)]
+    vault: vault::VaultPasswordArgs,
 }
 
 fn main() -> ExitCode {
@@ -144,13 +151,15 @@ fn main() -> ExitCode {
         Command::Rollback(args) => run(args, true),
         Command::Lab(args) => lab::run(args),
         Command::Import(args) => import::run(args),
+        Command::Vault(args) => vault::run(args),
         Command::Inventory(args) => {
             let view = match (args.list, args.graph, args.host) {
                 (_, _, Some(h)) => ops::InventoryView::Host(h),
                 (_, true, _) => ops::InventoryView::Graph,
                 _ => ops::InventoryView::List,
             };
-            ops::inventory(ops::InventoryCommand { inventories: args.inventory, view }).map(|text| {
+            let vault = args.vault.into_passwords();
+            ops::inventory(ops::InventoryCommand { inventories: args.inventory, view, vault }).map(|text| {
                 output::out(&text);
                 0
             })
@@ -159,8 +168,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // Errors can carry what a host said (an ssh message, a lock holder).
-            let text = e.to_string();
+            // Errors can carry what a host said (an ssh message, a lock holder),
+            // and an argument's value, which may have come from a vault.
+            let text = push_engine::vault::redact(&e.to_string());
             output::err_line(&push_engine::report::escape_controls(text.trim_end()));
             ExitCode::from(e.exit_code() as u8)
         }
@@ -193,6 +203,7 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         break_stale_lock: args.break_stale_lock,
         no_pin: args.no_pin,
         rollback,
+        vault: args.vault.into_passwords(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())

@@ -11,6 +11,12 @@ pub fn out(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
+/// The command's result bytes (a decrypted file need not be text), on stdout.
+pub fn out_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
+}
+
 /// One line of error text, on stderr.
 pub fn err_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");

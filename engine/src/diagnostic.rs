@@ -12,11 +12,18 @@ use std::sync::Arc;
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Opened from a vault: its lines are secrets, never quoted.
+    pub vaulted: bool,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(SourceFile { path: path.into(), text: text.into() })
+        Arc::new(SourceFile { path: path.into(), text: text.into(), vaulted: false })
+    }
+
+    /// The plaintext of a vaulted file.
+    pub fn vaulted(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
+        Arc::new(SourceFile { path: path.into(), text: text.into(), vaulted: true })
     }
 
     /// The 1-based line `line` without its newline, if it exists.
@@ -116,7 +123,8 @@ impl fmt::Display for Diagnostic {
         if let Some(span) = &self.span {
             let gutter = span.line.to_string().len();
             writeln!(f, "{:gutter$}--> {}", "", span)?;
-            if let Some(text) = span.file.line_text(span.line) {
+            let quotable = if span.file.vaulted { None } else { span.file.line_text(span.line) };
+            if let Some(text) = quotable {
                 writeln!(f, "{:gutter$} |", "")?;
                 writeln!(f, "{} | {}", span.line, text)?;
                 // Columns count characters; tabs are kept so the caret lines up.

@@ -9,6 +9,11 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
+/// What is kept in place of a script that carries a value opened from a
+/// vault: the numbering stays, the secret does not.
+pub const WITHHELD: &str =
+    "# not kept: this script carries a value opened from an Ansible Vault (the task runs as if under no_log)\n";
+
 /// Keep script `n` of `host` in `dir`, its text written by `write`;
 /// returns its path. A file already there (an earlier run's, or a link
 /// planted in a shared folder) is removed, never written through.

@@ -25,4 +25,5 @@ pub mod template_limits;
 #[cfg(test)]
 mod test_http;
 pub mod transport;
+pub mod vault;
 pub mod yaml;

@@ -25,6 +25,9 @@ pub struct Step {
     pub item_position: usize,
     pub op: push_modules::Op,
     pub become_: Option<Become>,
+    /// Its arguments or files carry a value opened from a vault: it is
+    /// treated as `no_log`, and a script carrying it is not kept.
+    pub secret: bool,
 }
 
 /// What a task became on a host.
@@ -57,9 +60,25 @@ struct FileLookup<'a> {
     base_dir: &'a Path,
     role_dir: Option<&'a Path>,
     scope: &'a Scope,
+    /// Set once a vaulted `src:` file was opened, or a template rendered a
+    /// value opened from a vault.
+    carries_secret: std::cell::Cell<bool>,
 }
 
 impl FileLookup<'_> {
+    /// A controller-side file's bytes, opened if it is a vault.
+    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !crate::vault::is_vaulted(&bytes) {
+            return Ok(bytes);
+        }
+        let sealed = String::from_utf8_lossy(&bytes);
+        let opened = crate::vault::open(&sealed)
+            .map_err(|e| format!("cannot open vaulted file {}: {e} ({})", path.display(), crate::vault::hint(&e)))?;
+        self.carries_secret.set(true);
+        Ok(opened.to_vec())
+    }
+
     fn find(&self, src: &str, sub: &str) -> Result<PathBuf, String> {
         let path = Path::new(src);
         if path.is_absolute() {
@@ -81,22 +100,43 @@ impl FileLookup<'_> {
 
 impl push_modules::Controller for FileLookup<'_> {
     fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
-        let path = self.find(src, "files")?;
-        std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        self.read(&self.find(src, "files")?)
     }
 
     fn find_file(&self, src: &str) -> Result<PathBuf, String> {
         self.find(src, "files")
     }
 
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String> {
+        let path = self.find(src, "files")?;
+        // Only a vault is read whole here; any other file is streamed.
+        match starts_as_vault(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
+            true => self.read(&path).map(Some),
+            false => Ok(None),
+        }
+    }
+
     fn render_template(&self, src: &str) -> Result<String, String> {
         let path = self.find(src, "templates")?;
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
+        let bytes = self.read(&path)?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+        let rendered = self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
             Some(line) => format!("{}:{line}: {}", path.display(), e.message),
             None => format!("{}: {}", path.display(), e.message),
-        })
+        })?;
+        if crate::vault::carries_secret(rendered.as_bytes()) {
+            self.carries_secret.set(true);
+        }
+        Ok(rendered)
     }
+}
+
+/// Whether the file at `path` begins with a vault's header (only its first
+/// bytes are read).
+fn starts_as_vault(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut std::fs::File::open(path)?, &mut head)?;
+    Ok(crate::vault::is_vaulted(&head[..n]))
 }
 
 /// A template error inside a playbook value, pointed at its line.
@@ -206,8 +246,8 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             skipped_items += 1;
             continue;
         }
-        let op = build_op(play, task, &scope, intent)?;
-        steps.push(Step { task: index, item, item_position, op, become_: task.become_.clone() });
+        let (op, secret) = build_op(play, task, &scope, intent)?;
+        steps.push(Step { task: index, item, item_position, op, become_: task.become_.clone(), secret });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
@@ -216,8 +256,9 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
     Ok(Planned::Run { task: index, steps, skipped_items })
 }
 
-/// Render a task's arguments for this host and let the module build its op.
-fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<push_modules::Op, Diagnostic> {
+/// Render a task's arguments for this host and let the module build its op;
+/// true when they or its files carry a value opened from a vault.
+fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(push_modules::Op, bool), Diagnostic> {
     let module = task.module;
     let mut args = serde_json::Map::new();
     for (name, raw) in &task.args.values {
@@ -240,7 +281,13 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
         let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
         args.insert(key, value);
     }
-    let lookup = FileLookup { base_dir: &play.base_dir, role_dir: task.role_dir.as_deref(), scope };
+    let lookup = FileLookup {
+        base_dir: &play.base_dir,
+        role_dir: task.role_dir.as_deref(),
+        scope,
+        carries_secret: std::cell::Cell::new(false),
+    };
+    let args_secret = args.values().any(crate::vault::json_carries_secret);
     let arg_error = |e: push_modules::ArgError| {
         let span = e
             .arg_name()
@@ -255,7 +302,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
             None => d,
         }
     };
-    match intent {
+    let op = match intent {
         Intent::Rollback => push_modules::plan_rollback(module, args).map_err(arg_error),
         Intent::ConvergePinned(resolver) if !module.pinned_image_args().is_empty() => {
             // The arguments are checked before any registry is asked: a typo
@@ -265,7 +312,8 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<p
             push_modules::plan(module, args, &lookup).map_err(arg_error)
         }
         _ => push_modules::plan(module, args, &lookup).map_err(arg_error),
-    }
+    }?;
+    Ok((op, args_secret || lookup.carries_secret.get()))
 }
 
 /// Replace image tags with `tag@digest`, resolved once per run.

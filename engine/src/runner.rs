@@ -451,7 +451,12 @@ impl HostRun<'_> {
 
     fn task_label(&self, task: &Task, scope: &Scope) -> String {
         match &task.name {
-            Some(n) => scope.render_text(n, Mode::Plain).unwrap_or_else(|_| n.clone()),
+            // A name that would show a vaulted value is shown as written.
+            Some(n) => scope
+                .render_text(n, Mode::Plain)
+                .ok()
+                .filter(|label| !crate::vault::carries_secret(label.as_bytes()))
+                .unwrap_or_else(|| n.clone()),
             None => task.module.name().to_string(),
         }
     }
@@ -509,7 +514,14 @@ impl HostRun<'_> {
             out.push((
                 Final::Deferred(key.clone()),
                 action.label.clone(),
-                vec![Step { task: usize::MAX, item: None, item_position: 0, op, become_: become_.clone() }],
+                vec![Step {
+                    task: usize::MAX,
+                    item: None,
+                    item_position: 0,
+                    op,
+                    become_: become_.clone(),
+                    secret: false,
+                }],
             ));
         }
         if self.opts.rollback {
@@ -558,7 +570,9 @@ impl HostRun<'_> {
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
             let script = script::probe(&steps, self.opts.diff);
             self.reporter.host_phase(name, "probing");
-            probe_reports = self.exec(on, &script, "probing").await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let secret = flat.iter().any(|f| f.step.secret);
+            probe_reports =
+                self.exec(on, &script, "probing", secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -616,7 +630,10 @@ impl HostRun<'_> {
             let announced = announced_defers(&finals.raised, probed);
             let phase = apply_phase(&final_plan, &announced);
             self.reporter.host_phase(name, &phase);
-            apply_reports = self.exec(on, &script, &phase).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
+                || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
+            apply_reports =
+                self.exec(on, &script, &phase, secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -664,19 +681,21 @@ impl HostRun<'_> {
                     let events = report.rollouts().map(String::from);
                     self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 }
-                if self.opts.diff && !task.no_log && report.changed() {
+                // A step carrying a vaulted value says no more than a no_log one.
+                let no_log = task.no_log || f.step.secret;
+                if self.opts.diff && !no_log && report.changed() {
                     if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
                         diffs.push(d);
                     }
                 }
-                if let Some(m) = step_message(report, status, task.no_log) {
-                    msgs.push(item_message(f.step, task.no_log, m));
+                if let Some(m) = step_message(report, status, no_log) {
+                    msgs.push(item_message(f.step, no_log, m));
                 }
                 results.push(register_value(
                     report,
                     status,
                     f.step.item.as_ref(),
-                    task.no_log,
+                    no_log,
                     !from_apply && !self.opts.check,
                 ));
                 statuses.push(status);
@@ -725,7 +744,8 @@ impl HostRun<'_> {
                     continue;
                 }
                 let status = reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
-                let no_log = matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log);
+                let no_log =
+                    matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
                 let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
@@ -741,12 +761,22 @@ impl HostRun<'_> {
 
     /// Run one script; on transport or framing trouble the host fails.
     /// `phase`: what the host is doing during the exec, shown again once a
-    /// wait for the deploy lock is over.
-    async fn exec(&self, on: &OnHost<'_>, script: &script::Script, phase: &str) -> Option<Vec<StepReport>> {
+    /// wait for the deploy lock is over. A script carrying a vaulted value
+    /// is kept as a note saying so instead.
+    async fn exec(
+        &self,
+        on: &OnHost<'_>,
+        script: &script::Script,
+        phase: &str,
+        secret: bool,
+    ) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
-            let write = |f: &mut std::fs::File| crate::attachment::write(script, &mut std::io::BufWriter::new(f));
+            let write = |f: &mut std::fs::File| match secret {
+                true => std::io::Write::write_all(f, crate::kept_scripts::WITHHELD.as_bytes()),
+                false => crate::attachment::write(script, &mut std::io::BufWriter::new(f)),
+            };
             if let Err(e) = crate::kept_scripts::keep(std::path::Path::new(&dir), name, n, write) {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }

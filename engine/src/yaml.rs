@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Spanned, Tagged};
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
 
@@ -138,7 +138,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     if file.text.trim().is_empty() {
         return Ok(Node { value: NodeValue::Null, span: file.span(1, 1, 1) });
     }
-    let raw: Spanned<Raw> = serde_saphyr::from_str(&file.text).map_err(|e| {
+    let raw: RawNode = serde_saphyr::from_str(&file.text).map_err(|e| {
         let plain = e.without_snippet().to_string();
         // The library prefixes "error: line L column C: "; we show the place ourselves.
         let message = plain.lines().next().unwrap_or("invalid YAML").to_string();
@@ -154,7 +154,21 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
         }
         .with_hint("check indentation and quoting; a value that starts with `{{` must be quoted")
     })?;
-    Ok(convert(file, raw))
+    let node = convert(file, raw)?;
+    if file.vaulted {
+        remember_strings(&node);
+    }
+    Ok(node)
+}
+
+/// Every string of a vaulted file is a secret.
+fn remember_strings(node: &Node) {
+    match &node.value {
+        NodeValue::Str(s) => crate::vault::remember_secret(s),
+        NodeValue::Seq(items) => items.iter().for_each(remember_strings),
+        NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| remember_strings(v)),
+        _ => {}
+    }
 }
 
 /// Read and parse a YAML file.
@@ -164,38 +178,77 @@ pub fn load(path: &Path) -> Result<(Arc<SourceFile>, Node), Diagnostic> {
     Ok((file, node))
 }
 
+/// Read a file of YAML; a vaulted one (`ansible-vault encrypt`) is opened
+/// with the run's vault passwords.
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Diagnostic::new(format!("cannot read {}: {e}", path.display())))?;
-    Ok(SourceFile::new(path, text))
+    if !crate::vault::is_vaulted(text.as_bytes()) {
+        return Ok(SourceFile::new(path, text));
+    }
+    let plain = crate::vault::open_text(&text).map_err(|e| {
+        let sealed = SourceFile::new(path, text.clone());
+        vault_error(&sealed.span(1, 1, text.lines().next().map_or(1, str::len)), &e)
+    })?;
+    Ok(SourceFile::vaulted(path, plain.as_str()))
+}
+
+fn vault_error(span: &Span, e: &crate::vault::OpenError) -> Diagnostic {
+    Diagnostic::at(span, format!("cannot open vaulted value: {e}")).with_hint(crate::vault::hint(e))
+}
+
+/// The value of a `!vault |` scalar, opened.
+fn open_inline_vault(span: &Span, text: &str) -> Result<String, Diagnostic> {
+    let plain = crate::vault::open_text(text).map_err(|e| {
+        // The caret covers the header line, not the whole block.
+        let header = text.lines().next().map_or(1, |l| l.trim().chars().count());
+        vault_error(&Span { len: span.len.min(header.max(1)), ..span.clone() }, &e)
+    })?;
+    crate::vault::remember_secret(&plain);
+    Ok(plain.to_string())
 }
 
 fn span_of(file: &Arc<SourceFile>, loc: &serde_saphyr::Location) -> Span {
     file.span(loc.line() as usize, loc.column() as usize, loc.span().len().max(1) as usize)
 }
 
-fn convert(file: &Arc<SourceFile>, raw: Spanned<Raw>) -> Node {
+/// Ansible's tag for an inline vaulted value.
+const VAULT_TAG: &str = "!vault";
+
+fn convert(file: &Arc<SourceFile>, raw: RawNode) -> Result<Node, Diagnostic> {
     // `referenced` is where an alias was used; errors belong there.
     let span = span_of(file, &raw.referenced);
-    let value = match raw.value {
+    let Tagged(raw, tag) = raw.value;
+    let value = match raw {
+        Raw::Str(s) if tag.as_deref() == Some(VAULT_TAG) => NodeValue::Str(open_inline_vault(&span, &s)?),
+        _ if tag.as_deref() == Some(VAULT_TAG) => {
+            return Err(Diagnostic::at(
+                &span,
+                "a `!vault` value must be the text `ansible-vault encrypt_string` printed",
+            )
+            .with_hint("write it as `!vault |` followed by the indented `$ANSIBLE_VAULT;...` lines"));
+        }
         Raw::Null => NodeValue::Null,
         Raw::Bool(b) => NodeValue::Bool(b),
         Raw::Int(i) => NodeValue::Int(i),
         Raw::Float(f) => NodeValue::Float(f),
         Raw::Str(s) => NodeValue::Str(s),
-        Raw::Seq(items) => NodeValue::Seq(items.into_iter().map(|n| convert(file, n)).collect()),
+        Raw::Seq(items) => NodeValue::Seq(items.into_iter().map(|n| convert(file, n)).collect::<Result<_, _>>()?),
         Raw::Map(entries) => NodeValue::Map(
             entries
                 .into_iter()
                 .map(|(k, v)| {
-                    let key = Key { span: span_of(file, &k.referenced), name: k.value.into_key_text() };
-                    (key, convert(file, v))
+                    let key = Key { span: span_of(file, &k.referenced), name: k.value.0.into_key_text() };
+                    Ok((key, convert(file, v)?))
                 })
-                .collect(),
+                .collect::<Result<_, Diagnostic>>()?,
         ),
     };
-    Node { value, span }
+    Ok(Node { value, span })
 }
+
+/// A node as serde-saphyr hands it over: where it is, and its tag.
+type RawNode = Spanned<Tagged<Raw>>;
 
 /// What serde-saphyr hands us, before spans are tied to a file.
 enum Raw {
@@ -204,8 +257,8 @@ enum Raw {
     Int(i64),
     Float(f64),
     Str(String),
-    Seq(Vec<Spanned<Raw>>),
-    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+    Seq(Vec<RawNode>),
+    Map(Vec<(RawNode, RawNode)>),
 }
 
 impl Raw {
@@ -307,6 +360,48 @@ mod tests {
         let span = err.span.as_ref().unwrap();
         assert_eq!(span.line, 1);
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
+    }
+
+    /// Unit tests share one process: every test that opens vaults uses this password.
+    fn install_test_vault_password() {
+        crate::vault::install(crate::vault::Keyring::with_password("default", b"yaml-test"));
+    }
+
+    fn vault_block(plain: &str) -> String {
+        let sealed = crate::vault::format::encrypt(plain.as_bytes(), b"yaml-test", None);
+        sealed.lines().map(|l| format!("  {l}\n")).collect()
+    }
+
+    #[test]
+    fn inline_vault_values_are_opened_and_remembered_as_secrets() {
+        install_test_vault_password();
+        let text = format!("user: app\npassword: !vault |\n{}port: 5432\n", vault_block("yaml-inline-secret"));
+        let node = parse_str(&text).unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"user": "app", "password": "yaml-inline-secret", "port": 5432}));
+        assert!(crate::vault::carries_secret(b"pw=yaml-inline-secret;"));
+        assert!(!crate::vault::carries_secret(b"app"));
+    }
+
+    #[test]
+    fn a_vaulted_file_is_opened_and_its_lines_never_quoted() {
+        install_test_vault_password();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vars.yml");
+        let sealed = crate::vault::format::encrypt(b"token: yaml-file-secret\nbad: [\n", b"yaml-test", None);
+        std::fs::write(&path, sealed).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("vars.yml:"), "{err}");
+        assert!(!err.contains("yaml-file-secret") && !err.contains("bad: ["), "{err}");
+        std::fs::write(&path, crate::vault::format::encrypt(b"token: yaml-file-secret\n", b"yaml-test", None)).unwrap();
+        assert_eq!(load(&path).unwrap().1.to_json(), serde_json::json!({"token": "yaml-file-secret"}));
+        assert!(crate::vault::carries_secret(b"x yaml-file-secret x"));
+    }
+
+    #[test]
+    fn a_vault_tag_on_a_mapping_is_an_error_at_its_place() {
+        install_test_vault_password();
+        let err = parse_str("a: 1\nb: !vault {x: 1}\n").unwrap_err();
+        assert_eq!(err.span.unwrap().line, 2);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub trait Controller {
     /// Where a controller-side file is, found as [`Self::read_file`] finds
     /// it, for content sent from the file itself ([`Attachment`]).
     fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String>;
+    /// The opened content of a controller-side file that is an Ansible
+    /// Vault, found as [`Self::read_file`] finds it; `None` for a plain
+    /// file. Opened content travels inline, never from a file on disk.
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String>;
     /// A controller-side template rendered with the host's variables.
     fn render_template(&self, src: &str) -> Result<String, String>;
 }

@@ -18,10 +18,26 @@ pub enum InventoryView {
 pub struct InventoryCommand {
     pub inventories: Vec<PathBuf>,
     pub view: InventoryView,
+    /// Passwords for vaulted files and values.
+    pub vault: super::VaultPasswords,
+}
+
+/// What is printed in place of a value opened from a vault.
+pub const VAULTED: &str = crate::vault::REDACTED;
+
+fn hide_vaulted(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if crate::vault::carries_secret(s.as_bytes()) => Value::String(VAULTED.into()),
+        Value::Array(items) => Value::Array(items.iter().map(hide_vaulted).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), hide_vaulted(v))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Returns the text to print.
 pub fn inventory(cmd: InventoryCommand) -> Result<String, Error> {
+    super::unlock(&cmd.vault)?;
     let inventory = Inventory::load(&cmd.inventories)?;
     Ok(match cmd.view {
         InventoryView::List => pretty(&inventory.list_json()),
@@ -33,9 +49,10 @@ pub fn inventory(cmd: InventoryCommand) -> Result<String, Error> {
     })
 }
 
-/// The same text `ansible-inventory` prints, so outputs can be diffed.
+/// The same text `ansible-inventory` prints, so outputs can be diffed; a
+/// value opened from a vault is printed as [`VAULTED`].
 fn pretty(v: &serde_json::Value) -> String {
-    let mut s = crate::inventory::to_ansible_json(v);
+    let mut s = crate::inventory::to_ansible_json(&hide_vaulted(v));
     s.push('\n');
     s
 }

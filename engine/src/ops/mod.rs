@@ -5,9 +5,11 @@ pub mod import;
 mod inventory;
 pub mod lab;
 mod run;
+pub mod vault;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};
 pub use run::{run, OutputFormat, RunCommand};
+pub use vault::{unlock, vault, VaultAction, VaultCommand, VaultPasswords};
 
 use crate::diagnostic::Diagnostic;
 

@@ -48,6 +48,8 @@ pub struct RunCommand {
     pub break_stale_lock: bool,
     /// `push rollback`: put containers back on their earlier deployment.
     pub rollback: bool,
+    /// Passwords for vaulted files and values.
+    pub vault: super::VaultPasswords,
 }
 
 fn split_list(values: &[String]) -> Vec<String> {
@@ -60,9 +62,15 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         let d = Diagnostic::new(e.clone()).with_hint("unset it for the default, or give a number of at least 1");
         Error::Usage(d.to_string().trim_end().to_string())
     })?;
+    super::unlock(&cmd.vault)?;
     let mut extra = Vars::new();
     for e in &cmd.extra_vars {
-        extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
+        extra.extend(playbook::parse_extra_var(e).map_err(|d| match &d.span {
+            // A place in an `@file` (a vaulted value it cannot open, a YAML
+            // slip) is an input error; the option's own text is a bad command line.
+            Some(span) if span.path() != std::path::Path::new("<-e>") => Error::Input(d),
+            _ => Error::Usage(d.to_string().trim_end().to_string()),
+        })?);
     }
     let playbook = playbook::load_playbook(&cmd.playbook)?;
     let mut inventory = Inventory::load(&cmd.inventories)?;

@@ -37,6 +37,9 @@ impl Module for Copy {
                 write(args, Content::Inline(content.as_bytes()), None)
             }
             (None, Some(src)) => {
+                if let Some(opened) = ctl.read_vaulted(src).map_err(|e| ArgError::invalid("src", e))? {
+                    return write(args, Content::Inline(&opened), Some(src));
+                }
                 let path = ctl.find_file(src).map_err(|e| ArgError::invalid("src", e))?;
                 let source = FileSource::read(path).map_err(|e| ArgError::invalid("src", e))?;
                 write(args, Content::File(source), Some(src))

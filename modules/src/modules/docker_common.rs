@@ -165,6 +165,9 @@ impl Controller for NoFiles {
     fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String> {
         Err(format!("{src}: no controller files here"))
     }
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String> {
+        Err(format!("{src}: no controller files here"))
+    }
     fn render_template(&self, src: &str) -> Result<String, String> {
         Err(format!("{src}: no controller files here"))
     }

@@ -26,6 +26,9 @@ impl Controller for Ctl {
         std::fs::write(&path, self.read_file(src)?).map_err(|e| e.to_string())?;
         Ok(path)
     }
+    fn read_vaulted(&self, _src: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
     fn render_template(&self, src: &str) -> Result<String, String> {
         Ok(String::from_utf8(self.read_file(src)?).unwrap().replace("{{ x }}", "X"))
     }
