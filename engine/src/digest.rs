@@ -341,6 +341,9 @@ fn docker_config_credential(registry: &str) -> Result<Option<Credential>, PinErr
         }
         Ok(DockerCredential::IdentityToken(token)) => Ok(Some(Credential::IdentityToken(token))),
         Err(E::NoCredentialConfigured | E::ConfigNotFound) => Ok(None),
+        // What helpers say for a registry they hold nothing for; Docker
+        // reads it as "no credentials" too.
+        Err(E::HelperFailure { stdout, .. }) if stdout.trim() == "credentials not found in native keychain" => Ok(None),
         // No file at all reads as ConfigReadError too.
         Err(E::ConfigReadError) if !docker_config_file().is_some_and(|p| p.exists()) => Ok(None),
         Err(error) => Err(PinError::Credentials {
