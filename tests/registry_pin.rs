@@ -342,7 +342,8 @@ impl Project {
         );
     }
 
-    /// `docker-credential-NAME` on PATH running `body` for `get`.
+    /// `docker-credential-NAME` on PATH running `body` for `get` (which
+    /// reads the server's name on stdin, as every helper does).
     fn helper_script(&self, name: &str, body: &str) {
         let bin = self.dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -502,7 +503,7 @@ fn token_auth_registry_pins_public_images_anonymously_and_private_ones_with_help
 
     // A helper that fails: its name and its words on stderr, never its stdout.
     let project = Project::new(r, &[&private_refs[0]], "");
-    project.helper_script("pushstore", "echo 'keychain is locked' >&2\necho 'half a secret'\nexit 1\n");
+    project.helper_script("pushstore", "read -r server\necho 'keychain is locked' >&2\necho 'half a secret'\nexit 1\n");
     project.docker_config(serde_json::json!({"credsStore": "pushstore"}));
     let out = project.run();
     out.assert_code(4);

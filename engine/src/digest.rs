@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -167,6 +169,9 @@ struct Registry<'a> {
     image: &'a ImageRef,
     agent: ureq::Agent,
     given: Option<Credential>,
+    /// Docker's credentials for the registry, asked at most once (a helper
+    /// may prompt or be slow).
+    from_docker: std::cell::OnceCell<Result<Option<Credential>, PinError>>,
 }
 
 /// Where the manifest of `image`'s tag is: Docker Hub's API lives at
@@ -184,32 +189,27 @@ fn resolve(image: &ImageRef, insecure: &[String], given: Option<Credential>) -> 
         .http_status_as_error(false)
         .build()
         .into();
-    Registry { image, agent, given }.manifest_digest(&url)
+    Registry { image, agent, given, from_docker: Default::default() }.manifest_digest(&url)
 }
 
 impl Registry<'_> {
     /// HEAD the manifest; on a 401, once more with what the challenge asks.
     fn manifest_digest(&self, url: &str) -> Result<String, PinError> {
-        let response = self.head(url, None)?;
-        let response = match response.status().as_u16() {
-            401 => {
-                let challenge = header(&response, "WWW-Authenticate").and_then(|h| Challenge::parse(&h));
-                let authorization = match challenge {
-                    Some(challenge) => self.authorization(&challenge)?,
-                    None => return Err(self.refused(401, "the manifest", " without a WWW-Authenticate challenge")),
-                };
-                self.head(url, Some(&authorization))?
-            }
-            _ => response,
-        };
+        let mut authorization = None;
+        let mut response = self.call(self.agent.head(url), url, None)?;
+        if response.status().as_u16() == 401 {
+            let challenge = header(&response, "WWW-Authenticate").and_then(|h| Challenge::parse(&h));
+            let Some(challenge) = challenge else {
+                return Err(self.refused(401, "the manifest", " without a WWW-Authenticate challenge"));
+            };
+            let answer = self.authorization(&challenge)?;
+            response = self.call(self.agent.head(url), url, Some(&answer))?;
+            authorization = Some(answer);
+        }
         match response.status().as_u16() {
             200 => match header(&response, "Docker-Content-Digest") {
                 Some(digest) if digest.starts_with("sha256:") => Ok(digest),
-                _ => Err(PinError::NoDigest {
-                    registry: self.image.registry.clone(),
-                    repository: self.image.repository.clone(),
-                    tag: self.image.tag.clone(),
-                }),
+                _ => self.digest_of_body(url, authorization.as_deref()),
             },
             404 => Err(PinError::NotFound {
                 registry: self.image.registry.clone(),
@@ -228,8 +228,30 @@ impl Registry<'_> {
         }
     }
 
-    fn head(&self, url: &str, authorization: Option<&str>) -> Result<ureq::http::Response<ureq::Body>, PinError> {
-        let mut request = self.agent.head(url).header("Accept", ACCEPT);
+    /// A registry that names no digest on a HEAD: the digest is that of
+    /// the manifest's bytes, as it serves them.
+    fn digest_of_body(&self, url: &str, authorization: Option<&str>) -> Result<String, PinError> {
+        let no_digest = || PinError::NoDigest {
+            registry: self.image.registry.clone(),
+            repository: self.image.repository.clone(),
+            tag: self.image.tag.clone(),
+        };
+        let mut response = self.call(self.agent.get(url), url, authorization)?;
+        if response.status().as_u16() != 200 {
+            return Err(no_digest());
+        }
+        let body = response.body_mut().read_to_vec().map_err(|e| self.unreachable(url, e))?;
+        Ok(format!("sha256:{:x}", Sha256::digest(&body)))
+    }
+
+    /// A HEAD or GET of the manifest, accepting lists and indexes.
+    fn call(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, PinError> {
+        let mut request = request.header("Accept", ACCEPT);
         if let Some(a) = authorization {
             request = request.header("Authorization", a);
         }
@@ -311,7 +333,7 @@ impl Registry<'_> {
         if let Some(c) = &self.given {
             return Ok(Some(c.clone()));
         }
-        docker_config_credential(&self.image.registry)
+        self.from_docker.get_or_init(|| docker_config_credential(&self.image.registry)).clone()
     }
 
     fn refused(&self, status: u16, what: &str, detail: &str) -> PinError {
@@ -497,6 +519,22 @@ mod tests {
             form(&[("scope", "repository:a/b:pull"), ("x", "a b&c")]),
             "scope=repository%3Aa%2Fb%3Apull&x=a%20b%26c"
         );
+    }
+
+    /// A registry that names no digest on a HEAD: the manifest's bytes, by GET.
+    #[test]
+    fn digest_of_the_manifest_body_when_the_head_names_none() {
+        let manifest = r#"{"schemaVersion":2}"#;
+        let (addr, server) = crate::test_http::answer_each(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{manifest}", manifest.len()),
+        ]);
+        let reference = format!("{addr}/web:v1");
+        let pinned = DigestResolver::default().pin(&reference, std::slice::from_ref(&addr), None).unwrap();
+        assert_eq!(pinned, format!("{reference}@sha256:{:x}", Sha256::digest(manifest.as_bytes())));
+        let requests = server.join().unwrap();
+        assert!(requests[0].starts_with("HEAD /v2/web/manifests/v1 "), "{requests:?}");
+        assert!(requests[1].starts_with("GET /v2/web/manifests/v1 "), "{requests:?}");
     }
 
     /// A registry on loopback that serves one manifest digest.
