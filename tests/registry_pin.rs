@@ -137,7 +137,8 @@ impl TokenSigner {
     }
 }
 
-/// A token service on loopback: USER with PASSWORD (Basic) gets what it
+/// A token service on loopback: USER with PASSWORD (Basic, or REFRESH_TOKEN
+/// in an OAuth POST, as `docker login` leaves an identity token) gets what it
 /// asks for; anyone gets `pull` on `public/*`; other credentials get 401.
 /// Returns its realm URL.
 fn serve_tokens(signer: Arc<TokenSigner>) -> String {
@@ -152,42 +153,73 @@ fn serve_tokens(signer: Arc<TokenSigner>) -> String {
     realm
 }
 
+const REFRESH_TOKEN: &str = "identity-token-of-alice";
+
+/// Whether a token request comes from USER; `Err` for credentials that are wrong.
+fn token_user(authorization: Option<&str>, params: &HashMap<String, String>) -> Result<bool, ()> {
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
+    match (authorization, params.get("grant_type").map(String::as_str)) {
+        (Some(a), _) => {
+            if a == basic {
+                Ok(true)
+            } else {
+                Err(())
+            }
+        }
+        (None, Some("refresh_token")) => {
+            if params.get("refresh_token").map(String::as_str) == Some(REFRESH_TOKEN) {
+                Ok(true)
+            } else {
+                Err(())
+            }
+        }
+        (None, _) => Ok(false),
+    }
+}
+
 fn answer_token_request(mut conn: TcpStream, signer: &TokenSigner) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut request_line = String::new();
     reader.read_line(&mut request_line).unwrap();
-    let mut authorization = None;
+    let (mut authorization, mut length) = (None, 0);
     let mut line = String::new();
     while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
         if let Some((name, value)) = line.split_once(':') {
             if name.eq_ignore_ascii_case("authorization") {
                 authorization = Some(value.trim().to_string());
+            } else if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
             }
         }
         line.clear();
     }
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(&mut reader, &mut body).unwrap();
     let target = request_line.split_whitespace().nth(1).unwrap_or_default();
-    let query: HashMap<String, String> = target
-        .split_once('?')
-        .map(|(_, q)| {
-            q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.into(), percent_decode(v))).collect()
-        })
-        .unwrap_or_default();
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
-    let (status, body) = match (authorization, query.get("scope")) {
-        (Some(a), _) if a != expected => ("401 Unauthorized", String::from("{\"errors\":[\"bad credentials\"]}")),
-        (a, Some(scope)) => {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    // GET parameters in the query, OAuth POST ones in the form body.
+    let params: HashMap<String, String> = [query, std::str::from_utf8(&body).unwrap()]
+        .iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.into(), percent_decode(v)))
+        .collect();
+    let (status, body) = match (token_user(authorization.as_deref(), &params), params.get("scope")) {
+        (Err(()), _) => ("401 Unauthorized", String::from("{\"errors\":[\"bad credentials\"]}")),
+        (Ok(user), Some(scope)) => {
             let mut parts = scope.splitn(3, ':');
             let (_, name, actions) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let granted: Vec<String> = match a {
-                Some(_) => actions.split(',').map(String::from).collect(),
-                None if name.starts_with("public/") => vec!["pull".into()],
-                None => Vec::new(),
+            let granted: Vec<String> = match user {
+                true => actions.split(',').map(String::from).collect(),
+                false if name.starts_with("public/") => vec!["pull".into()],
+                false => Vec::new(),
             };
-            let subject = if a.is_some() { USER } else { "anonymous" };
-            ("200 OK", serde_json::json!({"token": signer.token(subject, name, &granted)}).to_string())
+            let token = signer.token(if user { USER } else { "anonymous" }, name, &granted);
+            // The OAuth answer says `access_token`, the GET one `token`.
+            let key = if params.contains_key("grant_type") { "access_token" } else { "token" };
+            ("200 OK", serde_json::json!({ key: token }).to_string())
         }
-        (_, None) => ("400 Bad Request", String::from("{}")),
+        (Ok(_), None) => ("400 Bad Request", String::from("{}")),
     };
     let _ = write!(
         conn,
@@ -510,6 +542,14 @@ fn token_auth_registry_pins_public_images_anonymously_and_private_ones_with_help
     let err = out.plain_stderr();
     assert!(err.contains("docker-credential-pushstore failed: keychain is locked"), "{err}");
     assert!(!err.contains("half a secret"), "{err}");
+
+    // An identity token (what `docker login` keeps for some registries),
+    // traded for an access token with an OAuth POST.
+    let project = Project::new(r, &[&private_refs[0]], "");
+    project.docker_config(serde_json::json!({"auths": {r: {"identitytoken": REFRESH_TOKEN}}}));
+    let out = project.run();
+    out.assert_code(0);
+    assert_eq!(pinned(&out)[&private_refs[0]], private, "{out}");
 
     // The playbook's credentials buy the token.
     let extra = format!("        username: {USER}\n        password: {PASSWORD}\n");
