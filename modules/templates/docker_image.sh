@@ -3,7 +3,7 @@
    DOCKER_CONFIG that goes when the step ends. #}
 if ! command -v docker >/dev/null 2>&1; then push_unmet {{ phase }} "docker is not installed"; fi
 {% include "docker_refs.sh" %}
-{% if apply %}
+{% if apply and state != "absent" %}
 {% include "docker_catch_up.sh" %}
 {% endif %}
 _id=$(docker image inspect -f {{ fmt_id }} {{ name }} 2>/dev/null || true)

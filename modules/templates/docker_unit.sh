@@ -5,7 +5,7 @@
    daemon-reload are deferred to the end of the play (once per host). #}
 {% include "docker_sub.sh" %}
 {% include "docker_refs.sh" %}
-{% if apply %}
+{% if apply and state != "absent" %}
 {% include "docker_catch_up.sh" %}
 {% endif %}
 {# The units this task made: they carry the marker line. #}
