@@ -11,7 +11,7 @@ use minijinja::value::Value as JinjaValue;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::digest::DigestResolver;
+use crate::digest::{Credential, DigestResolver};
 use crate::playbook::{Become, Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 
@@ -329,17 +329,31 @@ fn pin_images(
         Ok(Some(Value::String(s))) => s.split(',').map(|s| s.trim().to_string()).collect(),
         _ => Vec::new(),
     };
+    let credential = task_credential(args);
     for &name in module.pinned_image_args() {
         if let Some(Value::String(reference)) = args.get(name) {
             let span = task.args.value_span(name).unwrap_or(&task.module_span);
-            let pinned = resolver.pin(reference, &insecure).map_err(|e| {
-                Diagnostic::at(span, format!("cannot pin image `{reference}` to a digest: {e}"))
-                    .with_hint("check the registry and tag, or name the image by digest")
+            let pinned = resolver.pin(reference, &insecure, credential.clone()).map_err(|e| {
+                Diagnostic::at(span, format!("cannot pin image `{reference}` to a digest: {e}")).with_hint(
+                    "check the registry, the tag and the credentials (the task's `username`/`password`, or \
+                     `docker login` on this machine), name the image by digest, or run with `--no-pin` to use \
+                     tags as written (which turns off revert and rollback by digest)",
+                )
             })?;
             args.insert(name.to_string(), Value::String(pinned));
         }
     }
     Ok(())
+}
+
+/// The registry credentials a task's arguments give (`docker_image`'s
+/// `username`, `password` and optional `registry`), for pinning.
+fn task_credential(args: &serde_json::Map<String, Value>) -> Option<(Option<String>, Credential)> {
+    let text = |k: &str| args.get(k).and_then(Value::as_str);
+    let username = text("username").or_else(|| text("registry_username"))?;
+    let password = text("password").or_else(|| text("registry_password"))?;
+    let credential = Credential::Basic { username: username.to_string(), password: password.to_string() };
+    Some((text("registry").map(String::from), credential))
 }
 
 /// Where a `shell:` or `command:` text splices `| safe` text: shell code

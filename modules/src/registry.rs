@@ -35,6 +35,8 @@ pub(crate) static TEMPLATES: &[(&str, &str)] = &[
     ("group.sh", include_str!("../templates/group.sh")),
     ("docker_sub.sh", include_str!("../templates/docker_sub.sh")),
     ("docker_refs.sh", include_str!("../templates/docker_refs.sh")),
+    ("docker_catch_up.sh", include_str!("../templates/docker_catch_up.sh")),
+    ("docker_host_restart.sh", include_str!("../templates/docker_host_restart.sh")),
     ("docker_host.sh", include_str!("../templates/docker_host.sh")),
     ("docker_image.sh", include_str!("../templates/docker_image.sh")),
     ("docker_unit.sh", include_str!("../templates/docker_unit.sh")),

@@ -3,6 +3,9 @@
    DOCKER_CONFIG that goes when the step ends. #}
 if ! command -v docker >/dev/null 2>&1; then push_unmet {{ phase }} "docker is not installed"; fi
 {% include "docker_refs.sh" %}
+{% if apply and state != "absent" %}
+{% include "docker_catch_up.sh" %}
+{% endif %}
 _id=$(docker image inspect -f {{ fmt_id }} {{ name }} 2>/dev/null || true)
 {% if state == "absent" %}
 if [ -n "$_id" ]; then
@@ -24,8 +27,14 @@ _login() {
 {% else %}
 _login() { :; }
 {% endif %}
+{% if apply %}
+{# A daemon.json an earlier task of the play wrote takes effect before a
+   pull, as if the play flushed docker_host's restart here. #}
+_catch_up() { if _docker_catch_up; then push_changed "restarted docker first, so the pull uses the new daemon.json"; fi; }
+{% endif %}
 if [ -z "$_id" ]; then
 {% if apply %}
+	_catch_up
 	_login
 	docker pull -q {{ name }} >/dev/null
 	_id=$(docker image inspect -f {{ fmt_id }} {{ name }})
@@ -37,6 +46,7 @@ if [ -z "$_id" ]; then
 fi
 {% if pull == "always" %}
 {% if apply %}
+_catch_up
 _login
 docker pull -q {{ name }} >/dev/null
 _new=$(docker image inspect -f {{ fmt_id }} {{ name }})

@@ -8,6 +8,9 @@
 {% include "docker_sub.sh" %}
 {% include "docker_refs.sh" %}
 {% include "docker_unit_switch_wait.sh" %}
+{% if apply and state != "absent" %}
+{% include "docker_catch_up.sh" %}
+{% endif %}
 {# The units this task made: they carry the marker line. #}
 _units() { grep -lxF -- {{ marker }} {{ unit_dir }}/*.service 2>/dev/null | sed 's|.*/||; s|\.service$||' || true; }
 _remove() { # INSTANCE: stop, disable, forget; volumes stay
@@ -129,9 +132,11 @@ if [ "$_docker" = 1 ]; then
 		push_why pull {{ image }}
 {% if apply %}
 		{# Pulled now, while the old container still serves, so the restart
-		   is short. If the engine cannot pull yet (e.g. a registry it will
-		   trust once the docker_host restart at the end of the play has
-		   happened), the unit's start pulls instead. #}
+		   is short. A daemon.json an earlier task of the play wrote (the
+		   registry's address, a mirror) takes effect first, as if the play
+		   flushed docker_host's restart here: the pull then sees it. If
+		   the engine still cannot pull, the unit's start pulls instead. #}
+		if _docker_catch_up; then push_why "docker restarted first, so the pull uses the new daemon.json"; fi
 		if _e=$(docker pull -q {{ image }} 2>&1 >/dev/null); then
 			_img=$(docker image inspect -f {{ fmt_id }} {{ image }})
 		else

@@ -88,3 +88,20 @@ pub fn require_ansible() -> Option<PathBuf> {
     }
     dir
 }
+
+/// True when Debian's `docker-registry` and `openssl` (which makes the
+/// token service's key and certificate) are here; fails otherwise.
+pub fn require_registry() -> bool {
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/docker-registry").is_file() {
+        missing.push("/usr/bin/docker-registry (apt-get install -y docker-registry)");
+    }
+    if !on_path("openssl") {
+        missing.push("openssl (apt-get install -y openssl)");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    skip(format!("needs {}", missing.join(" and ")));
+    false
+}

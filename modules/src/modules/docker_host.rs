@@ -16,9 +16,11 @@ use crate::{Controller, Deferred, Module, Op};
 ///   (keys sorted, so the text is stable); it is written before the
 ///   package is installed, so a fresh engine starts with it. When it
 ///   changes on a host whose engine is running, Docker restarts once, at
-///   the end of the play (deferred action `20-restart-docker`). That
-///   restart also restarts every container unit (they `Require=`
-///   docker.service).
+///   the end of the play (deferred action `20-restart-docker`), or earlier,
+///   just before the first pull of a later `docker_unit` or `docker_image`
+///   task, which may need the new registries or mirrors (as if the play
+///   had `meta: flush_handlers` there). That restart also restarts every
+///   container unit (they `Require=` docker.service).
 ///
 /// Supervision: systemd is the only supervisor. The old way to say so,
 /// `DOCKER_OPTS="-r=false"`, is gone from Docker (an unknown flag would
@@ -143,15 +145,11 @@ impl Module for DockerHost {
             // Not "daemon.json changed": the restart is also due when the
             // file is as wanted but the engine started before it was written.
             label: "restart docker".into(),
-            // The container units restart with it (they require it): wait
-            // until systemd has started them, so the play ends with them up.
-            snippet: concat!(
-                "systemctl restart docker.service\n",
-                "_i=0\n",
-                "while [ -n \"$(systemctl list-jobs --no-legend 2>/dev/null)\" ] && [ \"$_i\" -lt 240 ]; do sleep 0.5; _i=$((_i + 1)); done\n",
-                "push_changed restarted docker\n",
-            )
-            .into(),
+            // Skipped when a pull earlier in the play already restarted the
+            // engine for this daemon.json; else the container units restart
+            // with it (they require it), waited for so the play ends with them up.
+            snippet: crate::shell::render("docker_host_restart.sh", minijinja::Value::UNDEFINED)
+                .map_err(|e| ArgError::general(e.to_string()))?,
         }];
         Ok(op)
     }
