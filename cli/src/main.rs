@@ -96,6 +96,30 @@ struct RunArgs {
     /// Break a host's deploy lock whose holder process is gone.
     #[arg(long)]
     break_stale_lock: bool,
+    /// Log in as this user where neither the host (`ansible_user`) nor the play (`remote_user`) names one.
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Run tasks that say nothing of `become` as another user (root unless --become-user), with sudo.
+    #[arg(short = 'b', long = "become")]
+    become_: bool,
+    /// The user `--become` runs tasks as.
+    #[arg(long, requires = "become_")]
+    become_user: Option<String>,
+    /// How to become another user: sudo is the only method push has.
+    #[arg(long, value_enum)]
+    become_method: Option<BecomeMethod>,
+    /// Ask for the sudo password (read from the terminal without echo, or as
+    /// one line from stdin when it is not a terminal).
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// Accepted for Ansible's command lines; push prints the same either way.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BecomeMethod {
+    Sudo,
 }
 
 fn parse_percentage(s: &str) -> Result<f64, String> {
@@ -167,7 +191,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `-K`: the become password, asked for once for the whole run, as Ansible
+/// does. A terminal gets a prompt without echo; a pipe gives its first line
+/// (for scripts and tests that cannot type).
+fn ask_become_pass() -> Result<String, ops::Error> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password("BECOME password: ")?);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
+    let become_password = if args.ask_become_pass { Some(ask_become_pass()?) } else { None };
     let cmd = ops::RunCommand {
         playbook: args.playbook,
         inventories: args.inventory,
@@ -193,6 +231,10 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         break_stale_lock: args.break_stale_lock,
         no_pin: args.no_pin,
         rollback,
+        remote_user: args.user,
+        become_: args.become_,
+        become_user: args.become_user,
+        become_password,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())

@@ -46,6 +46,9 @@ fn unreadable(path: &Path) -> impl Fn(io::Error) -> io::Error + '_ {
 pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut text = String::new();
+    if script.become_password.is_some() {
+        out.write_all(crate::script::BecomePassword::KEPT_ASSIGNMENT.as_bytes())?;
+    }
     for piece in pieces(script) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes())?,
@@ -69,6 +72,9 @@ pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
 pub async fn send(script: &Script, out: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut text = String::new();
+    if let Some(password) = &script.become_password {
+        out.write_all(password.assignment().as_bytes()).await?;
+    }
     for piece in pieces(script) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes()).await?,
@@ -139,6 +145,7 @@ mod tests {
                 Attachment { path: path.clone(), token: "TOKEN_F".into() },
                 Attachment { path: other, token: "TOKEN_G".into() },
             ],
+            become_password: None,
         };
         let whole = base64::engine::general_purpose::STANDARD.encode(&bytes);
         let expected = format!("a {whole} b Zw== c {whole}");

@@ -41,6 +41,10 @@ pub struct RunOptions {
     /// `push rollback`: plan only the tasks whose module rolls back, as
     /// rollback ops; handlers are not notified.
     pub rollback: bool,
+    /// `-u`: the login user of hosts whose variables and play name none.
+    pub remote_user: Option<String>,
+    /// `-K`: the sudo password of hosts without `ansible_become_password`.
+    pub become_password: Option<script::BecomePassword>,
 }
 
 impl RunOptions {
@@ -80,6 +84,8 @@ pub struct PreparedHost {
     /// `push_lock_path`; None: the host's default (see `push_lock` in
     /// script_runtime.sh), which depends on the login user.
     pub lock_path: Option<String>,
+    /// What sudo is given when it asks (see `push_as` in script_runtime.sh).
+    pub become_password: Option<script::BecomePassword>,
     pub scope: Scope,
     pub first: Segment,
 }
@@ -120,7 +126,7 @@ fn inventory_vars(inventory: &Inventory) -> serde_json::Map<String, Value> {
 }
 
 /// Render the connection variables of a host.
-fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> {
+fn target(name: &str, scope: &Scope, play: &Play, default_user: Option<&str>) -> Result<Target, Diagnostic> {
     let get = |key: &str| -> Result<Option<String>, Diagnostic> {
         match scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))? {
             None | Some(Value::Null) => Ok(None),
@@ -147,13 +153,42 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
         name: name.to_string(),
         address: first(&["ansible_host", "ansible_ssh_host", "push_host"])?.unwrap_or_else(|| name.to_string()),
         port,
-        user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?.or_else(|| play.remote_user.clone()),
+        user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?
+            .or_else(|| play.remote_user.clone())
+            .or_else(|| default_user.map(str::to_string)),
         key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?
             .map(PathBuf::from),
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
         local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
     })
+}
+
+/// A host's own sudo password (`ansible_become_password`, or its older
+/// name `ansible_become_pass`), and the method it asks for: push becomes
+/// with sudo only, so any other is refused rather than quietly replaced.
+fn become_password(name: &str, scope: &Scope) -> Result<Option<script::BecomePassword>, Diagnostic> {
+    let get = |key: &str| -> Result<Option<Value>, Diagnostic> {
+        scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))
+    };
+    if let Some(Value::String(method)) = get("ansible_become_method")? {
+        if method != "sudo" {
+            return Err(Diagnostic::new(format!("host {name}: ansible_become_method `{method}` is not supported"))
+                .with_hint("push becomes other users with sudo only: set ansible_become_method to sudo or remove it"));
+        }
+    }
+    for key in ["ansible_become_password", "ansible_become_pass"] {
+        let password = match get(key)? {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(p)) => p,
+            // `ansible_become_password=1234` in an INI inventory is a number.
+            Some(other) => other.to_string(),
+        };
+        return script::BecomePassword::new(password)
+            .map(Some)
+            .map_err(|e| Diagnostic::new(format!("host {name}: {key}: {e}")));
+    }
+    Ok(None)
 }
 
 /// ssh reads a destination that starts with `-` as an option
@@ -208,7 +243,7 @@ pub fn prepare<'a>(
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
-            let target = target(host, &scope, play)?;
+            let target = target(host, &scope, play, opts.remote_user.as_deref())?;
             refuse_option_like(&target, inventory.host_span(host))?;
             let lock_path = match scope
                 .get("push_lock_path")
@@ -217,7 +252,8 @@ pub fn prepare<'a>(
                 Some(Value::String(p)) => Some(p),
                 _ => None,
             };
-            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, scope, first });
+            let become_password = become_password(host, &scope)?.or_else(|| opts.become_password.clone());
+            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, become_password, scope, first });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
     }
@@ -354,6 +390,7 @@ struct OnHost<'a> {
     name: &'a str,
     conn: &'a dyn Connection,
     lock: Option<script::Lock>,
+    become_password: Option<&'a script::BecomePassword>,
 }
 
 /// One step of a segment, flattened out of its task.
@@ -428,7 +465,7 @@ impl HostRun<'_> {
             wait_secs: l.wait_secs,
             break_stale: l.break_stale,
         });
-        let on = OnHost { name: &host.name, conn, lock };
+        let on = OnHost { name: &host.name, conn, lock, become_password: host.become_password.as_ref() };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
             let last = segment.next >= self.selected.len();
@@ -556,7 +593,8 @@ impl HostRun<'_> {
         if !flat.is_empty() {
             let steps: Vec<ScriptStep> =
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
-            let script = script::probe(&steps, self.opts.diff);
+            let mut script = script::probe(&steps, self.opts.diff);
+            script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             probe_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
@@ -609,7 +647,8 @@ impl HostRun<'_> {
                 })
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
-            let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            let mut script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            script.become_password = on.become_password.cloned();
             // The apply is one exec: say what it will be waiting for.
             let probed =
                 flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
@@ -795,16 +834,23 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
             let stderr = String::from_utf8_lossy(&r.stderr);
             let stdout = String::from_utf8_lossy(&r.stdout);
             let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
-            Some(if detail.is_empty() {
-                format!("exit code {}", r.rc)
-            } else {
-                format!("exit code {}: {detail}", r.rc)
-            })
+            let mut message =
+                if detail.is_empty() { format!("exit code {}", r.rc) } else { format!("exit code {}: {detail}", r.rc) };
+            if detail.contains(SUDO_WANTS_A_PASSWORD) {
+                message.push_str(SUDO_PASSWORD_HINT);
+            }
+            Some(message)
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
     }
 }
+
+/// What sudo says when the login user's sudo needs a password push was
+/// not given.
+const SUDO_WANTS_A_PASSWORD: &str = "sudo: a password is required";
+const SUDO_PASSWORD_HINT: &str =
+    "\n  hint: the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password";
 
 /// A step's message, after its loop item; under `no_log`, after the item's
 /// place in the loop only: the item may be the secret (a loop over

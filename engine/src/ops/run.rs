@@ -48,6 +48,14 @@ pub struct RunCommand {
     pub break_stale_lock: bool,
     /// `push rollback`: put containers back on their earlier deployment.
     pub rollback: bool,
+    /// `-u`: the login user where neither the host nor the play names one.
+    pub remote_user: Option<String>,
+    /// `-b`: tasks that say nothing of `become` run under it.
+    pub become_: bool,
+    /// `--become-user`: whom `-b` becomes (root if not given).
+    pub become_user: Option<String>,
+    /// `-K`: the sudo password, for hosts without `ansible_become_password`.
+    pub become_password: Option<String>,
 }
 
 fn split_list(values: &[String]) -> Vec<String> {
@@ -64,7 +72,17 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
     for e in &cmd.extra_vars {
         extra.extend(playbook::parse_extra_var(e).map_err(|d| Error::Usage(d.to_string().trim_end().to_string()))?);
     }
-    let playbook = playbook::load_playbook(&cmd.playbook)?;
+    let mut playbook = playbook::load_playbook(&cmd.playbook)?;
+    if cmd.become_ {
+        let user = cmd.become_user.clone().unwrap_or_else(|| "root".into());
+        playbook::become_by_default(&mut playbook, &playbook::Become { enabled: cmd.become_, user });
+    }
+    let become_password = cmd
+        .become_password
+        .clone()
+        .map(crate::script::BecomePassword::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--ask-become-pass: {e}")))?;
     let mut inventory = Inventory::load(&cmd.inventories)?;
     if let Some(dir) = cmd.playbook.parent() {
         let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
@@ -87,6 +105,8 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         max_fail_percentage: cmd.max_fail_percentage,
         pin_images: (!cmd.no_pin && !cmd.rollback).then(Default::default),
         rollback: cmd.rollback,
+        remote_user: cmd.remote_user.clone(),
+        become_password,
         lock: Some(runner::LockOptions {
             holder: lock_holder(&cmd.playbook, if cmd.rollback { "rollback" } else { "run" }),
             wait_secs: cmd.lock_wait,

@@ -1,0 +1,148 @@
+//! Real servers as Ansible users meet them, on loopback sshd hosts: a
+//! non-root login whose sudo needs a password (`-K`,
+//! `ansible_become_password`), Ansible's connection flags and variables,
+//! first contact with unknown or changed host keys.
+//!
+//! The become tests make a throwaway login user with a sudo password
+//! ([`SudoUser`]), so they need root, as CI has.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use push_tests::{require, require_sshd, write, PushCmd, RunOutput, SshHost, SudoUser};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// An INI inventory of `hosts` logging in as `user`, each with its extra
+/// variables, and the hosts' keys in a known_hosts file beside it.
+fn inventory(dir: &Path, user: &str, hosts: &[(&str, &SshHost, &str)]) -> PathBuf {
+    let known = dir.join("known_hosts");
+    write(&known, hosts.iter().map(|(_, h, _)| format!("{}\n", h.known_hosts_line())).collect::<String>());
+    let mut text = String::new();
+    for (alias, host, extra) in hosts {
+        text.push_str(&format!(
+            "{alias} ansible_host=127.0.0.1 ansible_port={} ansible_user={user} ansible_ssh_private_key_file={} push_known_hosts_file={} push_lock_path={}/{alias}.lock {extra}\n",
+            host.port(),
+            host.client_key().display(),
+            known.display(),
+            dir.display(),
+        ));
+    }
+    let path = dir.join("hosts.ini");
+    write(&path, text);
+    path
+}
+
+/// A folder the login user owns (locks and outputs go there).
+fn work_dir_for(user: &SudoUser) -> PathBuf {
+    let dir = user.home().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("chown").arg(user.name()).arg(&dir).status().unwrap();
+    assert!(status.success());
+    dir
+}
+
+const BECOME_PLAY: &str = r#"
+- name: root through sudo
+  hosts: all
+  tasks:
+    - name: as root
+      shell: 'test "$(id -u)" = 0 && sleep 2'
+      become: true
+"#;
+
+/// Every command line and environment on the machine, sampled while
+/// `running` holds; returns those that contain any of `secrets`.
+fn watch_processes(running: Arc<AtomicBool>, secrets: Vec<String>) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while running.load(Ordering::Relaxed) {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                for file in ["cmdline", "environ"] {
+                    let Ok(bytes) = std::fs::read(entry.path().join(file)) else { continue };
+                    let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+                    if secrets.iter().any(|s| text.contains(s.as_str())) {
+                        seen.push(format!("{}/{file}: {text}", entry.path().display()));
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        seen
+    })
+}
+
+/// `-K` gives sudo its password on stdin: the host using it runs its step
+/// as root; a host whose own `ansible_become_password` is wrong fails,
+/// saying so, and the other goes on. Neither password is ever in a
+/// process's argv or environment, nor in a kept script.
+#[test]
+fn become_password_reaches_sudo_on_stdin_only() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes a login user: it needs root");
+    let user = SudoUser::create("kpass");
+    let good = SshHost::start_for("good", user.name());
+    let bad = SshHost::start_for("bad", user.name());
+    let work = work_dir_for(&user);
+    let wrong = "not-the-password-4711";
+    let inv = inventory(
+        &work,
+        user.name(),
+        &[("good", &good, ""), ("bad", &bad, &format!("ansible_become_password={wrong}"))],
+    );
+    let pb = work.join("become.yml");
+    write(&pb, BECOME_PLAY);
+    let kept = tempfile::tempdir().unwrap();
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = watch_processes(Arc::clone(&running), vec![user.password().to_string(), wrong.to_string()]);
+    let out = PushCmd::run_playbook(&pb, &inv)
+        .args(["--format", "json", "-K"])
+        .stdin(format!("{}\n", user.password()))
+        .env("PUSH_KEEP_SCRIPTS", kept.path())
+        .run();
+    running.store(false, Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    out.assert_code(2);
+    assert_eq!(out.task("good", "as root").status, "changed", "{out}");
+    let failed = out.task("bad", "as root");
+    assert_eq!(failed.status, "failed", "{out}");
+    assert!(failed.msg.contains("incorrect password"), "{out}");
+    assert!(seen.is_empty(), "a password was in a process's argv or environment: {seen:#?}");
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(kept.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(user.password()) && !text.contains(wrong), "a kept script holds a password");
+        scripts += 1;
+    }
+    assert!(scripts > 0, "no script was kept");
+    assert_no_password_leak(&out, &[user.password(), wrong]);
+}
+
+fn assert_no_password_leak(out: &RunOutput, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!out.stdout().contains(s) && !out.stderr().contains(s), "a password was printed: {out}");
+    }
+}
+
+/// A sudo that wants a password push was not given fails that host with
+/// sudo's words and the way out.
+#[test]
+fn sudo_without_a_password_hints_at_ask_become_pass() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes a login user: it needs root");
+    let user = SudoUser::create("nopass");
+    let host = SshHost::start_for("h1", user.name());
+    let work = work_dir_for(&user);
+    let inv = inventory(&work, user.name(), &[("h1", &host, "")]);
+    let pb = work.join("become.yml");
+    write(&pb, BECOME_PLAY);
+    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    out.assert_code(2);
+    let failed = out.task("h1", "as root");
+    assert!(failed.msg.contains("sudo: a password is required"), "{out}");
+    assert!(failed.msg.contains("-K (--ask-become-pass)"), "{out}");
+}
