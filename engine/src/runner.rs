@@ -19,7 +19,7 @@ use crate::playbook::{Play, Playbook, Task};
 use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::{Mode, Scope, Vars};
-use crate::transport::{Connection, Connector, Target};
+use crate::transport::{Connection, Connector, Password, Target};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -161,7 +161,68 @@ fn target(name: &str, scope: &Scope, play: &Play, default_user: Option<&str>) ->
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
         local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
+        ssh_args: ssh_args(name, &get)?,
+        password: first(&["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"])?.map(Password::new),
     })
+}
+
+/// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, each split as a
+/// shell would split it (`-o ProxyJump=bastion -o 'ProxyCommand=...'`).
+fn ssh_args(
+    name: &str,
+    get: &dyn Fn(&str) -> Result<Option<String>, Diagnostic>,
+) -> Result<Vec<String>, Diagnostic> {
+    let mut args = Vec::new();
+    for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(text) = get(key)? {
+            args.extend(shlex::split(&text).ok_or_else(|| {
+                Diagnostic::new(format!("host {name}: {key} `{text}` has an unclosed quote or a trailing backslash"))
+            })?);
+        }
+    }
+    Ok(args)
+}
+
+/// Connection variables Ansible users set that push does not act on, with
+/// what push does instead: each is named in a warning, never silently
+/// dropped. (`ansible_python_interpreter` is not among them: push runs no
+/// Python on hosts, so it has nothing to mean.)
+const UNHONOURED_CONNECTION_VARS: &[(&str, &str)] = &[
+    ("ansible_ssh_executable", "push runs the `ssh` on PATH"),
+    ("ansible_sftp_batch_mode", "push copies files inside its scripts, not with sftp"),
+    ("ansible_sftp_extra_args", "push copies files inside its scripts, not with sftp"),
+    ("ansible_scp_extra_args", "push copies files inside its scripts, not with scp"),
+    ("ansible_scp_if_ssh", "push copies files inside its scripts, not with scp"),
+    ("ansible_ssh_transfer_method", "push copies files inside its scripts"),
+    ("ansible_shell_type", "push's scripts run in the host's POSIX sh"),
+    ("ansible_shell_executable", "push's scripts run in the host's POSIX sh"),
+    ("ansible_ssh_pipelining", "push always sends its scripts on ssh's stdin"),
+    ("ansible_pipelining", "push always sends its scripts on ssh's stdin"),
+    ("ansible_ssh_retries", "push connects once; an unreachable host is reported"),
+    ("ansible_become", "use `become:` in the play, or -b"),
+    ("ansible_become_user", "use `become_user:` in the play, or --become-user"),
+    ("ansible_become_exe", "push runs `sudo` on PATH"),
+    ("ansible_become_flags", "push runs sudo with its own flags"),
+    ("ansible_timeout", "use --timeout"),
+    ("ansible_ssh_timeout", "use --timeout"),
+    ("ansible_host_key_checking", "use --accept-new-host-keys"),
+];
+
+/// Warnings for the connection variables `host` sets that push does not
+/// honour, and for an `ansible_connection` other than ssh or local.
+fn unhonoured_connection_vars(host: &str, scope: &Scope) -> Vec<String> {
+    let set = |key: &str| matches!(scope.get(key), Ok(Some(v)) if !v.is_null());
+    let mut warnings: Vec<String> = UNHONOURED_CONNECTION_VARS
+        .iter()
+        .filter(|(key, _)| set(key))
+        .map(|(key, instead)| format!("host {host}: {key} is not honoured by push ({instead})"))
+        .collect();
+    if let Ok(Some(Value::String(connection))) = scope.get("ansible_connection") {
+        if !["ssh", "smart", "local", "paramiko", "paramiko_ssh"].contains(&connection.as_str()) {
+            warnings.push(format!("host {host}: ansible_connection={connection} is not honoured: push connects with ssh"));
+        }
+    }
+    warnings
 }
 
 /// A host's own sudo password (`ansible_become_password`, or its older
@@ -244,6 +305,7 @@ pub fn prepare<'a>(
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
             let target = target(host, &scope, play, opts.remote_user.as_deref())?;
+            warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
             let lock_path = match scope
                 .get("push_lock_path")

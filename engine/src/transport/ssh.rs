@@ -13,11 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use tokio::sync::Semaphore;
 
 use super::{error_chain, read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
@@ -37,6 +36,10 @@ pub struct SshOptions {
     /// An ssh_config for every host (`--ssh-config`), unless a host sets
     /// `push_ssh_config`.
     pub ssh_config: Option<std::path::PathBuf>,
+    /// ansible.cfg's `[ssh_connection] ssh_args`, before each host's own.
+    pub ssh_args: Vec<String>,
+    /// `-k`: the login password of hosts without `ansible_password`.
+    pub password: Option<super::Password>,
 }
 
 impl Default for SshOptions {
@@ -46,6 +49,8 @@ impl Default for SshOptions {
             connect_timeout: Duration::from_secs(10),
             max_concurrent_connects: 10,
             ssh_config: None,
+            ssh_args: Vec::new(),
+            password: None,
         }
     }
 }
@@ -92,31 +97,17 @@ impl SshConnector {
         futures::future::join_all(masters.iter().map(Master::end)).await;
     }
 
-    fn builder(&self, target: &Target) -> SessionBuilder {
-        let mut b = SessionBuilder::default();
-        b.known_hosts_check(if self.options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
-            .connect_timeout(self.options.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15))
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(CONTROL_PERSIST.as_secs() as usize).expect("not zero"),
-            ))
-            .control_directory(self.control_dir.path());
-        if let Some(port) = target.port {
-            b.port(port);
+    fn master_spec<'a>(&'a self, target: &'a Target) -> super::ssh_master::MasterSpec<'a> {
+        super::ssh_master::MasterSpec {
+            target,
+            accept_new_host_keys: self.options.accept_new_host_keys,
+            connect_timeout: self.options.connect_timeout,
+            ssh_config: self.options.ssh_config.as_deref(),
+            config_ssh_args: &self.options.ssh_args,
+            password: target.password.as_ref().or(self.options.password.as_ref()),
+            server_alive_interval: Duration::from_secs(15),
+            control_persist: CONTROL_PERSIST,
         }
-        if let Some(user) = &target.user {
-            b.user(user.clone());
-        }
-        if let Some(key) = &target.key_file {
-            b.keyfile(key);
-        }
-        if let Some(config) = target.ssh_config.as_ref().or(self.options.ssh_config.as_ref()) {
-            b.config_file(config);
-        }
-        if let Some(file) = &target.known_hosts_file {
-            b.user_known_hosts_file(file);
-        }
-        b
     }
 }
 
@@ -131,13 +122,15 @@ impl Connector for SshConnector {
                 )
             };
             let _permit = slots.acquire().await.map_err(|e| TransportError::Connect(e.to_string()))?;
-            let session = self
-                .builder(target)
-                .connect_mux(&target.address)
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            let master = Master::of(session.control_socket()).await;
+            let dir = tempfile::Builder::new()
+                .prefix(".ssh-connection")
+                .tempdir_in(self.control_dir.path())
+                .map_err(|e| TransportError::Connect(format!("cannot make a control folder: {e}")))?;
+            let socket = super::ssh_master::launch(&self.master_spec(target), dir.path()).await?;
+            let master = Master::of(&socket).await;
+            let session = Session::resume_mux(socket.into_boxed_path(), Some(dir.path().join("log").into_boxed_path()));
             let connection = SshConnection {
+                _dir: dir,
                 session: Some(session),
                 master,
                 idle_since: Mutex::new(Instant::now()),
@@ -149,6 +142,8 @@ impl Connector for SshConnector {
 }
 
 struct SshConnection {
+    /// The master's control socket and log; removed with the connection.
+    _dir: tempfile::TempDir,
     /// Taken by `close` (which consumes the connection), so `drop` knows the
     /// master was already ended.
     session: Option<Session>,
@@ -289,7 +284,8 @@ impl Connection for SshConnection {
             if let Some(master) = &self.master {
                 master.end().await;
             }
-            // Removes openssh's control folder (the master is gone already).
+            // The master is gone already; this only tells a master that
+            // outlived its signals to stop.
             if let Some(session) = session {
                 let _ = session.close().await;
             }
