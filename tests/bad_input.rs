@@ -194,6 +194,9 @@ cases!(
     apt_name_is_a_path,
     systemd_name_is_a_pattern,
     docker_ssh_key_smuggles_an_option,
+    private_key_file_missing,
+    become_method_su,
+    ssh_common_args_unclosed_quote,
 );
 
 #[test]

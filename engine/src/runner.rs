@@ -168,15 +168,13 @@ fn target(name: &str, scope: &Scope, play: &Play, default_user: Option<&str>) ->
 
 /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, each split as a
 /// shell would split it (`-o ProxyJump=bastion -o 'ProxyCommand=...'`).
-fn ssh_args(
-    name: &str,
-    get: &dyn Fn(&str) -> Result<Option<String>, Diagnostic>,
-) -> Result<Vec<String>, Diagnostic> {
+fn ssh_args(name: &str, get: &dyn Fn(&str) -> Result<Option<String>, Diagnostic>) -> Result<Vec<String>, Diagnostic> {
     let mut args = Vec::new();
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         if let Some(text) = get(key)? {
             args.extend(shlex::split(&text).ok_or_else(|| {
                 Diagnostic::new(format!("host {name}: {key} `{text}` has an unclosed quote or a trailing backslash"))
+                    .with_hint("these are ssh's arguments split as a shell splits them: close the quote")
             })?);
         }
     }
@@ -219,7 +217,8 @@ fn unhonoured_connection_vars(host: &str, scope: &Scope) -> Vec<String> {
         .collect();
     if let Ok(Some(Value::String(connection))) = scope.get("ansible_connection") {
         if !["ssh", "smart", "local", "paramiko", "paramiko_ssh"].contains(&connection.as_str()) {
-            warnings.push(format!("host {host}: ansible_connection={connection} is not honoured: push connects with ssh"));
+            warnings
+                .push(format!("host {host}: ansible_connection={connection} is not honoured: push connects with ssh"));
         }
     }
     warnings
@@ -250,6 +249,25 @@ fn become_password(name: &str, scope: &Scope) -> Result<Option<script::BecomePas
             .map_err(|e| Diagnostic::new(format!("host {name}: {key}: {e}")));
     }
     Ok(None)
+}
+
+/// A key file that is missing or unreadable is the inventory's mistake,
+/// said before any host is contacted: ssh would only answer `Permission
+/// denied (publickey)`, which names neither the file nor the line.
+fn check_key_file(target: &Target) -> Result<(), Diagnostic> {
+    let Some(key) = &target.key_file else { return Ok(()) };
+    // ssh expands a leading `~/` itself.
+    let path = match (key.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => key.clone(),
+    };
+    let Err(e) = std::fs::File::open(&path) else { return Ok(()) };
+    Err(Diagnostic::new(format!(
+        "host {}: its private key file {} (ansible_private_key_file) cannot be read: {e}",
+        target.name,
+        key.display()
+    ))
+    .with_hint("give the path of a key this user can read, or leave the variable out to use ssh's defaults and agent"))
 }
 
 /// ssh reads a destination that starts with `-` as an option
@@ -304,9 +322,14 @@ pub fn prepare<'a>(
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
-            let target = target(host, &scope, play, opts.remote_user.as_deref())?;
+            let at_host = |d: Diagnostic| match inventory.host_span(host) {
+                Some(span) => d.or_at(span),
+                None => d,
+            };
+            let target = target(host, &scope, play, opts.remote_user.as_deref()).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
+            check_key_file(&target).map_err(at_host)?;
             let lock_path = match scope
                 .get("push_lock_path")
                 .map_err(|e| Diagnostic::new(format!("host {host}: push_lock_path: {}", e.message)))?
@@ -314,7 +337,8 @@ pub fn prepare<'a>(
                 Some(Value::String(p)) => Some(p),
                 _ => None,
             };
-            let become_password = become_password(host, &scope)?.or_else(|| opts.become_password.clone());
+            let become_password =
+                become_password(host, &scope).map_err(at_host)?.or_else(|| opts.become_password.clone());
             prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, become_password, scope, first });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });

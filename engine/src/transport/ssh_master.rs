@@ -60,7 +60,10 @@ fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path) -> Vec<OsString> 
     let mut args: Vec<OsString> = vec!["-E".into(), log.into(), "-S".into(), socket.into(), "-f".into(), "-N".into()];
     option(&mut args, "ControlMaster=yes");
     option(&mut args, format!("ControlPersist={}s", spec.control_persist.as_secs().max(1)));
-    option(&mut args, if spec.accept_new_host_keys { "StrictHostKeyChecking=accept-new" } else { "StrictHostKeyChecking=yes" });
+    option(
+        &mut args,
+        if spec.accept_new_host_keys { "StrictHostKeyChecking=accept-new" } else { "StrictHostKeyChecking=yes" },
+    );
     if spec.password.is_some() {
         // Prompts go to SSH_ASKPASS only, once: a wrong password fails.
         option(&mut args, "BatchMode=no");
@@ -210,7 +213,10 @@ mod tests {
             "{OFFERED}No ED25519 host key is known for [10.0.0.5]:2222 and you have requested strict checking.\nHost key verification failed.\n"
         );
         let text = explain_failure(&target(), &log);
-        assert!(text.contains("host key of web1 is not known (ED25519 host key is known for [10.0.0.5]:2222)"), "{text}");
+        assert!(
+            text.contains("host key of web1 is not known (ED25519 host key is known for [10.0.0.5]:2222)"),
+            "{text}"
+        );
         assert!(text.contains("ssh-ed25519 SHA256:abcDEF123"), "{text}");
         assert!(text.contains("--accept-new-host-keys"), "{text}");
         assert!(text.contains("ssh-keyscan -p 2222 10.0.0.5"), "{text}");
@@ -245,10 +251,8 @@ mod tests {
             server_alive_interval: std::time::Duration::from_secs(15),
             control_persist: std::time::Duration::from_secs(30),
         };
-        let args: Vec<String> = arguments(&spec, Path::new("/s"), Path::new("/l"))
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
+        let args: Vec<String> =
+            arguments(&spec, Path::new("/s"), Path::new("/l")).into_iter().map(|a| a.into_string().unwrap()).collect();
         let at = |s: &str| args.iter().position(|a| a == s).unwrap_or_else(|| panic!("{s} not in {args:?}"));
         assert!(at("StrictHostKeyChecking=yes") < at("StrictHostKeyChecking=no"));
         assert!(at("ConnectTimeout=3") < at("ConnectTimeout=10"));
