@@ -146,3 +146,183 @@ fn sudo_without_a_password_hints_at_ask_become_pass() {
     assert!(failed.msg.contains("sudo: a password is required"), "{out}");
     assert!(failed.msg.contains("-K (--ask-become-pass)"), "{out}");
 }
+
+const HELLO_PLAY: &str = r#"
+- name: hello
+  hosts: all
+  tasks:
+    - name: hello
+      command: "true"
+"#;
+
+/// `ansible_ssh_common_args` reaches ssh: a ProxyCommand through a second
+/// server, acting as the bastion, is how the host is reached (the bastion
+/// logs the login). `ansible_ssh_extra_args` too (its own known_hosts).
+#[test]
+fn ssh_common_args_go_through_a_bastion() {
+    require!(require_sshd());
+    let bastion = SshHost::start("bastion");
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("bastion_known_hosts");
+    write(&known, format!("{}\n", bastion.known_hosts_line()));
+    let proxy = format!(
+        "ssh -E {} -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -p {} -l {} -W %h:%p 127.0.0.1",
+        dir.path().join("proxy.log").display(),
+        bastion.client_key().display(),
+        known.display(),
+        bastion.port(),
+        bastion.user(),
+    );
+    let inv = inventory(
+        dir.path(),
+        host.user(),
+        &[(
+            "h1",
+            &host,
+            &format!(
+                "ansible_ssh_common_args=\"-o 'ProxyCommand={proxy}'\" ansible_ssh_extra_args=\"-o GlobalKnownHostsFile=/dev/null\""
+            ),
+        )],
+    );
+    let pb = dir.path().join("hello.yml");
+    write(&pb, HELLO_PLAY);
+    let before = bastion.accepted_logins();
+    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    let proxy_log = std::fs::read_to_string(dir.path().join("proxy.log")).unwrap_or_default();
+    assert_eq!(out.code(), 0, "{out}\nthe bastion's log:\n{}\nthe proxy's:\n{proxy_log}", bastion.log_text());
+    assert_eq!(out.task("h1", "hello").status, "changed", "{out}");
+    assert_eq!(bastion.accepted_logins(), before + 1, "the bastion saw no login:\n{}", bastion.log_text());
+}
+
+/// `ansible_password` logs in through SSH_ASKPASS: never in a process's
+/// argv or environment; a wrong one leaves that host unreachable.
+#[test]
+fn ansible_password_logs_in_through_askpass() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes a login user: it needs root");
+    let user = SudoUser::create("sshpass");
+    let good = SshHost::start_for("good", user.name());
+    let bad = SshHost::start_for("bad", user.name());
+    let work = work_dir_for(&user);
+    let wrong = "wrong-login-password-815";
+    // No key file: IdentityFile none leaves the password as the only way in.
+    let inv = inventory(
+        &work,
+        user.name(),
+        &[
+            (
+                "good",
+                &good,
+                &format!(
+                    "ansible_password={} ansible_ssh_extra_args='-o IdentityFile=none -o IdentitiesOnly=yes'",
+                    user.password()
+                ),
+            ),
+            (
+                "bad",
+                &bad,
+                &format!(
+                    "ansible_ssh_pass={wrong} ansible_ssh_extra_args='-o IdentityFile=none -o IdentitiesOnly=yes'"
+                ),
+            ),
+        ],
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            l.split(' ').filter(|w| !w.starts_with("ansible_ssh_private_key_file=")).collect::<Vec<_>>().join(" ")
+                + "\n"
+        })
+        .collect();
+    write(&inv, text);
+    let pb = work.join("hello.yml");
+    write(&pb, HELLO_PLAY);
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = watch_processes(Arc::clone(&running), vec![user.password().to_string(), wrong.to_string()]);
+    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    running.store(false, Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    out.assert_code(3);
+    assert_eq!(out.task("good", "hello").status, "changed", "{out}");
+    assert_eq!(out.recap().host("bad").unreachable, 1, "{out}");
+    assert!(seen.is_empty(), "a password was in a process's argv or environment: {seen:#?}");
+    assert_no_password_leak(&out, &[user.password(), wrong]);
+}
+
+/// First contact: an unknown key names the host and the fingerprint the
+/// server offered, with both ways forward; --accept-new-host-keys takes
+/// it; a changed key is refused loudly, --accept-new-host-keys or not.
+#[test]
+fn first_contact_unknown_then_accepted_then_changed_key() {
+    require!(require_sshd());
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path(), host.user(), &[("h1", &host, "")]);
+    // Only the test's own known_hosts counts, and it starts empty.
+    let known = dir.path().join("known_hosts");
+    let text = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("\n", " ansible_ssh_extra_args='-o GlobalKnownHostsFile=/dev/null'\n");
+    write(&inv, text);
+    write(&known, "");
+    let pb = dir.path().join("hello.yml");
+    write(&pb, HELLO_PLAY);
+    let fingerprint = fingerprint_of(host.host_public_key());
+
+    let unknown = PushCmd::run_playbook(&pb, &inv).run();
+    unknown.assert_code(3);
+    let said = unknown.stdout().to_string() + unknown.stderr();
+    assert!(said.contains("host key of h1 is not known"), "{unknown}");
+    assert!(said.contains(&fingerprint), "the offered fingerprint {fingerprint} is not shown: {unknown}");
+    assert!(said.contains("--accept-new-host-keys") && said.contains("ssh-keyscan"), "{unknown}");
+
+    PushCmd::run_playbook(&pb, &inv).arg("--accept-new-host-keys").run().assert_code(0);
+    assert!(std::fs::read_to_string(&known).unwrap().contains(host.host_public_key().split(' ').nth(1).unwrap()));
+
+    let other = SshHost::start("other");
+    write(&known, format!("[127.0.0.1]:{} {}\n", host.port(), other.host_public_key()));
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let changed = PushCmd::run_playbook(&pb, &inv).args(extra.iter().copied()).run();
+        changed.assert_code(3);
+        let said = changed.stdout().to_string() + changed.stderr();
+        assert!(said.contains("THE HOST KEY OF h1 HAS CHANGED"), "{changed}");
+        assert!(said.contains(&fingerprint), "{changed}");
+    }
+    assert!(!std::fs::read_to_string(&known).unwrap().contains(host.host_public_key().split(' ').nth(1).unwrap()));
+}
+
+/// `SHA256:...` of a public key line, as ssh-keygen prints it.
+fn fingerprint_of(public_key: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key.pub");
+    write(&file, format!("{public_key}\n"));
+    let out = std::process::Command::new("ssh-keygen").arg("-lf").arg(&file).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// A connection variable push does not act on is named in a warning.
+#[test]
+fn unhonoured_connection_variables_are_named() {
+    require!(require_sshd());
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        dir.path(),
+        host.user(),
+        &[(
+            "h1",
+            &host,
+            "ansible_ssh_executable=/opt/ssh ansible_connection=docker ansible_python_interpreter=/usr/bin/python3",
+        )],
+    );
+    let pb = dir.path().join("hello.yml");
+    write(&pb, HELLO_PLAY);
+    let out = PushCmd::run_playbook(&pb, &inv).run();
+    out.assert_code(0);
+    let said = out.stdout().to_string() + out.stderr();
+    assert!(said.contains("ansible_ssh_executable is not honoured"), "{out}");
+    assert!(said.contains("ansible_connection=docker is not honoured"), "{out}");
+    assert!(!said.contains("ansible_python_interpreter"), "{out}");
+}

@@ -92,7 +92,7 @@ impl SshHost {
     }
 
     /// A server where `user` (not the user running the tests) logs in with
-    /// the host's client key. The server's folder is opened for traversal
+    /// the host's client key or its password. The server's folder is opened for traversal
     /// and the authorized keys given to `user`: sshd reads them as the user.
     pub fn start_for(name: &str, user: &str) -> SshHost {
         SshHost::try_start_for(name, user).unwrap_or_else(|e| panic!("cannot start sshd `{name}` for {user}: {e}"))
@@ -134,7 +134,13 @@ impl SshHost {
         let mut last_error = String::new();
         for _attempt in 0..8 {
             let port = free_port();
-            std::fs::write(&config, sshd_config(port, &host_key, &authorized, &user)).map_err(|e| e.to_string())?;
+            let mut text = sshd_config(port, &host_key, &authorized, &user);
+            if user != current_user() {
+                // A made-up login user has a password of its own (see
+                // SudoUser): it may log in with it too, as on many servers.
+                text = text.replace("PasswordAuthentication no", "PasswordAuthentication yes");
+            }
+            std::fs::write(&config, text).map_err(|e| e.to_string())?;
             let log_file = File::create(&log).map_err(|e| e.to_string())?;
             let mut cmd = Command::new(sshd_path());
             cmd.arg("-D").arg("-e").arg("-f").arg(&config);
