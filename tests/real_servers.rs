@@ -195,10 +195,10 @@ fn ssh_common_args_go_through_a_bastion() {
     assert_eq!(bastion.accepted_logins(), before + 1, "the bastion saw no login:\n{}", bastion.log_text());
 }
 
-/// `ansible_password` logs in through SSH_ASKPASS: never in a process's
-/// argv or environment; a wrong one leaves that host unreachable.
+/// `-k` and `ansible_ssh_pass` log in through SSH_ASKPASS: never in a
+/// process's argv or environment; a wrong one leaves that host unreachable.
 #[test]
-fn ansible_password_logs_in_through_askpass() {
+fn login_passwords_go_through_askpass() {
     require!(require_sshd());
     assert!(is_root(), "this test makes a login user: it needs root");
     let user = SudoUser::create("sshpass");
@@ -241,7 +241,8 @@ fn ansible_password_logs_in_through_askpass() {
     write(&pb, HELLO_PLAY);
     let running = Arc::new(AtomicBool::new(true));
     let watcher = watch_processes(Arc::clone(&running), vec![user.password().to_string(), wrong.to_string()]);
-    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    let out =
+        PushCmd::run_playbook(&pb, &inv).args(["--format", "json", "-k"]).stdin(format!("{}\n", user.password())).run();
     running.store(false, Ordering::Relaxed);
     let seen = watcher.join().unwrap();
     out.assert_code(3);
@@ -325,4 +326,60 @@ fn unhonoured_connection_variables_are_named() {
     assert!(said.contains("ansible_ssh_executable is not honoured"), "{out}");
     assert!(said.contains("ansible_connection=docker is not honoured"), "{out}");
     assert!(!said.contains("ansible_python_interpreter"), "{out}");
+}
+
+/// ansible.cfg in the current folder, as Ansible finds it: its inventory
+/// (no -i), remote_user (the inventory names none), ssh_args (here: which
+/// known_hosts ssh reads) and host_key_checking = False, which accepts a
+/// new host's key, says so, and still refuses a changed one.
+#[test]
+fn ansible_cfg_gives_inventory_user_ssh_args_and_host_key_checking() {
+    require!(require_sshd());
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("cfg_known_hosts");
+    write(
+        dir.path().join("hosts.ini"),
+        format!(
+            "h1 ansible_host=127.0.0.1 ansible_port={} ansible_ssh_private_key_file={} push_lock_path={}/h1.lock\n",
+            host.port(),
+            host.client_key().display(),
+            dir.path().display()
+        ),
+    );
+    write(
+        dir.path().join("ansible.cfg"),
+        format!(
+            "[defaults]\ninventory = hosts.ini ; next to this file\nremote_user = {}\nforks = 2\nhost_key_checking = False\n\n\
+             [ssh_connection]\nssh_args = -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null\npipelining = True\n",
+            host.user(),
+            known.display()
+        ),
+    );
+    write(dir.path().join("hello.yml"), HELLO_PLAY);
+    let run = || PushCmd::new().args(["run", "hello.yml"]).current_dir(dir.path()).env("HOME", dir.path()).run();
+
+    let first = run();
+    first.assert_code(0);
+    let said = first.stdout().to_string() + first.stderr();
+    assert!(said.contains("host_key_checking = False") && said.contains("never a key that changed"), "{first}");
+    assert!(said.contains("pipelining not needed"), "{first}");
+    let key = host.host_public_key().split(' ').nth(1).unwrap().to_string();
+    assert!(std::fs::read_to_string(&known).unwrap().contains(&key), "the new key was not remembered");
+
+    let other = SshHost::start("other");
+    write(&known, format!("[127.0.0.1]:{} {}\n", host.port(), other.host_public_key()));
+    let changed = run();
+    changed.assert_code(3);
+    assert!((changed.stdout().to_string() + changed.stderr()).contains("HAS CHANGED"), "{changed}");
+}
+
+/// Without -i and without an ansible.cfg naming one, the run stops at once.
+#[test]
+fn no_inventory_anywhere_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path().join("hello.yml"), HELLO_PLAY);
+    let out = PushCmd::new().args(["run", "hello.yml"]).current_dir(dir.path()).env("HOME", dir.path()).run();
+    out.assert_code(5);
+    assert!(out.stderr().contains("no inventory"), "{out}");
 }

@@ -39,8 +39,8 @@ enum Command {
 struct RunArgs {
     /// The playbook file.
     playbook: PathBuf,
-    /// Inventory file or folder (repeatable).
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or folder (repeatable); default: ansible.cfg's `inventory`.
+    #[arg(short = 'i', long = "inventory")]
     inventory: Vec<PathBuf>,
     /// Narrow the hosts further with a pattern (`web*`, `a:&b`, `@file`).
     #[arg(short = 'l', long)]
@@ -48,9 +48,9 @@ struct RunArgs {
     /// Extra variables: key=value, YAML/JSON, or @file.yml (repeatable; they win over all others).
     #[arg(short = 'e', long = "extra-vars")]
     extra_vars: Vec<String>,
-    /// How many hosts run at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    forks: u32,
+    /// How many hosts run at once [default: ansible.cfg's `forks`, else 50].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u32).range(1..))]
+    forks: Option<u32>,
     /// Change nothing; report what would change.
     #[arg(short = 'C', long)]
     check: bool,
@@ -112,6 +112,9 @@ struct RunArgs {
     /// one line from stdin when it is not a terminal).
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
+    /// Ask for the ssh login password (as -K; asked first when both are given).
+    #[arg(short = 'k', long)]
+    ask_pass: bool,
     /// Accepted for Ansible's command lines; push prints the same either way.
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -191,13 +194,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-K`: the become password, asked for once for the whole run, as Ansible
-/// does. A terminal gets a prompt without echo; a pipe gives its first line
+/// `-k`, `-K`: a password, asked for once for the whole run, as Ansible
+/// does. A terminal gets a prompt without echo; a pipe gives its next line
 /// (for scripts and tests that cannot type).
-fn ask_become_pass() -> Result<String, ops::Error> {
+fn ask_password(prompt: &str) -> Result<String, ops::Error> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        return Ok(rpassword::prompt_password("BECOME password: ")?);
+        return Ok(rpassword::prompt_password(prompt)?);
     }
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
@@ -205,13 +208,16 @@ fn ask_become_pass() -> Result<String, ops::Error> {
 }
 
 fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
-    let become_password = if args.ask_become_pass { Some(ask_become_pass()?) } else { None };
+    let config = push_engine::ansible_cfg::load()?;
+    let connection_password = if args.ask_pass { Some(ask_password("SSH password: ")?) } else { None };
+    let ask_become_pass = args.ask_become_pass || config.become_ask_pass == Some(true);
+    let become_password = if ask_become_pass { Some(ask_password("BECOME password: ")?) } else { None };
     let cmd = ops::RunCommand {
         playbook: args.playbook,
         inventories: args.inventory,
         limit: args.limit,
         extra_vars: args.extra_vars,
-        forks: args.forks as usize,
+        forks: args.forks.map(|f| f as usize),
         check: args.check,
         diff: args.diff,
         tags: args.tags,
@@ -235,7 +241,12 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         become_: args.become_,
         become_user: args.become_user,
         become_password,
-    };
+        connection_password,
+        private_key_file: None,
+        ssh_args: Vec::new(),
+        notes: Vec::new(),
+    }
+    .with_ansible_config(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())
 }

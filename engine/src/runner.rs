@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub remote_user: Option<String>,
     /// `-K`: the sudo password of hosts without `ansible_become_password`.
     pub become_password: Option<script::BecomePassword>,
+    /// ansible.cfg's `private_key_file`: for hosts that name no key.
+    pub default_key_file: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -126,7 +128,7 @@ fn inventory_vars(inventory: &Inventory) -> serde_json::Map<String, Value> {
 }
 
 /// Render the connection variables of a host.
-fn target(name: &str, scope: &Scope, play: &Play, default_user: Option<&str>) -> Result<Target, Diagnostic> {
+fn target(name: &str, scope: &Scope, play: &Play, opts: &RunOptions) -> Result<Target, Diagnostic> {
     let get = |key: &str| -> Result<Option<String>, Diagnostic> {
         match scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))? {
             None | Some(Value::Null) => Ok(None),
@@ -155,9 +157,10 @@ fn target(name: &str, scope: &Scope, play: &Play, default_user: Option<&str>) ->
         port,
         user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?
             .or_else(|| play.remote_user.clone())
-            .or_else(|| default_user.map(str::to_string)),
+            .or_else(|| opts.remote_user.clone()),
         key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?
-            .map(PathBuf::from),
+            .map(PathBuf::from)
+            .or_else(|| opts.default_key_file.clone()),
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
         local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
@@ -326,7 +329,7 @@ pub fn prepare<'a>(
                 Some(span) => d.or_at(span),
                 None => d,
             };
-            let target = target(host, &scope, play, opts.remote_user.as_deref()).map_err(at_host)?;
+            let target = target(host, &scope, play, opts).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
             check_key_file(&target).map_err(at_host)?;
