@@ -196,6 +196,7 @@ cases!(
     docker_ssh_key_smuggles_an_option,
     private_key_file_missing,
     become_method_su,
+    become_method_su_in_a_play,
     ssh_common_args_unclosed_quote,
 );
 
