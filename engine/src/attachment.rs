@@ -163,4 +163,29 @@ mod tests {
         let e = write(&script, &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
     }
+
+    /// The become password is set in the shell as the script is sent; a
+    /// kept script has a line asking for it instead.
+    #[test]
+    fn the_become_password_is_sent_but_never_kept() {
+        let script = Script {
+            text: "echo hi\n".into(),
+            nonce: String::new(),
+            attachments: Vec::new(),
+            become_password: Some(crate::script::BecomePassword::new("it's s3cret").unwrap()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut sent = Vec::new();
+        runtime.block_on(send(&script, &mut sent)).unwrap();
+        assert_eq!(String::from_utf8(sent).unwrap(), "PUSH_BECOME_PW='it'\\''s s3cret'\necho hi\n");
+        let mut kept = Vec::new();
+        write(&script, &mut kept).unwrap();
+        let kept = String::from_utf8(kept).unwrap();
+        assert!(!kept.contains("s3cret") && kept.starts_with("PUSH_BECOME_PW=${PUSH_BECOME_PW:?"), "{kept}");
+    }
+
+    #[test]
+    fn a_become_password_is_one_line() {
+        assert!(crate::script::BecomePassword::new("a\nb").is_err());
+    }
 }
