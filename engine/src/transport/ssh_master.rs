@@ -37,7 +37,7 @@ pub(super) async fn launch(spec: &MasterSpec<'_>, dir: &Path) -> Result<PathBuf,
     let socket = dir.join("master");
     let log = dir.join("log");
     let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args(arguments(spec, &socket, &log)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(arguments(spec, &socket, &log, false)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     let askpass = match spec.password {
         Some(password) => Some(Askpass::write(dir, password)?),
         None => None,
@@ -51,29 +51,64 @@ pub(super) async fn launch(spec: &MasterSpec<'_>, dir: &Path) -> Result<PathBuf,
     if status.success() {
         return Ok(socket);
     }
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    if host_key_refused(&log_text) {
+        log_text.push_str(&offered_key_log(spec, dir).await);
+    }
     Err(TransportError::Connect(explain_failure(spec.target, &log_text)))
 }
 
+fn host_key_refused(log: &str) -> bool {
+    log.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") || unknown_key_line(log).is_some()
+}
+
+/// ssh names the key a server offered only in its debug output: on a
+/// refused host key, connect once more the same way (it stops at the same
+/// check, before authenticating, so no password is needed) with debug
+/// output, and return that log. Only then: debug logging on every master
+/// would cost every connection.
+async fn offered_key_log(spec: &MasterSpec<'_>, dir: &Path) -> String {
+    let log = dir.join("host-key.log");
+    let status = tokio::process::Command::new("ssh")
+        .args(arguments(spec, &dir.join("unused"), &log, true))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    match status {
+        Ok(_) => std::fs::read_to_string(&log).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// The master's command line, in the order the module comment explains.
-fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["-E".into(), log.into(), "-S".into(), socket.into(), "-f".into(), "-N".into()];
-    option(&mut args, "ControlMaster=yes");
-    option(&mut args, format!("ControlPersist={}s", spec.control_persist.as_secs().max(1)));
+/// `debug`: instead, a connection that only goes as far as the host key
+/// check, with ssh's debug output (see [`offered_key_log`]).
+fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path, debug: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-E".into(), log.into()];
+    if debug {
+        option(&mut args, "LogLevel=DEBUG1");
+        option(&mut args, "ControlPath=none");
+        // Offers no credentials: should the key now pass, it still stops
+        // at authentication, never opening a session.
+        option(&mut args, "PreferredAuthentications=none");
+    } else {
+        args.extend(["-S".into(), socket.into(), "-f".into(), "-N".into()]);
+        option(&mut args, "ControlMaster=yes");
+        option(&mut args, format!("ControlPersist={}s", spec.control_persist.as_secs().max(1)));
+    }
     option(
         &mut args,
         if spec.accept_new_host_keys { "StrictHostKeyChecking=accept-new" } else { "StrictHostKeyChecking=yes" },
     );
-    if spec.password.is_some() {
+    if spec.password.is_some() && !debug {
         // Prompts go to SSH_ASKPASS only, once: a wrong password fails.
         option(&mut args, "BatchMode=no");
         option(&mut args, "NumberOfPasswordPrompts=1");
     } else {
         option(&mut args, "BatchMode=yes");
     }
-    // debug1 is where ssh names the host key the server offered: read from
-    // the log when the key is unknown or changed, never shown otherwise.
-    option(&mut args, "LogLevel=DEBUG1");
     if let Some(config) = spec.target.ssh_config.as_deref().or(spec.ssh_config) {
         args.extend(["-F".into(), config.into()]);
     }
@@ -98,6 +133,9 @@ fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path) -> Vec<OsString> 
     // The address cannot start with `-` (checked when the run was
     // prepared); `--` keeps it that way for ssh too.
     args.extend(["--".into(), spec.target.address.clone().into()]);
+    if debug {
+        args.push("true".into());
+    }
     args
 }
 
@@ -251,8 +289,10 @@ mod tests {
             server_alive_interval: std::time::Duration::from_secs(15),
             control_persist: std::time::Duration::from_secs(30),
         };
-        let args: Vec<String> =
-            arguments(&spec, Path::new("/s"), Path::new("/l")).into_iter().map(|a| a.into_string().unwrap()).collect();
+        let args: Vec<String> = arguments(&spec, Path::new("/s"), Path::new("/l"), false)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
         let at = |s: &str| args.iter().position(|a| a == s).unwrap_or_else(|| panic!("{s} not in {args:?}"));
         assert!(at("StrictHostKeyChecking=yes") < at("StrictHostKeyChecking=no"));
         assert!(at("ConnectTimeout=3") < at("ConnectTimeout=10"));
