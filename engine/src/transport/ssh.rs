@@ -1,6 +1,8 @@
-//! SSH through the system's OpenSSH (the `openssh` crate): one master
-//! connection (`ssh -M`) per host, every script over it. The user's
-//! ~/.ssh/config, agent, ProxyJump and known_hosts apply as with `ssh`.
+//! SSH through the system's OpenSSH: one master connection (`ssh -M`) per
+//! host, started by push ([`super::ssh_master`]: the user's ssh arguments
+//! and SSH_ASKPASS need a command line of our own), every script over it
+//! through the `openssh` crate. The user's ~/.ssh/config, agent, ProxyJump
+//! and known_hosts apply as with `ssh`.
 //!
 //! Scripts go through the master's control socket directly (native mux):
 //! no `ssh -S` client process per exec, which on a fleet is a measurable
