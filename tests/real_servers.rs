@@ -383,3 +383,43 @@ fn no_inventory_anywhere_is_a_usage_error() {
     out.assert_code(5);
     assert!(out.stderr().contains("no inventory"), "{out}");
 }
+
+/// Ansible's command line for a non-root login: `-u` names the login user
+/// (the inventory names none), `-b` puts tasks that say nothing of
+/// `become` under sudo, and `-K` gives sudo its password; a task that says
+/// `become: false` stays the login user.
+#[test]
+fn user_become_and_ask_become_pass_flags() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes a login user: it needs root");
+    let user = SudoUser::create("flags");
+    let host = SshHost::start_for("h1", user.name());
+    let work = work_dir_for(&user);
+    let inv = inventory(&work, user.name(), &[("h1", &host, "")]);
+    let text = std::fs::read_to_string(&inv).unwrap().replace(&format!(" ansible_user={}", user.name()), "");
+    write(&inv, text);
+    let pb = work.join("flags.yml");
+    write(
+        &pb,
+        format!(
+            r#"
+- name: flags
+  hosts: all
+  tasks:
+    - name: as root by -b
+      shell: 'test "$(id -u)" = 0'
+    - name: as the login user
+      shell: 'test "$(id -un)" = {}'
+      become: false
+"#,
+            user.name()
+        ),
+    );
+    let out = PushCmd::run_playbook(&pb, &inv)
+        .args(["--format", "json", "-u", user.name(), "-b", "-K", "-v"])
+        .stdin(format!("{}\n", user.password()))
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.task("h1", "as root by -b").status, "changed", "{out}");
+    assert_eq!(out.task("h1", "as the login user").status, "changed", "{out}");
+}
