@@ -359,6 +359,10 @@ fn ansible_cfg_gives_inventory_user_ssh_args_and_host_key_checking() {
     write(dir.path().join("hello.yml"), HELLO_PLAY);
     let run = || PushCmd::new().args(["run", "hello.yml"]).current_dir(dir.path()).env("HOME", dir.path()).run();
 
+    let listed = PushCmd::new().args(["inventory", "--list"]).current_dir(dir.path()).env("HOME", dir.path()).run();
+    listed.assert_code(0);
+    assert!(listed.stdout().contains("\"h1\""), "{listed}");
+
     let first = run();
     first.assert_code(0);
     let said = first.stdout().to_string() + first.stderr();
@@ -382,6 +386,9 @@ fn no_inventory_anywhere_is_a_usage_error() {
     let out = PushCmd::new().args(["run", "hello.yml"]).current_dir(dir.path()).env("HOME", dir.path()).run();
     out.assert_code(5);
     assert!(out.stderr().contains("no inventory"), "{out}");
+    let listed = PushCmd::new().args(["inventory", "--list"]).current_dir(dir.path()).env("HOME", dir.path()).run();
+    listed.assert_code(5);
+    assert!(listed.stderr().contains("no inventory"), "{listed}");
 }
 
 /// Ansible's command line for a non-root login: `-u` names the login user

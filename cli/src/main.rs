@@ -143,8 +143,8 @@ enum Format {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("view").required(true).args(["list", "graph", "host"])))]
 struct InventoryArgs {
-    /// Inventory file or folder (repeatable).
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or folder (repeatable); default: ansible.cfg's `inventory`.
+    #[arg(short = 'i', long = "inventory")]
     inventory: Vec<PathBuf>,
     /// All groups and hosts, as `ansible-inventory --list` prints them.
     #[arg(long)]
@@ -177,10 +177,12 @@ fn main() -> ExitCode {
                 (_, true, _) => ops::InventoryView::Graph,
                 _ => ops::InventoryView::List,
             };
-            ops::inventory(ops::InventoryCommand { inventories: args.inventory, view }).map(|text| {
-                output::out(&text);
-                0
-            })
+            inventories_or_configured(args.inventory)
+                .and_then(|inventories| ops::inventory(ops::InventoryCommand { inventories, view }))
+                .map(|text| {
+                    output::out(&text);
+                    0
+                })
         }
     };
     match result {
@@ -192,6 +194,19 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// The inventories given with -i, else ansible.cfg's, as ansible-inventory
+/// finds them.
+fn inventories_or_configured(given: Vec<PathBuf>) -> Result<Vec<PathBuf>, ops::Error> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let configured = push_engine::ansible_cfg::load()?.inventory;
+    if configured.is_empty() {
+        return Err(ops::Error::Usage(push_engine::ansible_cfg::NO_INVENTORY.into()));
+    }
+    Ok(configured)
 }
 
 /// `-k`, `-K`: a password, asked for once for the whole run, as Ansible

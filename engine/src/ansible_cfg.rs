@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, SourceFile, Span};
 
+/// Said when neither the command line nor the config names an inventory.
+pub const NO_INVENTORY: &str =
+    "no inventory: give one with -i, or set `inventory` in ansible.cfg's [defaults] (or ANSIBLE_INVENTORY)";
+
 /// The settings push reads. `None` and empty lists: not set anywhere.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnsibleConfig {

@@ -76,10 +76,7 @@ impl RunCommand {
             self.inventories = cfg.inventory.clone();
         }
         if self.inventories.is_empty() {
-            return Err(Error::Usage(
-                "no inventory: give one with -i, or set `inventory` in ansible.cfg's [defaults] (or ANSIBLE_INVENTORY)"
-                    .into(),
-            ));
+            return Err(Error::Usage(crate::ansible_cfg::NO_INVENTORY.into()));
         }
         self.forks = self.forks.or(cfg.forks);
         self.remote_user = self.remote_user.or_else(|| cfg.remote_user.clone());
