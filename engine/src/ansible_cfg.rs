@@ -115,7 +115,7 @@ fn settle(ini: &Ini, path: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>
         inventory: lookup.path_list(&INVENTORY, ','),
         remote_user: lookup.text(&REMOTE_USER),
         forks: lookup.number(&FORKS)?,
-        private_key_file: lookup.path(&PRIVATE_KEY_FILE),
+        private_key_file: lookup.readable_path(&PRIVATE_KEY_FILE)?,
         roles_path: lookup.path_list(&ROLES_PATH, ':'),
         vault_password_file: lookup.path(&VAULT_PASSWORD_FILE),
         host_key_checking: lookup.boolean(&HOST_KEY_CHECKING)?,
@@ -162,6 +162,19 @@ impl Lookup<'_> {
     /// file's folder, as in Ansible.
     fn path(&self, key: &Key) -> Option<PathBuf> {
         self.text(key).map(|v| self.resolve(&v))
+    }
+
+    /// A file that must be readable: a key file ssh could not read would
+    /// only show as `Permission denied (publickey)` on every host.
+    fn readable_path(&self, key: &Key) -> Result<Option<PathBuf>, Diagnostic> {
+        let Some((_, span)) = self.raw(key) else { return Ok(None) };
+        let Some(path) = self.path(key) else { return Ok(None) };
+        match std::fs::File::open(&path) {
+            Ok(_) => Ok(Some(path)),
+            Err(e) => Err(self.bad(key, span, format!("{} cannot be read: {e}", path.display())).with_hint(
+                "give the path of a key this user can read, or leave it out to use ssh's defaults and agent",
+            )),
+        }
     }
 
     fn path_list(&self, key: &Key, separator: char) -> Vec<PathBuf> {
@@ -298,7 +311,7 @@ mod tests {
     fn reads_ansible_settings_where_ansible_puts_them() {
         let cfg = settled(
             "# fleet\n[defaults]\ninventory = hosts.ini, /srv/more\nREMOTE_USER: admin ; who logs in\nforks=7\n\
-             host_key_checking = False\nprivate_key_file = ~/.ssh/fleet\nvault_password_file = vault.pass\n\
+             host_key_checking = False\nvault_password_file = vault.pass\n\
              [privilege_escalation]\nbecome = yes\nbecome_user = \"deploy\"\nbecome_ask_pass = True\n\
              [ssh_connection]\nssh_args = -C -o ControlMaster=auto\n  -o 'ProxyJump=admin@bastion'\npipelining = True\n",
             &[("HOME", "/home/me")],
@@ -308,7 +321,6 @@ mod tests {
         assert_eq!(cfg.remote_user.as_deref(), Some("admin"));
         assert_eq!(cfg.forks, Some(7));
         assert_eq!(cfg.host_key_checking, Some(false));
-        assert_eq!(cfg.private_key_file, Some(PathBuf::from("/home/me/.ssh/fleet")));
         assert_eq!(cfg.vault_password_file, Some(PathBuf::from("/etc/fleet/vault.pass")));
         assert_eq!(
             (cfg.become_, cfg.become_user.as_deref(), cfg.become_ask_pass),
@@ -330,6 +342,19 @@ mod tests {
         assert!(e.contains("ansible.cfg:3") && e.contains("not a boolean"), "{e}");
         let e = settled("forks = 3\n", &[]).unwrap_err().to_string();
         assert!(e.contains("before any `[section]`"), "{e}");
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_is_an_error_at_its_line() {
+        let e = settled("[defaults]\nprivate_key_file = ~/.ssh/fleet\n", &[("HOME", "/nonexistent/home")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ansible.cfg:2") && e.contains("/nonexistent/home/.ssh/fleet cannot be read"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        std::fs::write(&key, "").unwrap();
+        let cfg = settled(&format!("[defaults]\nprivate_key_file = {}\n", key.display()), &[]).unwrap();
+        assert_eq!(cfg.private_key_file, Some(key));
     }
 
     #[test]

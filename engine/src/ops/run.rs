@@ -87,15 +87,7 @@ impl RunCommand {
                 "become_method `{method}` (ansible.cfg or ANSIBLE_BECOME_METHOD) is not supported: push becomes with sudo only"
             )));
         }
-        if let Some(key) = &cfg.private_key_file {
-            std::fs::File::open(key).map_err(|e| {
-                Error::Usage(format!(
-                    "private_key_file {} (ansible.cfg or ANSIBLE_PRIVATE_KEY_FILE) cannot be read: {e}",
-                    key.display()
-                ))
-            })?;
-            self.private_key_file = Some(key.clone());
-        }
+        self.private_key_file = cfg.private_key_file.clone();
         self.ssh_args = cfg.ssh_args.clone();
         if cfg.host_key_checking == Some(false) && !self.accept_new_host_keys {
             self.accept_new_host_keys = true;
@@ -140,7 +132,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
     let mut playbook = playbook::load_playbook(&cmd.playbook)?;
     if cmd.become_ {
         let user = cmd.become_user.clone().unwrap_or_else(|| "root".into());
-        playbook::become_by_default(&mut playbook, &playbook::Become { enabled: cmd.become_, user });
+        playbook::become_by_default(&mut playbook, &playbook::Become { enabled: true, user });
     }
     let become_password = cmd
         .become_password
