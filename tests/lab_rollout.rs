@@ -2,18 +2,20 @@
 //! running the lab's `web` image as a health-checked container unit, rolled
 //! from v1 to v2 two hosts at a time, to the broken v3 (reverted, the rest
 //! untouched), back with `push rollback`, with the tag moved halfway
-//! through a rollout, and with two runs at once. One lab for the whole
-//! story, torn down at the end, pass or fail.
+//! through a rollout, and with two runs at once; an upgrade whose push is
+//! interrupted, or whose host restarts, in the middle of its switch; an
+//! image that cannot be pulled. One lab for the whole story, torn down at
+//! the end, pass or fail.
 //!
 //! Needs a Docker engine (`tests/run` leaves `lab*` binaries out without
 //! one, counting them as skipped); the image comes from `push lab images`.
 //! Every address used is a lab container's on this machine.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +61,57 @@ impl WebLab {
         self.command("run", extra).run()
     }
 
+    /// `push run playbooks/web.yml --format json EXTRA...` in the
+    /// background, its JSON lines to be read as they come.
+    fn spawn_run(&self, extra: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+        let mut child = Command::new(push_bin())
+            .arg("run")
+            .arg(playbook())
+            .arg("-i")
+            .arg(self.inventory())
+            .args(["--format", "json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("push starts");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        (child, lines)
+    }
+
+    /// Waits (within a generous bound) until what push left running on a
+    /// host is done: no switch of `web` under way (one goes on without
+    /// push), no apply holding the deploy lock.
+    fn wait_for_switch_end(&self, host: &str) {
+        let busy = "systemctl is-active --quiet push-switch-web || test -e /etc/push/docker/web.switching || test -e /run/push/push.lock";
+        wait_until(Duration::from_secs(180), &format!("{host}: the switch of web never ended"), || {
+            self.on(host, busy).code != Some(0)
+        });
+    }
+
+    /// Waits until `web` is active on a host and answers on its port; the
+    /// image its unit runs.
+    fn wait_for_web(&self, host: &str) -> String {
+        let unit = || self.web(host).0;
+        wait_until(
+            Duration::from_secs(180),
+            &format!("{host}: web never became active; its unit runs {}", unit()),
+            || self.on(host, "systemctl is-active --quiet web").success(),
+        );
+        let addr = &self.addresses()[host];
+        wait_until(Duration::from_secs(120), &format!("{host} serves nothing; its unit runs {}", unit()), || {
+            get(addr, "/version").is_some()
+        });
+        unit()
+    }
+
+    /// `docker kill web` on a host, as a crash would; the image of the
+    /// unit systemd starts again.
+    fn crash_and_restart(&self, host: &str) -> String {
+        let _ = self.on(host, "docker kill web");
+        self.wait_for_web(host)
+    }
+
     /// host name -> address, from the lab's hosts.yml.
     fn addresses(&self) -> BTreeMap<String, String> {
         let yml = read(self.inventory().join("hosts.yml"));
@@ -91,6 +144,47 @@ impl WebLab {
         let id = self.on(host, "docker inspect -f '{{.Id}}' web").stdout.trim().to_string();
         (image, id)
     }
+}
+
+/// Polls `check` until it holds; panics with `what` past `limit` (a bound
+/// for hangs, not a timing claim).
+fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !check() {
+        assert!(t.elapsed() < limit, "{what} (waited {limit:?})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Ctrl-C to a running push: it closes its connections and says so.
+fn interrupt(mut child: Child, lines: Lines<BufReader<ChildStdout>>) {
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    lines.for_each(drop);
+    assert_eq!(child.wait().expect("push ends").code(), Some(130), "push says it was interrupted");
+}
+
+/// Reads push's JSON lines until a host says its apply waits for its
+/// restarts; that host.
+fn host_waiting_for_restarts(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    for line in lines.by_ref() {
+        let e: Value = serde_json::from_str(&line.expect("stdout")).unwrap_or_default();
+        if e["event"] == "host" && e["phase"].as_str().is_some_and(|p| p.starts_with("applying; restarts wait")) {
+            return e["host"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("push ended before any host waited for its restarts");
+}
+
+/// Until the switch to `version` is under way on a host: its marker is
+/// there, or (as push did before switches) the unit file already names it.
+fn wait_for_switch_start(lab: &WebLab, host: &str, version: &str) {
+    let probe = format!(
+        "test -e /etc/push/docker/web.switching || grep -q '^# push image: .*/web:{version}@' /etc/systemd/system/web.service"
+    );
+    wait_until(Duration::from_secs(120), &format!("{host}: the switch to {version} never started"), || {
+        lab.on(host, &probe).success()
+    });
 }
 
 /// GET http://ADDR:8080/PATH: `Some(body)` on a 200, else None.
@@ -216,6 +310,85 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
         assert_eq!(lab.on_ok(h, "systemctl is-active web"), "active");
     }
 
+    // Push goes away in the middle of an upgrade to the broken v3: Ctrl-C
+    // as soon as the first batch's hosts wait for their restarts, then a
+    // container is killed. Whether a host's switch had started or not, what
+    // systemd starts after the crash is the checked v1, never v3.
+    let v1_unit = lab.web(&hosts[0]).0;
+    let (child, mut lines) = lab.spawn_run(&["-e", "web_version=v3"]);
+    let cut = host_waiting_for_restarts(&mut lines);
+    interrupt(child, lines);
+    let _ = lab.on(&cut, "docker kill web");
+    for h in &hosts[..2] {
+        lab.wait_for_switch_end(h);
+        assert_eq!(lab.crash_and_restart(h), v1_unit, "{h}: systemd starts the checked v1 after a crash");
+        assert_eq!(version(h).as_deref(), Some("v1"), "{h}");
+    }
+
+    // The same, with the switch under way when push goes: it ends on its
+    // own, health-checked (v3 is not healthy: back on v1), and says so
+    // for the next run.
+    let away = &hosts[3];
+    let (child, lines) = lab.spawn_run(&["-l", away, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, away, "v3");
+    interrupt(child, lines);
+    lab.wait_for_switch_end(away);
+    assert_eq!(lab.crash_and_restart(away), v1_unit, "{away}: systemd starts the checked v1 after a crash");
+    assert_eq!(version(away).as_deref(), Some("v1"), "{away}");
+    let outcome = lab.on(away, "cat /etc/push/docker/web.outcome").stdout;
+    assert!(outcome.contains("did not come up, so it went back to"), "{away}: for the next run: {outcome}");
+
+    // The host restarts in the middle of its switch to v3 (a power cut:
+    // its container is killed and started again): it comes up on v1, the
+    // last release that passed its check.
+    let rebooted = &hosts[2];
+    let (mut child, lines) = lab.spawn_run(&["-l", rebooted, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, rebooted, "v3");
+    let restart = run_with_timeout(Command::new("docker").args(["restart", "-t", "0", rebooted]), RUN_TIMEOUT);
+    assert!(restart.success(), "docker restart {rebooted}: {restart}");
+    let cut_short: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(!child.wait().expect("push ends").success(), "{}", cut_short.join("\n"));
+    assert_eq!(lab.wait_for_web(rebooted), v1_unit, "{rebooted} booted on the checked v1");
+    assert_eq!(version(rebooted).as_deref(), Some("v1"), "{rebooted}");
+    assert!(
+        lab.on_ok(rebooted, "cat /etc/push/docker/web.outcome").contains("cut short (the host restarted)"),
+        "{rebooted}: the boot says what it undid"
+    );
+
+    // The switch itself is killed in the middle (SIGKILL, as the kernel's
+    // OOM killer would): what it replaced goes back in place and runs, and
+    // the run waiting for it says so.
+    let killed = &hosts[5];
+    let (mut child, lines) = lab.spawn_run(&["-l", killed, "-e", "web_version=v3"]);
+    wait_for_switch_start(&lab, killed, "v3");
+    lab.on_ok(killed, "systemctl kill --signal=KILL --kill-who=main push-switch-web");
+    let events: Vec<Value> = lines.map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect();
+    assert_eq!(child.wait().expect("push ends").code(), Some(2), "{events:?}");
+    let restart = events.iter().find(|e| e["event"] == "task" && e["task"] == "restart web").expect("restart web");
+    assert_eq!(restart["status"], "failed", "{restart}");
+    assert!(restart["msg"].as_str().unwrap().contains("was cut short (the switch was killed)"), "{restart}");
+    assert_eq!(lab.wait_for_web(killed), v1_unit, "{killed} runs the checked v1 again");
+    assert_eq!(version(killed).as_deref(), Some("v1"), "{killed}");
+
+    // An upgrade to the good v2 whose push goes away while the host waits
+    // for its switch (held back by a stand-in switch unit until push is
+    // gone): the switch completes without push, and the next run counts
+    // the host as upgraded, not untouched.
+    let alone = &hosts[4];
+    lab.on_ok(alone, "systemd-run --quiet --collect --unit=push-switch-web sleep 600");
+    let (child, mut lines) = lab.spawn_run(&["-l", alone, "-e", "web_version=v2"]);
+    host_waiting_for_restarts(&mut lines);
+    // The new files are beside the old ones and the restart step has begun.
+    let waiting = "test -e /etc/push/docker/web.next.service && ! test -e /run/push/docker/web.due";
+    wait_until(Duration::from_secs(120), &format!("{alone} never waited for its switch"), || {
+        lab.on(alone, waiting).success()
+    });
+    interrupt(child, lines);
+    lab.on_ok(alone, "systemctl stop push-switch-web");
+    lab.wait_for_switch_end(alone);
+    assert!(lab.web(alone).0.contains("/web:v2@"), "{alone} switched to v2 on its own");
+    assert_eq!(version(alone).as_deref(), Some("v2"), "{alone}");
+
     // v2, two at a time: never more than two hosts down, data kept.
     let probe = Prober::start(hosts.iter().map(|h| addrs[h].clone()).collect());
     let t = Instant::now();
@@ -226,15 +399,33 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     let v2 = pinned_digest(&out);
     assert_eq!(recap_rollout(&out, "upgraded"), hosts, "{out}");
     // The prober does see downtime (each recreate has some), so its bound means something.
-    assert_eq!(ever_down, HOSTS, "every host was recreated, so every host was down for a moment");
+    assert_eq!(ever_down, HOSTS - 1, "every host but {alone} was recreated, so down for a moment");
     assert!(most_down <= 2, "{most_down} hosts were down at the same time with serial 2");
     let restart = out.task(&hosts[0], "restart web");
     assert!(restart.msg.contains("healthy after"), "{}", restart.msg);
+    // The run says what the switches it found had done without push.
+    for h in [away, rebooted, alone] {
+        let found = out.task(h, "Web container").msg;
+        assert!(found.contains("an earlier run went away before its switch of web ended"), "{h}: {found}");
+    }
     for h in &hosts {
         assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
         assert_eq!(get(&addrs[h], "/data/token").as_deref(), Some(format!("data-of-{h}").as_str()), "{h}");
         assert!(lab.web(h).0.ends_with(&format!("@{v2}")), "{h} runs the pinned digest");
     }
+
+    // The registry does not have the image (a registry down in the middle
+    // of a rollout fails the same way): the healthy container is not
+    // stopped, the host fails saying so.
+    let h = &hosts[0];
+    let started = |h: &str| lab.on_ok(h, "docker inspect -f '{{.State.StartedAt}}' web");
+    let (unit, since) = (lab.web(h), started(h));
+    let out = lab.run(&["-l", h, "--no-pin", "-e", "web_version=v-missing"]);
+    out.assert_code(2);
+    let failed = out.task(h, "restart web");
+    assert!(failed.msg.contains("still runs") && failed.msg.contains("cannot pull"), "{}", failed.msg);
+    assert_eq!((lab.web(h), started(h)), (unit, since), "{h}: the running container was never stopped");
+    assert_eq!(version(h).as_deref(), Some("v2"), "{h}");
 
     // The broken v3: the first batch fails its health check and goes back to
     // v2; no other host is touched.

@@ -19,7 +19,7 @@ use crate::playbook::{Play, Playbook, Task};
 use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::{Mode, Scope, Vars};
-use crate::transport::{Connection, Connector, Password, Target};
+use crate::transport::{Connection, Connector, Password, Target, TransportError};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -685,7 +685,7 @@ impl HostRun<'_> {
             let mut script = script::probe(&steps, self.opts.diff);
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
-            probe_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            probe_reports = self.exec(on, &script, "probing").await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -742,8 +742,9 @@ impl HostRun<'_> {
             let probed =
                 flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
             let announced = announced_defers(&finals.raised, probed);
-            self.reporter.host_phase(name, &apply_phase(&final_plan, &announced));
-            apply_reports = self.exec(on, &script).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let phase = apply_phase(&final_plan, &announced);
+            self.reporter.host_phase(name, &phase);
+            apply_reports = self.exec(on, &script, &phase).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -785,6 +786,12 @@ impl HostRun<'_> {
                 // No report: the host stopped at an earlier failure.
                 let Some(report) = report else { continue };
                 let status = step_status(report);
+                // A task may report what an earlier run's rollout did on
+                // the host (a switch that run went away from): this run's.
+                if from_apply {
+                    let events = report.rollouts().map(String::from);
+                    self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
+                }
                 if self.opts.diff && !task.no_log && report.changed() {
                     if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
                         diffs.push(d);
@@ -861,7 +868,9 @@ impl HostRun<'_> {
     }
 
     /// Run one script; on transport or framing trouble the host fails.
-    async fn exec(&self, on: &OnHost<'_>, script: &script::Script) -> Option<Vec<StepReport>> {
+    /// `phase`: what the host is doing during the exec, shown again once a
+    /// wait for the deploy lock is over.
+    async fn exec(&self, on: &OnHost<'_>, script: &script::Script, phase: &str) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
@@ -870,10 +879,30 @@ impl HostRun<'_> {
                 self.reporter.warn(&format!("PUSH_KEEP_SCRIPTS: cannot keep script {n} of {name} in {dir:?}: {e}"));
             }
         }
-        let output = match on.conn.exec(script).await {
+        let waits = script::LockWaits::new(&script.nonce);
+        let first_wait = std::sync::Once::new();
+        let progress = |chunk: &[u8]| {
+            for wait in waits.feed(chunk) {
+                let script::LockWait::Waiting { left_secs, holder } = wait else {
+                    self.reporter.host_phase(name, phase);
+                    continue;
+                };
+                first_wait.call_once(|| {
+                    let note = format!("waiting up to {left_secs} s for the deploy lock, held by {holder}");
+                    self.reporter.host_note(name, &note);
+                });
+                let waiting = format!("waiting for the deploy lock ({left_secs} s left), held by {holder}");
+                self.reporter.host_phase(name, &waiting);
+            }
+        };
+        let output = match on.conn.exec(script, &progress).await {
             Ok(o) => o,
             Err(e) => {
-                self.report(self.result(name, "exec".into(), Status::Unreachable, Some(e.to_string())));
+                let status = match e {
+                    TransportError::ShellKilled => Status::Failed,
+                    _ => Status::Unreachable,
+                };
+                self.report(self.result(name, "exec".into(), status, Some(e.to_string())));
                 return None;
             }
         };

@@ -12,7 +12,12 @@
 //!         [\nNONCE b\n  DIFF BEFORE]  [\nNONCE a\n  DIFF AFTER]  \nNONCE = RC\n
 //!         ... next step ...  \nNONCE end\n
 //! stderr: \nNONCE + ID\n  STDERR  \nNONCE = RC\n
+//!         (while the lock step waits, \nNONCE w SECONDS_LEFT HOLDER\n lines
+//!         within its frame: LockWaits)
 //! ```
+//!
+//! Over SSH the script is followed on stdin by heartbeats, and
+//! a watcher on the host (script_watch.sh) ends the run if they stop.
 //!
 //! A probe without diff or become has no folder on the host at all: output
 //! and status stream out as they come. An apply (and a probe with a diff, or
@@ -116,6 +121,8 @@ pub const SETUP_FAILED: i32 = 125;
 /// starts is CPU on every host); then the helpers. The folder's name is
 /// random and `mkdir` without `-p` fails if it exists, so it is ours alone.
 fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = &'a str>) {
+    // Before the script's body: its watcher must see it arrive.
+    out.push_str(include_str!("script_watch.sh"));
     out.push_str("push_main() {\n");
     if dir {
         let _ = writeln!(out, "PUSH_T=\"${{TMPDIR:-/tmp}}/push.{:016x}\"", rand::random::<u64>());
@@ -124,14 +131,18 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
             let _ = write!(out, " \"$PUSH_T/{id}\" \"$PUSH_T/{id}/diff\"");
         }
         let _ = writeln!(out, " || exit {SETUP_FAILED}");
-        out.push_str("trap 'rm -rf \"$PUSH_T\"' EXIT\n");
+        out.push_str("trap 'push_unwatch; rm -rf \"$PUSH_T\"' EXIT\n");
     } else {
         out.push_str("PUSH_T=\n");
+        out.push_str("trap push_unwatch EXIT\n");
     }
-    // Signals (the connection closed under us, a kill) leave through the
-    // EXIT trap, once the running step has ended: the lock and temporary
-    // files go with the change, not before it is complete.
+    // Signals (a kill; the watcher's TERM when the controller is gone, which
+    // ends the running step too) leave through the EXIT trap, once the
+    // running step has ended: the lock and temporary files go last.
     out.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM\n");
+    // The whole script has been read: the heartbeats that follow it on the
+    // session's stdin (fd 3 here) go to push_beats, and no step inherits it.
+    out.push_str("if [ -n \"$PUSH_W\" ]; then { exec <&3 >/dev/null 2>&1 3<&-; push_beats \"$PUSH_W\"; } & PUSH_B=$!; fi\nexec 3<&-\n");
     let _ = writeln!(out, "PUSH_DIFF={}", u8::from(diff));
     out.push_str(push_modules::shell::prelude());
     out.push_str(include_str!("script_runtime.sh"));
@@ -187,7 +198,9 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
 }
 
 fn footer(out: &mut String) {
-    out.push_str("push_end\n}\npush_main </dev/null\n");
+    // One line, and the shell exits at its end: stdin stays open for the
+    // heartbeats, so reading on would wait for the controller to hang up.
+    out.push_str("push_end\n}\npush_main 3<&0 </dev/null; exit\n");
 }
 
 /// One `find` and one `sha256sum` for every path the steps will look at,
@@ -252,7 +265,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         let q = push_modules::shell::quote;
         let _ = writeln!(
             out,
-            "push_run lock push_lock {} {} {} {}",
+            "push_run lock push_lock {} {} {} {} 8>&2",
             q(lock.path.as_deref().unwrap_or("")),
             q(&lock.holder),
             lock.wait_secs,
@@ -260,7 +273,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
         );
         out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
         // Released on every exit of this shell, with the temporary folder.
-        out.push_str("trap 'rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
+        out.push_str("trap 'push_unwatch; rm -rf \"$PUSH_T\" \"$(cat \"$PUSH_T/lock.path\")\"' EXIT\n");
     }
     for (flag, _) in finals {
         let _ = writeln!(out, "push_flag_{flag}={}", u8::from(raised.contains(flag)));
@@ -405,15 +418,101 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
     at
 }
 
-/// Each step's data in a stream framed only by `+ ID` and `= RC` (stderr).
+/// Each step's data in a stream framed by `+ ID` and `= RC` (stderr). The
+/// `w` lines of a lock wait ([`LockWaits`]) come between a step's frames
+/// without ending its data.
 fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a str, Vec<u8>> {
-    let mut by_id = std::collections::HashMap::new();
+    let mut by_id: std::collections::HashMap<&str, Vec<u8>> = std::collections::HashMap::new();
+    let mut open = None;
     for (head, data) in frames(out, nonce) {
         if let Some(id) = head.strip_prefix("+ ") {
             by_id.insert(id, data.to_vec());
+            open = Some(id);
+        } else if head.starts_with("w ") {
+            if let Some(data_of) = open.and_then(|id| by_id.get_mut(id)) {
+                data_of.extend_from_slice(data);
+            }
+        } else {
+            open = None;
         }
     }
     by_id
+}
+
+/// A host waiting for another run's deploy lock, as `push_lock` says it on
+/// the script's stderr while it waits: `\nNONCE w SECONDS_LEFT HOLDER\n`,
+/// and `\nNONCE w taken\n` once it got the lock after all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockWait {
+    Waiting { left_secs: u64, holder: String },
+    Taken,
+}
+
+/// The longest `w` line waited for across pieces: the holder in it is at
+/// most 200 bytes (`push_lock` reads no more). Any longer line is not one
+/// and is skipped, so a step's long stderr line is never held here.
+const LONGEST_WAIT_LINE: usize = 1024;
+
+/// Picks the [`LockWait`] lines out of stderr as it arrives in pieces.
+pub struct LockWaits {
+    mark: String,
+    partial: std::sync::Mutex<PartialLine>,
+}
+
+/// The start of a line whose end has not arrived yet.
+#[derive(Default)]
+struct PartialLine {
+    /// What came of it so far, while it may still be a `w` line.
+    line: Vec<u8>,
+    /// It is not one: skipped up to its newline.
+    skipping: bool,
+}
+
+impl LockWaits {
+    pub fn new(nonce: &str) -> LockWaits {
+        LockWaits { mark: format!("{nonce} w "), partial: Default::default() }
+    }
+
+    /// The waits in the complete lines of `chunk` (with what came before).
+    pub fn feed(&self, chunk: &[u8]) -> Vec<LockWait> {
+        let mut partial = self.partial.lock().expect("not poisoned: no panics while held");
+        let mark = self.mark.as_bytes();
+        let mut waits = Vec::new();
+        let mut rest = chunk;
+        loop {
+            let nl = rest.iter().position(|&b| b == b'\n');
+            let piece = &rest[..nl.unwrap_or(rest.len())];
+            if !partial.skipping {
+                let room = LONGEST_WAIT_LINE + 1 - partial.line.len();
+                partial.line.extend_from_slice(&piece[..piece.len().min(room)]);
+                let n = partial.line.len().min(mark.len());
+                if partial.line.len() > LONGEST_WAIT_LINE || partial.line[..n] != mark[..n] {
+                    partial.line.clear();
+                    partial.skipping = true;
+                }
+            }
+            let Some(nl) = nl else { return waits };
+            if !partial.skipping {
+                waits.extend(self.wait(&partial.line));
+            }
+            partial.line.clear();
+            partial.skipping = false;
+            rest = &rest[nl + 1..];
+        }
+    }
+
+    /// A whole line, if it is a `w` line.
+    fn wait(&self, line: &[u8]) -> Option<LockWait> {
+        let line = String::from_utf8_lossy(line);
+        let rest = line.trim_end_matches('\r').strip_prefix(self.mark.as_str())?;
+        match rest.split_once(' ') {
+            None if rest == "taken" => Some(LockWait::Taken),
+            None => None,
+            Some((left, holder)) => {
+                Some(LockWait::Waiting { left_secs: left.parse().ok()?, holder: holder.to_string() })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -476,6 +575,112 @@ mod tests {
         for folder in [runtime.join("push"), home.join(".cache/push")] {
             let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700, "{}", folder.display());
+        }
+    }
+
+    /// A run waiting for another's lock says so on stderr while it waits;
+    /// those lines are read in whatever pieces they arrive and are not part
+    /// of the lock step's own output.
+    #[test]
+    fn lock_waits_are_said_as_they_happen_and_kept_out_of_the_step_output() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let lock_dir = dir.path().join("push.lock");
+        std::fs::create_dir(&lock_dir).unwrap();
+        std::fs::write(lock_dir.join("holder"), "push run other.yml by someone@elsewhere\n").unwrap();
+        std::fs::write(lock_dir.join("pid"), format!("{}\n", std::process::id())).unwrap();
+        let lock =
+            Lock { path: Some(lock_dir.display().to_string()), holder: "me".into(), wait_secs: 1, break_stale: false };
+        let script = apply(&[s("0", "echo applied")], &[], &[], Some(&lock));
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+
+        let waits = LockWaits::new(&script.nonce);
+        let said: Vec<LockWait> = out.stderr.chunks(7).flat_map(|piece| waits.feed(piece)).collect();
+        assert_eq!(
+            said,
+            [LockWait::Waiting { left_secs: 1, holder: "push run other.yml by someone@elsewhere".into() }]
+        );
+        let reports = parse(&out.stdout, &out.stderr, &script.nonce).unwrap();
+        assert_eq!(reports.iter().map(|r| (r.id.as_str(), r.rc)).collect::<Vec<_>>(), [("lock", 75)]);
+        assert_eq!(
+            String::from_utf8_lossy(&reports[0].stderr),
+            format!(
+                "host is locked by another run: push run other.yml by someone@elsewhere (waited 1s for {})\n",
+                lock_dir.display()
+            )
+        );
+    }
+
+    /// A script cut off on its way (the connection closed mid-transfer)
+    /// never runs, and its shell exits without its traps: the watcher it
+    /// started goes too, instead of waiting on a shell that is gone.
+    #[test]
+    fn the_watcher_of_a_script_cut_off_on_its_way_ends() {
+        use std::io::Write;
+        let script = apply(&[s("0", "echo applied")], &[], &[], None);
+        let cut = &script.text[..script.text.find("push_run 0").expect("the step's call")];
+        let id = format!("{:016x}", rand::random::<u64>());
+        let mark = format!("PUSH_TEST_WATCHED={id}");
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .env("PUSH_TEST_WATCHED", &id)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("PUSH_SILENCE=3\n{cut}").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("applied"), "a script cut off ran");
+        let marked = || -> Vec<u32> {
+            let pids = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
+            pids.filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == mark.as_bytes()))
+            })
+            .collect()
+        };
+        assert!(!marked().is_empty(), "no watcher started");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !marked().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(marked(), Vec::<u32>::new(), "the watcher outlived its script's shell");
+    }
+
+    /// Wait lines are found in pieces of any size, among lines of any
+    /// length; a line too long to be one is skipped, not held.
+    #[test]
+    fn lock_waits_skip_other_lines_without_holding_them() {
+        let mut stream = b"\nPUSHx + lock\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'e', 3 * LONGEST_WAIT_LINE));
+        stream.extend(b"PUSHx w 9 not at the start of a line\n\nPUSHx w 60 push run a.yml by me@here\n");
+        stream.extend(b"PUSHx w soon bad\n\nPUSHx w taken\nerr\nPUSHx = 0\n");
+        for chunk in [1, 5, 64, stream.len()] {
+            let waits = LockWaits::new("PUSHx");
+            let said: Vec<LockWait> = stream
+                .chunks(chunk)
+                .flat_map(|piece| {
+                    let said = waits.feed(piece);
+                    assert!(waits.partial.lock().unwrap().line.len() <= LONGEST_WAIT_LINE, "chunks of {chunk}");
+                    said
+                })
+                .collect();
+            let waiting = LockWait::Waiting { left_secs: 60, holder: "push run a.yml by me@here".into() };
+            assert_eq!(said, [waiting, LockWait::Taken], "chunks of {chunk}");
         }
     }
 

@@ -116,7 +116,8 @@ push_share_step() {
 
 # push_lock PATH HOLDER WAIT BREAK_STALE: take the host's deploy lock, a
 # folder holding who took it and the pid of the apply shell. Waits up to
-# WAIT seconds for another run; a lock whose pid is dead is stale and is
+# WAIT seconds for another run, saying so as it waits (fd 8, the session's
+# stderr; script.rs reads it as LockWaits); a lock whose pid is dead is stale and is
 # only broken when BREAK_STALE is 1. Whoever can write the folder the
 # lock is in can take it, or plant a lock that blocks every deploy: the
 # default (empty PATH) is a folder of the login user's own, and any
@@ -157,9 +158,17 @@ push_lock() {
             echo "host is locked by another run: ${push_holder:-unknown} (waited ${push_waited}s for $push_lock_dir)" >&2
             exit 75
         fi
+        # Said on the session's stderr (fd 8) while waiting, not at the end
+        # with the step's output: at once, then every 5 s.
+        if [ $((push_waited % 5)) = 0 ]; then
+            { printf '\n%s w %s %s\n' "$PUSH_NONCE" "$(($2 - push_waited))" "${push_holder:-unknown}" >&8; } 2>/dev/null || :
+        fi
         sleep 1
         push_waited=$((push_waited + 1))
     done
+    if [ "$push_waited" -gt 0 ]; then
+        { printf '\n%s w taken\n' "$PUSH_NONCE" >&8; } 2>/dev/null || :
+    fi
     if ! push_write_line "$push_lock_dir/holder" "$1 since $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
         || ! push_write_line "$push_lock_dir/pid" "$$"; then
         # Ours, and unusable: a lock without its holder would look stale.

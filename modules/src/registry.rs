@@ -39,6 +39,8 @@ pub(crate) static TEMPLATES: &[(&str, &str)] = &[
     ("docker_image.sh", include_str!("../templates/docker_image.sh")),
     ("docker_unit.sh", include_str!("../templates/docker_unit.sh")),
     ("docker_unit_restart.sh", include_str!("../templates/docker_unit_restart.sh")),
+    ("docker_unit_outcome.sh", include_str!("../templates/docker_unit_outcome.sh")),
+    ("docker_unit_switch_wait.sh", include_str!("../templates/docker_unit_switch_wait.sh")),
     ("docker_unit_rollback.sh", include_str!("../templates/docker_unit_rollback.sh")),
     ("docker_ssh.sh", include_str!("../templates/docker_ssh.sh")),
 ];

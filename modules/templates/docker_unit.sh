@@ -1,17 +1,22 @@
-{# docker_unit. Files are written by copy and file sub-steps (see
-   docker_sub.sh); what makes a container be recreated is decided here,
-   from the host's state, before they write: the unit text, the env file
-   content, the config files, the image id, not running. Restarts and the
-   daemon-reload are deferred to the end of the play (once per host). #}
+{# docker_unit. What makes a container be recreated is decided here, from
+   the host's state: the unit text, the env file content, the config
+   files, the image id, not running. A new unit and env file are not put
+   in place here: they wait beside the running ones (NAME.next.*) for the
+   deferred restart at the end of the play, whose switch puts them in
+   place, health-checked, or not at all (templates/docker_unit_switch.sh).
+   Helpers are written by copy and file sub-steps (see docker_sub.sh). #}
 {% include "docker_sub.sh" %}
 {% include "docker_refs.sh" %}
+{% include "docker_unit_switch_wait.sh" %}
 {# The units this task made: they carry the marker line. #}
 _units() { grep -lxF -- {{ marker }} {{ unit_dir }}/*.service 2>/dev/null | sed 's|.*/||; s|\.service$||' || true; }
 _remove() { # INSTANCE: stop, disable, forget; volumes stay
+	_switch_wait "$1"
 	systemctl disable --now --quiet -- "$1.service" 2>/dev/null || true
 	if command -v docker >/dev/null 2>&1; then docker rm -f -- "$1" >/dev/null 2>&1 || true; fi
 	rm -f -- {{ unit_dir }}/"$1".service {{ state_dir }}/"$1".env {{ state_dir }}/"$1".files {{ run_dir }}/"$1".volumes \
-		{{ state_dir }}/"$1".prev.* {{ state_dir }}/"$1".replaced.* {{ run_dir }}/"$1".from {{ run_dir }}/"$1".health
+		{{ state_dir }}/"$1".prev.* {{ state_dir }}/"$1".replaced.* {{ state_dir }}/"$1".next.* \
+		{{ state_dir }}/"$1".switching {{ state_dir }}/"$1".outcome {{ run_dir }}/"$1".from {{ run_dir }}/"$1".health
 }
 {% if state == "absent" %}
 for _u in $(_units); do
@@ -65,8 +70,28 @@ PUSH_S=$_st/state_dir PUSH_DIFF=0
 PUSH_S=$_st/health_helper PUSH_DIFF=0
 {{ subs.health_helper[phase] | safe }}
 )
+(
+PUSH_S=$_st/switch_helper PUSH_DIFF=0
+{{ subs.switch_helper[phase] | safe }}
+)
+(
+PUSH_S=$_st/recover_unit PUSH_DIFF=0
+{{ subs.recover_unit[phase] | safe }}
+)
 push_sub_why helper "start helper"
 push_sub_why health_helper "health helper"
+push_sub_why switch_helper "switch helper"
+if push_sub_changed recover_unit; then
+	push_why "unit push-docker-recover.service"
+	push_defer 10-daemon-reload
+fi
+{# Enabled: it undoes, at boot, a switch a restart of the host cut short. #}
+if [ ! -L {{ unit_dir }}/multi-user.target.wants/push-docker-recover.service ]; then
+	push_why "enable push-docker-recover"
+{% if apply %}
+	systemctl enable --quiet push-docker-recover.service
+{% endif %}
+fi
 {% if not apply %}
 if [ "$PUSH_DIFF" = 1 ]; then
 {% if diff_paths | length == 1 %}
@@ -125,6 +150,18 @@ _env_keys() { # OLD_FILE NEW_BASE64
 		"$_st/env.old" "$_st/env.new" | LC_ALL=C sort | paste -sd' ' -
 }
 _sha() { push_sha256 "$1" && printf '%s' "$push_h"; }
+{% if apply %}
+{# INSTANCE UNIT_BASE64 ENV_BASE64: the new deployment as
+   NAME.next.service/.env, each written whole before it is renamed. #}
+_write_next() {
+	printf '%s' "$3" | base64 -d >{{ state_dir }}/"$1".next.env.tmp
+	chmod 0600 {{ state_dir }}/"$1".next.env.tmp
+	mv -f -- {{ state_dir }}/"$1".next.env.tmp {{ state_dir }}/"$1".next.env
+	printf '%s' "$2" | base64 -d >{{ state_dir }}/"$1".next.service.tmp
+	chmod 0644 {{ state_dir }}/"$1".next.service.tmp
+	mv -f -- {{ state_dir }}/"$1".next.service.tmp {{ state_dir }}/"$1".next.service
+}
+{% endif %}
 {% if config_files %}
 {# The content of the config files now, one "SHA256 PATH" line each ("-"
    for a missing one), against what the container last started with. #}
@@ -138,9 +175,25 @@ _r=
 _new=
 _unitc=
 _from=
+{# A switch that no run saw the end of (its run or connection went away):
+   this run waits for it if it still goes on, and reports what it did. #}
+_found=
+if [ -f {{ state_dir }}/"$_n".switching ] || [ -f {{ state_dir }}/"$_n".outcome ]; then
+{% if apply %}
+	_switch_wait "$_n"
+	{# A marker with no switch left: one that was killed; undone now. #}
+	if [ -f {{ state_dir }}/"$_n".switching ]; then {{ switch }} recover "$_n"; fi
+	if [ -f {{ state_dir }}/"$_n".outcome ]; then
+		_found=$(sed -n 2p -- {{ state_dir }}/"$_n".outcome)
+		push_why "an earlier run went away before its switch of $_n ended: $(sed 1,2d -- {{ state_dir }}/"$_n".outcome | head -n1)"
+		rm -f -- {{ state_dir }}/"$_n".outcome
+	fi
+{% else %}
+	push_why "an earlier run went away before its switch of $_n ended"
+{% endif %}
+fi
 if [ ! -f {{ i.unit_path }} ]; then
 	_new=1
-	push_defer 10-daemon-reload
 elif [ "$(_sha {{ i.unit_path }})" != {{ i.unit_sha }} ]; then
 	_unitc=1
 	_from=$(_img_of {{ i.unit_path }})
@@ -150,7 +203,6 @@ elif [ "$(_sha {{ i.unit_path }})" != {{ i.unit_sha }} ]; then
 		_from=
 		_r="unit file"
 	fi
-	push_defer 10-daemon-reload
 fi
 _envc=
 if [ ! -f {{ i.env_path }} ] || [ "$(_sha {{ i.env_path }})" != {{ i.env_sha }} ]; then
@@ -158,16 +210,14 @@ if [ ! -f {{ i.env_path }} ] || [ "$(_sha {{ i.env_path }})" != {{ i.env_sha }} 
 	_k=$(_env_keys {{ i.env_path }} {{ i.env_b64 }})
 	_r="${_r:+$_r, }env${_k:+ ($_k)}"
 fi
+{# Modes and owners as written: the switch writes both files anew. #}
+for _f in "{{ i.unit_path }} 644" "{{ i.env_path }} 600"; do
+	if [ -f "${_f% *}" ] && push_stat "${_f% *}" && [ "$push_s" != "${_f##* } root 0 root 0" ]; then
+		_unitc=1
+		_r="${_r:+$_r, }mode or owner of ${_f% *}"
+	fi
+done
 {% if apply %}
-{# The deployment being replaced, if it runs: a start that fails goes back
-   to it; one that succeeds keeps it as NAME.prev for `push rollback`. Only
-   when no replacement is pending already: then the files on disk never
-   ran, and the one kept is still what runs. #}
-if [ -n "$_unitc$_envc" ] && [ -z "$_new" ] && [ ! -f {{ state_dir }}/"$_n".replaced.service ] &&
-	systemctl is-active --quiet -- "$_n.service"; then
-	cp -p -- {{ i.unit_path }} {{ state_dir }}/"$_n".replaced.service
-	if [ -f {{ i.env_path }} ]; then cp -p -- {{ i.env_path }} {{ state_dir }}/"$_n".replaced.env; fi
-fi
 mkdir -p -- {{ run_dir }}
 if [ -n "$_from" ]; then echo "upgraded $_from" >{{ run_dir }}/"$_n".from; else rm -f -- {{ run_dir }}/"$_n".from; fi
 {% endif %}
@@ -185,17 +235,6 @@ fi
 rm -f -- {{ i.files_path }}
 {% endif %}
 {% endif %}
-(
-PUSH_S=$_st/env{{ loop.index }} PUSH_DIFF=0
-{{ i.env[phase] | safe }}
-)
-(
-PUSH_S=$_st/unit{{ loop.index }} PUSH_DIFF=0
-{{ i.unit[phase] | safe }}
-)
-{# Attributes put right, with nothing to recreate for. #}
-if [ -z "$_envc" ]; then push_sub_why env{{ loop.index }} {{ i.env_path }}; fi
-if [ -z "$_new$_r" ]; then push_sub_why unit{{ loop.index }} {{ i.unit_path }}; fi
 if [ -z "$_new" ] && [ "$_docker" = 1 ] && [ -n "$_img" ]; then
 	_ci=$(docker container inspect -f {{ fmt_image }} "$_n" 2>/dev/null || true)
 	if [ -n "$_ci" ] && [ "$_ci" != "$_img" ] && [ -z "$_from" ]; then _r="${_r:+$_r, }image id $(_short "$_ci") -> $(_short "$_img")"; fi
@@ -217,8 +256,9 @@ if [ -z "$_new" ] && [ "$(systemctl show -p NeedDaemonReload --value -- "$_n.ser
 	push_defer 10-daemon-reload
 	_r="${_r:-systemd has an older unit file loaded}"
 fi
-if ! systemctl is-enabled --quiet -- "$_n.service" 2>/dev/null; then
-	if [ -z "$_new" ]; then push_why enable "$_n"; fi
+{# A new unit is enabled by its switch, once it is in place. #}
+if [ -z "$_new" ] && ! systemctl is-enabled --quiet -- "$_n.service" 2>/dev/null; then
+	push_why enable "$_n"
 {% if apply %}
 	systemctl enable --quiet -- "$_n.service"
 {% endif %}
@@ -231,12 +271,23 @@ elif [ -n "$_r" ]; then
 fi
 if [ -n "$_new$_r" ]; then
 	push_defer 50-restart-{{ i.name }}
+	push_defer 50-restart-{{ i.name }}/outcome
 {% if apply %}
+	{# The new deployment, beside the running one, for the switch; none
+	   when the files stay (a leftover of a run that never got to its
+	   switch must not be taken for this one). #}
+	if [ -n "$_new$_unitc$_envc" ]; then
+		_write_next "$_n" {{ i.unit_b64 }} {{ i.env_b64 }}
+	else
+		rm -f -- {{ state_dir }}/"$_n".next.service {{ state_dir }}/"$_n".next.env
+	fi
 	{# When the restart became due: a container started after it (and after
 	   the daemon-reload) needs no second restart. #}
-	mkdir -p -- {{ run_dir }}
 	date +%s >{{ run_dir }}/"$_n".due
 {% endif %}
+elif [ -n "$_found" ] && [ "$_found" != - ]; then
+	{# Nothing left to do: what the earlier run's switch did is this run's. #}
+	push_rollout "$_found"
 fi
 {% endfor %}
 {% if group %}

@@ -176,11 +176,28 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
 
 /// Who holds a deploy lock, as the other run will see it.
 fn lock_holder(playbook: &std::path::Path, command: &str) -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
+    let user = real_user().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "?".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "?".into());
     format!("push {command} {} by {user}@{host} (pid {})", playbook.display(), std::process::id())
+}
+
+/// The name of the user this process runs as, from the user database:
+/// `USER` may be unset (cron, a CI runner, `env -i`) or say anything.
+fn real_user() -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: getpwuid_r writes only into `pwd` and `buf` (whose length it
+    // is given) and sets `found` to &pwd or null; pw_name points into buf.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+        if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
+    }
 }
 
 /// Run a playbook. Input errors come back before any host is contacted.

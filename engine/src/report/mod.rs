@@ -148,6 +148,9 @@ pub trait Reporter: Send + Sync {
     /// What a host is doing now (`probing`, `applying; restarts wait for
     /// web to come up`): one exec can take a while.
     fn host_phase(&self, host: &str, phase: &str);
+    /// Something a host waits for, said once where a phase would go unseen
+    /// (text without a terminal); JSON has it in the phase events.
+    fn host_note(&self, _host: &str, _note: &str) {}
     fn task(&self, result: &TaskResult);
     fn host_done(&self, host: &str);
     fn warn(&self, message: &str);

@@ -100,6 +100,10 @@ impl Reporter for TextReporter {
         }
     }
 
+    fn host_note(&self, host: &str, note: &str) {
+        self.line(&escape_controls(&format!("[{host}] {note}")));
+    }
+
     fn task(&self, r: &TaskResult) {
         if r.status == Status::Ok && !self.verbose_ok {
             return;

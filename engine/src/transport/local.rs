@@ -2,7 +2,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::{read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
 use crate::script::Script;
 
 /// Runs scripts with this machine's `sh`.
@@ -18,7 +18,11 @@ impl Connector for LocalConnector {
 }
 
 impl Connection for LocalConnection {
-    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(
+        &'a self,
+        script: &'a Script,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let mut child = Command::new("sh")
                 .arg("-s")
@@ -34,13 +38,14 @@ impl Connection for LocalConnection {
                 drop(stdin);
                 r
             };
-            let stdout = read_capped(child.stdout.take().expect("piped stdout"), script);
-            let stderr = read_capped(child.stderr.take().expect("piped stderr"), script);
-            let (written, stdout, stderr) = tokio::join!(write, stdout, stderr);
+            let (stdout, stderr) =
+                (child.stdout.take().expect("piped stdout"), child.stderr.take().expect("piped stderr"));
+            let (written, output) = tokio::join!(write, read_output(stdout, stderr, script, progress));
             let failed = |e: std::io::Error| TransportError::Exec(e.to_string());
             written.map_err(failed)?;
+            let (stdout, stderr) = output.map_err(failed)?;
             let status = child.wait().await.map_err(failed)?;
-            Ok(ExecOutput { stdout: stdout.map_err(failed)?, stderr: stderr.map_err(failed)?, status: status.code() })
+            Ok(ExecOutput { stdout, stderr, status: status.code() })
         })
     }
 

@@ -76,12 +76,26 @@ pub enum TransportError {
     Connect(String),
     #[error("connection lost: {0}")]
     Exec(String),
+    /// The host answers, but the shell running the script was killed (by
+    /// a signal: the OOM killer, an admin): a failed host, not an
+    /// unreachable one.
+    #[error("the remote shell running the script was killed (by a signal); the host still answers")]
+    ShellKilled,
 }
+
+/// Called with each piece of the script's stderr as it arrives, for what a
+/// host says while the script still runs (a wait for the deploy lock).
+pub type Progress<'a> = &'a (dyn Fn(&[u8]) + Send + Sync);
 
 pub trait Connection: Send + Sync {
     /// Run a shell script (fed to `sh -s` on stdin) and collect its output,
-    /// bounded by [`read_capped`].
-    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// bounded by [`read_capped`]; its stderr goes to `progress` as it
+    /// arrives.
+    fn exec<'a>(
+        &'a self,
+        script: &'a Script,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
     /// Can a later play still run on this connection? (It may have closed
     /// itself while idle.)
     fn reusable(&self) -> bool {
@@ -112,8 +126,13 @@ impl Connector for DefaultConnector {
 }
 
 /// Read one of a script's output streams to its end as it arrives, keeping
-/// only the head and tail of each step's data ([`CappedFrames`]).
-pub(crate) async fn read_capped(mut stream: impl AsyncRead + Unpin, script: &Script) -> std::io::Result<Vec<u8>> {
+/// only the head and tail of each step's data ([`CappedFrames`]). Each
+/// piece goes to `progress` as it was received, before the bound applies.
+pub(crate) async fn read_capped(
+    mut stream: impl AsyncRead + Unpin,
+    script: &Script,
+    progress: Option<Progress<'_>>,
+) -> std::io::Result<Vec<u8>> {
     let mut capped = CappedFrames::new(&script.nonce);
     let mut buf = vec![0; 64 << 10];
     loop {
@@ -121,8 +140,22 @@ pub(crate) async fn read_capped(mut stream: impl AsyncRead + Unpin, script: &Scr
         if n == 0 {
             return Ok(capped.finish());
         }
+        if let Some(progress) = progress {
+            progress(&buf[..n]);
+        }
         capped.push(&buf[..n]);
     }
+}
+
+/// Read a script's stdout and stderr to their ends, both at once, bounded
+/// ([`read_capped`]), passing stderr to `progress` as it comes.
+pub(crate) async fn read_output(
+    stdout: impl AsyncRead + Unpin,
+    stderr: impl AsyncRead + Unpin,
+    script: &Script,
+    progress: Progress<'_>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    tokio::try_join!(read_capped(stdout, script, None), read_capped(stderr, script, Some(progress)))
 }
 
 /// Error text with its causes, the way ssh's own message reads best.

@@ -19,9 +19,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use openssh::{Session, Stdio};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use super::{error_chain, read_capped, BoxFuture, Connection, Connector, ExecOutput, Target, TransportError};
+use super::{error_chain, read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
 use crate::script::Script;
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,40 @@ impl Default for SshOptions {
             ssh_config: None,
             ssh_args: Vec::new(),
             password: None,
+        }
+    }
+}
+
+/// How a silent host is noticed, and how a silent controller is noticed
+/// on the host, both from `--timeout` (T seconds).
+///
+/// ssh sends a keepalive after every ServerAliveInterval (I) and gives up
+/// at the check after ServerAliveCountMax (3, set on the master's command
+/// line; the user's ssh arguments may override it) went unanswered: a host that stops answering is dropped
+/// between 3I and 4I seconds later. I = ceil(T/3), so that is T to about
+/// 4T/3 (T=10: 12 to 16 s; the old fixed I=15 took 45 to 60 s).
+///
+/// The host ends its side of a run once its controller has been silent
+/// for 3T (script_watch.sh); the controller sends a heartbeat every T/2,
+/// so a host hears several within any window it looks at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Keepalive {
+    interval: Duration,
+    host_silence_limit: Duration,
+    heartbeat: Duration,
+}
+
+/// ServerAliveCountMax, ssh's default, set explicitly on the master's
+/// command line.
+const SERVER_ALIVE_COUNT_MAX: u64 = 3;
+
+impl SshOptions {
+    fn keepalive(&self) -> Keepalive {
+        let t = self.connect_timeout.as_secs().max(1);
+        Keepalive {
+            interval: Duration::from_secs(t.div_ceil(SERVER_ALIVE_COUNT_MAX)),
+            host_silence_limit: Duration::from_secs(3 * t),
+            heartbeat: Duration::from_millis(t * 500),
         }
     }
 }
@@ -100,6 +135,7 @@ impl SshConnector {
     }
 
     fn master_spec<'a>(&'a self, target: &'a Target) -> super::ssh_master::MasterSpec<'a> {
+        let keepalive = self.options.keepalive();
         super::ssh_master::MasterSpec {
             target,
             accept_new_host_keys: self.options.accept_new_host_keys,
@@ -107,7 +143,8 @@ impl SshConnector {
             ssh_config: self.options.ssh_config.as_deref(),
             config_ssh_args: &self.options.ssh_args,
             password: target.password.as_ref().or(self.options.password.as_ref()),
-            server_alive_interval: Duration::from_secs(15),
+            server_alive_interval: keepalive.interval,
+            server_alive_count_max: SERVER_ALIVE_COUNT_MAX,
             control_persist: CONTROL_PERSIST,
         }
     }
@@ -135,6 +172,7 @@ impl Connector for SshConnector {
                 _dir: dir,
                 session: Some(session),
                 master,
+                keepalive: self.options.keepalive(),
                 idle_since: Mutex::new(Instant::now()),
                 dropped: Arc::clone(&self.dropped),
             };
@@ -150,6 +188,7 @@ struct SshConnection {
     /// master was already ended.
     session: Option<Session>,
     master: Option<Master>,
+    keepalive: Keepalive,
     /// When the last exec ended (or the connection was made).
     idle_since: Mutex<Instant>,
     /// The connector's list of masters to wait for, if this connection is
@@ -223,6 +262,46 @@ fn running(pid: i32) -> bool {
     }
 }
 
+/// Write the `PUSH_SILENCE` line, then the script (its files streamed in
+/// place: [`crate::attachment::send`]), to the remote shell's stdin, then
+/// keep it open with a newline every `heartbeat` (script_watch.sh reads
+/// them) until the shell is gone. Err: the script could not be written;
+/// Ok: a heartbeat found the shell gone (the output says how it ended).
+async fn feed(
+    mut stdin: openssh::ChildStdin,
+    limit: &str,
+    script: &Script,
+    heartbeat: Duration,
+) -> std::io::Result<()> {
+    stdin.write_all(limit.as_bytes()).await?;
+    crate::attachment::send(script, &mut stdin).await?;
+    loop {
+        tokio::time::sleep(heartbeat).await;
+        if stdin.write_all(b"\n").await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+impl SshConnection {
+    /// The remote shell ended without an exit status. ssh's multiplexing
+    /// says the same whether it was killed by a signal or the connection
+    /// died; the master tells them apart: alive, only the shell went.
+    async fn why_ended(&self, session: &Session) -> TransportError {
+        if session.check().await.is_ok() {
+            return TransportError::ShellKilled;
+        }
+        // The master's own words, unless ssh_config's LogLevel keeps them.
+        let log = std::fs::read_to_string(session.control_socket().with_file_name("log")).unwrap_or_default();
+        let silent = self.keepalive.interval.as_secs() * SERVER_ALIVE_COUNT_MAX;
+        TransportError::Exec(match log.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+            Some(line) if line.contains("not responding") => format!("no answer from the host for {silent} s"),
+            Some(line) => format!("the connection closed: {line}"),
+            None => format!("the connection closed, or the host gave no answer for {silent} s"),
+        })
+    }
+}
+
 impl Drop for SshConnection {
     /// Interrupted (a signal): no waiting here, but the master goes too,
     /// and the connector can wait for it.
@@ -237,13 +316,15 @@ impl Drop for SshConnection {
 }
 
 impl Connection for SshConnection {
-    fn exec<'a>(&'a self, script: &'a Script) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(
+        &'a self,
+        script: &'a Script,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
+            let session = self.session.as_ref().expect("open until close, which consumes the connection");
             let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
-            let mut child = self
-                .session
-                .as_ref()
-                .expect("open until close, which consumes the connection")
+            let mut child = session
                 .command("sh")
                 .arg("-s")
                 .stdin(Stdio::piped())
@@ -252,26 +333,36 @@ impl Connection for SshConnection {
                 .spawn()
                 .await
                 .map_err(lost)?;
-            let mut stdin = child.stdin().take().expect("piped stdin");
-            let write = async move {
-                let r = crate::attachment::send(script, &mut stdin).await;
-                drop(stdin);
-                r
+            let stdin = child.stdin().take().expect("piped stdin");
+            // The first line tells the host how long a silence means we are
+            // gone (script_watch.sh).
+            let limit = format!("PUSH_SILENCE={}\n", self.keepalive.host_silence_limit.as_secs());
+            let feed = feed(stdin, &limit, script, self.keepalive.heartbeat);
+            let (stdout, stderr) = (child.stdout().take().expect("piped"), child.stderr().take().expect("piped"));
+            let wait = async {
+                let output = read_output(stdout, stderr, script, progress).await;
+                (output, child.wait().await)
             };
-            let stdout = read_capped(child.stdout().take().expect("piped stdout"), script);
-            let stderr = read_capped(child.stderr().take().expect("piped stderr"), script);
-            let (written, stdout, stderr) = tokio::join!(write, stdout, stderr);
-            let status = child.wait().await;
+            tokio::pin!(feed, wait);
+            // Ended while the script was still being written: the output
+            // is cut off, which parsing it says.
+            let (sent, (output, status)) = tokio::select! {
+                ended = &mut wait => (Ok(()), ended),
+                sent = &mut feed => (sent, wait.await),
+            };
             *self.idle_since.lock().expect("not poisoned: no panics while held") = Instant::now();
-            let status = status.map_err(lost)?.code();
-            let read = |e: std::io::Error| TransportError::Exec(e.to_string());
-            let (stdout, stderr) = (stdout.map_err(read)?, stderr.map_err(read)?);
-            written.map_err(|e| TransportError::Exec(e.to_string()))?;
+            let status = match status {
+                Ok(status) => status,
+                Err(openssh::Error::RemoteProcessTerminated) => return Err(self.why_ended(session).await),
+                Err(e) => return Err(lost(e)),
+            };
+            let (stdout, stderr) = output.map_err(|e| TransportError::Exec(e.to_string()))?;
+            sent.map_err(|e| TransportError::Exec(e.to_string()))?;
             // 255 is ssh's own "the connection failed" exit code.
-            if status == Some(255) && stdout.is_empty() {
+            if status.code() == Some(255) && stdout.is_empty() {
                 return Err(TransportError::Exec(String::from_utf8_lossy(&stderr).trim().to_string()));
             }
-            Ok(ExecOutput { stdout, stderr, status })
+            Ok(ExecOutput { stdout, stderr, status: status.code() })
         })
     }
 
@@ -300,6 +391,24 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// --timeout T: keepalives every ceil(T/3) s (a silent host is given up
+    /// after T to 4T/3 s), the host gives up on us after 3T, heartbeats
+    /// every T/2 so it hears several in each of its checks (every T).
+    #[test]
+    fn keepalives_follow_the_timeout() {
+        let at = |secs| SshOptions { connect_timeout: Duration::from_secs(secs), ..SshOptions::default() }.keepalive();
+        let s = Duration::from_secs;
+        assert_eq!(
+            at(10),
+            Keepalive { interval: s(4), host_silence_limit: s(30), heartbeat: Duration::from_millis(5000) }
+        );
+        assert_eq!(
+            at(3),
+            Keepalive { interval: s(1), host_silence_limit: s(9), heartbeat: Duration::from_millis(1500) }
+        );
+        assert_eq!(at(0), at(1), "a zero timeout still keeps the connection watched");
+    }
 
     #[test]
     fn the_control_socket_folder_is_private() {

@@ -28,6 +28,8 @@ pub(super) struct MasterSpec<'a> {
     pub config_ssh_args: &'a [String],
     pub password: Option<&'a Password>,
     pub server_alive_interval: std::time::Duration,
+    /// Unanswered keepalives before ssh gives up on the host.
+    pub server_alive_count_max: u64,
     pub control_persist: std::time::Duration,
 }
 
@@ -94,8 +96,10 @@ fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path, debug: bool) -> V
         // at authentication, never opening a session.
         option(&mut args, "PreferredAuthentications=none");
     } else {
-        args.extend(["-S".into(), socket.into(), "-f".into(), "-N".into()]);
-        option(&mut args, "ControlMaster=yes");
+        // `-M` (ControlMaster=yes) marks the process as a master for
+        // whoever lists processes; an ssh_args `ControlMaster` comes later
+        // and is ignored.
+        args.extend(["-M".into(), "-S".into(), socket.into(), "-f".into(), "-N".into()]);
         option(&mut args, format!("ControlPersist={}s", spec.control_persist.as_secs().max(1)));
     }
     option(
@@ -114,7 +118,8 @@ fn arguments(spec: &MasterSpec<'_>, socket: &Path, log: &Path, debug: bool) -> V
     }
     args.extend(spec.config_ssh_args.iter().chain(&spec.target.ssh_args).map(OsString::from));
     option(&mut args, format!("ConnectTimeout={}", spec.connect_timeout.as_secs().max(1)));
-    option(&mut args, format!("ServerAliveInterval={}", spec.server_alive_interval.as_secs()));
+    option(&mut args, format!("ServerAliveInterval={}", spec.server_alive_interval.as_secs().max(1)));
+    option(&mut args, format!("ServerAliveCountMax={}", spec.server_alive_count_max));
     if let Some(file) = &spec.target.known_hosts_file {
         let mut o = OsString::from("UserKnownHostsFile=");
         o.push(file);
@@ -286,7 +291,8 @@ mod tests {
             ssh_config: None,
             config_ssh_args: &["-o".into(), "ConnectTimeout=3".into()],
             password: None,
-            server_alive_interval: std::time::Duration::from_secs(15),
+            server_alive_interval: std::time::Duration::from_secs(4),
+            server_alive_count_max: 3,
             control_persist: std::time::Duration::from_secs(30),
         };
         let args: Vec<String> = arguments(&spec, Path::new("/s"), Path::new("/l"), false)
@@ -296,6 +302,9 @@ mod tests {
         let at = |s: &str| args.iter().position(|a| a == s).unwrap_or_else(|| panic!("{s} not in {args:?}"));
         assert!(at("StrictHostKeyChecking=yes") < at("StrictHostKeyChecking=no"));
         assert!(at("ConnectTimeout=3") < at("ConnectTimeout=10"));
+        assert!(at("ControlPersist=30s") < at("StrictHostKeyChecking=no"));
+        at("ServerAliveInterval=4");
+        at("ServerAliveCountMax=3");
         assert_eq!(&args[args.len() - 2..], ["--", "10.0.0.5"]);
     }
 }

@@ -85,7 +85,16 @@ fn docker_unit_rollback() {
     sh_n("probe", &format!("{prelude}\n{}", op.probe));
     sh_n("apply", &format!("{prelude}\n{}", op.apply));
     let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
-    assert_eq!(keys, ["10-daemon-reload", "50-restart-web-1", "50-restart-web-2"]);
+    assert_eq!(
+        keys,
+        [
+            "10-daemon-reload",
+            "50-restart-web-1",
+            "50-restart-web-1/outcome",
+            "50-restart-web-2",
+            "50-restart-web-2/outcome"
+        ]
+    );
     insta::assert_snapshot!(format!("# probe\n{}\n# apply\n{}", op.probe, op.apply));
 }
 
@@ -113,6 +122,7 @@ fn every_variant_parses() {
         ("docker_unit_prestart.sh", include_str!("../../templates/docker_unit_prestart.sh")),
         ("docker_ssh_login.sh", include_str!("../../templates/docker_ssh_login.sh")),
         ("docker_unit_health.sh", include_str!("../../templates/docker_unit_health.sh")),
+        ("docker_unit_switch.sh", include_str!("../../templates/docker_unit_switch.sh")),
     ] {
         sh_n(name, script);
     }

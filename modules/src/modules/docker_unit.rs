@@ -8,7 +8,7 @@ use super::docker_common::{
 };
 use super::docker_health::{self, Health};
 use crate::args::{ArgError, Args, Kind, Param};
-use crate::{Controller, Deferred, Module, Op};
+use crate::{Controller, Deferred, Module, Op, Prefetch};
 
 /// `docker_unit`: one container as one systemd unit (or `count` of them),
 /// recreated on every start, its data in named volumes.
@@ -26,7 +26,10 @@ use crate::{Controller, Deferred, Module, Op};
 ///   with `--env-file`, so values stay out of the world-readable unit and
 ///   out of `ps`.
 /// - `/usr/local/lib/push/docker-unit-prestart`, the start helper (see
-///   `templates/docker_unit_prestart.sh`).
+///   `templates/docker_unit_prestart.sh`), `docker-unit-health` (the
+///   health gate) and `docker-unit-switch` (see Switches below).
+/// - `/etc/systemd/system/push-docker-recover.service`, enabled: at boot,
+///   before docker.service, it undoes a switch the restart cut short.
 ///
 /// Volumes: data outlives every recreate and every image upgrade.
 /// - `volumes: [/var/lib/x]` (a bare container path): the named volume
@@ -65,11 +68,24 @@ use crate::{Controller, Deferred, Module, Op};
 /// Changes: the unit text, the env file content, the image id behind
 /// the image's name, the content of `config_files` (host files the
 /// container reads at start) and "not running" each recreate the
-/// container, once, at the end of the play: one `daemon-reload` per host
-/// (deferred `10-daemon-reload`) if a unit file changed, then
-/// `50-restart-NAME`, which waits until the new container runs. The
+/// container, once, at the end of the play (`50-restart-NAME`). The
 /// message says which containers are recreated and why; `--diff` shows
 /// the unit file. A run with nothing changed restarts nothing.
+///
+/// Switches: the apply never writes a new unit or env file in place, where
+/// systemd would start it unchecked on the next crash or boot if the run
+/// went away before its restart. It leaves them beside the running ones
+/// (`/etc/push/docker/NAME.next.*`); the restart starts the host's switch
+/// helper as a transient unit of its own (`push-switch-NAME`), which puts
+/// them in place, restarts the unit through its health gate and, if the
+/// new one does not come up, puts the replaced one back; the run waits for
+/// it and reports its outcome. Detached from the session, a switch ends
+/// the same whether the run, its connection or its session lives on; one
+/// no run saw end is reported by the next run. A restart of the host in
+/// the middle is undone at boot, before docker.service, by
+/// `push-docker-recover.service`: the host comes up on the deployment that
+/// ran before; a switch that is killed is undone at once by its unit's
+/// `ExecStopPost=`. See `templates/docker_unit_switch.sh`.
 pub struct DockerUnit;
 
 const PARAMS: &[Param] = &[
@@ -92,6 +108,10 @@ const PARAMS: &[Param] = &[
 ];
 
 pub(crate) const PRESTART: &str = "/usr/local/lib/push/docker-unit-prestart";
+/// The switch to a new deployment (see `templates/docker_unit_switch.sh`).
+const SWITCH: &str = "/usr/local/lib/push/docker-unit-switch";
+/// The boot-time unit that undoes a switch a restart of the host cut short.
+const RECOVER_UNIT: &str = "push-docker-recover";
 const UNIT_DIR: &str = "/etc/systemd/system";
 
 /// A published port.
@@ -588,6 +608,7 @@ impl Module for DockerUnit {
             ("unit_dir".into(), UNIT_DIR.into()),
             ("state_dir".into(), STATE_DIR.into()),
             ("run_dir".into(), RUN_DIR.into()),
+            ("switch".into(), SWITCH.into()),
         ]);
         if args.str("state") == Some("absent") {
             for p in [
@@ -684,17 +705,19 @@ impl Module for DockerUnit {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let unit_path = |n: &str| format!("{UNIT_DIR}/{n}.service");
         let mut inst_ctx = Vec::new();
+        let mut prefetch = Prefetch::default();
         for inst in &instances {
             let env_path = format!("{STATE_DIR}/{}.env", inst.name);
+            prefetch.stat.extend([unit_path(&inst.name), env_path.clone()]);
+            prefetch.sha256.extend([unit_path(&inst.name), env_path.clone()]);
             inst_ctx.push(json!({
                 "name": inst.name,
                 "unit_path": unit_path(&inst.name),
                 "unit_sha": sha(&inst.unit),
-                "unit": sub_ctx(&copy_op(&unit_path(&inst.name), &inst.unit, "0644")?),
+                "unit_b64": b64(&inst.unit),
                 "env_path": env_path,
                 "env_b64": b64(&inst.env),
                 "env_sha": sha(&inst.env),
-                "env": sub_ctx(&copy_op(&env_path, &inst.env, "0600")?),
                 "files_path": format!("{STATE_DIR}/{}.files", inst.name),
             }));
         }
@@ -742,6 +765,8 @@ impl Module for DockerUnit {
                     "helper_dir": sub_ctx(&dir_op(HELPER_DIR, "0755")?),
                     "helper": sub_ctx(&copy_op(PRESTART, include_str!("../../templates/docker_unit_prestart.sh"), "0755")?),
                     "health_helper": sub_ctx(&copy_op(docker_health::HELPER, include_str!("../../templates/docker_unit_health.sh"), "0755")?),
+                    "switch_helper": sub_ctx(&copy_op(SWITCH, include_str!("../../templates/docker_unit_switch.sh"), "0755")?),
+                    "recover_unit": sub_ctx(&copy_op(&unit_path(RECOVER_UNIT), include_str!("../../templates/docker_unit_recover.service"), "0644")?),
                     "state_dir": sub_ctx(&dir_op(STATE_DIR, "0700")?),
                 }),
             ),
@@ -751,6 +776,7 @@ impl Module for DockerUnit {
         op.diff_label =
             Some(if diff_files.len() == 1 { diff_files[0].0.clone() } else { format!("{UNIT_DIR}/{base}*.service") });
         op.deferred = deferred_restarts(base, &names, group.is_some())?;
+        op.prefetch = prefetch;
         Ok(op)
     }
 }
@@ -764,18 +790,24 @@ fn deferred_restarts(base: &str, names: &[String], group: bool) -> Result<Vec<De
         let mut ctx = super::docker_common::formats();
         ctx.extend([
             ("name".into(), name.as_str().into()),
-            ("unit_dir".into(), UNIT_DIR.into()),
             ("state_dir".into(), STATE_DIR.into()),
             ("run_dir".into(), RUN_DIR.into()),
+            ("switch".into(), SWITCH.into()),
         ]);
+        let render = |template: &str| {
+            crate::shell::render(template, minijinja::Value::from(minijinja::value::Serde(&ctx)))
+                .map_err(|e| ArgError::general(e.to_string()))
+        };
+        // The switch, then its report: see templates/docker_unit_restart.sh.
         deferred.push(Deferred {
             key: format!("50-restart-{name}"),
+            label: format!("switch {name}"),
+            snippet: render("docker_unit_restart.sh")?,
+        });
+        deferred.push(Deferred {
+            key: format!("50-restart-{name}/outcome"),
             label: format!("restart {name}"),
-            snippet: crate::shell::render(
-                "docker_unit_restart.sh",
-                minijinja::Value::from(minijinja::value::Serde(ctx)),
-            )
-            .map_err(|e| ArgError::general(e.to_string()))?,
+            snippet: render("docker_unit_outcome.sh")?,
         });
     }
     if group {
@@ -904,7 +936,17 @@ mod tests {
         insta::assert_snapshot!(text);
         let op = plan(json!({"name": "web", "image": "web:v1", "count": 2})).unwrap();
         let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
-        assert_eq!(keys, ["10-daemon-reload", "50-restart-web-1", "50-restart-web-2", "60-start-web"]);
+        assert_eq!(
+            keys,
+            [
+                "10-daemon-reload",
+                "50-restart-web-1",
+                "50-restart-web-1/outcome",
+                "50-restart-web-2",
+                "50-restart-web-2/outcome",
+                "60-start-web"
+            ]
+        );
     }
 
     #[test]
