@@ -204,6 +204,10 @@ cases!(
     vault_password_missing,
     vault_extra_vars_without_password,
     vault_value_in_a_bad_argument,
+    private_key_file_missing,
+    become_method_su,
+    become_method_su_in_a_play,
+    ssh_common_args_unclosed_quote,
 );
 
 #[test]

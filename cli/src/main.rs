@@ -42,8 +42,8 @@ enum Command {
 struct RunArgs {
     /// The playbook file.
     playbook: PathBuf,
-    /// Inventory file or folder (repeatable).
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or folder (repeatable); default: ansible.cfg's `inventory`.
+    #[arg(short = 'i', long = "inventory")]
     inventory: Vec<PathBuf>,
     /// Narrow the hosts further with a pattern (`web*`, `a:&b`, `@file`).
     #[arg(short = 'l', long)]
@@ -51,9 +51,9 @@ struct RunArgs {
     /// Extra variables: key=value, YAML/JSON, or @file.yml (repeatable; they win over all others).
     #[arg(short = 'e', long = "extra-vars")]
     extra_vars: Vec<String>,
-    /// How many hosts run at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    forks: u32,
+    /// How many hosts run at once [default: ansible.cfg's `forks`, else 50].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u32).range(1..))]
+    forks: Option<u32>,
     /// Change nothing; report what would change.
     #[arg(short = 'C', long)]
     check: bool,
@@ -101,6 +101,33 @@ struct RunArgs {
     break_stale_lock: bool,
     #[command(flatten)]
     vault: vault::VaultPasswordArgs,
+    /// Log in as this user where neither the host (`ansible_user`) nor the play (`remote_user`) names one.
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Run tasks that say nothing of `become` as another user (root unless --become-user), with sudo.
+    #[arg(short = 'b', long = "become")]
+    become_: bool,
+    /// The user `--become` runs tasks as.
+    #[arg(long, requires = "become_")]
+    become_user: Option<String>,
+    /// How to become another user: sudo is the only method push has.
+    #[arg(long, value_enum)]
+    become_method: Option<BecomeMethod>,
+    /// Ask for the sudo password (read from the terminal without echo, or as
+    /// one line from stdin when it is not a terminal).
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// Ask for the ssh login password (as -K; asked first when both are given).
+    #[arg(short = 'k', long)]
+    ask_pass: bool,
+    /// Accepted for Ansible's command lines; push prints the same either way.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BecomeMethod {
+    Sudo,
 }
 
 fn parse_percentage(s: &str) -> Result<f64, String> {
@@ -121,8 +148,8 @@ enum Format {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("view").required(true).args(["list", "graph", "host"])))]
 struct InventoryArgs {
-    /// Inventory file or folder (repeatable).
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory file or folder (repeatable); default: ansible.cfg's `inventory`.
+    #[arg(short = 'i', long = "inventory")]
     inventory: Vec<PathBuf>,
     /// All groups and hosts, as `ansible-inventory --list` prints them.
     #[arg(long)]
@@ -159,10 +186,12 @@ fn main() -> ExitCode {
                 _ => ops::InventoryView::List,
             };
             let vault = args.vault.into_passwords();
-            ops::inventory(ops::InventoryCommand { inventories: args.inventory, view, vault }).map(|text| {
-                output::out(&text);
-                0
-            })
+            inventories_or_configured(args.inventory)
+                .and_then(|inventories| ops::inventory(ops::InventoryCommand { inventories, view, vault }))
+                .map(|text| {
+                    output::out(&text);
+                    0
+                })
         }
     };
     match result {
@@ -177,13 +206,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// The inventories given with -i, else ansible.cfg's, as ansible-inventory
+/// finds them.
+fn inventories_or_configured(given: Vec<PathBuf>) -> Result<Vec<PathBuf>, ops::Error> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let configured = push_engine::ansible_cfg::load()?.inventory;
+    if configured.is_empty() {
+        return Err(ops::Error::Usage(push_engine::ansible_cfg::NO_INVENTORY.into()));
+    }
+    Ok(configured)
+}
+
+/// `-k`, `-K`: a password, asked for once for the whole run, as Ansible
+/// does. A terminal gets a prompt without echo; a pipe gives its next line
+/// (for scripts and tests that cannot type).
+fn ask_password(prompt: &str) -> Result<String, ops::Error> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(prompt)?);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
+    let config = push_engine::ansible_cfg::load()?;
+    let connection_password = if args.ask_pass { Some(ask_password("SSH password: ")?) } else { None };
+    let ask_become_pass = args.ask_become_pass || config.become_ask_pass == Some(true);
+    let become_password = if ask_become_pass { Some(ask_password("BECOME password: ")?) } else { None };
     let cmd = ops::RunCommand {
         playbook: args.playbook,
         inventories: args.inventory,
         limit: args.limit,
         extra_vars: args.extra_vars,
-        forks: args.forks as usize,
+        forks: args.forks.map(|f| f as usize),
         check: args.check,
         diff: args.diff,
         tags: args.tags,
@@ -204,7 +263,16 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         no_pin: args.no_pin,
         rollback,
         vault: args.vault.into_passwords(),
-    };
+        remote_user: args.user,
+        become_: args.become_,
+        become_user: args.become_user,
+        become_password,
+        connection_password,
+        private_key_file: None,
+        ssh_args: Vec::new(),
+        notes: Vec::new(),
+    }
+    .with_ansible_config(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())
 }

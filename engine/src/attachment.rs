@@ -46,6 +46,9 @@ fn unreadable(path: &Path) -> impl Fn(io::Error) -> io::Error + '_ {
 pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut text = String::new();
+    if script.become_password.is_some() {
+        out.write_all(crate::script::BecomePassword::KEPT_ASSIGNMENT.as_bytes())?;
+    }
     for piece in pieces(script) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes())?,
@@ -69,6 +72,9 @@ pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
 pub async fn send(script: &Script, out: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut text = String::new();
+    if let Some(password) = &script.become_password {
+        out.write_all(password.assignment().as_bytes()).await?;
+    }
     for piece in pieces(script) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes()).await?,
@@ -139,6 +145,7 @@ mod tests {
                 Attachment { path: path.clone(), token: "TOKEN_F".into() },
                 Attachment { path: other, token: "TOKEN_G".into() },
             ],
+            become_password: None,
         };
         let whole = base64::engine::general_purpose::STANDARD.encode(&bytes);
         let expected = format!("a {whole} b Zw== c {whole}");
@@ -155,5 +162,30 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let e = write(&script, &mut Vec::new()).unwrap_err();
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    }
+
+    /// The become password is set in the shell as the script is sent; a
+    /// kept script has a line asking for it instead.
+    #[test]
+    fn the_become_password_is_sent_but_never_kept() {
+        let script = Script {
+            text: "echo hi\n".into(),
+            nonce: String::new(),
+            attachments: Vec::new(),
+            become_password: Some(crate::script::BecomePassword::new("it's s3cret").unwrap()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut sent = Vec::new();
+        runtime.block_on(send(&script, &mut sent)).unwrap();
+        assert_eq!(String::from_utf8(sent).unwrap(), "PUSH_BECOME_PW='it'\\''s s3cret'\necho hi\n");
+        let mut kept = Vec::new();
+        write(&script, &mut kept).unwrap();
+        let kept = String::from_utf8(kept).unwrap();
+        assert!(!kept.contains("s3cret") && kept.starts_with("PUSH_BECOME_PW=${PUSH_BECOME_PW:?"), "{kept}");
+    }
+
+    #[test]
+    fn a_become_password_is_one_line() {
+        assert!(crate::script::BecomePassword::new("a\nb").is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! (pure data) -> probe (one remote exec) -> changes computed here ->
 //! apply (one remote exec) -> events -> reporters.
 
+pub mod ansible_cfg;
 pub mod attachment;
 pub mod batches;
 pub mod diagnostic;

@@ -19,7 +19,7 @@ use crate::playbook::{Play, Playbook, Task};
 use crate::report::{HostStats, Recap, Reporter, Status, TaskResult};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::{Mode, Scope, Vars};
-use crate::transport::{Connection, Connector, Target, TransportError};
+use crate::transport::{Connection, Connector, Password, Target, TransportError};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -41,6 +41,12 @@ pub struct RunOptions {
     /// `push rollback`: plan only the tasks whose module rolls back, as
     /// rollback ops; handlers are not notified.
     pub rollback: bool,
+    /// `-u`: the login user of hosts whose variables and play name none.
+    pub remote_user: Option<String>,
+    /// `-K`: the sudo password of hosts without `ansible_become_password`.
+    pub become_password: Option<script::BecomePassword>,
+    /// ansible.cfg's `private_key_file`: for hosts that name no key.
+    pub default_key_file: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -80,6 +86,8 @@ pub struct PreparedHost {
     /// `push_lock_path`; None: the host's default (see `push_lock` in
     /// script_runtime.sh), which depends on the login user.
     pub lock_path: Option<String>,
+    /// What sudo is given when it asks (see `push_as` in script_runtime.sh).
+    pub become_password: Option<script::BecomePassword>,
     pub scope: Scope,
     pub first: Segment,
 }
@@ -120,7 +128,7 @@ fn inventory_vars(inventory: &Inventory) -> serde_json::Map<String, Value> {
 }
 
 /// Render the connection variables of a host.
-fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> {
+fn target(name: &str, scope: &Scope, play: &Play, opts: &RunOptions) -> Result<Target, Diagnostic> {
     let get = |key: &str| -> Result<Option<String>, Diagnostic> {
         match scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))? {
             None | Some(Value::Null) => Ok(None),
@@ -147,13 +155,122 @@ fn target(name: &str, scope: &Scope, play: &Play) -> Result<Target, Diagnostic> 
         name: name.to_string(),
         address: first(&["ansible_host", "ansible_ssh_host", "push_host"])?.unwrap_or_else(|| name.to_string()),
         port,
-        user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?.or_else(|| play.remote_user.clone()),
+        user: first(&["ansible_user", "ansible_ssh_user", "push_user"])?
+            .or_else(|| play.remote_user.clone())
+            .or_else(|| opts.remote_user.clone()),
         key_file: first(&["ansible_ssh_private_key_file", "ansible_private_key_file", "push_ssh_private_key_file"])?
-            .map(PathBuf::from),
+            .map(PathBuf::from)
+            .or_else(|| opts.default_key_file.clone()),
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
         local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
+        ssh_args: ssh_args(name, &get)?,
+        password: first(&["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"])?.map(Password::new),
     })
+}
+
+/// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, each split as a
+/// shell would split it (`-o ProxyJump=bastion -o 'ProxyCommand=...'`).
+fn ssh_args(name: &str, get: &dyn Fn(&str) -> Result<Option<String>, Diagnostic>) -> Result<Vec<String>, Diagnostic> {
+    let mut args = Vec::new();
+    for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+        if let Some(text) = get(key)? {
+            args.extend(shlex::split(&text).ok_or_else(|| {
+                Diagnostic::new(format!("host {name}: {key} `{text}` has an unclosed quote or a trailing backslash"))
+                    .with_hint("these are ssh's arguments split as a shell splits them: close the quote")
+            })?);
+        }
+    }
+    Ok(args)
+}
+
+/// Connection variables Ansible users set that push does not act on, with
+/// what push does instead: each is named in a warning, never silently
+/// dropped. (`ansible_python_interpreter` is not among them: push runs no
+/// Python on hosts, so it has nothing to mean.)
+const UNHONOURED_CONNECTION_VARS: &[(&str, &str)] = &[
+    ("ansible_ssh_executable", "push runs the `ssh` on PATH"),
+    ("ansible_sftp_batch_mode", "push copies files inside its scripts, not with sftp"),
+    ("ansible_sftp_extra_args", "push copies files inside its scripts, not with sftp"),
+    ("ansible_scp_extra_args", "push copies files inside its scripts, not with scp"),
+    ("ansible_scp_if_ssh", "push copies files inside its scripts, not with scp"),
+    ("ansible_ssh_transfer_method", "push copies files inside its scripts"),
+    ("ansible_shell_type", "push's scripts run in the host's POSIX sh"),
+    ("ansible_shell_executable", "push's scripts run in the host's POSIX sh"),
+    ("ansible_ssh_pipelining", "push always sends its scripts on ssh's stdin"),
+    ("ansible_pipelining", "push always sends its scripts on ssh's stdin"),
+    ("ansible_ssh_retries", "push connects once; an unreachable host is reported"),
+    ("ansible_become", "use `become:` in the play, or -b"),
+    ("ansible_become_user", "use `become_user:` in the play, or --become-user"),
+    ("ansible_become_exe", "push runs `sudo` on PATH"),
+    ("ansible_become_flags", "push runs sudo with its own flags"),
+    ("ansible_timeout", "use --timeout"),
+    ("ansible_ssh_timeout", "use --timeout"),
+    ("ansible_host_key_checking", "use --accept-new-host-keys"),
+];
+
+/// Warnings for the connection variables `host` sets that push does not
+/// honour, and for an `ansible_connection` other than ssh or local.
+fn unhonoured_connection_vars(host: &str, scope: &Scope) -> Vec<String> {
+    let set = |key: &str| matches!(scope.get(key), Ok(Some(v)) if !v.is_null());
+    let mut warnings: Vec<String> = UNHONOURED_CONNECTION_VARS
+        .iter()
+        .filter(|(key, _)| set(key))
+        .map(|(key, instead)| format!("host {host}: {key} is not honoured by push ({instead})"))
+        .collect();
+    if let Ok(Some(Value::String(connection))) = scope.get("ansible_connection") {
+        if !["ssh", "smart", "local", "paramiko", "paramiko_ssh"].contains(&connection.as_str()) {
+            warnings
+                .push(format!("host {host}: ansible_connection={connection} is not honoured: push connects with ssh"));
+        }
+    }
+    warnings
+}
+
+/// A host's own sudo password (`ansible_become_password`, or its older
+/// name `ansible_become_pass`), and the method it asks for: push becomes
+/// with sudo only, so any other is refused rather than quietly replaced.
+fn become_password(name: &str, scope: &Scope) -> Result<Option<script::BecomePassword>, Diagnostic> {
+    let get = |key: &str| -> Result<Option<Value>, Diagnostic> {
+        scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))
+    };
+    if let Some(Value::String(method)) = get("ansible_become_method")? {
+        if method != "sudo" {
+            return Err(Diagnostic::new(format!("host {name}: ansible_become_method `{method}` is not supported"))
+                .with_hint("push becomes other users with sudo only: set ansible_become_method to sudo or remove it"));
+        }
+    }
+    for key in ["ansible_become_password", "ansible_become_pass"] {
+        let password = match get(key)? {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(p)) => p,
+            // `ansible_become_password=1234` in an INI inventory is a number.
+            Some(other) => other.to_string(),
+        };
+        return script::BecomePassword::new(password)
+            .map(Some)
+            .map_err(|e| Diagnostic::new(format!("host {name}: {key}: {e}")));
+    }
+    Ok(None)
+}
+
+/// A key file that is missing or unreadable is the inventory's mistake,
+/// said before any host is contacted: ssh would only answer `Permission
+/// denied (publickey)`, which names neither the file nor the line.
+fn check_key_file(target: &Target) -> Result<(), Diagnostic> {
+    let Some(key) = &target.key_file else { return Ok(()) };
+    // ssh expands a leading `~/` itself.
+    let path = match (key.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => key.clone(),
+    };
+    let Err(e) = std::fs::File::open(&path) else { return Ok(()) };
+    Err(Diagnostic::new(format!(
+        "host {}: its private key file {} (ansible_private_key_file) cannot be read: {e}",
+        target.name,
+        key.display()
+    ))
+    .with_hint("give the path of a key this user can read, or leave the variable out to use ssh's defaults and agent"))
 }
 
 /// ssh reads a destination that starts with `-` as an option
@@ -208,8 +325,14 @@ pub fn prepare<'a>(
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
             plan::check_reads(play, &selected, &scope)?;
             let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
-            let target = target(host, &scope, play)?;
+            let at_host = |d: Diagnostic| match inventory.host_span(host) {
+                Some(span) => d.or_at(span),
+                None => d,
+            };
+            let target = target(host, &scope, play, opts).map_err(at_host)?;
+            warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
+            check_key_file(&target).map_err(at_host)?;
             let lock_path = match scope
                 .get("push_lock_path")
                 .map_err(|e| Diagnostic::new(format!("host {host}: push_lock_path: {}", e.message)))?
@@ -217,7 +340,9 @@ pub fn prepare<'a>(
                 Some(Value::String(p)) => Some(p),
                 _ => None,
             };
-            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, scope, first });
+            let become_password =
+                become_password(host, &scope).map_err(at_host)?.or_else(|| opts.become_password.clone());
+            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, become_password, scope, first });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
     }
@@ -354,6 +479,7 @@ struct OnHost<'a> {
     name: &'a str,
     conn: &'a dyn Connection,
     lock: Option<script::Lock>,
+    become_password: Option<&'a script::BecomePassword>,
 }
 
 /// One step of a segment, flattened out of its task.
@@ -428,7 +554,7 @@ impl HostRun<'_> {
             wait_secs: l.wait_secs,
             break_stale: l.break_stale,
         });
-        let on = OnHost { name: &host.name, conn, lock };
+        let on = OnHost { name: &host.name, conn, lock, become_password: host.become_password.as_ref() };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
             let last = segment.next >= self.selected.len();
@@ -568,7 +694,8 @@ impl HostRun<'_> {
         if !flat.is_empty() {
             let steps: Vec<ScriptStep> =
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
-            let script = script::probe(&steps, self.opts.diff);
+            let mut script = script::probe(&steps, self.opts.diff);
+            script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
             probe_reports =
@@ -623,7 +750,8 @@ impl HostRun<'_> {
                 })
                 .collect();
             let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
-            let script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            let mut script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            script.become_password = on.become_password.cloned();
             // The apply is one exec: say what it will be waiting for.
             let probed =
                 flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
@@ -854,16 +982,23 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
             let stderr = String::from_utf8_lossy(&r.stderr);
             let stdout = String::from_utf8_lossy(&r.stdout);
             let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
-            Some(if detail.is_empty() {
-                format!("exit code {}", r.rc)
-            } else {
-                format!("exit code {}: {detail}", r.rc)
-            })
+            let mut message =
+                if detail.is_empty() { format!("exit code {}", r.rc) } else { format!("exit code {}: {detail}", r.rc) };
+            if detail.contains(SUDO_WANTS_A_PASSWORD) {
+                message.push_str(SUDO_PASSWORD_HINT);
+            }
+            Some(message)
         }
         Status::Changed | Status::Skipped => r.reason().map(str::to_string),
         _ => None,
     }
 }
+
+/// What sudo says when the login user's sudo needs a password push was
+/// not given.
+const SUDO_WANTS_A_PASSWORD: &str = "sudo: a password is required";
+const SUDO_PASSWORD_HINT: &str =
+    "\n  hint: the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password";
 
 /// A step's message, after its loop item; under `no_log`, after the item's
 /// place in the loop only: the item may be the secret (a loop over

@@ -66,6 +66,45 @@ pub struct Script {
     /// Files whose content goes where their tokens stand in `text`, as the
     /// script is sent ([`crate::attachment`]).
     pub attachments: Vec<push_modules::Attachment>,
+    /// The password sudo asks for (`-K`, `ansible_become_password`). It is
+    /// set in the shell as the script is sent, never kept with it
+    /// ([`crate::attachment`]): `push_as` hands it to sudo on its stdin.
+    pub become_password: Option<BecomePassword>,
+}
+
+/// A become password: one line, as sudo reads it. Its `Debug` hides it.
+#[derive(Clone, PartialEq)]
+pub struct BecomePassword(String);
+
+/// Why a become password cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("a become password must be one line: sudo reads it up to the first newline")]
+pub struct MultilinePassword;
+
+impl BecomePassword {
+    pub fn new(password: impl Into<String>) -> Result<BecomePassword, MultilinePassword> {
+        let password = password.into();
+        if password.contains(['\n', '\r']) {
+            return Err(MultilinePassword);
+        }
+        Ok(BecomePassword(password))
+    }
+
+    /// The shell line that sets it, for the script as sent.
+    pub(crate) fn assignment(&self) -> String {
+        format!("PUSH_BECOME_PW={}\n", push_modules::shell::quote(&self.0))
+    }
+
+    /// The line a kept script has instead: it stops, saying why, unless the
+    /// password is given in the environment of whoever runs it by hand.
+    pub(crate) const KEPT_ASSIGNMENT: &'static str =
+        "PUSH_BECOME_PW=${PUSH_BECOME_PW:?the become password is not kept: set PUSH_BECOME_PW to run this script}\n";
+}
+
+impl std::fmt::Debug for BecomePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BecomePassword(hidden)")
+    }
 }
 
 fn new_nonce() -> String {
@@ -210,7 +249,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
         step(&mut out, s, &nonce, false);
     }
     footer(&mut out);
-    Script { text: out, nonce, attachments: Vec::new() }
+    Script { text: out, nonce, attachments: Vec::new(), become_password: None }
 }
 
 /// The apply: the given steps in order, stopping at the first failure, then
@@ -254,7 +293,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
             attachments.push(a.clone());
         }
     }
-    Script { text: out, nonce, attachments }
+    Script { text: out, nonce, attachments, become_password: None }
 }
 
 /// What one step reported.

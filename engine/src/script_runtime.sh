@@ -68,8 +68,33 @@ push_as() {
         sh "$2"
     else
         if [ "$1" != root ]; then push_share_step "$1" || return; fi
-        sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
+        if [ -n "${PUSH_BECOME_PW+set}" ]; then
+            push_sudo_checked || return
+            { printf '%s\n:push-step:\n' "$PUSH_BECOME_PW" && cat "$2"; } |
+                sudo -S -p '' -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" \
+                    sh -c 'while IFS= read -r l && [ "$l" != :push-step: ]; do :; done; exec sh -s'
+        else
+            sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
+        fi
     fi
+}
+
+# push_sudo_checked: does sudo take the become password? It reaches sudo on
+# its stdin only (printf is a builtin: never in argv or the environment),
+# alone, so a wrong one fails here with a clear message instead of sudo
+# trying the step's lines as further passwords. push_as then sends it
+# again ahead of the step and a marker line: the step's shell skips to the
+# marker, so a password sudo did not read (NOPASSWD, a fresh timestamp) is
+# never run as a command.
+push_sudo_checked() {
+    if push_sudo_e=$(printf '%s\n' "$PUSH_BECOME_PW" | LC_ALL=C sudo -S -p '' -v 2>&1); then return 0; fi
+    case $push_sudo_e in
+    *"incorrect password"* | *"try again"*)
+        echo "sudo on this host refused the become password of $(id -un): incorrect password" >&2
+        ;;
+    *) printf '%s\n' "$push_sudo_e" >&2 ;;
+    esac
+    return 1
 }
 
 # push_share_step USER: a non-root USER writes the running step's status

@@ -27,6 +27,7 @@ mod proc;
 mod push;
 mod skip;
 mod sshd;
+mod sudo_user;
 mod trap;
 
 pub use fleet::{Fleet, InventoryFormat};
@@ -35,6 +36,7 @@ pub use proc::{descendants, is_alive, run_with_timeout, CmdOutput};
 pub use push::{parse_json_lines, push, push_bin, strip_ansi, HostRecap, PushCmd, Recap, RunOutput, TaskEvent};
 pub use skip::{ansible_bin_dir, require_ansible, require_docker, require_registry, require_sshd, skip};
 pub use sshd::{current_user, free_port, SshHost, SSHD};
+pub use sudo_user::SudoUser;
 pub use trap::ConnectionTrap;
 
 /// Return from the test early (it then passes, having printed

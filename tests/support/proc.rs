@@ -60,8 +60,14 @@ pub fn cmdline(cmd: &Command) -> String {
 /// Run `cmd` with stdin from /dev/null, capture stdout and stderr, and kill
 /// its whole process group if it is still running after `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    run_with_timeout_from(cmd, timeout, Stdio::null())
+}
+
+/// [`run_with_timeout`], with stdin from `stdin` (a file, for what a
+/// command reads there: a password given to `-K`).
+pub fn run_with_timeout_from(cmd: &mut Command, timeout: Duration, stdin: Stdio) -> CmdOutput {
     let line = cmdline(cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Own process group, so a timeout can end whatever it started (ssh...).
     cmd.process_group(0);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{line}`: {e}"));

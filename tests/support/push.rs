@@ -81,6 +81,7 @@ pub struct PushCmd {
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
     timeout: Duration,
+    stdin: Option<String>,
 }
 
 impl Default for PushCmd {
@@ -92,7 +93,7 @@ impl Default for PushCmd {
 impl PushCmd {
     pub fn new() -> PushCmd {
         let secs = std::env::var("PUSH_TESTS_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
-        PushCmd { args: Vec::new(), cwd: None, env: Vec::new(), timeout: Duration::from_secs(secs) }
+        PushCmd { args: Vec::new(), cwd: None, env: Vec::new(), timeout: Duration::from_secs(secs), stdin: None }
     }
 
     /// `push run PLAYBOOK -i INVENTORY`, run from the playbook's folder.
@@ -123,6 +124,11 @@ impl PushCmd {
         self.env.push((k.into(), v.into()));
         self
     }
+    /// What push reads on its stdin (else /dev/null).
+    pub fn stdin(mut self, text: impl Into<String>) -> Self {
+        self.stdin = Some(text.into());
+        self
+    }
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -139,7 +145,15 @@ impl PushCmd {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = run_with_timeout(&mut cmd, self.timeout);
+        let out = match &self.stdin {
+            None => run_with_timeout(&mut cmd, self.timeout),
+            Some(text) => {
+                let mut file = tempfile::tempfile().expect("tempfile");
+                std::io::Write::write_all(&mut file, text.as_bytes()).expect("write stdin");
+                std::io::Seek::rewind(&mut file).expect("rewind stdin");
+                crate::proc::run_with_timeout_from(&mut cmd, self.timeout, file.into())
+            }
+        };
         if out.timed_out {
             panic!("push did not finish within {:?}:\n{out}", self.timeout);
         }

@@ -88,6 +88,17 @@ impl SshHost {
     }
 
     pub fn try_start(name: &str) -> Result<SshHost, String> {
+        SshHost::try_start_for(name, &current_user())
+    }
+
+    /// A server where `user` (not the user running the tests) logs in with
+    /// the host's client key or its password. The server's folder is opened for traversal
+    /// and the authorized keys given to `user`: sshd reads them as the user.
+    pub fn start_for(name: &str, user: &str) -> SshHost {
+        SshHost::try_start_for(name, user).unwrap_or_else(|e| panic!("cannot start sshd `{name}` for {user}: {e}"))
+    }
+
+    fn try_start_for(name: &str, user: &str) -> Result<SshHost, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("push-sshd-{name}-"))
             .tempdir()
@@ -99,6 +110,13 @@ impl SshHost {
         let authorized = dir.path().join("authorized_keys");
         std::fs::write(&authorized, format!("{client_public_key}\n")).map_err(|e| e.to_string())?;
         std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        if user != current_user() {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).map_err(|e| e.to_string())?;
+            let chown = Command::new("chown").arg(user).arg(&authorized).status().map_err(|e| e.to_string())?;
+            if !chown.success() {
+                return Err(format!("chown {user} {}: {chown}", authorized.display()));
+            }
+        }
         if is_root() {
             // The privilege separation folder; Debian's sshd refuses to start without it.
             let run = Path::new("/run/sshd");
@@ -107,7 +125,7 @@ impl SshHost {
                 std::fs::set_permissions(run, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
             }
         }
-        let user = current_user();
+        let user = user.to_string();
         let log = dir.path().join("sshd.log");
         let config = dir.path().join("sshd_config");
 
@@ -116,7 +134,13 @@ impl SshHost {
         let mut last_error = String::new();
         for _attempt in 0..8 {
             let port = free_port();
-            std::fs::write(&config, sshd_config(port, &host_key, &authorized, &user)).map_err(|e| e.to_string())?;
+            let mut text = sshd_config(port, &host_key, &authorized, &user);
+            if user != current_user() {
+                // A made-up login user has a password of its own (see
+                // SudoUser): it may log in with it too, as on many servers.
+                text = text.replace("PasswordAuthentication no", "PasswordAuthentication yes");
+            }
+            std::fs::write(&config, text).map_err(|e| e.to_string())?;
             let log_file = File::create(&log).map_err(|e| e.to_string())?;
             let mut cmd = Command::new(sshd_path());
             cmd.arg("-D").arg("-e").arg("-f").arg(&config);

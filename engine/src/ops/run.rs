@@ -27,7 +27,8 @@ pub struct RunCommand {
     pub inventories: Vec<PathBuf>,
     pub limit: Option<String>,
     pub extra_vars: Vec<String>,
-    pub forks: usize,
+    /// `-f`; None: ansible.cfg's, else 50.
+    pub forks: Option<usize>,
     pub check: bool,
     pub diff: bool,
     pub tags: Vec<String>,
@@ -50,7 +51,76 @@ pub struct RunCommand {
     pub rollback: bool,
     /// Passwords for vaulted files and values.
     pub vault: super::VaultPasswords,
+    /// `-u`: the login user where neither the host nor the play names one.
+    pub remote_user: Option<String>,
+    /// `-b`: tasks that say nothing of `become` run under it.
+    pub become_: bool,
+    /// `--become-user`: whom `-b` becomes (root if not given).
+    pub become_user: Option<String>,
+    /// `-K`: the sudo password, for hosts without `ansible_become_password`.
+    pub become_password: Option<String>,
+    /// `-k`: the login password, for hosts without `ansible_password`.
+    pub connection_password: Option<String>,
+    /// ansible.cfg's `private_key_file`: the key of hosts that name none.
+    pub private_key_file: Option<PathBuf>,
+    /// ansible.cfg's `[ssh_connection] ssh_args`.
+    pub ssh_args: Vec<String>,
+    /// What the Ansible config did that the user should know, said once
+    /// before the run.
+    pub notes: Vec<String>,
 }
+
+impl RunCommand {
+    /// Fill in what the command line left out from ansible.cfg and
+    /// `ANSIBLE_*` variables (the command line wins, as in Ansible).
+    pub fn with_ansible_config(mut self, cfg: &crate::ansible_cfg::AnsibleConfig) -> Result<RunCommand, Error> {
+        if self.inventories.is_empty() {
+            self.inventories = cfg.inventory.clone();
+        }
+        if self.inventories.is_empty() {
+            return Err(Error::Usage(crate::ansible_cfg::NO_INVENTORY.into()));
+        }
+        self.forks = self.forks.or(cfg.forks);
+        self.remote_user = self.remote_user.or_else(|| cfg.remote_user.clone());
+        self.become_ |= cfg.become_ == Some(true);
+        self.become_user = self.become_user.or_else(|| cfg.become_user.clone());
+        if let Some(method) = cfg.become_method.as_deref().filter(|m| *m != "sudo") {
+            return Err(Error::Usage(format!(
+                "become_method `{method}` (ansible.cfg or ANSIBLE_BECOME_METHOD) is not supported: push becomes with sudo only"
+            )));
+        }
+        self.private_key_file = cfg.private_key_file.clone();
+        self.ssh_args = cfg.ssh_args.clone();
+        // ansible.cfg's (or ANSIBLE_VAULT_PASSWORD_FILE's) vault password,
+        // unless the command line names one.
+        if self.vault.password_files.is_empty() {
+            self.vault.password_files.extend(cfg.vault_password_file.clone());
+        }
+        if cfg.host_key_checking == Some(false) && !self.accept_new_host_keys {
+            self.accept_new_host_keys = true;
+            self.notes.push(
+                "host_key_checking = False: push accepts and remembers the keys of hosts it has never met, \
+                 but never a key that changed"
+                    .into(),
+            );
+        }
+        if !cfg.not_needed.is_empty() {
+            self.notes.push(format!(
+                "ansible.cfg: {} not needed: push keeps one ssh connection per host and sends its scripts on stdin{}",
+                cfg.not_needed.join(", "),
+                if cfg.not_needed.contains(&"roles_path") {
+                    "; roles are found in roles/ next to the playbook"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// How many hosts run at once when neither -f nor ansible.cfg says.
+const DEFAULT_FORKS: usize = 50;
 
 fn split_list(values: &[String]) -> Vec<String> {
     values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
@@ -72,14 +142,25 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
             _ => Error::Usage(d.to_string().trim_end().to_string()),
         })?);
     }
-    let playbook = playbook::load_playbook(&cmd.playbook)?;
+    let mut playbook = playbook::load_playbook(&cmd.playbook)?;
+    if cmd.become_ {
+        let user = cmd.become_user.clone().unwrap_or_else(|| "root".into());
+        playbook::become_by_default(&mut playbook, &playbook::Become { enabled: true, user });
+    }
+    let become_password = cmd
+        .become_password
+        .clone()
+        .map(crate::script::BecomePassword::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--ask-become-pass: {e}")))?;
     let mut inventory = Inventory::load(&cmd.inventories)?;
     if let Some(dir) = cmd.playbook.parent() {
         let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
         inventory.add_playbook_vars_dir(dir)?;
     }
     let opts = RunOptions {
-        forks: cmd.forks.max(1),
+        forks: cmd.forks.unwrap_or(DEFAULT_FORKS).max(1),
+        default_key_file: cmd.private_key_file.clone(),
         check: cmd.check,
         diff: cmd.diff,
         limit: cmd.limit.clone(),
@@ -95,6 +176,8 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         max_fail_percentage: cmd.max_fail_percentage,
         pin_images: (!cmd.no_pin && !cmd.rollback).then(Default::default),
         rollback: cmd.rollback,
+        remote_user: cmd.remote_user.clone(),
+        become_password,
         lock: Some(runner::LockOptions {
             holder: lock_holder(&cmd.playbook, if cmd.rollback { "rollback" } else { "run" }),
             wait_secs: cmd.lock_wait,
@@ -144,6 +227,9 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
             Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()))
         }
     };
+    for note in &cmd.notes {
+        reporter.warn(note);
+    }
     for w in inventory.warnings() {
         reporter.warn(w.to_string().trim_start_matches("warning: ").trim_end());
     }
@@ -161,6 +247,8 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         accept_new_host_keys: cmd.accept_new_host_keys,
         connect_timeout: cmd.connect_timeout,
         ssh_config: cmd.ssh_config.clone(),
+        ssh_args: cmd.ssh_args.clone(),
+        password: cmd.connection_password.clone().map(crate::transport::Password::new),
         ..SshOptions::default()
     })?;
     let connector = Arc::new(DefaultConnector { ssh, local: LocalConnector });

@@ -14,6 +14,7 @@ pub const PLAY: &[&str] = &[
     "tags",
     "become",
     "become_user",
+    "become_method",
     "remote_user",
     "gather_facts",
     "serial",
@@ -32,6 +33,7 @@ pub const TASK: &[&str] = &[
     "register",
     "become",
     "become_user",
+    "become_method",
     "vars",
     "ignore_errors",
     "no_log",
@@ -61,4 +63,5 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "with_dict",
     "with_fileglob",
     "check_mode",
+    "become_flags",
 ];

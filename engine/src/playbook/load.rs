@@ -227,6 +227,14 @@ fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
 fn parse_become(node: &Node, inherited: Option<&Become>) -> Result<Option<Become>, Diagnostic> {
     let enabled = node.get("become").map(|n| parse_bool(n, "`become`")).transpose()?;
     let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
+    if let Some(method) = node.get("become_method") {
+        // push becomes with sudo only: another method is refused, never
+        // quietly replaced by sudo.
+        if method.expect_scalar_text("`become_method`")? != "sudo" {
+            return Err(Diagnostic::at(&method.span, "`become_method` other than sudo is not supported")
+                .with_hint("push becomes other users with sudo: write `become_method: sudo` or leave it out"));
+        }
+    }
     Ok(match (enabled, user, inherited) {
         (None, None, inherited) => inherited.cloned(),
         (enabled, user, inherited) => Some(Become {

@@ -40,6 +40,19 @@ pub struct Become {
     pub user: String,
 }
 
+/// `-b`: every task and handler whose play, block or role says nothing of
+/// `become` runs under `default`; a `become: false` written anywhere above
+/// it still wins, as in Ansible.
+pub fn become_by_default(playbook: &mut Playbook, default: &Become) {
+    for play in &mut playbook.plays {
+        for task in play.tasks.iter_mut().chain(play.handlers.iter_mut()) {
+            if task.become_.is_none() {
+                task.become_ = Some(default.clone());
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Task {
     /// `name:` as written (may hold a template); None means "module name".

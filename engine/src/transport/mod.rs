@@ -5,6 +5,7 @@
 
 mod local;
 mod ssh;
+mod ssh_master;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -35,6 +36,30 @@ pub struct Target {
     /// `push_known_hosts_file`: an extra UserKnownHostsFile.
     pub known_hosts_file: Option<PathBuf>,
     pub local: bool,
+    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, split as a
+    /// shell would, for ssh's command line.
+    pub ssh_args: Vec<String>,
+    /// `ansible_password` (`ansible_ssh_pass`): given to ssh by SSH_ASKPASS.
+    pub password: Option<Password>,
+}
+
+/// A login password. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Default)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Password {
+        Password(password.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(hidden)")
+    }
 }
 
 #[derive(Debug, Clone)]

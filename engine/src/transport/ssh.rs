@@ -1,6 +1,8 @@
-//! SSH through the system's OpenSSH (the `openssh` crate): one master
-//! connection (`ssh -M`) per host, every script over it. The user's
-//! ~/.ssh/config, agent, ProxyJump and known_hosts apply as with `ssh`.
+//! SSH through the system's OpenSSH: one master connection (`ssh -M`) per
+//! host, started by push ([`super::ssh_master`]: the user's ssh arguments
+//! and SSH_ASKPASS need a command line of our own), every script over it
+//! through the `openssh` crate. The user's ~/.ssh/config, agent, ProxyJump
+//! and known_hosts apply as with `ssh`.
 //!
 //! Scripts go through the master's control socket directly (native mux):
 //! no `ssh -S` client process per exec, which on a fleet is a measurable
@@ -13,11 +15,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
@@ -38,6 +39,10 @@ pub struct SshOptions {
     /// An ssh_config for every host (`--ssh-config`), unless a host sets
     /// `push_ssh_config`.
     pub ssh_config: Option<std::path::PathBuf>,
+    /// ansible.cfg's `[ssh_connection] ssh_args`, before each host's own.
+    pub ssh_args: Vec<String>,
+    /// `-k`: the login password of hosts without `ansible_password`.
+    pub password: Option<super::Password>,
 }
 
 impl Default for SshOptions {
@@ -47,6 +52,8 @@ impl Default for SshOptions {
             connect_timeout: Duration::from_secs(10),
             max_concurrent_connects: 10,
             ssh_config: None,
+            ssh_args: Vec::new(),
+            password: None,
         }
     }
 }
@@ -55,8 +62,8 @@ impl Default for SshOptions {
 /// on the host, both from `--timeout` (T seconds).
 ///
 /// ssh sends a keepalive after every ServerAliveInterval (I) and gives up
-/// at the check after ServerAliveCountMax (3 unless ssh_config says
-/// otherwise) went unanswered: a host that stops answering is dropped
+/// at the check after ServerAliveCountMax (3, set on the master's command
+/// line; the user's ssh arguments may override it) went unanswered: a host that stops answering is dropped
 /// between 3I and 4I seconds later. I = ceil(T/3), so that is T to about
 /// 4T/3 (T=10: 12 to 16 s; the old fixed I=15 took 45 to 60 s).
 ///
@@ -70,7 +77,8 @@ struct Keepalive {
     heartbeat: Duration,
 }
 
-/// ssh's default ServerAliveCountMax.
+/// ServerAliveCountMax, ssh's default, set explicitly on the master's
+/// command line.
 const SERVER_ALIVE_COUNT_MAX: u64 = 3;
 
 impl SshOptions {
@@ -126,31 +134,19 @@ impl SshConnector {
         futures::future::join_all(masters.iter().map(Master::end)).await;
     }
 
-    fn builder(&self, target: &Target) -> SessionBuilder {
-        let mut b = SessionBuilder::default();
-        b.known_hosts_check(if self.options.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
-            .connect_timeout(self.options.connect_timeout)
-            .server_alive_interval(self.options.keepalive().interval)
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(CONTROL_PERSIST.as_secs() as usize).expect("not zero"),
-            ))
-            .control_directory(self.control_dir.path());
-        if let Some(port) = target.port {
-            b.port(port);
+    fn master_spec<'a>(&'a self, target: &'a Target) -> super::ssh_master::MasterSpec<'a> {
+        let keepalive = self.options.keepalive();
+        super::ssh_master::MasterSpec {
+            target,
+            accept_new_host_keys: self.options.accept_new_host_keys,
+            connect_timeout: self.options.connect_timeout,
+            ssh_config: self.options.ssh_config.as_deref(),
+            config_ssh_args: &self.options.ssh_args,
+            password: target.password.as_ref().or(self.options.password.as_ref()),
+            server_alive_interval: keepalive.interval,
+            server_alive_count_max: SERVER_ALIVE_COUNT_MAX,
+            control_persist: CONTROL_PERSIST,
         }
-        if let Some(user) = &target.user {
-            b.user(user.clone());
-        }
-        if let Some(key) = &target.key_file {
-            b.keyfile(key);
-        }
-        if let Some(config) = target.ssh_config.as_ref().or(self.options.ssh_config.as_ref()) {
-            b.config_file(config);
-        }
-        if let Some(file) = &target.known_hosts_file {
-            b.user_known_hosts_file(file);
-        }
-        b
     }
 }
 
@@ -165,13 +161,15 @@ impl Connector for SshConnector {
                 )
             };
             let _permit = slots.acquire().await.map_err(|e| TransportError::Connect(e.to_string()))?;
-            let session = self
-                .builder(target)
-                .connect_mux(&target.address)
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            let master = Master::of(session.control_socket()).await;
+            let dir = tempfile::Builder::new()
+                .prefix(".ssh-connection")
+                .tempdir_in(self.control_dir.path())
+                .map_err(|e| TransportError::Connect(format!("cannot make a control folder: {e}")))?;
+            let socket = super::ssh_master::launch(&self.master_spec(target), dir.path()).await?;
+            let master = Master::of(&socket).await;
+            let session = Session::resume_mux(socket.into_boxed_path(), Some(dir.path().join("log").into_boxed_path()));
             let connection = SshConnection {
+                _dir: dir,
                 session: Some(session),
                 master,
                 keepalive: self.options.keepalive(),
@@ -184,6 +182,8 @@ impl Connector for SshConnector {
 }
 
 struct SshConnection {
+    /// The master's control socket and log; removed with the connection.
+    _dir: tempfile::TempDir,
     /// Taken by `close` (which consumes the connection), so `drop` knows the
     /// master was already ended.
     session: Option<Session>,
@@ -377,7 +377,8 @@ impl Connection for SshConnection {
             if let Some(master) = &self.master {
                 master.end().await;
             }
-            // Removes openssh's control folder (the master is gone already).
+            // The master is gone already; this only tells a master that
+            // outlived its signals to stop.
             if let Some(session) = session {
                 let _ = session.close().await;
             }
