@@ -519,7 +519,8 @@ impl LockWaits {
 mod tests {
     use super::*;
 
-    fn run_locally(script: &Script) -> Vec<StepReport> {
+    /// `sh -s` with the script on its stdin, as a host runs it.
+    fn sh_s(script: &Script) -> std::process::Output {
         use std::io::Write;
         let mut child = std::process::Command::new("sh")
             .arg("-s")
@@ -529,7 +530,11 @@ mod tests {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn run_locally(script: &Script) -> Vec<StepReport> {
+        let out = sh_s(script);
         parse(&out.stdout, &out.stderr, &script.nonce).unwrap()
     }
 
@@ -592,15 +597,7 @@ mod tests {
         let lock =
             Lock { path: Some(lock_dir.display().to_string()), holder: "me".into(), wait_secs: 1, break_stale: false };
         let script = apply(&[s("0", "echo applied")], &[], &[], Some(&lock));
-        let mut child = std::process::Command::new("sh")
-            .arg("-s")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(script.text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = sh_s(&script);
 
         let waits = LockWaits::new(&script.nonce);
         let said: Vec<LockWait> = out.stderr.chunks(7).flat_map(|piece| waits.feed(piece)).collect();
