@@ -588,7 +588,6 @@ mod tests {
     /// of the lock step's own output.
     #[test]
     fn lock_waits_are_said_as_they_happen_and_kept_out_of_the_step_output() {
-        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let lock_dir = dir.path().join("push.lock");
         std::fs::create_dir(&lock_dir).unwrap();
