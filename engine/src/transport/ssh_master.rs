@@ -280,10 +280,11 @@ mod tests {
     }
 
     /// What push guarantees comes before the user's arguments (ssh keeps
-    /// the first value), its tunable defaults after them.
+    /// the first value), its tunable defaults after them: a user's attempt
+    /// to weaken host-key checking is outranked.
     #[test]
     fn user_arguments_sit_between_guarantees_and_defaults() {
-        let t = Target { ssh_args: vec!["-o".into(), "StrictHostKeyChecking=no".into()], ..target() };
+        let t = Target { ssh_args: vec!["-o".into(), "StrictHostKeyChecking=accept-new".into()], ..target() };
         let spec = MasterSpec {
             target: &t,
             accept_new_host_keys: false,
@@ -300,9 +301,9 @@ mod tests {
             .map(|a| a.into_string().unwrap())
             .collect();
         let at = |s: &str| args.iter().position(|a| a == s).unwrap_or_else(|| panic!("{s} not in {args:?}"));
-        assert!(at("StrictHostKeyChecking=yes") < at("StrictHostKeyChecking=no"));
+        assert!(at("StrictHostKeyChecking=yes") < at("StrictHostKeyChecking=accept-new"));
         assert!(at("ConnectTimeout=3") < at("ConnectTimeout=10"));
-        assert!(at("ControlPersist=30s") < at("StrictHostKeyChecking=no"));
+        assert!(at("ControlPersist=30s") < at("StrictHostKeyChecking=accept-new"));
         at("ServerAliveInterval=4");
         at("ServerAliveCountMax=3");
         assert_eq!(&args[args.len() - 2..], ["--", "10.0.0.5"]);
