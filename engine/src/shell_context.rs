@@ -81,10 +81,14 @@ pub fn slot(index: usize) -> String {
 /// Shell text with every slot replaced by its value, escaped for the
 /// place it sits.
 pub fn splice_shell(text: &str, values: &[SlotValue]) -> Result<String, QuoteError> {
-    let pieces = pieces(text);
+    escape_shell(&pieces(text), values)
+}
+
+/// Shell text as pieces, each slot replaced by its value escaped for its place.
+fn escape_shell(pieces: &[Piece], values: &[SlotValue]) -> Result<String, QuoteError> {
     let mut chains = Chains::new();
-    Lexer::new(&pieces, &mut chains).command(&[], false)?;
-    substitute(&pieces, values, &chains)
+    Lexer::new(pieces, &mut chains).command(&[], false)?;
+    substitute(pieces, values, &chains)
 }
 
 /// The argv of a `command:` text: words split as Python's `shlex.split`
@@ -100,9 +104,7 @@ pub fn split_command(text: &str, values: &[SlotValue]) -> Result<Vec<String>, Qu
         .enumerate()
         .map(|(i, word)| {
             if Some(i) == script {
-                let mut chains = Chains::new();
-                Lexer::new(word, &mut chains).command(&[], false)?;
-                substitute(word, values, &chains)
+                escape_shell(word, values)
             } else {
                 Ok(word
                     .iter()
@@ -165,6 +167,13 @@ enum Escape {
 }
 
 type Chains = HashMap<usize, Vec<Escape>>;
+
+/// The escapes of a place inside `outer`: its own first.
+fn chain(first: Escape, outer: &[Escape]) -> Vec<Escape> {
+    let mut chain = vec![first];
+    chain.extend_from_slice(outer);
+    chain
+}
 
 impl Escape {
     fn apply(&self, value: &str) -> Result<String, QuoteError> {
@@ -267,9 +276,14 @@ impl<'p, 'c> Lexer<'p, 'c> {
     }
 
     fn record(&mut self, slot: usize, first: Escape, outer: &[Escape]) {
-        let mut chain = vec![first];
-        chain.extend_from_slice(outer);
-        self.chains.insert(slot, chain);
+        self.chains.insert(slot, chain(first, outer));
+    }
+
+    /// Text that is read again as a command (a backtick's, a `sh -c`
+    /// script), its values escaped for their place there, then by `first`
+    /// and `outer`.
+    fn command_within(&mut self, body: &[Piece], first: Escape, outer: &[Escape]) -> Result<(), QuoteError> {
+        Lexer::new(body, self.chains).command(&chain(first, outer), false)
     }
 
     /// Command text, up to the end or (inside `$(`) the closing `)`.
@@ -367,9 +381,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
             }
             body.push(piece);
         }
-        let mut chain = vec![Escape::SingleQuoted];
-        chain.extend_from_slice(outer);
-        Lexer::new(&body, self.chains).command(&chain, false)
+        self.command_within(&body, Escape::SingleQuoted, outer)
     }
 
     /// `sh -c "..."`: the outer shell takes off its backslashes, the inner
@@ -413,9 +425,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
                 "put the script in single quotes: sh -c '...'",
             ));
         }
-        let mut chain = vec![Escape::DoubleQuoted];
-        chain.extend_from_slice(outer);
-        Lexer::new(&body, self.chains).command(&chain, false)
+        self.command_within(&body, Escape::DoubleQuoted, outer)
     }
 
     fn single_quoted(&mut self, outer: &[Escape]) {
@@ -575,9 +585,7 @@ impl<'p, 'c> Lexer<'p, 'c> {
                 other => body.push(other),
             }
         }
-        let mut chain = vec![Escape::Backtick];
-        chain.extend_from_slice(outer);
-        Lexer::new(&body, self.chains).command(&chain, false)
+        self.command_within(&body, Escape::Backtick, outer)
     }
 
     fn backtick_in_double_quotes(&mut self) -> Result<(), QuoteError> {
