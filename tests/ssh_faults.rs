@@ -188,14 +188,20 @@ fn a_silent_host_is_unreachable_after_about_the_timeout() {
         signal(p, libc::SIGKILL);
     }
     signal(step, libc::SIGKILL);
+    let (code, out) = end_run(&fleet, run, finished);
+    assert!(finished, "the run still waited on a silent host after 30 s:\n{out}");
+    assert_eq!(code, Some(3), "a silent host is unreachable:\n{out}");
+    assert!(out.contains("no answer from the host for 3 s"), "{out}");
+}
+
+/// A run's exit code and its JSON output, killing it first if it has not
+/// `finished` by itself (the test then fails on that, with the output).
+fn end_run(fleet: &Fleet, mut run: Child, finished: bool) -> (Option<i32>, String) {
     if !finished {
         signal(run.id(), libc::SIGKILL);
     }
     let code = run.wait().unwrap().code();
-    let out = std::fs::read_to_string(fleet.work_dir().join("out.json")).unwrap();
-    assert!(finished, "the run still waited on a silent host after 30 s:\n{out}");
-    assert_eq!(code, Some(3), "a silent host is unreachable:\n{out}");
-    assert!(out.contains("no answer from the host for 3 s"), "{out}");
+    (code, std::fs::read_to_string(fleet.work_dir().join("out.json")).unwrap())
 }
 
 /// The remote shell killed under a run (the OOM killer, an admin) while the
@@ -212,11 +218,7 @@ fn a_killed_remote_shell_fails_the_host_and_says_so() {
     signal(remote_shell(&fleet, "h1"), libc::SIGKILL);
     let finished = eventually(Duration::from_secs(60), || run.try_wait().unwrap().is_some());
     signal(step, libc::SIGKILL);
-    if !finished {
-        signal(run.id(), libc::SIGKILL);
-    }
-    let code = run.wait().unwrap().code();
-    let out = std::fs::read_to_string(fleet.work_dir().join("out.json")).unwrap();
+    let (code, out) = end_run(&fleet, run, finished);
     assert!(finished, "the run did not end after its remote shell was killed:\n{out}");
     assert_eq!(code, Some(2), "a killed remote shell fails the host:\n{out}");
     assert!(out.contains("remote shell running the script was killed"), "{out}");
