@@ -959,48 +959,22 @@ fn a_connection_closed_between_plays_is_made_again() {
 /// peak of push's own resident memory in KiB (its VmHWM, a high-water mark,
 /// read until it exits: the ssh processes push starts are not counted).
 fn run_json_peak_rss(fleet: &Fleet, playbook: &Path) -> (RunOutput, u64) {
-    use std::io::Read as _;
-    let mut child = std::process::Command::new(push_tests::push_bin())
-        .args(["run".as_ref(), playbook.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
+    let mut cmd = std::process::Command::new(push_tests::push_bin());
+    cmd.args(["run".as_ref(), playbook.as_os_str(), "-i".as_ref(), fleet.inventory().as_os_str()])
         .args(["--format", "json"])
-        .current_dir(fleet.work_dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let status_file = format!("/proc/{}/status", child.id());
+        .current_dir(fleet.work_dir());
     let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+    // PushCmd's default limit for a run.
+    let limit = std::time::Duration::from_secs(180);
+    let output = push_tests::run_watching(&mut cmd, limit, std::process::Stdio::null(), |pid| {
+        let hwm = std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         });
         peak = peak.max(hwm.unwrap_or(0));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let output = push_tests::CmdOutput {
-        cmdline: format!("push run {}", playbook.display()),
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-        timed_out: false,
-    };
+    });
+    assert!(!output.timed_out, "{output}");
     assert!(peak > 0, "push's memory was never read");
     (RunOutput(output), peak)
 }

@@ -66,6 +66,12 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
 /// [`run_with_timeout`], with stdin from `stdin` (a file, for what a
 /// command reads there: a password given to `-K`).
 pub fn run_with_timeout_from(cmd: &mut Command, timeout: Duration, stdin: Stdio) -> CmdOutput {
+    run_watching(cmd, timeout, stdin, |_| {})
+}
+
+/// [`run_with_timeout_from`], calling `watch` with the child's pid every
+/// 10 ms while it runs (to sample its memory, say).
+pub fn run_watching(cmd: &mut Command, timeout: Duration, stdin: Stdio, mut watch: impl FnMut(u32)) -> CmdOutput {
     let line = cmdline(cmd);
     cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Own process group, so a timeout can end whatever it started (ssh...).
@@ -94,6 +100,7 @@ pub fn run_with_timeout_from(cmd: &mut Command, timeout: Duration, stdin: Stdio)
             kill_group(child.id());
             break child.wait().expect("wait for killed child");
         }
+        watch(child.id());
         std::thread::sleep(Duration::from_millis(10));
     };
     if !timed_out {
