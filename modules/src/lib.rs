@@ -24,6 +24,7 @@
 pub mod args;
 mod registry;
 pub mod shell;
+mod templates;
 
 pub mod modules;
 

@@ -1,4 +1,4 @@
-//! The table of built-in modules and the snippet templates they render.
+//! The table of built-in modules.
 
 use crate::modules::*;
 use crate::Module;
@@ -19,32 +19,6 @@ static MODULES: &[&dyn Module] = &[
     &DockerImage,
     &DockerUnit,
     &DockerSsh,
-];
-
-/// Snippet templates, compiled into the binary; the files stay readable in
-/// `modules/templates/`.
-pub(crate) static TEMPLATES: &[(&str, &str)] = &[
-    ("command.sh", include_str!("../templates/command.sh")),
-    ("file.sh", include_str!("../templates/file.sh")),
-    ("copy.sh", include_str!("../templates/copy.sh")),
-    ("validate.sh", include_str!("../templates/validate.sh")),
-    ("lineinfile.sh", include_str!("../templates/lineinfile.sh")),
-    ("apt.sh", include_str!("../templates/apt.sh")),
-    ("systemd.sh", include_str!("../templates/systemd.sh")),
-    ("user.sh", include_str!("../templates/user.sh")),
-    ("group.sh", include_str!("../templates/group.sh")),
-    ("docker_sub.sh", include_str!("../templates/docker_sub.sh")),
-    ("docker_refs.sh", include_str!("../templates/docker_refs.sh")),
-    ("docker_catch_up.sh", include_str!("../templates/docker_catch_up.sh")),
-    ("docker_host_restart.sh", include_str!("../templates/docker_host_restart.sh")),
-    ("docker_host.sh", include_str!("../templates/docker_host.sh")),
-    ("docker_image.sh", include_str!("../templates/docker_image.sh")),
-    ("docker_unit.sh", include_str!("../templates/docker_unit.sh")),
-    ("docker_unit_restart.sh", include_str!("../templates/docker_unit_restart.sh")),
-    ("docker_unit_outcome.sh", include_str!("../templates/docker_unit_outcome.sh")),
-    ("docker_unit_switch_wait.sh", include_str!("../templates/docker_unit_switch_wait.sh")),
-    ("docker_unit_rollback.sh", include_str!("../templates/docker_unit_rollback.sh")),
-    ("docker_ssh.sh", include_str!("../templates/docker_ssh.sh")),
 ];
 
 /// The module called `name` (Ansible's `ansible.builtin.` prefix accepted).

@@ -9,7 +9,9 @@
 use std::sync::OnceLock;
 
 use minijinja::value::Value;
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+use minijinja::{Environment, Error, ErrorKind};
+
+use crate::templates::{self, Render};
 
 /// Quote one word for a POSIX shell. Single quotes keep everything literal;
 /// an embedded single quote becomes `'\''`.
@@ -55,28 +57,11 @@ fn quote_each(value: Value) -> Result<Value, Error> {
     Ok(Value::from_safe_string(words.join(" ")))
 }
 
-/// The settings every built-in template shares: strict undefined, block
-/// tags on their own lines, trailing newline kept, no HTML escaping.
-pub(crate) fn base_environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .build()
-            .expect("valid syntax config"),
-    );
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env
-}
-
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         // The formatter below is the escaping: every value shell-quoted.
-        let mut env = base_environment();
+        let mut env = templates::base_environment();
         env.set_formatter(|out, _state, value| {
             if value.is_safe() {
                 return write!(out, "{value}").map_err(Error::from);
@@ -85,9 +70,7 @@ fn environment() -> &'static Environment<'static> {
             out.write_str(&quote(&text)).map_err(Error::from)
         });
         env.add_filter("quote_each", quote_each);
-        for (name, source) in crate::registry::TEMPLATES {
-            env.add_template(name, source).expect("built-in snippet templates parse");
-        }
+        templates::add_all(&mut env, Render::Snippet);
         env
     })
 }
@@ -110,7 +93,7 @@ pub fn render_pair(name: &str, ctx: &serde_json::Value) -> Result<(String, Strin
 /// The helpers every snippet may call; the engine puts this once at the top
 /// of each script.
 pub fn prelude() -> &'static str {
-    include_str!("../templates/prelude.sh")
+    templates::verbatim("prelude.sh")
 }
 
 #[cfg(test)]

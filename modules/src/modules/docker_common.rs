@@ -3,8 +3,6 @@
 //! building ops out of other modules' ops (each sub-step keeps its own
 //! status, see `templates/docker_sub.sh`).
 
-use std::sync::OnceLock;
-
 use serde_json::{json, Map, Value};
 
 use crate::args::ArgError;
@@ -132,28 +130,11 @@ pub fn path_slug(path: &str) -> String {
     trimmed.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect()
 }
 
-/// A plain minijinja environment (no shell quoting: values are escaped in
-/// Rust before they get here) for the unit and config files the docker
-/// modules write.
+/// Render a unit or config file the docker modules write (a plain
+/// template: values are escaped in Rust before they get here).
 pub fn render_file(name: &str, ctx: Value) -> Result<String, ArgError> {
-    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
-    let env = ENV.get_or_init(|| {
-        let mut env = crate::shell::base_environment();
-        for (name, source) in FILE_TEMPLATES {
-            env.add_template(name, source).expect("built-in file templates parse");
-        }
-        env
-    });
-    env.get_template(name)
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
-        .map_err(|e| ArgError::general(format!("rendering {name}: {e}")))
+    crate::templates::render_file(name, &ctx).map_err(|e| ArgError::general(format!("rendering {name}: {e}")))
 }
-
-static FILE_TEMPLATES: &[(&str, &str)] = &[
-    ("docker_unit.service.j2", include_str!("../../templates/docker_unit.service.j2")),
-    ("docker_unit_group.service.j2", include_str!("../../templates/docker_unit_group.service.j2")),
-    ("docker_ssh_sshd.conf.j2", include_str!("../../templates/docker_ssh_sshd.conf.j2")),
-];
 
 /// A controller for sub-ops that never read controller-side files.
 pub struct NoFiles;
@@ -359,7 +340,7 @@ mod tests {
 
     #[test]
     fn path_slug_matches_the_host_helper() {
-        let helper = include_str!("../../templates/docker_unit_prestart.sh");
+        let helper = crate::templates::verbatim("docker_unit_prestart.sh");
         assert!(helper.contains(&format!("sed '{SLUG_SED}'")), "the helper's slug rule differs from SLUG_SED");
         for path in ["/var/mail", "/data/", "/a b/c.d_e-f", "/", "//x//y"] {
             let out = std::process::Command::new("sh")

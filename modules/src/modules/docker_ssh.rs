@@ -197,7 +197,7 @@ impl Module for DockerSsh {
                 json!({
                     "apt": sub_ctx(&apt),
                     "helper_dir": sub_ctx(&dir_op(HELPER_DIR, "0755")?),
-                    "helper": sub_ctx(&copy_op(HELPER, include_str!("../../templates/docker_ssh_login.sh"), "0755")?),
+                    "helper": sub_ctx(&copy_op(HELPER, crate::templates::verbatim("docker_ssh_login.sh"), "0755")?),
                     "push_dir": sub_ctx(&dir_op("/etc/push", "0755")?),
                     "ssh_dir": sub_ctx(&dir_op("/etc/push/ssh", "0755")?),
                     "keys_dir": sub_ctx(&dir_op(KEYS_DIR, "0755")?),
