@@ -756,7 +756,7 @@ impl HostRun<'_> {
             let probed =
                 flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
             let announced = announced_defers(&finals.raised, probed);
-            let phase = apply_phase(&final_plan, &announced);
+            let phase = apply_phase(&final_plan, &announced, finals);
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
@@ -1053,12 +1053,15 @@ fn announced_defers<'r>(raised: &BTreeSet<Final>, probed: impl Iterator<Item = &
 }
 
 /// What a host does during its apply: the restarts among its final steps
-/// that are announced (`announced_defers`), by their labels.
-fn apply_phase(final_plan: &[(Final, String, Vec<Step>)], announced: &BTreeSet<String>) -> String {
+/// that are announced (`announced_defers`), by the services they wait for.
+fn apply_phase(final_plan: &[(Final, String, Vec<Step>)], announced: &BTreeSet<String>, finals: &Finals) -> String {
     let restarts: Vec<&str> = final_plan
         .iter()
-        .filter(|(fin, _, _)| matches!(fin, Final::Deferred(key) if announced.contains(key)))
-        .filter_map(|(_, label, _)| label.strip_prefix("restart "))
+        .filter_map(|(fin, _, _)| match fin {
+            Final::Deferred(key) if announced.contains(key) => finals.catalog.get(key),
+            _ => None,
+        })
+        .filter_map(|(action, _)| action.kind.awaited_service())
         .collect();
     match restarts.as_slice() {
         [] => "applying".to_string(),
@@ -1090,8 +1093,12 @@ fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn deferred(key: &str, label: &str) -> (Final, String, Vec<Step>) {
-        (Final::Deferred(key.into()), label.into(), Vec::new())
+    /// A final step of a deferred action, and the action in the catalog.
+    fn deferred(kind: push_modules::DeferredKind, finals: &mut Finals) -> (Final, String, Vec<Step>) {
+        let action = push_modules::Deferred::new(kind, String::new());
+        let fin = (Final::Deferred(action.key.clone()), action.label.clone(), Vec::new());
+        finals.catalog.insert(action.key.clone(), (action, None));
+        fin
     }
 
     fn probed(status: &str) -> StepReport {
@@ -1102,20 +1109,29 @@ mod tests {
     /// final steps; an apply that only upgrades web waits for web alone.
     #[test]
     fn the_apply_phase_names_only_the_restarts_the_probe_announced() {
+        use push_modules::DeferredKind as Kind;
+        let web = || "web".to_string();
+        let mut finals = Finals::default();
         let plan = [
-            deferred("10-daemon-reload", "systemd daemon-reload"),
-            deferred("20-restart-docker", "restart docker"),
-            deferred("50-restart-web", "restart web"),
+            deferred(Kind::DaemonReload, &mut finals),
+            deferred(Kind::EngineRestart, &mut finals),
+            deferred(Kind::UnitSwitch { unit: web() }, &mut finals),
+            deferred(Kind::UnitSwitchOutcome { unit: web() }, &mut finals),
         ];
-        let web_only = [probed("changed unit\ndefer 10-daemon-reload\ndefer 50-restart-web\n")];
+        let web_only = [probed(&format!(
+            "changed unit\ndefer {}\ndefer {}\ndefer {}\n",
+            Kind::DaemonReload.key(),
+            Kind::UnitSwitch { unit: web() }.key(),
+            Kind::UnitSwitchOutcome { unit: web() }.key()
+        ))];
         let announced = announced_defers(&BTreeSet::new(), web_only.iter());
-        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for web to come up");
+        assert_eq!(apply_phase(&plan, &announced, &finals), "applying; restarts wait for web to come up");
 
-        let raised = BTreeSet::from([Final::Deferred("20-restart-docker".into()), Final::Handler(0)]);
+        let raised = BTreeSet::from([Final::Deferred(Kind::EngineRestart.key()), Final::Handler(0)]);
         let announced = announced_defers(&raised, web_only.iter());
-        assert_eq!(apply_phase(&plan, &announced), "applying; restarts wait for docker, web to come up");
+        assert_eq!(apply_phase(&plan, &announced, &finals), "applying; restarts wait for docker, web to come up");
 
         let nothing = announced_defers(&BTreeSet::new(), [probed("changed file\n")].iter());
-        assert_eq!(apply_phase(&plan, &nothing), "applying");
+        assert_eq!(apply_phase(&plan, &nothing, &finals), "applying");
     }
 }

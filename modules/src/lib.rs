@@ -22,6 +22,7 @@
 //! - stdout and stderr are captured for `register`.
 
 pub mod args;
+pub mod deferred;
 mod registry;
 pub mod shell;
 mod templates;
@@ -29,6 +30,7 @@ mod templates;
 pub mod modules;
 
 pub use args::{ArgError, Args, Kind, Param};
+pub use deferred::{Deferred, DeferredKind};
 pub use registry::{lookup, names};
 
 /// What the controller can do for a module that needs files from the
@@ -93,18 +95,6 @@ pub struct Prefetch {
     pub stat: Vec<String>,
     /// For `sha256sum` of the content.
     pub sha256: Vec<String>,
-}
-
-/// A deferred action: like an implicit handler that a module brings along.
-/// Actions run sorted by `key`, each at most once per host and play, so a
-/// key's order prefix (`10-daemon-reload`, `50-restart-mail`) sets the order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deferred {
-    pub key: String,
-    /// What the report calls it, e.g. "restart mail".
-    pub label: String,
-    /// The snippet, under the same contract as an apply snippet.
-    pub snippet: String,
 }
 
 /// A built-in module: a name, its parameters and how to build an op.

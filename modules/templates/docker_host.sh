@@ -20,10 +20,10 @@ if systemctl is-active --quiet docker.service 2>/dev/null; then
 	_since=$(date -d "$(systemctl show -p ActiveEnterTimestamp --value docker.service)" +%s 2>/dev/null || echo 0)
 	if [ "$_json_cur" != {{ json_sha }} ]; then
 		push_why "docker restarts at the end of the play for the new daemon.json"
-		push_defer 20-restart-docker
+		push_defer {{ restart_key }}
 	elif [ "$(stat -c %Y {{ json_path }})" -gt "$_since" ]; then
 		push_why "docker restarts at the end of the play: it runs with an older daemon.json"
-		push_defer 20-restart-docker
+		push_defer {{ restart_key }}
 	fi
 fi
 (

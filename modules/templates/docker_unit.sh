@@ -24,7 +24,7 @@ _remove() { # INSTANCE: stop, disable, forget; volumes stay
 {% if state == "absent" %}
 for _u in $(_units); do
 	push_why remove "$_u"
-	push_defer 10-daemon-reload
+	push_defer {{ daemon_reload_key }}
 {% if apply %}
 	_remove "$_u"
 {% endif %}
@@ -86,7 +86,7 @@ push_sub_why health_helper "health helper"
 push_sub_why switch_helper "switch helper"
 if push_sub_changed recover_unit; then
 	push_why "unit push-docker-recover.service"
-	push_defer 10-daemon-reload
+	push_defer {{ daemon_reload_key }}
 fi
 {# Enabled: it undoes, at boot, a switch a restart of the host cut short. #}
 if [ ! -L {{ unit_dir }}/multi-user.target.wants/push-docker-recover.service ]; then
@@ -120,7 +120,7 @@ fi
 for _u in $(_units); do
 	case " "{{ expected | join(" ") }}" " in *" $_u "*) continue ;; esac
 	push_why remove "$_u" "(no longer an instance)"
-	push_defer 10-daemon-reload
+	push_defer {{ daemon_reload_key }}
 {% if apply %}
 	_remove "$_u"
 {% endif %}
@@ -258,7 +258,7 @@ if [ -z "$_new$_r" ] && [ "$_docker" = 1 ]; then
 	fi
 fi
 if [ -z "$_new" ] && [ "$(systemctl show -p NeedDaemonReload --value -- "$_n.service" 2>/dev/null)" = yes ]; then
-	push_defer 10-daemon-reload
+	push_defer {{ daemon_reload_key }}
 	_r="${_r:-systemd has an older unit file loaded}"
 fi
 {# A new unit is enabled by its switch, once it is in place. #}
@@ -275,8 +275,8 @@ elif [ -n "$_r" ]; then
 	push_why "recreate $_n: $_r"
 fi
 if [ -n "$_new$_r" ]; then
-	push_defer 50-restart-{{ i.name }}
-	push_defer 50-restart-{{ i.name }}/outcome
+	push_defer {{ i.switch_key }}
+	push_defer {{ i.outcome_key }}
 {% if apply %}
 	{# The new deployment, beside the running one, for the switch; none
 	   when the files stay (a leftover of a run that never got to its
@@ -298,7 +298,7 @@ fi
 {% if group %}
 if [ ! -f {{ group.unit_path }} ] || [ "$(_sha {{ group.unit_path }})" != {{ group.unit_sha }} ]; then
 	push_why "unit" {{ base }}.service
-	push_defer 10-daemon-reload
+	push_defer {{ daemon_reload_key }}
 fi
 (
 PUSH_S=$_st/group PUSH_DIFF=0
@@ -311,7 +311,7 @@ if ! systemctl is-enabled --quiet -- {{ base }}.service 2>/dev/null; then
 	:
 fi
 if ! systemctl is-active --quiet -- {{ base }}.service; then
-	push_defer 60-start-{{ base }}
+	push_defer {{ group.start_key }}
 fi
 {% endif %}
 {% endif %}

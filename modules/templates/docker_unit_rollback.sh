@@ -25,8 +25,8 @@ elif cmp -s -- "$_prev.service" "$_unit" && cmp -s -- "$_prev.env" "$_env"; then
 else
 	_from=$(_img_of "$_unit")
 	_done="${_done:+$_done; }roll back $_n: $(_ref "$_from") -> $(_ref "$(_img_of "$_prev.service")")"
-	push_defer 50-restart-"$_n"
-	push_defer 50-restart-"$_n"/outcome
+	push_defer {{ switch_key_prefix }}"$_n"
+	push_defer {{ switch_key_prefix }}"$_n"{{ outcome_key_suffix }}
 {% if apply %}
 	rm -f -- "$_next.env"
 	if [ -f "$_prev.env" ]; then

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::docker_common::{copy_op, dir_op, sub_ctx, sub_op};
 use crate::args::{ArgError, Args, Kind, Param};
-use crate::{Controller, Deferred, Module, Op};
+use crate::{Controller, Deferred, DeferredKind, Module, Op};
 
 /// `docker_host`: prepare a Debian host to run containers as systemd units.
 ///
@@ -126,6 +126,7 @@ impl Module for DockerHost {
         let mut ctx = super::docker_common::formats();
         ctx.extend([
             ("json_path".into(), DAEMON_JSON.into()),
+            ("restart_key".into(), DeferredKind::EngineRestart.key().into()),
             ("json_sha".into(), format!("{:x}", Sha256::digest(json.as_bytes())).into()),
             (
                 "subs".into(),
@@ -140,17 +141,12 @@ impl Module for DockerHost {
         let mut op = super::render("docker_host.sh", Value::Object(ctx))?;
         op.diff_after = Some(json.into_bytes());
         op.diff_label = Some(DAEMON_JSON.into());
-        op.deferred = vec![Deferred {
-            key: "20-restart-docker".into(),
-            // Not "daemon.json changed": the restart is also due when the
-            // file is as wanted but the engine started before it was written.
-            label: "restart docker".into(),
-            // Skipped when a pull earlier in the play already restarted the
-            // engine for this daemon.json; else the container units restart
-            // with it (they require it), waited for so the play ends with them up.
-            snippet: crate::shell::render("docker_host_restart.sh", minijinja::Value::UNDEFINED)
-                .map_err(|e| ArgError::general(e.to_string()))?,
-        }];
+        // Skipped when a pull earlier in the play already restarted the
+        // engine for this daemon.json; else the container units restart
+        // with it (they require it), waited for so the play ends with them up.
+        let restart = crate::shell::render("docker_host_restart.sh", minijinja::Value::UNDEFINED)
+            .map_err(|e| ArgError::general(e.to_string()))?;
+        op.deferred = vec![Deferred::new(DeferredKind::EngineRestart, restart)];
         Ok(op)
     }
 }

@@ -8,7 +8,8 @@ use super::docker_common::{
 };
 use super::docker_health::{self, Health};
 use crate::args::{ArgError, Args, Kind, Param};
-use crate::{Controller, Deferred, Module, Op, Prefetch};
+use crate::deferred::{OUTCOME_SUFFIX, UNIT_SWITCH_PREFIX};
+use crate::{Controller, Deferred, DeferredKind, Module, Op, Prefetch};
 
 /// `docker_unit`: one container as one systemd unit (or `count` of them),
 /// recreated on every start, its data in named volumes.
@@ -593,7 +594,15 @@ impl Module for DockerUnit {
         let names = instance_names(base, args.int("count").unwrap_or(1).clamp(1, 100) as u16);
         let mut op = super::render(
             "docker_unit_rollback.sh",
-            json!({"names": names, "unit_dir": UNIT_DIR, "state_dir": STATE_DIR, "run_dir": RUN_DIR}),
+            json!({
+                "names": names,
+                "unit_dir": UNIT_DIR,
+                "state_dir": STATE_DIR,
+                "run_dir": RUN_DIR,
+                // A shell loop names the unit: the key's parts around it.
+                "switch_key_prefix": UNIT_SWITCH_PREFIX,
+                "outcome_key_suffix": OUTCOME_SUFFIX,
+            }),
         )?;
         op.deferred = deferred_restarts(base, &names, false)?;
         Ok(op)
@@ -609,6 +618,7 @@ impl Module for DockerUnit {
             ("state_dir".into(), STATE_DIR.into()),
             ("run_dir".into(), RUN_DIR.into()),
             ("switch".into(), SWITCH.into()),
+            ("daemon_reload_key".into(), DeferredKind::DaemonReload.key().into()),
         ]);
         if args.str("state") == Some("absent") {
             for p in [
@@ -719,6 +729,8 @@ impl Module for DockerUnit {
                 "env_b64": b64(&inst.env),
                 "env_sha": sha(&inst.env),
                 "files_path": format!("{STATE_DIR}/{}.files", inst.name),
+                "switch_key": DeferredKind::UnitSwitch { unit: inst.name.clone() }.key(),
+                "outcome_key": DeferredKind::UnitSwitchOutcome { unit: inst.name.clone() }.key(),
             }));
         }
         // The diff shows the unit file; with several, all of them, each
@@ -754,6 +766,7 @@ impl Module for DockerUnit {
                         "name": base,
                         "unit_path": unit_path(base),
                         "unit_sha": sha(g),
+                        "start_key": DeferredKind::GroupStart { unit: base.to_string() }.key(),
                         "unit": sub_ctx(&copy_op(&unit_path(base), g, "0644")?),
                     }),
                     None => Value::Null,
@@ -799,41 +812,35 @@ fn deferred_restarts(base: &str, names: &[String], group: bool) -> Result<Vec<De
                 .map_err(|e| ArgError::general(e.to_string()))
         };
         // The switch, then its report: see templates/docker_unit_restart.sh.
-        deferred.push(Deferred {
-            key: format!("50-restart-{name}"),
-            label: format!("switch {name}"),
-            snippet: render("docker_unit_restart.sh")?,
-        });
-        deferred.push(Deferred {
-            key: format!("50-restart-{name}/outcome"),
-            label: format!("restart {name}"),
-            snippet: render("docker_unit_outcome.sh")?,
-        });
+        deferred
+            .push(Deferred::new(DeferredKind::UnitSwitch { unit: name.clone() }, render("docker_unit_restart.sh")?));
+        deferred.push(Deferred::new(
+            DeferredKind::UnitSwitchOutcome { unit: name.clone() },
+            render("docker_unit_outcome.sh")?,
+        ));
     }
     if group {
-        deferred.push(Deferred {
-            key: format!("60-start-{base}"),
-            label: format!("start {base}"),
-            snippet: format!(
+        deferred.push(Deferred::new(
+            DeferredKind::GroupStart { unit: base.to_string() },
+            format!(
                 "systemctl start -- {}\npush_changed started {}\n",
                 crate::shell::quote(&format!("{base}.service")),
                 crate::shell::quote(base)
             ),
-        });
+        ));
     }
     Ok(deferred)
 }
 
 /// One `systemctl daemon-reload` per host for any number of changed units.
 pub(crate) fn daemon_reload() -> Deferred {
-    Deferred {
-        key: "10-daemon-reload".into(),
-        label: "systemd daemon-reload".into(),
-        // The time of it: a container started before it ran the old unit.
-        snippet: format!(
+    // The time of it: a container started before it ran the old unit.
+    Deferred::new(
+        DeferredKind::DaemonReload,
+        format!(
             "systemctl daemon-reload\nmkdir -p -- {RUN_DIR}\ndate +%s >{RUN_DIR}/.daemon-reload\npush_changed daemon-reload\n"
         ),
-    }
+    )
 }
 
 #[cfg(test)]
