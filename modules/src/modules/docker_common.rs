@@ -26,9 +26,9 @@ pub const HELPER_DIR: &str = "/usr/local/lib/push";
 /// becomes `$$` everywhere, and a word with anything but plain characters
 /// goes in double quotes with `\`, `"` and control characters escaped. A
 /// NUL byte cannot be passed at all.
-pub fn systemd_quote(word: &str) -> Result<String, String> {
+pub fn systemd_quote(word: &str) -> Result<String, SystemdQuoteError> {
     if word.contains('\0') {
-        return Err("a NUL byte cannot be passed on a systemd command line".into());
+        return Err(SystemdQuoteError::Nul);
     }
     let plain = |c: char| c.is_ascii_alphanumeric() || "_./:@,+=-".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
@@ -51,6 +51,13 @@ pub fn systemd_quote(word: &str) -> Result<String, String> {
     }
     out.push('"');
     Ok(out)
+}
+
+/// A word that no systemd command line can carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SystemdQuoteError {
+    #[error("a NUL byte cannot be passed on a systemd command line")]
+    Nul,
 }
 
 /// A line of free text in a unit file (`Description=`): specifiers are
@@ -316,7 +323,7 @@ mod tests {
         assert_eq!(systemd_quote("50%").unwrap(), "\"50%%\"");
         assert_eq!(systemd_quote("a\"b").unwrap(), r#""a\"b""#);
         assert_eq!(systemd_quote("").unwrap(), "\"\"");
-        assert!(systemd_quote("nul\0").is_err());
+        assert_eq!(systemd_quote("nul\0"), Err(SystemdQuoteError::Nul));
     }
 
     #[test]

@@ -459,7 +459,7 @@ fn instance_names(base: &str, count: u16) -> Vec<String> {
 fn quote_all(words: &[String]) -> Result<String, ArgError> {
     words
         .iter()
-        .map(|w| systemd_quote(w).map_err(|e| ArgError::invalid("command", e)))
+        .map(|w| systemd_quote(w).map_err(|e| ArgError::invalid("command", e.to_string())))
         .collect::<Result<Vec<_>, _>>()
         .map(|w| w.join(" "))
 }
