@@ -1,5 +1,5 @@
 //! What the `docker_*` modules share: quoting for systemd's command lines,
-//! name checks, the plain template environment for unit files, and
+//! name checks, rendering the unit and config files they write, and
 //! building ops out of other modules' ops (each sub-step keeps its own
 //! status, see `templates/docker_sub.sh`).
 

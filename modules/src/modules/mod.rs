@@ -1,5 +1,6 @@
-//! One file per module, each with its template in `modules/templates/`
-//! (shared shell helpers live in `templates/prelude.sh`).
+//! One file (or folder, for `docker_unit`) per module, each with its
+//! template in `modules/templates/`, registered in `templates.rs` (shared
+//! shell helpers live in `templates/prelude.sh`).
 //!
 //! Choices made where Ansible leaves room:
 //! - A probe never fails on a precondition an earlier task of the same run
