@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::docker_common::NoFiles;
-use crate::Op;
+use crate::{DeferredKind, Op};
 
 fn plan(module: &str, args: Value) -> Op {
     let m = crate::lookup(module).unwrap_or_else(|| panic!("no module {module}"));
@@ -85,15 +85,16 @@ fn docker_unit_rollback() {
     let prelude = crate::shell::prelude();
     sh_n("probe", &format!("{prelude}\n{}", op.probe));
     sh_n("apply", &format!("{prelude}\n{}", op.apply));
-    let keys: Vec<&str> = op.deferred.iter().map(|d| d.key.as_str()).collect();
+    let kinds: Vec<&DeferredKind> = op.deferred.iter().map(|d| &d.kind).collect();
+    let unit = |u: &str| u.to_string();
     assert_eq!(
-        keys,
+        kinds,
         [
-            "10-daemon-reload",
-            "50-restart-web-1",
-            "50-restart-web-1/outcome",
-            "50-restart-web-2",
-            "50-restart-web-2/outcome"
+            &DeferredKind::DaemonReload,
+            &DeferredKind::UnitSwitch { unit: unit("web-1") },
+            &DeferredKind::UnitSwitchOutcome { unit: unit("web-1") },
+            &DeferredKind::UnitSwitch { unit: unit("web-2") },
+            &DeferredKind::UnitSwitchOutcome { unit: unit("web-2") },
         ]
     );
     insta::assert_snapshot!(format!("# probe\n{}\n# apply\n{}", op.probe, op.apply));
