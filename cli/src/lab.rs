@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use push_engine::lab::{DEFAULT_HOSTS, DEFAULT_NAME};
 use push_engine::ops;
-use push_engine::ops::lab::{LabDown, LabImages, LabStatus, LabUp};
+use push_lab::commands::{LabDown, LabImages, LabStatus, LabUp};
+use push_lab::{DEFAULT_HOSTS, DEFAULT_NAME};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -77,11 +77,11 @@ pub enum LabCommand {
 pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
     let out = match args.command {
         LabCommand::Up { name, hosts, inventory, prepared } => {
-            ops::lab::up(LabUp { name: name.name, hosts, inventory, prepared })?
+            push_lab::commands::up(LabUp { name: name.name, hosts, inventory, prepared })?
         }
-        LabCommand::Down { name, inventory } => ops::lab::down(LabDown { name: name.name, inventory })?,
-        LabCommand::Status { name } => ops::lab::status(LabStatus { name: name.name })?,
-        LabCommand::Images { name, images } => ops::lab::images(LabImages { name: name.name, only: images })?,
+        LabCommand::Down { name, inventory } => push_lab::commands::down(LabDown { name: name.name, inventory })?,
+        LabCommand::Status { name } => push_lab::commands::status(LabStatus { name: name.name })?,
+        LabCommand::Images { name, images } => push_lab::commands::images(LabImages { name: name.name, only: images })?,
     };
     crate::output::out(&out);
     Ok(0)

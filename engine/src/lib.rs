@@ -12,7 +12,6 @@ pub mod filters;
 pub mod import;
 pub mod inventory;
 pub mod kept_scripts;
-pub mod lab;
 pub mod ops;
 pub mod output_cap;
 pub mod plan;
@@ -23,8 +22,9 @@ pub mod script;
 pub mod shell_context;
 pub mod template;
 pub mod template_limits;
-#[cfg(test)]
-mod test_http;
+/// For tests (here and in the lab crate): a loopback HTTP server.
+#[doc(hidden)]
+pub mod test_http;
 pub mod transport;
 pub mod vault;
 pub mod yaml;

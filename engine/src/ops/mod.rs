@@ -3,7 +3,6 @@
 
 pub mod import;
 mod inventory;
-pub mod lab;
 mod run;
 pub mod vault;
 

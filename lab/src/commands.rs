@@ -1,5 +1,5 @@
 //! `push lab up | down | status | images`: one function each, returning
-//! the text for stdout; progress goes to stderr. See [`crate::lab`].
+//! the text for stdout; progress goes to stderr. See the [crate documentation](crate).
 //!
 //! Exit codes (through [`Error`]): 5 for a bad option value (`--hosts 0`,
 //! a bad `--name`, an unknown image), 4 when the machine is not ready or
@@ -13,19 +13,19 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::diagnostic::Diagnostic;
-use crate::lab::base_image::{self, BuildLock};
-use crate::lab::docker::{Container, Docker};
-use crate::lab::hosts::{self, Runtime};
-use crate::lab::images;
-use crate::lab::inotify;
-use crate::lab::inventory_files::{self, HostEntry, LabFiles};
-use crate::lab::progress::{seconds, Progress};
-use crate::lab::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
-use crate::lab::registry::{self, Registry};
-use crate::lab::{self as labmod, prereqs, LabName, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
+use crate::base_image::{self, BuildLock};
+use crate::docker::{Container, Docker};
+use crate::hosts::{self, Runtime};
+use crate::images;
+use crate::inotify;
+use crate::inventory_files::{self, HostEntry, LabFiles};
+use crate::progress::{seconds, Progress};
+use crate::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
+use crate::registry::{self, Registry};
+use crate::{self as labmod, prereqs, LabName, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
+use push_engine::diagnostic::Diagnostic;
 
-use super::Error;
+use push_engine::ops::Error;
 
 impl From<labmod::Error> for Error {
     fn from(e: labmod::Error) -> Error {

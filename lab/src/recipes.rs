@@ -24,10 +24,10 @@ pub struct Recipe {
 
 macro_rules! file {
     ($dir:literal, $name:literal) => {
-        ($name, include_str!(concat!("../../../lab/images/", $dir, "/", $name)), 0o644)
+        ($name, include_str!(concat!("../images/", $dir, "/", $name)), 0o644)
     };
     ($dir:literal, $name:literal, exec) => {
-        ($name, include_str!(concat!("../../../lab/images/", $dir, "/", $name)), 0o755)
+        ($name, include_str!(concat!("../images/", $dir, "/", $name)), 0o755)
     };
 }
 
@@ -41,7 +41,7 @@ pub const PREPARED_IMAGE: &str = "push-lab/debian-docker:12";
 pub const REGISTRY_IMAGE: &str = "push-lab/registry:2.8";
 
 /// apt sources written into the minbase root filesystem.
-pub const MINBASE_SOURCES_LIST: &str = include_str!("../../../lab/images/minbase/sources.list");
+pub const MINBASE_SOURCES_LIST: &str = include_str!("../images/minbase/sources.list");
 
 pub const HOST: Recipe = Recipe {
     name: "host",

@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::docker::last_line;
-use super::{Error, LabName, Result};
+use crate::docker::last_line;
+use crate::{Error, LabName, Result};
 
 /// First line of every hosts.yml we write; `down` removes only files that
 /// start with it.
@@ -32,7 +32,7 @@ pub struct LabFiles {
 
 impl LabFiles {
     pub fn new(dir: &Path) -> LabFiles {
-        LabFiles { dir: crate::inventory::absolute(dir) }
+        LabFiles { dir: push_engine::inventory::absolute(dir) }
     }
     pub fn hosts_yml(&self) -> PathBuf {
         self.dir.join("hosts.yml")
@@ -272,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hosts.yml");
         std::fs::write(&path, render_hosts_yml(&lab, &files, &hosts, "172.18.0.1:5000")).unwrap();
-        let inv = crate::inventory::Inventory::load(&[path]).unwrap();
+        let inv = push_engine::inventory::Inventory::load(&[path]).unwrap();
         let vars = inv.host_vars("my-lab-2").unwrap();
         assert_eq!(vars["ansible_host"], "172.18.0.4");
         assert_eq!(vars["push_ssh_config"], "/work/inventories/my-lab/.ssh/ssh_config");

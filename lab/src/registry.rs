@@ -16,9 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::docker::Docker;
-use super::recipes::REGISTRY_IMAGE;
-use super::{Error, LabName, Result, LABEL, ROLE_LABEL};
+use crate::docker::Docker;
+use crate::recipes::REGISTRY_IMAGE;
+use crate::{Error, LabName, Result, LABEL, ROLE_LABEL};
 
 pub const PORT: u16 = 5000;
 
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn http_get_against_a_tiny_server() {
         let body = "{\"repositories\":[\"mail\",\"web\"]}\n";
-        let (addr, server) = crate::test_http::answer_once(format!(
+        let (addr, server) = push_engine::test_http::answer_once(format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ));

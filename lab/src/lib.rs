@@ -25,6 +25,7 @@
 //! known_hosts) and [`images`] (the example images).
 
 pub mod base_image;
+pub mod commands;
 pub mod docker;
 pub mod hosts;
 pub mod images;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::escape_controls;
+use push_engine::report::escape_controls;
 
 pub struct Progress {
     spinner: Option<ProgressBar>,

@@ -1,12 +1,12 @@
 //! The example images `push lab images` builds and pushes into the lab
 //! registry, for playbooks that deploy containers to the lab hosts.
 
-use super::base_image::ensure_image;
-use super::docker::Docker;
-use super::progress::Progress;
-use super::recipes::{Recipe, MAIL, WEB, WEBMAIL};
-use super::registry::Registry;
-use super::{Error, Result};
+use crate::base_image::ensure_image;
+use crate::docker::Docker;
+use crate::progress::Progress;
+use crate::recipes::{Recipe, MAIL, WEB, WEBMAIL};
+use crate::registry::Registry;
+use crate::{Error, Result};
 
 pub struct ExampleImage {
     /// Repository name in the registry (`web`).

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{Error, Result};
+use crate::{Error, Result};
 
 /// How many trailing output lines a failed streaming command keeps for its
 /// error message and the printed tail.

@@ -5,7 +5,7 @@
 //! Past it, systemd on a new host cannot watch its `.path` units and the
 //! host boots degraded (`systemd-ask-password-*.path` failed).
 
-use super::{Error, Result};
+use crate::{Error, Result};
 
 /// What one booted lab host holds: counted on Debian 12 hosts (systemd 5,
 /// dbus-daemon 1, systemd-logind 1, journald while it starts): 7 to 8.

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::docker::Docker;
-use super::{Error, LabName, Result, INDEX_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
+use crate::docker::Docker;
+use crate::{Error, LabName, Result, INDEX_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
 
 /// How long one host may take to reach `running`.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Error, Result};
+use crate::{Error, Result};
 
 /// `program` on `$PATH`, or in the sbin folders a non-root `$PATH` lacks.
 pub fn find_program(program: &str) -> Option<PathBuf> {

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::docker::{last_line, stream_command, Docker};
-use super::progress::Progress;
-use super::recipes::{hex, Recipe, MINBASE_IMAGE, MINBASE_SOURCES_LIST, RECIPE_LABEL};
-use super::{prereqs, Error, Result};
+use crate::docker::{last_line, stream_command, Docker};
+use crate::progress::Progress;
+use crate::recipes::{hex, Recipe, MINBASE_IMAGE, MINBASE_SOURCES_LIST, RECIPE_LABEL};
+use crate::{prereqs, Error, Result};
 
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
