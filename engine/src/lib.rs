@@ -17,7 +17,7 @@ pub mod output_cap;
 pub mod plan;
 pub mod playbook;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod script;
 pub mod shell_context;
 pub mod template;

@@ -9,7 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
 use crate::report::{JsonReporter, Reporter, TextReporter};
-use crate::runner::{self, RunOptions};
+use crate::run::{self as run_path, RunOptions};
 use crate::template::Vars;
 use crate::transport::{DefaultConnector, LocalConnector, SshConnector, SshOptions};
 
@@ -178,7 +178,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         rollback: cmd.rollback,
         remote_user: cmd.remote_user.clone(),
         become_password,
-        lock: Some(runner::LockOptions {
+        lock: Some(run_path::LockOptions {
             holder: lock_holder(&cmd.playbook, if cmd.rollback { "rollback" } else { "run" }),
             wait_secs: cmd.lock_wait,
             break_stale: cmd.break_stale_lock,
@@ -220,7 +220,7 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
         list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?;
         return Ok(Outcome::Ok);
     }
-    let prepared = runner::prepare(&playbook, &inventory, &opts)?;
+    let prepared = run_path::prepare(&playbook, &inventory, &opts)?;
     let reporter: Arc<dyn Reporter> = match cmd.format {
         OutputFormat::Json => Arc::new(JsonReporter),
         OutputFormat::Text => {
@@ -256,7 +256,7 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
     // we wait for them to go, and the control directory goes with the
     // connector.
     let recap = tokio::select! {
-        recap = runner::execute(prepared, Arc::clone(&connector) as _, reporter, &opts) => recap,
+        recap = run_path::execute(prepared, Arc::clone(&connector) as _, reporter, &opts) => recap,
         signal = stop => {
             connector.ssh.end_dropped().await;
             return Err(Error::Interrupted(signal));
@@ -296,7 +296,7 @@ fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bo
     for (i, play) in playbook.plays.iter().enumerate() {
         let _ = writeln!(text, "\n  play #{} ({}): {}", i + 1, play.hosts, play.name);
         if hosts {
-            let matched = runner::play_hosts(play, inventory, opts.limit.as_deref())?.hosts;
+            let matched = run_path::play_hosts(play, inventory, opts.limit.as_deref())?.hosts;
             let _ = writeln!(text, "    pattern: ['{}']", play.hosts);
             let _ = writeln!(text, "    hosts ({}):", matched.len());
             for h in matched {
@@ -305,7 +305,7 @@ fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bo
         }
         if tasks {
             let _ = writeln!(text, "    tasks:");
-            for task in play.tasks.iter().filter(|t| runner::tag_selected(t, opts)) {
+            for task in play.tasks.iter().filter(|t| run_path::tag_selected(t, opts)) {
                 let mut tags: Vec<&str> = task.tags.iter().map(String::as_str).collect();
                 tags.sort_unstable();
                 let _ = writeln!(text, "      {}\tTAGS: [{}]", task.display_name(), tags.join(", "));

@@ -1,4 +1,4 @@
-//! Events from the runner and the reporters that show them: plain lines,
+//! Events from the run path and the reporters that show them: plain lines,
 //! progress bars on a terminal, or JSON lines. One [`Printer`] picks.
 
 mod json;
@@ -138,7 +138,7 @@ impl Recap {
     }
 }
 
-/// Where runner events go. Implementations must be cheap: they are called
+/// Where run events go. Implementations must be cheap: they are called
 /// from every host's task.
 pub trait Reporter: Send + Sync {
     fn play_start(&self, play: &str, hosts: &[String], check: bool);

@@ -1,7 +1,7 @@
-//! How scripts reach hosts. The runner only knows [`Connector`] and
+//! How scripts reach hosts. The run path only knows [`Connector`] and
 //! [`Connection`]: run a script, get its output. SSH is the real one; the
 //! local one runs `sh` on this machine (`ansible_connection=local`) and lets
-//! the runner be tested without SSH.
+//! the run path be tested without SSH.
 
 mod local;
 mod ssh;

@@ -1,0 +1,266 @@
+//! One segment of a host's plan: a probe (every step's look, one exec),
+//! the decision of what differs, an apply (one exec, from the first step
+//! that differs, with the play's final actions in its last segment), then
+//! each task's result.
+
+use std::collections::HashMap;
+
+use minijinja::value::{Serde, Value as JinjaValue};
+use serde_json::{json, Value};
+
+use super::finals::{announced_defers, apply_phase, Final, Finals};
+use super::results::{diff_text, item_message, register_value, step_message, step_status};
+use super::session::{HostRun, OnHost};
+use crate::plan::{Planned, Segment, Step};
+use crate::report::Status;
+use crate::script::{self, ScriptStep, StepReport};
+use crate::template::Scope;
+
+/// One step of a segment, flattened out of its task.
+pub(super) struct Flat<'a> {
+    pub(super) entry: usize,
+    pub(super) step: &'a Step,
+}
+
+impl HostRun<'_> {
+    pub(super) fn script_step<'b>(&self, i: usize, f: &Flat<'b>, probe: bool, finals: &Finals) -> ScriptStep<'b> {
+        let task = &self.play.tasks[f.step.task];
+        ScriptStep {
+            id: i.to_string(),
+            snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
+            become_: f.step.become_.as_ref(),
+            notify: self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
+            defers: f
+                .step
+                .op
+                .deferred
+                .iter()
+                .map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone()))))
+                .collect(),
+            ignore_errors: task.ignore_errors,
+            prefetch: probe.then_some(&f.step.op.prefetch),
+            attachment: if probe { None } else { f.step.op.attachment.as_ref() },
+        }
+    }
+
+    /// Probe, decide, apply one segment. Returns the registered results, or
+    /// None if the host failed.
+    pub(super) async fn segment(
+        &self,
+        on: &OnHost<'_>,
+        scope: &Scope,
+        segment: &Segment,
+        finals: &mut Finals,
+        last: bool,
+    ) -> Option<Vec<(String, JinjaValue)>> {
+        let name = on.name;
+        let mut flat: Vec<Flat> = Vec::new();
+        for (entry, planned) in segment.entries.iter().enumerate() {
+            if let Planned::Run { steps, .. } = planned {
+                flat.extend(steps.iter().map(|step| Flat { entry, step }));
+            }
+        }
+        for f in &flat {
+            for d in &f.step.op.deferred {
+                finals.catalog.entry(d.key.clone()).or_insert_with(|| (d.clone(), f.step.become_.clone()));
+            }
+        }
+
+        // Probe: one exec, every step's look.
+        let mut probe_reports: HashMap<String, StepReport> = HashMap::new();
+        if !flat.is_empty() {
+            let steps: Vec<ScriptStep> =
+                flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
+            let mut script = script::probe(&steps, self.opts.diff);
+            script.become_password = on.become_password.cloned();
+            self.reporter.host_phase(name, "probing");
+            let secret = flat.iter().any(|f| f.step.secret);
+            probe_reports =
+                self.exec(on, &script, "probing", secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        }
+        let first_change = flat
+            .iter()
+            .enumerate()
+            .position(|(i, _)| probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0));
+        if self.opts.check {
+            for (i, f) in flat.iter().enumerate() {
+                if let Some(r) = probe_reports.get(&i.to_string()) {
+                    finals.raised.extend(self.raised_by(f.step, r));
+                }
+            }
+        }
+
+        // Apply: one exec, from the first step that differs, plus (in the
+        // play's last segment) the final actions that are or may be raised.
+        let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
+        let mut applied_from = flat.len();
+        let mut final_plan = Vec::new();
+        if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
+            applied_from = first_change.unwrap_or(flat.len());
+            let steps: Vec<ScriptStep> = flat
+                .iter()
+                .enumerate()
+                .skip(applied_from)
+                .map(|(i, f)| self.script_step(i, f, false, finals))
+                .collect();
+            if last {
+                final_plan = self.final_steps(scope, finals);
+            }
+            let final_script: Vec<(String, ScriptStep)> = final_plan
+                .iter()
+                .flat_map(|(fin, _, steps)| {
+                    let flag = finals.flag(fin);
+                    steps.iter().enumerate().map(move |(k, s)| {
+                        let ignore_errors = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                        let step = ScriptStep {
+                            id: format!("{flag}_{k}"),
+                            snippet: &s.op.apply,
+                            become_: s.become_.as_ref(),
+                            notify: vec![],
+                            defers: vec![],
+                            ignore_errors,
+                            prefetch: None,
+                            attachment: s.op.attachment.as_ref(),
+                        };
+                        (flag.clone(), step)
+                    })
+                })
+                .collect();
+            let raised: Vec<String> = finals.raised.iter().map(|f| finals.flag(f)).collect();
+            let mut script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
+            script.become_password = on.become_password.cloned();
+            // The apply is one exec: say what it will be waiting for.
+            let probed =
+                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
+            let announced = announced_defers(&finals.raised, probed);
+            let phase = apply_phase(&final_plan, &announced, finals);
+            self.reporter.host_phase(name, &phase);
+            let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
+                || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
+            apply_reports =
+                self.exec(on, &script, &phase, secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
+                let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
+                self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
+                return None;
+            }
+            if !last {
+                // Raised here, run at the end of the play.
+                for (i, f) in flat.iter().enumerate().skip(applied_from) {
+                    if let Some(r) = apply_reports.get(&i.to_string()) {
+                        finals.raised.extend(self.raised_by(f.step, r));
+                    }
+                }
+            }
+        }
+
+        // Report, per task, from the apply where it ran, else the probe.
+        let mut registered = Vec::new();
+        for (entry, planned) in segment.entries.iter().enumerate() {
+            let task = &self.play.tasks[planned.task()];
+            let label = self.task_label(task, scope);
+            if let Planned::Skipped { reason, .. } = planned {
+                self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
+                if let Some(r) = &task.register {
+                    registered.push((
+                        r.clone(),
+                        JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason}))),
+                    ));
+                }
+                continue;
+            }
+            let mut results = Vec::new();
+            let mut statuses = Vec::new();
+            let mut msgs = Vec::new();
+            let mut diffs = Vec::new();
+            for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
+                let id = i.to_string();
+                let from_apply = i >= applied_from;
+                let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
+                // No report: the host stopped at an earlier failure.
+                let Some(report) = report else { continue };
+                let status = step_status(report);
+                // A task may report what an earlier run's rollout did on
+                // the host (a switch that run went away from): this run's.
+                if from_apply {
+                    let events = report.rollouts().map(String::from);
+                    self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
+                }
+                // A step carrying a vaulted value says no more than a no_log one.
+                let no_log = task.no_log || f.step.secret;
+                if self.opts.diff && !no_log && report.changed() {
+                    if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
+                        diffs.push(d);
+                    }
+                }
+                if let Some(m) = step_message(report, status, no_log) {
+                    msgs.push(item_message(f.step, no_log, m));
+                }
+                results.push(register_value(
+                    report,
+                    status,
+                    f.step.item.as_ref(),
+                    no_log,
+                    !from_apply && !self.opts.check,
+                ));
+                statuses.push(status);
+            }
+            if statuses.is_empty() {
+                continue;
+            }
+            let status = statuses.iter().copied().max().unwrap_or(Status::Ok);
+            let ignored = status == Status::Failed && task.ignore_errors;
+            let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
+            result.ignored = ignored;
+            result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+            self.report(result);
+            if let Some(r) = &task.register {
+                let value = if task.loop_.is_some() {
+                    let any =
+                        |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
+                    let all_skipped =
+                        results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
+                    json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
+                } else {
+                    results.into_iter().next().unwrap_or(json!({}))
+                };
+                registered.push((r.clone(), JinjaValue::from(Serde(value))));
+            }
+            if status == Status::Failed && !ignored {
+                return None;
+            }
+        }
+
+        if last {
+            if self.opts.check {
+                for fin in &finals.raised {
+                    let label = match fin {
+                        Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |(d, _)| d.label.clone()),
+                        Final::Handler(h) => format!("handler: {}", self.task_label(&self.play.handlers[*h], scope)),
+                    };
+                    self.report(self.result(name, label, Status::Changed, Some("would run".into())));
+                }
+            }
+            for (fin, label, steps) in &final_plan {
+                let flag = finals.flag(fin);
+                let reports: Vec<&StepReport> =
+                    (0..steps.len()).filter_map(|k| apply_reports.get(&format!("{flag}_{k}"))).collect();
+                if reports.is_empty() {
+                    continue;
+                }
+                let status = reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
+                let no_log =
+                    matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
+                let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
+                let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
+                self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
+                let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                self.report(self.result(name, label.clone(), status, msg));
+                if status == Status::Failed && !ignore {
+                    return None;
+                }
+            }
+        }
+        Some(registered)
+    }
+}

@@ -1,0 +1,117 @@
+//! What a step's report means: its status, the message shown, the value
+//! `register:` stores, and the diff of what it changed.
+
+use serde_json::{json, Value};
+
+use crate::plan::Step;
+use crate::report::Status;
+use crate::script::StepReport;
+
+/// A step's status. From a probe (check mode), "changed" means "would change".
+pub(super) fn step_status(r: &StepReport) -> Status {
+    if r.rc != 0 {
+        Status::Failed
+    } else if r.changed() {
+        Status::Changed
+    } else if r.skipped() {
+        Status::Skipped
+    } else {
+        Status::Ok
+    }
+}
+
+/// What to say of a step. Under `no_log`, only that a failure's output is
+/// hidden: a module's reason may quote its arguments (a path, a name), and
+/// those may be the secret, as in Ansible.
+pub(super) fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> {
+    if no_log {
+        return (status == Status::Failed).then(|| "the output has been hidden due to no_log".into());
+    }
+    match status {
+        Status::Failed => {
+            let stderr = String::from_utf8_lossy(&r.stderr);
+            let stdout = String::from_utf8_lossy(&r.stdout);
+            let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
+            let mut message =
+                if detail.is_empty() { format!("exit code {}", r.rc) } else { format!("exit code {}: {detail}", r.rc) };
+            if detail.contains(SUDO_WANTS_A_PASSWORD) {
+                message.push_str(SUDO_PASSWORD_HINT);
+            }
+            Some(message)
+        }
+        Status::Changed | Status::Skipped => r.reason().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// What sudo says when the login user's sudo needs a password push was
+/// not given.
+const SUDO_WANTS_A_PASSWORD: &str = "sudo: a password is required";
+const SUDO_PASSWORD_HINT: &str =
+    "\n  hint: the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password";
+
+/// A step's message, after its loop item; under `no_log`, after the item's
+/// place in the loop only: the item may be the secret (a loop over
+/// passwords).
+pub(super) fn item_message(step: &Step, no_log: bool, msg: String) -> String {
+    match &step.item {
+        None => msg,
+        Some(_) if no_log => format!("(item {}) {msg}", step.item_position),
+        Some(item) => format!("({}) {msg}", item_label(item)),
+    }
+}
+
+pub(super) fn item_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What `register:` stores, shaped like Ansible's result.
+pub(super) fn register_value(
+    r: &StepReport,
+    status: Status,
+    item: Option<&Value>,
+    no_log: bool,
+    before_apply: bool,
+) -> Value {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
+    let (stdout, stderr) =
+        if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
+    let mut v = json!({
+        "changed": status == Status::Changed,
+        "failed": status == Status::Failed,
+        "skipped": status == Status::Skipped,
+        "rc": r.rc,
+        "stdout": stdout,
+        "stderr": stderr,
+        "stdout_lines": stdout.lines().collect::<Vec<_>>(),
+        "stderr_lines": stderr.lines().collect::<Vec<_>>(),
+        "msg": r.reason().unwrap_or_default(),
+    });
+    if let Some(item) = item {
+        v["item"] = item.clone();
+    }
+    v
+}
+
+/// A unified diff of what a step changes, from the probe's "before" and the
+/// controller's (or the host's) "after".
+pub(super) fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<String> {
+    let probe = probe?;
+    let after = step.op.diff_after.clone().or_else(|| probe.after.clone())?;
+    let before = probe.before.clone().unwrap_or_default();
+    let (before, after) = (String::from_utf8_lossy(&before).into_owned(), String::from_utf8_lossy(&after).into_owned());
+    if before == after {
+        return None;
+    }
+    let label = step.op.diff_label.clone().unwrap_or_default();
+    Some(
+        similar::TextDiff::from_lines(&before, &after)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("before: {label}"), &format!("after: {label}"))
+            .to_string(),
+    )
+}
