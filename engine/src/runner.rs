@@ -86,7 +86,8 @@ pub struct PreparedHost {
     /// `push_lock_path`; None: the host's default (see `push_lock` in
     /// script_runtime.sh), which depends on the login user.
     pub lock_path: Option<String>,
-    /// What sudo is given when it asks (see `push_as` in script_runtime.sh).
+    /// What sudo or su is given when it asks (see `push_sudo` and `push_su`
+    /// in script_runtime.sh).
     pub become_password: Option<script::BecomePassword>,
     pub scope: Scope,
     pub first: Segment,
@@ -200,10 +201,7 @@ const UNHONOURED_CONNECTION_VARS: &[(&str, &str)] = &[
     ("ansible_ssh_pipelining", "push always sends its scripts on ssh's stdin"),
     ("ansible_pipelining", "push always sends its scripts on ssh's stdin"),
     ("ansible_ssh_retries", "push connects once; an unreachable host is reported"),
-    ("ansible_become", "use `become:` in the play, or -b"),
-    ("ansible_become_user", "use `become_user:` in the play, or --become-user"),
-    ("ansible_become_exe", "push runs `sudo` on PATH"),
-    ("ansible_become_flags", "push runs sudo with its own flags"),
+    ("ansible_become_exe", "push runs the `sudo` or `su` on PATH"),
     ("ansible_timeout", "use --timeout"),
     ("ansible_ssh_timeout", "use --timeout"),
     ("ansible_host_key_checking", "use --accept-new-host-keys"),
@@ -227,19 +225,13 @@ fn unhonoured_connection_vars(host: &str, scope: &Scope) -> Vec<String> {
     warnings
 }
 
-/// A host's own sudo password (`ansible_become_password`, or its older
-/// name `ansible_become_pass`), and the method it asks for: push becomes
-/// with sudo only, so any other is refused rather than quietly replaced.
+/// A host's own become password (`ansible_become_password`, or its older
+/// name `ansible_become_pass`): sudo's is the login user's, su's that of
+/// the user it becomes.
 fn become_password(name: &str, scope: &Scope) -> Result<Option<script::BecomePassword>, Diagnostic> {
     let get = |key: &str| -> Result<Option<Value>, Diagnostic> {
         scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))
     };
-    if let Some(Value::String(method)) = get("ansible_become_method")? {
-        if method != "sudo" {
-            return Err(Diagnostic::new(format!("host {name}: ansible_become_method `{method}` is not supported"))
-                .with_hint("push becomes other users with sudo only: set ansible_become_method to sudo or remove it"));
-        }
-    }
     for key in ["ansible_become_password", "ansible_become_pass"] {
         let password = match get(key)? {
             None | Some(Value::Null) => continue,
@@ -323,12 +315,30 @@ pub fn prepare<'a>(
                 _ => inventory.host_vars(host).unwrap_or_default(),
             };
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
-            plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
             let at_host = |d: Diagnostic| match inventory.host_span(host) {
                 Some(span) => d.or_at(span),
                 None => d,
             };
+            // The host's own become settings are checked before any plan
+            // uses them, so that a bad one points at the host's line.
+            let host_become = plan::host_become(&scope).map_err(|mut d| {
+                d.message = format!("host {host}: {}", d.message);
+                at_host(d)
+            })?;
+            if let Some(flags) = &host_become.flags {
+                let method = host_become.method.unwrap_or_default();
+                crate::become_method::parse_flags(method, flags)
+                    .or_else(|e| match host_become.method {
+                        // The play may name another method: checked again per task.
+                        None => crate::become_method::parse_flags(crate::become_method::Method::Su, flags).map_err(|_| e),
+                        Some(_) => Err(e),
+                    })
+                    .map_err(|e| {
+                        at_host(Diagnostic::new(format!("host {host}: ansible_become_flags: {e}")).with_hint(e.hint()))
+                    })?;
+            }
+            plan::check_reads(play, &selected, &scope)?;
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent()).map_err(at_host)?;
             let target = target(host, &scope, play, opts).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
@@ -460,7 +470,7 @@ enum Final {
 struct Finals {
     /// Each action, with the `become` of the first task that brought it
     /// (a daemon-reload needs the privileges the unit's writer had).
-    catalog: std::collections::BTreeMap<String, (push_modules::Deferred, Option<crate::playbook::Become>)>,
+    catalog: std::collections::BTreeMap<String, (push_modules::Deferred, Option<crate::become_method::BecomeAs>)>,
     raised: BTreeSet<Final>,
 }
 
@@ -984,8 +994,9 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
             let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
             let mut message =
                 if detail.is_empty() { format!("exit code {}", r.rc) } else { format!("exit code {}: {detail}", r.rc) };
-            if detail.contains(SUDO_WANTS_A_PASSWORD) {
-                message.push_str(SUDO_PASSWORD_HINT);
+            if let Some((_, hint)) = BECOME_HINTS.iter().find(|(said, _)| detail.contains(said)) {
+                message.push_str("\n  hint: ");
+                message.push_str(hint);
             }
             Some(message)
         }
@@ -994,11 +1005,26 @@ fn step_message(r: &StepReport, status: Status, no_log: bool) -> Option<String> 
     }
 }
 
-/// What sudo says when the login user's sudo needs a password push was
-/// not given.
-const SUDO_WANTS_A_PASSWORD: &str = "sudo: a password is required";
-const SUDO_PASSWORD_HINT: &str =
-    "\n  hint: the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password";
+/// What sudo and su (or push_sudo and push_su, script_runtime.sh) say when
+/// becoming fails for want of the right password, and the way out.
+const BECOME_HINTS: &[(&str, &str)] = &[
+    (
+        "sudo: a password is required",
+        "the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password",
+    ),
+    (
+        "sudo on this host refused the become password",
+        "sudo asks for the login user's password: check the one given with -K or this host's ansible_become_password",
+    ),
+    (
+        "su: a password is required",
+        "su needs the password of the user it becomes: give it with -K (--ask-become-pass) or ansible_become_password",
+    ),
+    (
+        "su on this host refused the become password",
+        "su asks for the password of the user it becomes (root's for root): check the one given with -K or this host's ansible_become_password",
+    ),
+];
 
 /// A step's message, after its loop item; under `no_log`, after the item's
 /// place in the loop only: the item may be the secret (a loop over
