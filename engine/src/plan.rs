@@ -554,3 +554,112 @@ pub fn play_scope(play: &Play, inventory_vars: Vars, extra: &Arc<Vars>, native: 
         native,
     )
 }
+
+#[cfg(test)]
+mod become_tests {
+    use super::*;
+    use crate::become_method::Method;
+    use crate::playbook::{become_by_default, load_playbook, Become};
+
+    const PLAYBOOK: &str = r#"
+- hosts: all
+  become: true
+  become_user: play-user
+  tasks:
+    - name: from the play
+      command: "true"
+    - name: own keywords
+      command: "true"
+      become_user: task-user
+      become_method: su
+      become_flags: "-l"
+    - name: off
+      command: "true"
+      become: false
+    - name: flags only
+      command: "true"
+      become_flags: "-H"
+- hosts: all
+  tasks:
+    - name: unsaid
+      command: "true"
+"#;
+
+    type Resolved = Result<Option<(String, Method, Vec<String>)>, String>;
+
+    /// Who each task becomes, given the command line's defaults and a
+    /// host's variables.
+    fn resolved(cli: &Become, host_vars: &[(&str, Value)]) -> Vec<Resolved> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yml");
+        std::fs::write(&path, PLAYBOOK).unwrap();
+        let mut playbook = load_playbook(&path).unwrap();
+        become_by_default(&mut playbook, cli);
+        let vars: Vars = host_vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut out = Vec::new();
+        for play in &playbook.plays {
+            let scope = play_scope(play, vars.clone(), &Arc::new(Vars::new()), HashMap::new());
+            for task in &play.tasks {
+                let b = resolve_become(task, &scope).map_err(|d| d.message);
+                out.push(b.map(|b| b.map(|b| (b.user, b.method, b.flags))));
+            }
+        }
+        out
+    }
+
+    fn as_(user: &str, method: Method, flags: &[&str]) -> Resolved {
+        Ok(Some((user.into(), method, flags.iter().map(|f| f.to_string()).collect())))
+    }
+
+    #[test]
+    fn the_playbook_alone() {
+        assert_eq!(
+            resolved(&Become::default(), &[]),
+            [
+                as_("play-user", Method::Sudo, &[]),
+                as_("task-user", Method::Su, &["-l"]),
+                Ok(None),
+                as_("play-user", Method::Sudo, &["-H"]),
+                Ok(None),
+            ]
+        );
+    }
+
+    /// `-b --become-user cli-user --become-method su` fills only what the
+    /// playbook leaves unsaid; flags meant for sudo are refused under su.
+    #[test]
+    fn the_command_line_fills_what_the_playbook_leaves_unsaid() {
+        let cli = Become { enabled: Some(true), user: Some("cli-user".into()), method: Some(Method::Su), flags: None };
+        assert_eq!(
+            resolved(&cli, &[]),
+            [
+                as_("play-user", Method::Su, &[]),
+                as_("task-user", Method::Su, &["-l"]),
+                Ok(None),
+                Err("`become_flags` has `-H`, which push does not pass to su".into()),
+                as_("cli-user", Method::Su, &[]),
+            ]
+        );
+    }
+
+    /// A host's `ansible_become*` variables win over every keyword, a
+    /// `become: false` included, as in Ansible.
+    #[test]
+    fn host_variables_win() {
+        let host = [
+            ("ansible_become", Value::String("yes".into())),
+            ("ansible_become_user", Value::String("host-user".into())),
+            ("ansible_become_method", Value::String("sudo".into())),
+            ("ansible_become_flags", Value::String("-E".into())),
+        ];
+        let all = as_("host-user", Method::Sudo, &["-E"]);
+        assert_eq!(resolved(&Become::default(), &host), vec![all; 5]);
+        let off = resolved(&Become::default(), &[("ansible_become", Value::Bool(false))]);
+        assert_eq!(off, vec![Ok(None); 5]);
+        let user_only = resolved(&Become::default(), &[("ansible_become_user", Value::String("h".into()))]);
+        assert_eq!(user_only[0], as_("h", Method::Sudo, &[]));
+        assert_eq!(user_only[4], Ok(None), "ansible_become_user alone does not turn become on");
+        let bad = resolved(&Become::default(), &[("ansible_become_method", Value::String("doas".into()))]);
+        assert!(bad[0].as_ref().unwrap_err().contains("`doas` is not supported"), "{bad:?}");
+    }
+}
