@@ -148,7 +148,7 @@ push_su_checked() {
     case $push_su_e in
     *"Authentication failure"*)
         if [ -n "${PUSH_BECOME_PW+set}" ]; then
-            echo "su on this host refused the become password for $push_su_user: incorrect password (su asks for the password of $push_su_user, not of the login user $(id -un))" >&2
+            echo "su on this host refused the become password for $push_su_user: incorrect password" >&2
         else
             echo "su: a password is required to become $push_su_user" >&2
         fi
