@@ -1021,6 +1021,10 @@ const BECOME_HINTS: &[(&str, &str)] = &[
         "su needs the password of the user it becomes: give it with -K (--ask-become-pass) or ansible_become_password",
     ),
     (
+        "This account is currently not available",
+        "su runs the step from the user's shell in /etc/passwd, here nologin: add `become_flags: \"-s /bin/sh\"`",
+    ),
+    (
         "su on this host refused the become password",
         "su asks for the password of the user it becomes (root's for root): check the one given with -K or this host's ansible_become_password",
     ),
