@@ -556,10 +556,8 @@ fn sudo_become_flags_reach_sudo() {
       become_flags: "-E"
 "#,
     );
-    let out = PushCmd::run_playbook(&pb, &inv)
-        .args(["--format", "json", "-K"])
-        .stdin(format!("{}\n", user.password()))
-        .run();
+    let out =
+        PushCmd::run_playbook(&pb, &inv).args(["--format", "json", "-K"]).stdin(format!("{}\n", user.password())).run();
     out.assert_code(0);
     assert_eq!(out.task("h1", "environment reset").status, "changed", "{out}");
     assert_eq!(out.task("h1", "environment kept").status, "changed", "{out}");

@@ -214,9 +214,9 @@ impl Lookup<'_> {
         let Some((v, span)) = self.raw(key).filter(|(v, _)| !v.trim().is_empty()) else { return Ok(None) };
         match crate::become_method::Method::parse(v.trim()) {
             Some(method) => Ok(Some(method)),
-            None => Err(self
-                .bad(key, span, format!("`{v}` is not supported"))
-                .with_hint(crate::become_method::METHOD_HINT)),
+            None => {
+                Err(self.bad(key, span, format!("`{v}` is not supported")).with_hint(crate::become_method::METHOD_HINT))
+            }
         }
     }
 

@@ -45,7 +45,18 @@ impl Method {
     fn flag(self, name: &str) -> Option<Flag> {
         let (plain, valued): (&[&str], &[&str]) = match self {
             Method::Sudo => (
-                &["-H", "--set-home", "-E", "--preserve-env", "-P", "--preserve-groups", "-S", "--stdin", "-n", "--non-interactive"],
+                &[
+                    "-H",
+                    "--set-home",
+                    "-E",
+                    "--preserve-env",
+                    "-P",
+                    "--preserve-groups",
+                    "-S",
+                    "--stdin",
+                    "-n",
+                    "--non-interactive",
+                ],
                 &["-g", "--group"],
             ),
             Method::Su => (

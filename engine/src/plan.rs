@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::Value as JinjaValue;
 use serde_json::Value;
 
+use crate::become_method::{BecomeAs, Method, METHOD_HINT};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::{Credential, DigestResolver};
-use crate::become_method::{BecomeAs, Method, METHOD_HINT};
 use crate::playbook::{Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 
@@ -294,10 +294,9 @@ pub fn host_become(scope: &Scope) -> Result<HostBecome, Diagnostic> {
         None => None,
     };
     let method = match text("ansible_become_method")? {
-        Some(name) => Some(
-            Method::parse(&name)
-                .ok_or_else(|| Diagnostic::new(format!("ansible_become_method `{name}` is not supported")).with_hint(METHOD_HINT))?,
-        ),
+        Some(name) => Some(Method::parse(&name).ok_or_else(|| {
+            Diagnostic::new(format!("ansible_become_method `{name}` is not supported")).with_hint(METHOD_HINT)
+        })?),
         None => None,
     };
     Ok(HostBecome { enabled, user: text("ansible_become_user")?, method, flags: text("ansible_become_flags")? })
@@ -315,8 +314,9 @@ pub fn resolve_become(task: &Task, scope: &Scope) -> Result<Option<BecomeAs>, Di
     }
     let method = host.method.or(task.become_.method).unwrap_or_default();
     let flags = match (&host.flags, &task.become_.flags) {
-        (Some(text), _) => crate::become_method::parse_flags(method, text)
-            .map_err(|e| Diagnostic::new(format!("this host's ansible_become_flags, for {method}: {e}")).with_hint(e.hint()))?,
+        (Some(text), _) => crate::become_method::parse_flags(method, text).map_err(|e| {
+            Diagnostic::new(format!("this host's ansible_become_flags, for {method}: {e}")).with_hint(e.hint())
+        })?,
         (None, Some(written)) => crate::become_method::parse_flags(method, &written.text)
             .map_err(|e| Diagnostic::at(&written.span, e.to_string()).with_hint(e.hint()))?,
         (None, None) => Vec::new(),

@@ -330,7 +330,9 @@ pub fn prepare<'a>(
                 crate::become_method::parse_flags(method, flags)
                     .or_else(|e| match host_become.method {
                         // The play may name another method: checked again per task.
-                        None => crate::become_method::parse_flags(crate::become_method::Method::Su, flags).map_err(|_| e),
+                        None => {
+                            crate::become_method::parse_flags(crate::become_method::Method::Su, flags).map_err(|_| e)
+                        }
                         Some(_) => Err(e),
                     })
                     .map_err(|e| {

@@ -839,7 +839,8 @@ mod tests {
                 flags: flags.iter().map(|f| f.to_string()).collect(),
             };
             let snippet = "id -un; echo to-stderr >&2; push_changed as nobody; echo new >\"$PUSH_D/after\"; cat";
-            let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", snippet) }], &[], &[], None));
+            let reports =
+                run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", snippet) }], &[], &[], None));
             let r = &reports[0];
             assert_eq!(r.rc, 0, "{flags:?}: {}", String::from_utf8_lossy(&r.stderr));
             assert_eq!(String::from_utf8_lossy(&r.stdout), "nobody\n", "{flags:?}");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::keywords;
-use crate::become_method::{Method, METHOD_HINT};
 use super::model::*;
+use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
 use crate::yaml::{self, Key, Node, NodeValue};
@@ -559,7 +559,9 @@ fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Rol
         }
         // Role parameters (`- role: x` with `port: 80`) are variables too.
         for (key, value) in entry.as_map().unwrap_or(&[]) {
-            if !["role", "name", "tags", "vars", "become", "become_user", "become_method", "become_flags", "when"].contains(&key.name.as_str()) {
+            if !["role", "name", "tags", "vars", "become", "become_user", "become_method", "become_flags", "when"]
+                .contains(&key.name.as_str())
+            {
                 vars.insert(key.name.clone(), value.to_json());
             }
         }
