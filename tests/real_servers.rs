@@ -562,3 +562,38 @@ fn sudo_become_flags_reach_sudo() {
     assert_eq!(out.task("h1", "environment reset").status, "changed", "{out}");
     assert_eq!(out.task("h1", "environment kept").status, "changed", "{out}");
 }
+
+/// A root login becomes anyone through su without a password; an account
+/// whose shell is nologin needs `become_flags: -s /bin/sh`, which the
+/// failure says.
+#[test]
+fn su_from_root_to_a_nologin_account() {
+    require!(require_sshd());
+    assert!(is_root(), "this test logs in as root");
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path(), host.user(), &[("h1", &host, "")]);
+    let pb = dir.path().join("nobody.yml");
+    write(
+        &pb,
+        r#"
+- name: nobody
+  hosts: all
+  become: true
+  become_method: su
+  become_user: nobody
+  tasks:
+    - name: with a shell
+      shell: 'test "$(id -un)" = nobody'
+      become_flags: "-s /bin/sh"
+    - name: without
+      command: "true"
+"#,
+    );
+    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    out.assert_code(2);
+    assert_eq!(out.task("h1", "with a shell").status, "changed", "{out}");
+    let failed = out.task("h1", "without");
+    assert!(failed.msg.contains("This account is currently not available"), "{out}");
+    assert!(failed.msg.contains("become_flags: \"-s /bin/sh\""), "{out}");
+}
