@@ -205,8 +205,11 @@ cases!(
     vault_extra_vars_without_password,
     vault_value_in_a_bad_argument,
     private_key_file_missing,
-    become_method_su,
-    become_method_su_in_a_play,
+    become_method_doas,
+    become_method_pbrun_in_a_play,
+    become_method_in_ansible_cfg,
+    become_flags_not_for_su,
+    become_flags_host_var,
     ssh_common_args_unclosed_quote,
 );
 

@@ -430,3 +430,170 @@ fn user_become_and_ask_become_pass_flags() {
     assert_eq!(out.task("h1", "as root by -b").status, "changed", "{out}");
     assert_eq!(out.task("h1", "as the login user").status, "changed", "{out}");
 }
+
+/// Steps under su, as a host's variables ask (`ansible_become_method=su`,
+/// `ansible_become_user`; the play only says `become: true`).
+fn su_play(target: &str) -> String {
+    format!(
+        r#"
+- name: through su
+  hosts: all
+  become: true
+  tasks:
+    - name: as the target
+      shell: 'test "$(id -un)" = {target} && test -n "$SSH_CONNECTION" && sleep 2'
+    - name: a login shell
+      shell: 'test "$(id -un)" = {target} && test -z "${{SSH_CONNECTION-}}" && test "$HOME" = ~{target}'
+      become_flags: "-l"
+"#
+    )
+}
+
+/// su reads the become password, the target user's, from its stdin: with
+/// `-K` the host runs its steps as that user (its environment kept, or a
+/// login's with `become_flags: -l`); a host whose own
+/// `ansible_become_password` is wrong fails with a clear message and
+/// hint, and the other goes on. Neither password is ever in a process's
+/// argv or environment, nor in a kept script, nor in the output.
+#[test]
+fn su_takes_the_target_users_password_on_stdin_only() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes login users: it needs root");
+    let login = SudoUser::without_sudo("sulogin");
+    let target = SudoUser::without_sudo("sutarget");
+    let good = SshHost::start_for("good", login.name());
+    let bad = SshHost::start_for("bad", login.name());
+    let work = work_dir_for(&login);
+    let wrong = "not-the-password-4712";
+    let su = format!("ansible_become_method=su ansible_become_user={}", target.name());
+    let inv = inventory(
+        &work,
+        login.name(),
+        &[("good", &good, &su), ("bad", &bad, &format!("{su} ansible_become_password={wrong}"))],
+    );
+    let pb = work.join("su.yml");
+    write(&pb, su_play(target.name()));
+    let kept = tempfile::tempdir().unwrap();
+    let running = Arc::new(AtomicBool::new(true));
+    let watcher = watch_processes(Arc::clone(&running), vec![target.password().to_string(), wrong.to_string()]);
+    let out = PushCmd::run_playbook(&pb, &inv)
+        .args(["--format", "json", "-K"])
+        .stdin(format!("{}\n", target.password()))
+        .env("PUSH_KEEP_SCRIPTS", kept.path())
+        .run();
+    running.store(false, Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    out.assert_code(2);
+    assert_eq!(out.task("good", "as the target").status, "changed", "{out}");
+    assert_eq!(out.task("good", "a login shell").status, "changed", "{out}");
+    let failed = out.task("bad", "as the target");
+    assert_eq!(failed.status, "failed", "{out}");
+    assert!(failed.msg.contains("su on this host refused the become password"), "{out}");
+    assert!(failed.msg.contains("incorrect password"), "{out}");
+    assert!(failed.msg.contains("hint: su asks for the password of the user it becomes"), "{out}");
+    assert!(!failed.msg.contains("Password:"), "su's prompt leaked into the message: {out}");
+    assert!(seen.is_empty(), "a password was in a process's argv or environment: {seen:#?}");
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(kept.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(target.password()) && !text.contains(wrong), "a kept script holds a password");
+        scripts += 1;
+    }
+    assert!(scripts > 0, "no script was kept");
+    assert_no_password_leak(&out, &[target.password(), wrong]);
+}
+
+/// su without a password fails that host with the way out; a method push
+/// does not have, given on the command line, is refused before anything
+/// is sent.
+#[test]
+fn su_without_a_password_hints_at_ask_become_pass() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes login users: it needs root");
+    let login = SudoUser::without_sudo("sunopass");
+    let target = SudoUser::without_sudo("sunopasst");
+    let host = SshHost::start_for("h1", login.name());
+    let work = work_dir_for(&login);
+    let inv = inventory(&work, login.name(), &[("h1", &host, "")]);
+    let pb = work.join("hello.yml");
+    write(&pb, HELLO_PLAY);
+    let out = PushCmd::run_playbook(&pb, &inv)
+        .args(["--format", "json", "-b", "--become-method", "su", "--become-user", target.name()])
+        .run();
+    out.assert_code(2);
+    let failed = out.task("h1", "hello");
+    assert!(failed.msg.contains(&format!("su: a password is required to become {}", target.name())), "{out}");
+    assert!(failed.msg.contains("-K (--ask-become-pass)"), "{out}");
+    let doas = PushCmd::run_playbook(&pb, &inv).args(["-b", "--become-method", "doas"]).run();
+    doas.assert_code(5);
+    assert!(doas.stderr().contains("doas"), "{doas}");
+}
+
+/// `become_flags` reach sudo: `-E` keeps the login's environment, which
+/// sudo otherwise resets; Ansible's usual `-H -S -n` is accepted (push
+/// itself decides between -S and -n).
+#[test]
+fn sudo_become_flags_reach_sudo() {
+    require!(require_sshd());
+    assert!(is_root(), "this test makes a login user: it needs root");
+    let user = SudoUser::create("sudoflags");
+    let host = SshHost::start_for("h1", user.name());
+    let work = work_dir_for(&user);
+    let inv = inventory(&work, user.name(), &[("h1", &host, "")]);
+    let pb = work.join("flags.yml");
+    write(
+        &pb,
+        r#"
+- name: sudo flags
+  hosts: all
+  become: true
+  become_flags: "-H -S -n"
+  tasks:
+    - name: environment reset
+      shell: 'test "$(id -u)" = 0 && test -z "${SSH_CONNECTION-}"'
+    - name: environment kept
+      shell: 'test "$(id -u)" = 0 && test -n "$SSH_CONNECTION"'
+      become_flags: "-E"
+"#,
+    );
+    let out =
+        PushCmd::run_playbook(&pb, &inv).args(["--format", "json", "-K"]).stdin(format!("{}\n", user.password())).run();
+    out.assert_code(0);
+    assert_eq!(out.task("h1", "environment reset").status, "changed", "{out}");
+    assert_eq!(out.task("h1", "environment kept").status, "changed", "{out}");
+}
+
+/// A root login becomes anyone through su without a password; an account
+/// whose shell is nologin needs `become_flags: -s /bin/sh`, which the
+/// failure says.
+#[test]
+fn su_from_root_to_a_nologin_account() {
+    require!(require_sshd());
+    assert!(is_root(), "this test logs in as root");
+    let host = SshHost::start("h1");
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path(), host.user(), &[("h1", &host, "")]);
+    let pb = dir.path().join("nobody.yml");
+    write(
+        &pb,
+        r#"
+- name: nobody
+  hosts: all
+  become: true
+  become_method: su
+  become_user: nobody
+  tasks:
+    - name: with a shell
+      shell: 'test "$(id -un)" = nobody'
+      become_flags: "-s /bin/sh"
+    - name: without
+      command: "true"
+"#,
+    );
+    let out = PushCmd::run_playbook(&pb, &inv).args(["--format", "json"]).run();
+    out.assert_code(2);
+    assert_eq!(out.task("h1", "with a shell").status, "changed", "{out}");
+    let failed = out.task("h1", "without");
+    assert!(failed.msg.contains("This account is currently not available"), "{out}");
+    assert!(failed.msg.contains("become_flags: \"-s /bin/sh\""), "{out}");
+}

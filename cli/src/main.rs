@@ -104,17 +104,18 @@ struct RunArgs {
     /// Log in as this user where neither the host (`ansible_user`) nor the play (`remote_user`) names one.
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Run tasks that say nothing of `become` as another user (root unless --become-user), with sudo.
+    /// Run tasks that say nothing of `become` as another user (root unless --become-user), with sudo unless --become-method.
     #[arg(short = 'b', long = "become")]
     become_: bool,
-    /// The user `--become` runs tasks as.
-    #[arg(long, requires = "become_")]
+    /// The user tasks become where the playbook names none (root if nothing does).
+    #[arg(long)]
     become_user: Option<String>,
-    /// How to become another user: sudo is the only method push has.
+    /// How tasks become another user where the playbook does not say (sudo if nothing does).
     #[arg(long, value_enum)]
     become_method: Option<BecomeMethod>,
-    /// Ask for the sudo password (read from the terminal without echo, or as
-    /// one line from stdin when it is not a terminal).
+    /// Ask for the become password (sudo: the login user's; su: the become
+    /// user's), once: read from the terminal without echo, or as one line
+    /// from stdin when it is not a terminal.
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
     /// Ask for the ssh login password (as -K; asked first when both are given).
@@ -128,6 +129,7 @@ struct RunArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum BecomeMethod {
     Sudo,
+    Su,
 }
 
 fn parse_percentage(s: &str) -> Result<f64, String> {
@@ -266,6 +268,10 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         remote_user: args.user,
         become_: args.become_,
         become_user: args.become_user,
+        become_method: args.become_method.map(|m| match m {
+            BecomeMethod::Sudo => push_engine::become_method::Method::Sudo,
+            BecomeMethod::Su => push_engine::become_method::Method::Su,
+        }),
         become_password,
         connection_password,
         private_key_file: None,

@@ -29,7 +29,7 @@ pub struct AnsibleConfig {
     pub host_key_checking: Option<bool>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
-    pub become_method: Option<String>,
+    pub become_method: Option<crate::become_method::Method>,
     pub become_ask_pass: Option<bool>,
     /// `[ssh_connection] ssh_args`, split as a shell would.
     pub ssh_args: Vec<String>,
@@ -121,7 +121,7 @@ fn settle(ini: &Ini, path: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>
         host_key_checking: lookup.boolean(&HOST_KEY_CHECKING)?,
         become_: lookup.boolean(&BECOME_ON)?,
         become_user: lookup.text(&BECOME_USER),
-        become_method: lookup.text(&BECOME_METHOD),
+        become_method: lookup.become_method(&BECOME_METHOD)?,
         become_ask_pass: lookup.boolean(&BECOME_ASK_PASS)?,
         ssh_args: match lookup.text(&SSH_ARGS) {
             Some(args) => shlex::split(&args).ok_or_else(|| {
@@ -206,6 +206,17 @@ impl Lookup<'_> {
             "y" | "yes" | "on" | "1" | "true" | "t" | "1.0" => Ok(Some(true)),
             "n" | "no" | "off" | "0" | "false" | "f" | "0.0" => Ok(Some(false)),
             _ => Err(self.bad(key, span, format!("`{v}` is not a boolean (true or false)"))),
+        }
+    }
+
+    /// sudo or su: another method is refused, never replaced by sudo.
+    fn become_method(&self, key: &Key) -> Result<Option<crate::become_method::Method>, Diagnostic> {
+        let Some((v, span)) = self.raw(key).filter(|(v, _)| !v.trim().is_empty()) else { return Ok(None) };
+        match crate::become_method::Method::parse(v.trim()) {
+            Some(method) => Ok(Some(method)),
+            None => {
+                Err(self.bad(key, span, format!("`{v}` is not supported")).with_hint(crate::become_method::METHOD_HINT))
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod ansible_cfg;
 pub mod attachment;
 pub mod batches;
+pub mod become_method;
 pub mod diagnostic;
 pub mod digest;
 pub mod filters;

@@ -10,9 +10,10 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::Value as JinjaValue;
 use serde_json::Value;
 
+use crate::become_method::{BecomeAs, Method, METHOD_HINT};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::{Credential, DigestResolver};
-use crate::playbook::{Become, Play, Task};
+use crate::playbook::{Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 
 /// One module op for one host (one loop item, if the task loops).
@@ -24,7 +25,8 @@ pub struct Step {
     /// that is told of an item under `no_log`.
     pub item_position: usize,
     pub op: push_modules::Op,
-    pub become_: Option<Become>,
+    /// Whom it runs as, when not the login user.
+    pub become_: Option<BecomeAs>,
     /// Its arguments or files carry a value opened from a vault: it is
     /// treated as `no_log`, and a script carrying it is not kept.
     pub secret: bool,
@@ -247,13 +249,80 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             continue;
         }
         let (op, secret) = build_op(play, task, &scope, intent)?;
-        steps.push(Step { task: index, item, item_position, op, become_: task.become_.clone(), secret });
+        let become_ = resolve_become(task, &scope)?;
+        steps.push(Step { task: index, item, item_position, op, become_, secret });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
         return Ok(Planned::Skipped { task: index, reason: reason.to_string() });
     }
     Ok(Planned::Run { task: index, steps, skipped_items })
+}
+
+/// A host's own become settings: Ansible's connection variables, which win
+/// over the playbook's keywords and the command line.
+#[derive(Debug, Default)]
+pub struct HostBecome {
+    pub enabled: Option<bool>,
+    pub user: Option<String>,
+    pub method: Option<Method>,
+    pub flags: Option<String>,
+}
+
+/// Read `ansible_become`, `ansible_become_user`, `ansible_become_method` and
+/// `ansible_become_flags` from a host's variables. Errors name the
+/// variable; the caller adds the host's place in the inventory.
+pub fn host_become(scope: &Scope) -> Result<HostBecome, Diagnostic> {
+    let get = |key: &str| -> Result<Option<Value>, Diagnostic> {
+        match scope.get(key) {
+            Ok(Some(Value::Null)) | Ok(None) => Ok(None),
+            Ok(Some(v)) => Ok(Some(v)),
+            Err(e) => Err(Diagnostic::new(format!("{key}: {}", e.message))),
+        }
+    };
+    let text = |key: &str| -> Result<Option<String>, Diagnostic> {
+        Ok(get(key)?.map(|v| match v {
+            Value::String(s) => s,
+            // `ansible_become_user=1000` in an INI inventory is a number.
+            other => other.to_string(),
+        }))
+    };
+    let enabled = match get("ansible_become")? {
+        Some(v) => Some(push_modules::args::parse_bool(&v).ok_or_else(|| {
+            Diagnostic::new(format!("ansible_become must be a boolean, it is {v}")).with_hint("write true or false")
+        })?),
+        None => None,
+    };
+    let method = match text("ansible_become_method")? {
+        Some(name) => Some(Method::parse(&name).ok_or_else(|| {
+            Diagnostic::new(format!("ansible_become_method `{name}` is not supported")).with_hint(METHOD_HINT)
+        })?),
+        None => None,
+    };
+    Ok(HostBecome { enabled, user: text("ansible_become_user")?, method, flags: text("ansible_become_flags")? })
+}
+
+/// Whom a task runs as on this host: each setting from the host's
+/// `ansible_become*` variables if set, else from the task (its keywords,
+/// then role, play, command line, ansible.cfg); sudo to root by default.
+/// Flags are checked against the method that applies here, at the place
+/// they were written.
+pub fn resolve_become(task: &Task, scope: &Scope) -> Result<Option<BecomeAs>, Diagnostic> {
+    let host = host_become(scope)?;
+    if !host.enabled.or(task.become_.enabled).unwrap_or(false) {
+        return Ok(None);
+    }
+    let method = host.method.or(task.become_.method).unwrap_or_default();
+    let flags = match (&host.flags, &task.become_.flags) {
+        (Some(text), _) => crate::become_method::parse_flags(method, text).map_err(|e| {
+            Diagnostic::new(format!("this host's ansible_become_flags, for {method}: {e}")).with_hint(e.hint())
+        })?,
+        (None, Some(written)) => crate::become_method::parse_flags(method, &written.text)
+            .map_err(|e| Diagnostic::at(&written.span, e.to_string()).with_hint(e.hint()))?,
+        (None, None) => Vec::new(),
+    };
+    let user = host.user.or_else(|| task.become_.user.clone()).unwrap_or_else(|| "root".into());
+    Ok(Some(BecomeAs { user, method, flags }))
 }
 
 /// Render a task's arguments for this host and let the module build its op;
@@ -484,4 +553,113 @@ pub fn play_scope(play: &Play, inventory_vars: Vars, extra: &Arc<Vars>, native: 
         ],
         native,
     )
+}
+
+#[cfg(test)]
+mod become_tests {
+    use super::*;
+    use crate::become_method::Method;
+    use crate::playbook::{become_by_default, load_playbook, Become};
+
+    const PLAYBOOK: &str = r#"
+- hosts: all
+  become: true
+  become_user: play-user
+  tasks:
+    - name: from the play
+      command: "true"
+    - name: own keywords
+      command: "true"
+      become_user: task-user
+      become_method: su
+      become_flags: "-l"
+    - name: off
+      command: "true"
+      become: false
+    - name: flags only
+      command: "true"
+      become_flags: "-H"
+- hosts: all
+  tasks:
+    - name: unsaid
+      command: "true"
+"#;
+
+    type Resolved = Result<Option<(String, Method, Vec<String>)>, String>;
+
+    /// Who each task becomes, given the command line's defaults and a
+    /// host's variables.
+    fn resolved(cli: &Become, host_vars: &[(&str, Value)]) -> Vec<Resolved> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yml");
+        std::fs::write(&path, PLAYBOOK).unwrap();
+        let mut playbook = load_playbook(&path).unwrap();
+        become_by_default(&mut playbook, cli);
+        let vars: Vars = host_vars.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut out = Vec::new();
+        for play in &playbook.plays {
+            let scope = play_scope(play, vars.clone(), &Arc::new(Vars::new()), HashMap::new());
+            for task in &play.tasks {
+                let b = resolve_become(task, &scope).map_err(|d| d.message);
+                out.push(b.map(|b| b.map(|b| (b.user, b.method, b.flags))));
+            }
+        }
+        out
+    }
+
+    fn as_(user: &str, method: Method, flags: &[&str]) -> Resolved {
+        Ok(Some((user.into(), method, flags.iter().map(|f| f.to_string()).collect())))
+    }
+
+    #[test]
+    fn the_playbook_alone() {
+        assert_eq!(
+            resolved(&Become::default(), &[]),
+            [
+                as_("play-user", Method::Sudo, &[]),
+                as_("task-user", Method::Su, &["-l"]),
+                Ok(None),
+                as_("play-user", Method::Sudo, &["-H"]),
+                Ok(None),
+            ]
+        );
+    }
+
+    /// `-b --become-user cli-user --become-method su` fills only what the
+    /// playbook leaves unsaid; flags meant for sudo are refused under su.
+    #[test]
+    fn the_command_line_fills_what_the_playbook_leaves_unsaid() {
+        let cli = Become { enabled: Some(true), user: Some("cli-user".into()), method: Some(Method::Su), flags: None };
+        assert_eq!(
+            resolved(&cli, &[]),
+            [
+                as_("play-user", Method::Su, &[]),
+                as_("task-user", Method::Su, &["-l"]),
+                Ok(None),
+                Err("`become_flags` has `-H`, which push does not pass to su".into()),
+                as_("cli-user", Method::Su, &[]),
+            ]
+        );
+    }
+
+    /// A host's `ansible_become*` variables win over every keyword, a
+    /// `become: false` included, as in Ansible.
+    #[test]
+    fn host_variables_win() {
+        let host = [
+            ("ansible_become", Value::String("yes".into())),
+            ("ansible_become_user", Value::String("host-user".into())),
+            ("ansible_become_method", Value::String("sudo".into())),
+            ("ansible_become_flags", Value::String("-E".into())),
+        ];
+        let all = as_("host-user", Method::Sudo, &["-E"]);
+        assert_eq!(resolved(&Become::default(), &host), vec![all; 5]);
+        let off = resolved(&Become::default(), &[("ansible_become", Value::Bool(false))]);
+        assert_eq!(off, vec![Ok(None); 5]);
+        let user_only = resolved(&Become::default(), &[("ansible_become_user", Value::String("h".into()))]);
+        assert_eq!(user_only[0], as_("h", Method::Sudo, &[]));
+        assert_eq!(user_only[4], Ok(None), "ansible_become_user alone does not turn become on");
+        let bad = resolved(&Become::default(), &[("ansible_become_method", Value::String("doas".into()))]);
+        assert!(bad[0].as_ref().unwrap_err().contains("`doas` is not supported"), "{bad:?}");
+    }
 }

@@ -27,14 +27,14 @@
 
 use std::fmt::Write as _;
 
-use crate::playbook::Become;
+use crate::become_method::BecomeAs;
 
 /// One step of a script: a module snippet and how to run it.
 #[derive(Debug, Clone)]
 pub struct ScriptStep<'a> {
     pub id: String,
     pub snippet: &'a str,
-    pub become_: Option<&'a Become>,
+    pub become_: Option<&'a BecomeAs>,
     /// Flags raised when this step reports `changed` (its handlers).
     pub notify: Vec<String>,
     /// (KEY, flag): flags raised when the step says `push_defer KEY`.
@@ -157,7 +157,7 @@ fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item =
 /// and deferred actions; a probe runs on and has no final steps to raise.
 fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
     let id = &s.id;
-    match s.become_.filter(|b| b.enabled) {
+    match s.become_ {
         None => {
             let _ = writeln!(out, "push_step_{id}() {{\n{}\n}}", s.snippet.trim_end());
             let _ = writeln!(out, "push_run {id} push_step_{id}");
@@ -174,8 +174,7 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             out.push_str("push_main() {\n");
             out.push_str(push_modules::shell::prelude());
             let _ = writeln!(out, "set -e\ncd /\n{}\n}}\npush_main </dev/null\n{nonce}", s.snippet.trim_end());
-            let _ =
-                writeln!(out, "then push_run {id} push_as {} \"$PUSH_T/{id}.sh\"", push_modules::shell::quote(&b.user));
+            let _ = writeln!(out, "then push_run {id} {}", b.invocation(&format!("\"$PUSH_T/{id}.sh\"")));
             let _ = writeln!(out, "else push_run {id} push_write_failed \"$PUSH_T/{id}.sh\" \"$PUSH_T/{id}.sh\"\nfi");
         }
     }
@@ -215,7 +214,7 @@ fn prefetch(out: &mut String, steps: &[ScriptStep]) {
     let mut stat: Vec<&String> = Vec::new();
     let mut sha: Vec<&String> = Vec::new();
     // Under become the step runs in a shell of its own, without the tables.
-    for f in steps.iter().filter(|s| s.become_.is_none_or(|b| !b.enabled)).filter_map(|s| s.prefetch) {
+    for f in steps.iter().filter(|s| s.become_.is_none()).filter_map(|s| s.prefetch) {
         stat.extend(f.stat.iter().filter(plain));
         sha.extend(f.sha256.iter().filter(plain));
     }
@@ -241,7 +240,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
     // Steps under sudo run from a file in the folder.
-    let dir = diff || steps.iter().any(|s| s.become_.is_some_and(|b| b.enabled));
+    let dir = diff || steps.iter().any(|s| s.become_.is_some());
     header(&mut out, dir, diff, steps.iter().map(|s| s.id.as_str()));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     prefetch(&mut out, steps);
@@ -807,7 +806,7 @@ mod tests {
         if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
             panic!("this test needs root and sudo (apt-get install -y sudo)");
         }
-        let nobody = Become { enabled: true, user: "nobody".into() };
+        let nobody = BecomeAs { user: "nobody".into(), ..BecomeAs::root() };
         let mut step = s("0", "id -un; push_changed as me; cat");
         step.become_ = Some(&nobody);
         let reports = run_locally(&apply(&[step], &[], &[], None));
@@ -824,6 +823,39 @@ mod tests {
         assert!(script.text.contains("(umask 077; cat >"), "step files holding secrets are private");
     }
 
+    /// su runs the step as that user in the shell its flags name (nobody's
+    /// own is nologin), with the step's status, diff folder and stderr
+    /// working as under sudo, and nothing of su's own in the output.
+    /// `-l` empties the environment: the step's variables still arrive.
+    #[test]
+    fn su_runs_the_step_as_that_user_with_its_flags() {
+        if !is_root() {
+            panic!("this test needs root (su without a password)");
+        }
+        for flags in [vec!["-s", "/bin/sh"], vec!["-l", "-s", "/bin/sh"]] {
+            let nobody = BecomeAs {
+                user: "nobody".into(),
+                method: crate::become_method::Method::Su,
+                flags: flags.iter().map(|f| f.to_string()).collect(),
+            };
+            let snippet = "id -un; echo to-stderr >&2; push_changed as nobody; echo new >\"$PUSH_D/after\"; cat";
+            let reports =
+                run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", snippet) }], &[], &[], None));
+            let r = &reports[0];
+            assert_eq!(r.rc, 0, "{flags:?}: {}", String::from_utf8_lossy(&r.stderr));
+            assert_eq!(String::from_utf8_lossy(&r.stdout), "nobody\n", "{flags:?}");
+            assert_eq!(String::from_utf8_lossy(&r.stderr), "to-stderr\n", "{flags:?}");
+            assert!(r.changed(), "{flags:?}: {r:?}");
+            assert_eq!(r.after.as_deref(), Some(&b"new\n"[..]), "{flags:?}");
+        }
+        // Without -s, su runs nobody's nologin shell: the step fails, saying so.
+        let nologin = BecomeAs { user: "nobody".into(), method: crate::become_method::Method::Su, flags: Vec::new() };
+        let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nologin), ..s("0", "true") }], &[], &[], None));
+        assert_ne!(reports[0].rc, 0);
+        let said = String::from_utf8_lossy(&reports[0].stdout) + String::from_utf8_lossy(&reports[0].stderr);
+        assert!(said.contains("not available"), "{:?}", reports[0]);
+    }
+
     /// A step under a non-root become_user writes its status and diff into
     /// a folder that is that user's alone (and root's): no other local user
     /// reads its output or forges its status lines (it was 0777, the status
@@ -833,7 +865,7 @@ mod tests {
         if !std::path::Path::new("/usr/bin/sudo").exists() || !is_root() {
             panic!("this test needs root and sudo (apt-get install -y sudo)");
         }
-        let nobody = Become { enabled: true, user: "nobody".into() };
+        let nobody = BecomeAs { user: "nobody".into(), ..BecomeAs::root() };
         let look = "d=${PUSH_S%/*}; stat -c '%a %U' \"${d%/*}\" \"$d\" \"$PUSH_D\" \"$PUSH_S\" \"$d/out\" \"$d/err\"";
         let step = ScriptStep { become_: Some(&nobody), ..s("0", look) };
         let reports = run_locally(&apply(&[step], &[], &[], None));
@@ -863,7 +895,7 @@ mod tests {
             "d=${{PUSH_S%/*}}; rm -f \"$d/out\" \"$d/err\"\n\
              for f in \"$d/out\" \"$d/err\" \"$PUSH_D/before\" \"$PUSH_D/after\"; do ln -s {p} \"$f\"; done"
         );
-        let nobody = Become { enabled: true, user: "nobody".into() };
+        let nobody = BecomeAs { user: "nobody".into(), ..BecomeAs::root() };
         let reports = run_locally(&apply(&[ScriptStep { become_: Some(&nobody), ..s("0", &snippet) }], &[], &[], None));
         let r = &reports[0];
         assert_eq!(r.rc, 0, "{}", String::from_utf8_lossy(&r.stderr));

@@ -59,30 +59,109 @@ push_step() {
 # The last line of the report: everything before it arrived.
 push_end() { printf '\n%s end\n' "$PUSH_NONCE"; }
 
-# push_as USER FILE: run a step file as USER (root by default) via sudo,
-# or directly when we already are that user. The step file itself is read
-# by this shell and handed over on stdin; its output goes to files this
-# shell opened.
-push_as() {
-    if [ "$(id -un)" = "$1" ]; then
-        sh "$2"
-    else
-        if [ "$1" != root ]; then push_share_step "$1" || return; fi
-        if [ -n "${PUSH_BECOME_PW+set}" ]; then
-            push_sudo_checked || return
-            { printf '%s\n:push-step:\n' "$PUSH_BECOME_PW" && cat "$2"; } |
-                sudo -S -p '' -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" \
-                    sh -c 'while IFS= read -r l && [ "$l" != :push-step: ]; do :; done; exec sh -s'
-        else
-            sudo -n -u "$1" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$2"
-        fi
+# push_sudo USER FILE [FLAG...]: run a step file as USER (root by default)
+# via sudo with the user's become_flags, or directly when we already are
+# that user. The step file itself is read by this shell and handed over on
+# stdin; its output goes to files this shell opened.
+push_sudo() {
+    push_as_user=$1 push_as_file=$2
+    shift 2
+    if [ "$(id -un)" = "$push_as_user" ]; then
+        sh "$push_as_file"
+        return
     fi
+    if [ "$push_as_user" != root ]; then push_share_step "$push_as_user" || return; fi
+    if [ -n "${PUSH_BECOME_PW+set}" ]; then
+        push_sudo_checked || return
+        { printf '%s\n:push-step:\n' "$PUSH_BECOME_PW" && cat "$push_as_file"; } |
+            sudo -S -p '' "$@" -u "$push_as_user" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" \
+                sh -c 'while IFS= read -r l && [ "$l" != :push-step: ]; do :; done; exec sh -s'
+    else
+        sudo -n "$@" -u "$push_as_user" -- env PUSH_S="$PUSH_S" PUSH_D="$PUSH_D" PUSH_DIFF="$PUSH_DIFF" sh -s <"$push_as_file"
+    fi
+}
+
+# push_su USER FILE [FLAG...]: run a step file as USER through su with the
+# user's become_flags (`su FLAGS -c CMD -- USER`, in USER's login shell
+# unless -s names another). su reads the password from its stdin, which is
+# not a terminal: the password goes there alone (printf is a builtin:
+# never in argv or the environment). The step's variables and the step
+# file go on fd 5, so nothing of the step is ever taken for a password and
+# the password never reaches the step; the step's stderr goes on fd 6,
+# su's own (its prompt) to a file, shown only when su fails. The variables
+# travel as lines: `su -l` empties the environment.
+push_su() {
+    push_as_user=$1 push_as_file=$2
+    shift 2
+    if [ "$(id -un)" = "$push_as_user" ]; then
+        sh "$push_as_file"
+        return
+    fi
+    if [ "$push_as_user" != root ]; then push_share_step "$push_as_user" || return; fi
+    push_su_checked "$push_as_user" "$@" || return
+    push_su_rc=0
+    {
+        {
+            printf '%s\n%s\n%s\n%s\n' "$PUSH_S" "$PUSH_D" "$PUSH_DIFF" "${LC_ALL+x}${LC_ALL-}" && cat "$push_as_file"
+        } | {
+            push_su_password | LC_ALL=C su "$@" -c "$PUSH_SU_STEP" -- "$push_as_user" 5<&7 7<&- 2>"$PUSH_T/$push_id.su" ||
+                push_su_rc=$?
+            push_su_said "$push_su_rc" "$PUSH_T/$push_id.su"
+            exit "$push_su_rc"
+        } 7<&0
+    } 6>&2
+}
+
+# What su runs: the step's shell takes its stdin from fd 5 and its stderr
+# from fd 6, reads the step's variables, puts back the login's LC_ALL (su
+# ran under LC_ALL=C for its own words), and runs the step file.
+PUSH_SU_STEP='exec 0<&5 5<&- 2>&6 6>&-; IFS= read -r PUSH_S; IFS= read -r PUSH_D; IFS= read -r PUSH_DIFF; IFS= read -r push_lc; export PUSH_S PUSH_D PUSH_DIFF; case $push_lc in x*) LC_ALL=${push_lc#x}; export LC_ALL ;; *) unset LC_ALL ;; esac; exec sh -s'
+
+# push_su_password: the become password as su reads it, or nothing (su,
+# reading no password, fails unless the login is root).
+push_su_password() {
+    if [ -n "${PUSH_BECOME_PW+set}" ]; then printf '%s\n' "$PUSH_BECOME_PW"; fi
+}
+
+# push_su_said RC FILE: when su failed, what it said (without its prompt).
+push_su_said() {
+    if [ "$1" != 0 ] && [ -s "$2" ]; then
+        push_su_e=$(cat "$2")
+        push_su_e=${push_su_e#Password: }
+        if [ -n "$push_su_e" ]; then printf '%s\n' "$push_su_e" >&2; fi
+    fi
+}
+
+# push_su_checked USER [FLAG...]: does su take the become password for
+# USER? Checked alone, once per script and user, so a wrong one fails with
+# a clear message before any step runs through su. A root login needs no
+# password.
+push_su_checked() {
+    if [ "$(id -u)" = 0 ] || [ -e "$PUSH_T/su-ok.$1" ]; then return 0; fi
+    push_su_user=$1
+    shift
+    if push_su_e=$(push_su_password | LC_ALL=C su "$@" -c true -- "$push_su_user" 2>&1); then
+        : >"$PUSH_T/su-ok.$push_su_user" 2>/dev/null || :
+        return 0
+    fi
+    push_su_e=${push_su_e#Password: }
+    case $push_su_e in
+    *"Authentication failure"*)
+        if [ -n "${PUSH_BECOME_PW+set}" ]; then
+            echo "su on this host refused the become password for $push_su_user: incorrect password" >&2
+        else
+            echo "su: a password is required to become $push_su_user" >&2
+        fi
+        ;;
+    *) printf '%s\n' "$push_su_e" >&2 ;;
+    esac
+    return 1
 }
 
 # push_sudo_checked: does sudo take the become password? It reaches sudo on
 # its stdin only (printf is a builtin: never in argv or the environment),
 # alone, so a wrong one fails here with a clear message instead of sudo
-# trying the step's lines as further passwords. push_as then sends it
+# trying the step's lines as further passwords. push_sudo then sends it
 # again ahead of the step and a marker line: the step's shell skips to the
 # marker, so a password sudo did not read (NOPASSWD, a fresh timestamp) is
 # never run as a command.

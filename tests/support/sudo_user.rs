@@ -20,6 +20,16 @@ impl SudoUser {
     /// `push-<tag>-<pid>` with a random password, allowed every command
     /// through sudo after giving that password.
     pub fn create(tag: &str) -> SudoUser {
+        SudoUser::make(tag, true)
+    }
+
+    /// The same without any sudo rule: a user others become with su and
+    /// its password.
+    pub fn without_sudo(tag: &str) -> SudoUser {
+        SudoUser::make(tag, false)
+    }
+
+    fn make(tag: &str, sudo: bool) -> SudoUser {
         let name = format!("push-{tag}-{}", std::process::id());
         let password = format!("pw-{:016x}", rand_u64());
         let home = tempfile::Builder::new().prefix("push-sudo-user-").tempdir().expect("tempdir");
@@ -33,8 +43,10 @@ impl SudoUser {
         let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().expect("chpasswd");
         writeln!(chpasswd.stdin.take().unwrap(), "{}:{}", user.name, user.password).unwrap();
         assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
-        std::fs::write(&user.sudoers, format!("{} ALL=(ALL) ALL\n", user.name)).unwrap();
-        std::fs::set_permissions(&user.sudoers, std::os::unix::fs::PermissionsExt::from_mode(0o440)).unwrap();
+        if sudo {
+            std::fs::write(&user.sudoers, format!("{} ALL=(ALL) ALL\n", user.name)).unwrap();
+            std::fs::set_permissions(&user.sudoers, std::os::unix::fs::PermissionsExt::from_mode(0o440)).unwrap();
+        }
         user
     }
 

@@ -55,8 +55,12 @@ pub struct RunCommand {
     pub remote_user: Option<String>,
     /// `-b`: tasks that say nothing of `become` run under it.
     pub become_: bool,
-    /// `--become-user`: whom `-b` becomes (root if not given).
+    /// `--become-user`: whom tasks become where the playbook names no one
+    /// (root if no one does).
     pub become_user: Option<String>,
+    /// `--become-method`: how tasks become where the playbook does not say
+    /// (sudo if no one does).
+    pub become_method: Option<crate::become_method::Method>,
     /// `-K`: the sudo password, for hosts without `ansible_become_password`.
     pub become_password: Option<String>,
     /// `-k`: the login password, for hosts without `ansible_password`.
@@ -84,11 +88,7 @@ impl RunCommand {
         self.remote_user = self.remote_user.or_else(|| cfg.remote_user.clone());
         self.become_ |= cfg.become_ == Some(true);
         self.become_user = self.become_user.or_else(|| cfg.become_user.clone());
-        if let Some(method) = cfg.become_method.as_deref().filter(|m| *m != "sudo") {
-            return Err(Error::Usage(format!(
-                "become_method `{method}` (ansible.cfg or ANSIBLE_BECOME_METHOD) is not supported: push becomes with sudo only"
-            )));
-        }
+        self.become_method = self.become_method.or(cfg.become_method);
         self.private_key_file = cfg.private_key_file.clone();
         self.ssh_args = cfg.ssh_args.clone();
         // ansible.cfg's (or ANSIBLE_VAULT_PASSWORD_FILE's) vault password,
@@ -143,10 +143,15 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         })?);
     }
     let mut playbook = playbook::load_playbook(&cmd.playbook)?;
-    if cmd.become_ {
-        let user = cmd.become_user.clone().unwrap_or_else(|| "root".into());
-        playbook::become_by_default(&mut playbook, &playbook::Become { enabled: true, user });
-    }
+    // The command line and ansible.cfg fill only what the playbook leaves
+    // unsaid; a host's ansible_become* variables win over both (plan.rs).
+    let defaults = playbook::Become {
+        enabled: cmd.become_.then_some(true),
+        user: cmd.become_user.clone(),
+        method: cmd.become_method,
+        flags: None,
+    };
+    playbook::become_by_default(&mut playbook, &defaults);
     let become_password = cmd
         .become_password
         .clone()

@@ -15,6 +15,7 @@ pub const PLAY: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "become_flags",
     "remote_user",
     "gather_facts",
     "serial",
@@ -34,6 +35,7 @@ pub const TASK: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "become_flags",
     "vars",
     "ignore_errors",
     "no_log",
@@ -63,5 +65,4 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "with_dict",
     "with_fileglob",
     "check_mode",
-    "become_flags",
 ];

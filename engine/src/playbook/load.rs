@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::keywords;
 use super::model::*;
+use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
 use crate::yaml::{self, Key, Node, NodeValue};
@@ -63,7 +64,7 @@ struct TaskContext<'a> {
     role_dir: Option<&'a Path>,
     /// Tags inherited from the play or role.
     tags: HashSet<String>,
-    become_: Option<Become>,
+    become_: Become,
     import_depth: usize,
 }
 
@@ -105,7 +106,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         Some(n) => n.expect_scalar_text("`name`")?,
         None => hosts.clone(),
     };
-    let become_ = parse_become(node, None)?;
+    let become_ = parse_become(node, &Become::default())?;
     let mut tags = HashSet::new();
     if let Some(t) = node.get("tags") {
         tags = parse_tags(t)?;
@@ -224,24 +225,37 @@ fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
     push_modules::args::parse_bool(&node.to_json()).ok_or_else(|| node.type_error(what, "a boolean"))
 }
 
-fn parse_become(node: &Node, inherited: Option<&Become>) -> Result<Option<Become>, Diagnostic> {
+/// The become keywords of a play, role entry or task, over what it
+/// inherits. A method push does not have is refused at its place, never
+/// quietly replaced by sudo; flags are checked here against the method
+/// said so far, and again on each host against the one that applies there.
+fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     let enabled = node.get("become").map(|n| parse_bool(n, "`become`")).transpose()?;
     let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
-    if let Some(method) = node.get("become_method") {
-        // push becomes with sudo only: another method is refused, never
-        // quietly replaced by sudo.
-        if method.expect_scalar_text("`become_method`")? != "sudo" {
-            return Err(Diagnostic::at(&method.span, "`become_method` other than sudo is not supported")
-                .with_hint("push becomes other users with sudo: write `become_method: sudo` or leave it out"));
+    let method = match node.get("become_method") {
+        Some(n) => {
+            let name = n.expect_scalar_text("`become_method`")?;
+            Some(Method::parse(&name).ok_or_else(|| {
+                Diagnostic::at(&n.span, format!("`become_method: {name}` is not supported")).with_hint(METHOD_HINT)
+            })?)
         }
+        None => None,
+    };
+    let flags = match node.get("become_flags") {
+        Some(n) => Some(Located { text: n.expect_scalar_text("`become_flags`")?, span: n.span.clone() }),
+        None => None,
+    };
+    let own = Become { enabled, user, method, flags };
+    let become_ = own.or(inherited);
+    if let (Some(flags), Some(method)) = (&own.flags, become_.method) {
+        crate::become_method::parse_flags(method, &flags.text)
+            .map_err(|e| Diagnostic::at(&flags.span, e.to_string()).with_hint(e.hint()))?;
+    } else if let Some(flags) = &own.flags {
+        crate::become_method::parse_flags(Method::Sudo, &flags.text)
+            .or_else(|e| crate::become_method::parse_flags(Method::Su, &flags.text).map_err(|_| e))
+            .map_err(|e| Diagnostic::at(&flags.span, e.to_string()).with_hint(e.hint()))?;
     }
-    Ok(match (enabled, user, inherited) {
-        (None, None, inherited) => inherited.cloned(),
-        (enabled, user, inherited) => Some(Become {
-            enabled: enabled.or(inherited.map(|b| b.enabled)).unwrap_or(false),
-            user: user.or(inherited.map(|b| b.user.clone())).unwrap_or_else(|| "root".to_string()),
-        }),
-    })
+    Ok(become_)
 }
 
 fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
@@ -408,7 +422,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         listen,
         tags,
         register,
-        become_: parse_become(node, ctx.become_.as_ref())?,
+        become_: parse_become(node, &ctx.become_)?,
         vars: Arc::new(vars),
         ignore_errors: flag("ignore_errors")?,
         no_log: flag("no_log")?,
@@ -545,11 +559,13 @@ fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Rol
         }
         // Role parameters (`- role: x` with `port: 80`) are variables too.
         for (key, value) in entry.as_map().unwrap_or(&[]) {
-            if !["role", "name", "tags", "vars", "become", "become_user", "when"].contains(&key.name.as_str()) {
+            if !["role", "name", "tags", "vars", "become", "become_user", "become_method", "become_flags", "when"]
+                .contains(&key.name.as_str())
+            {
                 vars.insert(key.name.clone(), value.to_json());
             }
         }
-        become_ = parse_become(entry, become_.as_ref())?;
+        become_ = parse_become(entry, &become_)?;
     }
     let ctx = TaskContext { base_dir, role_dir: Some(&dir), tags, become_, import_depth: play_ctx.import_depth };
     let load_list = |sub: &str, handlers: bool| -> Result<Vec<Task>, Diagnostic> {

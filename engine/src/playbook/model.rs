@@ -28,27 +28,46 @@ pub struct Play {
     /// pre_tasks, role tasks, tasks and post_tasks, in run order.
     pub tasks: Vec<Task>,
     pub handlers: Vec<Task>,
-    pub become_: Option<Become>,
+    pub become_: Become,
     pub remote_user: Option<String>,
     pub serial: Option<crate::batches::Serial>,
     pub max_fail_percentage: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `become`, `become_user`, `become_method` and `become_flags` as a task
+/// has them from its own keywords, its role, its play, or the command line
+/// and ansible.cfg (in that order): each None where none of them said it.
+/// A host's `ansible_become*` variables still win over these (see
+/// [`crate::plan`]), as in Ansible.
+#[derive(Debug, Clone, Default)]
 pub struct Become {
-    pub enabled: bool,
-    pub user: String,
+    pub enabled: Option<bool>,
+    pub user: Option<String>,
+    pub method: Option<crate::become_method::Method>,
+    /// As written; checked against the method that applies on each host.
+    pub flags: Option<Located>,
 }
 
-/// `-b`: every task and handler whose play, block or role says nothing of
-/// `become` runs under `default`; a `become: false` written anywhere above
-/// it still wins, as in Ansible.
+impl Become {
+    /// Each field this one leaves unsaid, from `outer`.
+    pub fn or(&self, outer: &Become) -> Become {
+        Become {
+            enabled: self.enabled.or(outer.enabled),
+            user: self.user.clone().or_else(|| outer.user.clone()),
+            method: self.method.or(outer.method),
+            flags: self.flags.clone().or_else(|| outer.flags.clone()),
+        }
+    }
+}
+
+/// `-b`, `--become-user`, `--become-method` and ansible.cfg: every task and
+/// handler takes from `default` what its play, block, role and own
+/// keywords leave unsaid; a `become: false` written anywhere above it
+/// still wins, as in Ansible.
 pub fn become_by_default(playbook: &mut Playbook, default: &Become) {
     for play in &mut playbook.plays {
         for task in play.tasks.iter_mut().chain(play.handlers.iter_mut()) {
-            if task.become_.is_none() {
-                task.become_ = Some(default.clone());
-            }
+            task.become_ = task.become_.or(default);
         }
     }
 }
@@ -68,7 +87,7 @@ pub struct Task {
     pub listen: Vec<String>,
     pub tags: HashSet<String>,
     pub register: Option<String>,
-    pub become_: Option<Become>,
+    pub become_: Become,
     pub vars: Arc<Vars>,
     pub ignore_errors: bool,
     pub no_log: bool,

@@ -23,7 +23,8 @@ pub(super) enum Final {
 pub(super) struct Finals {
     /// Each action, with the `become` of the first task that brought it
     /// (a daemon-reload needs the privileges the unit's writer had).
-    pub(super) catalog: std::collections::BTreeMap<String, (push_modules::Deferred, Option<crate::playbook::Become>)>,
+    pub(super) catalog:
+        std::collections::BTreeMap<String, (push_modules::Deferred, Option<crate::become_method::BecomeAs>)>,
     pub(super) raised: BTreeSet<Final>,
 }
 

@@ -34,7 +34,8 @@ pub struct PreparedHost {
     /// `push_lock_path`; None: the host's default (see `push_lock` in
     /// script_runtime.sh), which depends on the login user.
     pub lock_path: Option<String>,
-    /// What sudo is given when it asks (see `push_as` in script_runtime.sh).
+    /// What sudo or su is given when it asks (see `push_sudo` and `push_su`
+    /// in script_runtime.sh).
     pub become_password: Option<script::BecomePassword>,
     pub scope: Scope,
     pub first: Segment,
@@ -148,10 +149,7 @@ const UNHONOURED_CONNECTION_VARS: &[(&str, &str)] = &[
     ("ansible_ssh_pipelining", "push always sends its scripts on ssh's stdin"),
     ("ansible_pipelining", "push always sends its scripts on ssh's stdin"),
     ("ansible_ssh_retries", "push connects once; an unreachable host is reported"),
-    ("ansible_become", "use `become:` in the play, or -b"),
-    ("ansible_become_user", "use `become_user:` in the play, or --become-user"),
-    ("ansible_become_exe", "push runs `sudo` on PATH"),
-    ("ansible_become_flags", "push runs sudo with its own flags"),
+    ("ansible_become_exe", "push runs the `sudo` or `su` on PATH"),
     ("ansible_timeout", "use --timeout"),
     ("ansible_ssh_timeout", "use --timeout"),
     ("ansible_host_key_checking", "use --accept-new-host-keys"),
@@ -175,19 +173,13 @@ fn unhonoured_connection_vars(host: &str, scope: &Scope) -> Vec<String> {
     warnings
 }
 
-/// A host's own sudo password (`ansible_become_password`, or its older
-/// name `ansible_become_pass`), and the method it asks for: push becomes
-/// with sudo only, so any other is refused rather than quietly replaced.
+/// A host's own become password (`ansible_become_password`, or its older
+/// name `ansible_become_pass`): sudo's is the login user's, su's that of
+/// the user it becomes.
 fn become_password(name: &str, scope: &Scope) -> Result<Option<script::BecomePassword>, Diagnostic> {
     let get = |key: &str| -> Result<Option<Value>, Diagnostic> {
         scope.get(key).map_err(|e| Diagnostic::new(format!("host {name}: {key}: {}", e.message)))
     };
-    if let Some(Value::String(method)) = get("ansible_become_method")? {
-        if method != "sudo" {
-            return Err(Diagnostic::new(format!("host {name}: ansible_become_method `{method}` is not supported"))
-                .with_hint("push becomes other users with sudo only: set ansible_become_method to sudo or remove it"));
-        }
-    }
     for key in ["ansible_become_password", "ansible_become_pass"] {
         let password = match get(key)? {
             None | Some(Value::Null) => continue,
@@ -271,12 +263,32 @@ pub fn prepare<'a>(
                 _ => inventory.host_vars(host).unwrap_or_default(),
             };
             let scope = plan::play_scope(play, vars, &opts.extra_vars, native);
-            plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent())?;
             let at_host = |d: Diagnostic| match inventory.host_span(host) {
                 Some(span) => d.or_at(span),
                 None => d,
             };
+            // The host's own become settings are checked before any plan
+            // uses them, so that a bad one points at the host's line.
+            let host_become = plan::host_become(&scope).map_err(|mut d| {
+                d.message = format!("host {host}: {}", d.message);
+                at_host(d)
+            })?;
+            if let Some(flags) = &host_become.flags {
+                let method = host_become.method.unwrap_or_default();
+                crate::become_method::parse_flags(method, flags)
+                    .or_else(|e| match host_become.method {
+                        // The play may name another method: checked again per task.
+                        None => {
+                            crate::become_method::parse_flags(crate::become_method::Method::Su, flags).map_err(|_| e)
+                        }
+                        Some(_) => Err(e),
+                    })
+                    .map_err(|e| {
+                        at_host(Diagnostic::new(format!("host {host}: ansible_become_flags: {e}")).with_hint(e.hint()))
+                    })?;
+            }
+            plan::check_reads(play, &selected, &scope)?;
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent()).map_err(at_host)?;
             let target = target(host, &scope, play, opts).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;

@@ -34,8 +34,9 @@ pub(super) fn step_message(r: &StepReport, status: Status, no_log: bool) -> Opti
             let detail = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
             let mut message =
                 if detail.is_empty() { format!("exit code {}", r.rc) } else { format!("exit code {}: {detail}", r.rc) };
-            if detail.contains(SUDO_WANTS_A_PASSWORD) {
-                message.push_str(SUDO_PASSWORD_HINT);
+            if let Some((_, hint)) = BECOME_HINTS.iter().find(|(said, _)| detail.contains(said)) {
+                message.push_str("\n  hint: ");
+                message.push_str(hint);
             }
             Some(message)
         }
@@ -44,11 +45,30 @@ pub(super) fn step_message(r: &StepReport, status: Status, no_log: bool) -> Opti
     }
 }
 
-/// What sudo says when the login user's sudo needs a password push was
-/// not given.
-const SUDO_WANTS_A_PASSWORD: &str = "sudo: a password is required";
-const SUDO_PASSWORD_HINT: &str =
-    "\n  hint: the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password";
+/// What sudo and su (or push_sudo and push_su, script_runtime.sh) say when
+/// becoming fails for want of the right password, and the way out.
+const BECOME_HINTS: &[(&str, &str)] = &[
+    (
+        "sudo: a password is required",
+        "the login user's sudo needs a password: give it with -K (--ask-become-pass) or ansible_become_password",
+    ),
+    (
+        "sudo on this host refused the become password",
+        "sudo asks for the login user's password: check the one given with -K or this host's ansible_become_password",
+    ),
+    (
+        "su: a password is required",
+        "su needs the password of the user it becomes: give it with -K (--ask-become-pass) or ansible_become_password",
+    ),
+    (
+        "This account is currently not available",
+        "su runs the step from the user's shell in /etc/passwd, here nologin: add `become_flags: \"-s /bin/sh\"`",
+    ),
+    (
+        "su on this host refused the become password",
+        "su asks for the password of the user it becomes (root's for root): check the one given with -K or this host's ansible_become_password",
+    ),
+];
 
 /// A step's message, after its loop item; under `no_log`, after the item's
 /// place in the loop only: the item may be the secret (a loop over

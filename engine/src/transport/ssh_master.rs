@@ -232,12 +232,17 @@ fn offered_host_key(log: &str) -> Option<String> {
 }
 
 /// ssh's `No ED25519 host key is known for [127.0.0.1]:2222 and you have
-/// requested strict checking.`, cut to what it names.
+/// requested strict checking.`, cut to what it names: `no ED25519 host
+/// key is known for [127.0.0.1]:2222`.
 fn unknown_key_line(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("host key is known for"))?;
-    let start = line.find("No ").map_or(0, |i| i + 3);
+    let start = line.find("No ").unwrap_or(0);
     let end = line.find(" and you have").unwrap_or(line.len());
-    Some(line[start..end].trim().to_string())
+    let named = line[start..end].trim();
+    Some(match named.strip_prefix("No ") {
+        Some(rest) => format!("no {rest}"),
+        None => named.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -257,7 +262,7 @@ mod tests {
         );
         let text = explain_failure(&target(), &log);
         assert!(
-            text.contains("host key of web1 is not known (ED25519 host key is known for [10.0.0.5]:2222)"),
+            text.contains("host key of web1 is not known (no ED25519 host key is known for [10.0.0.5]:2222)"),
             "{text}"
         );
         assert!(text.contains("ssh-ed25519 SHA256:abcDEF123"), "{text}");
