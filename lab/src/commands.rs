@@ -14,16 +14,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::base_image::{self, BuildLock};
+use crate::bastion::{self, Bastion};
 use crate::docker::{Container, Docker};
 use crate::hosts::{self, Runtime};
 use crate::images;
 use crate::inotify;
 use crate::inventory_files::{self, HostEntry, LabFiles};
 use crate::progress::{seconds, Progress};
+use crate::recipes::BASTION_IMAGE;
 use crate::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
 use crate::registry::{self, Registry};
-use crate::bastion::{self, Bastion};
-use crate::recipes::BASTION_IMAGE;
 use crate::{
     self as labmod, prereqs, LabName, BASTION_LABEL, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL,
 };
@@ -182,9 +182,10 @@ pub fn up(cmd: LabUp) -> Result<String> {
     // The network the hosts are on, and its gateway (this machine).
     let (host_network, host_gateway) = if cmd.bastion {
         let private = ensure_network(&docker, &lab.private_network(), &bastion::private_network_args(&lab))?;
-        let gateway = private.gateway.clone().ok_or_else(|| {
-            labmod::Error::Failed(format!("network {} has no gateway address", private.name))
-        })?;
+        let gateway = private
+            .gateway
+            .clone()
+            .ok_or_else(|| labmod::Error::Failed(format!("network {} has no gateway address", private.name)))?;
         (private, gateway)
     } else {
         (network.clone(), gateway.clone())
@@ -201,9 +202,10 @@ pub fn up(cmd: LabUp) -> Result<String> {
     let public_key = inventory_files::ensure_client_key(&lab, &files)?;
     let access = if cmd.bastion {
         progress.phase(&format!("bastion {}", lab.bastion_container()));
-        let subnet = host_network.subnet.clone().ok_or_else(|| {
-            labmod::Error::Failed(format!("network {} has no subnet", host_network.name))
-        })?;
+        let subnet = host_network
+            .subnet
+            .clone()
+            .ok_or_else(|| labmod::Error::Failed(format!("network {} has no subnet", host_network.name)))?;
         let bastion = bastion::ensure(&docker, &lab, &gateway, &subnet, &public_key)?;
         progress.done(&format!("bastion at {}", bastion.entry.address));
         let password = inventory_files::ensure_become_vault(&lab, &files)?;
@@ -513,9 +515,7 @@ pub fn status(cmd: LabStatus) -> Result<String> {
             (_, Some(_)) if with_bastion => {
                 c.addresses.get(&net_name).map(|a| format!("{a}:{}", registry::PORT)).unwrap_or_else(|| "-".into())
             }
-            (_, Some(n)) => {
-                n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into())
-            }
+            (_, Some(n)) => n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into()),
             (_, None) => "-".into(),
         };
         let state = if c.label(ROLE_LABEL) == Some("bastion") && c.is_running() {
@@ -536,12 +536,7 @@ pub fn status(cmd: LabStatus) -> Result<String> {
     };
     let mut out = format!("lab `{lab}`: network {net_name}{}", subnet(network.as_ref()));
     if with_bastion {
-        let _ = write!(
-            out,
-            "; hosts on {host_net}{}, behind {}",
-            subnet(private.as_ref()),
-            lab.bastion_container()
-        );
+        let _ = write!(out, "; hosts on {host_net}{}, behind {}", subnet(private.as_ref()), lab.bastion_container());
     }
     out.push('\n');
     for r in rows {
