@@ -528,7 +528,7 @@ mod tests {
         // As `push run --vault-password-file` reads it.
         let id = push_engine::vault::VaultId::file(files.vault_password());
         push_engine::vault::install(push_engine::vault::Keyring::load(&[id]).unwrap());
-        let inv = push_engine::inventory::Inventory::load(&[files.dir.clone()]).unwrap();
+        let inv = push_engine::inventory::Inventory::load(std::slice::from_ref(&files.dir)).unwrap();
         assert_eq!(inv.host_vars("my-lab-2").unwrap()["ansible_become_password"], password.as_str());
 
         std::fs::write(files.private_key(), "k").unwrap();
