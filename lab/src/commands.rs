@@ -5,7 +5,8 @@
 //! a bad `--name`, an unknown image), 4 when the machine is not ready or
 //! the name is taken (Docker missing or not running, debootstrap missing,
 //! a container or network of that name that is not this lab's, `images`
-//! before `up`), 1 when a tool failed or a host did not boot. Each message
+//! before `up`, `up` with or without `--prepared` or `--bastion` on a lab
+//! made the other way), 1 when a tool failed or a host did not boot. Each message
 //! is one line starting with `error:`.
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@
 //!   docker build lab/images/host           -> push-lab/debian:12          (the lab hosts)
 //!   docker build lab/images/host-docker    -> push-lab/debian-docker:12   (`up --prepared`)
 //!   docker build lab/images/registry       -> push-lab/registry:2.8       (one per lab)
+//!   docker build lab/images/bastion        -> push-lab/bastion:12         (`up --bastion`)
 //!   docker build lab/images/{web,mail,webmail} -> pushed by `push lab images`
 //! ```
 //!
