@@ -14,12 +14,11 @@
 //! inner Docker uses the vfs storage driver, so creating and removing a
 //! container copies its whole file tree: every recreate costs seconds.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use push_tests::mail::{http_get, read_inbox, send_mail, wait_for_mail, wait_listening};
 use push_tests::{read, require, require_docker, run_with_timeout, write, CmdOutput, PushCmd, RunOutput, TestLab};
 
 /// A first run installs Docker and pulls ~500 MB into a vfs-backed engine.
@@ -101,117 +100,6 @@ impl MailLab {
 
 fn changed_tasks(out: &RunOutput, host: &str) -> Vec<String> {
     out.tasks_of(host).into_iter().filter(|t| t.status == "changed").map(|t| format!("{}: {}", t.task, t.msg)).collect()
-}
-
-// --- a few lines of SMTP and IMAP ----------------------------------------
-
-struct Line(BufReader<TcpStream>);
-
-impl Line {
-    fn connect(addr: &str) -> Line {
-        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Line(BufReader::new(s))
-    }
-    fn send(&mut self, text: &str) {
-        self.0.get_mut().write_all(text.as_bytes()).unwrap();
-    }
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.0.read_line(&mut l).unwrap();
-        assert!(!l.is_empty(), "connection closed");
-        l
-    }
-    /// SMTP: read a (multi-line) reply, check its code.
-    fn reply(&mut self, code: &str) -> String {
-        let mut all = String::new();
-        loop {
-            let l = self.line();
-            all.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                break;
-            }
-        }
-        assert!(all.starts_with(code), "expected {code}, got {all:?}");
-        all
-    }
-    /// IMAP: everything up to the tagged reply, which must be OK.
-    fn tagged(&mut self, tag: &str) -> String {
-        let mut all = String::new();
-        loop {
-            let l = self.line();
-            all.push_str(&l);
-            if l.starts_with(&format!("{tag} ")) {
-                assert!(l.starts_with(&format!("{tag} OK")), "{all}");
-                return all;
-            }
-        }
-    }
-}
-
-fn send_mail(addr: &str, to: &str, token: &str) {
-    wait_listening(addr);
-    let mut s = Line::connect(addr);
-    s.reply("220");
-    s.send("EHLO test.example\r\n");
-    s.reply("250");
-    s.send("MAIL FROM:<tester@outside.example>\r\n");
-    s.reply("250");
-    s.send(&format!("RCPT TO:<{to}>\r\n"));
-    s.reply("250");
-    s.send("DATA\r\n");
-    s.reply("354");
-    s.send(&format!("Subject: {token}\r\n\r\nbody {token}\r\n.\r\n"));
-    s.reply("250");
-    s.send("QUIT\r\n");
-}
-
-/// Wait until something listens on `addr` (a container that runs is not
-/// yet a server that answers: the mail image configures exim first).
-fn wait_listening(addr: &str) {
-    let t = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(60), "nothing listens on {addr} after 60 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// The INBOX of `user` over IMAP, whole.
-fn read_inbox(addr: &str, user: &str, password: &str) -> String {
-    wait_listening(addr);
-    let mut s = Line::connect(addr);
-    assert!(s.line().starts_with("* OK"));
-    s.send(&format!("a1 LOGIN {user} {password}\r\n"));
-    s.tagged("a1");
-    s.send("a2 SELECT INBOX\r\n");
-    let selected = s.tagged("a2");
-    let mut text = String::new();
-    if !selected.contains("* 0 EXISTS") {
-        s.send("a3 FETCH 1:* (BODY[])\r\n");
-        text = s.tagged("a3");
-    }
-    s.send("a4 LOGOUT\r\n");
-    text
-}
-
-fn wait_for_mail(addr: &str, token: &str) -> Duration {
-    let t = Instant::now();
-    loop {
-        if read_inbox(addr, "alice", "alice").contains(&format!("body {token}")) {
-            return t.elapsed();
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "mail {token} never reached alice's INBOX");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn http_get(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\nHost: webmail\r\n\r\n").unwrap();
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
 }
 
 #[test]

@@ -50,8 +50,15 @@ pub enum LabCommand {
         /// Hosts with Docker already installed (for tests about something else).
         #[arg(long)]
         prepared: bool,
+        /// Production's shape: the hosts on a network this machine does not
+        /// reach, behind one bastion (NAME-bastion, the jump host and NAT
+        /// gateway); root login off; `admin` logs in with the lab's key and
+        /// sudo asks for its password, kept vaulted in the inventory's
+        /// group_vars (vault password in INVENTORY/.vault-password).
+        #[arg(long)]
+        bastion: bool,
     },
-    /// Remove the lab's hosts, registry, network and the files `up` wrote.
+    /// Remove the lab's hosts, registry, bastion, networks and the files `up` wrote.
     Down {
         #[command(flatten)]
         name: NameArg,
@@ -76,8 +83,8 @@ pub enum LabCommand {
 
 pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
     let out = match args.command {
-        LabCommand::Up { name, hosts, inventory, prepared } => {
-            push_lab::commands::up(LabUp { name: name.name, hosts, inventory, prepared })?
+        LabCommand::Up { name, hosts, inventory, prepared, bastion } => {
+            push_lab::commands::up(LabUp { name: name.name, hosts, inventory, prepared, bastion })?
         }
         LabCommand::Down { name, inventory } => push_lab::commands::down(LabDown { name: name.name, inventory })?,
         LabCommand::Status { name } => push_lab::commands::status(LabStatus { name: name.name })?,

@@ -5,7 +5,8 @@
 //! a bad `--name`, an unknown image), 4 when the machine is not ready or
 //! the name is taken (Docker missing or not running, debootstrap missing,
 //! a container or network of that name that is not this lab's, `images`
-//! before `up`), 1 when a tool failed or a host did not boot. Each message
+//! before `up`, `up` with or without `--prepared` or `--bastion` on a lab
+//! made the other way), 1 when a tool failed or a host did not boot. Each message
 //! is one line starting with `error:`.
 
 use std::collections::BTreeMap;
@@ -14,15 +15,19 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::base_image::{self, BuildLock};
+use crate::bastion::{self, Bastion};
 use crate::docker::{Container, Docker};
 use crate::hosts::{self, Runtime};
 use crate::images;
 use crate::inotify;
 use crate::inventory_files::{self, HostEntry, LabFiles};
 use crate::progress::{seconds, Progress};
+use crate::recipes::BASTION_IMAGE;
 use crate::recipes::{self, HOST_IMAGE, PREPARED_IMAGE};
 use crate::registry::{self, Registry};
-use crate::{self as labmod, prereqs, LabName, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL};
+use crate::{
+    self as labmod, prereqs, LabName, BASTION_LABEL, INDEX_LABEL, INVENTORY_LABEL, LABEL, PREPARED_LABEL, ROLE_LABEL,
+};
 use push_engine::diagnostic::Diagnostic;
 
 use push_engine::ops::Error;
@@ -49,6 +54,9 @@ pub struct LabUp {
     pub inventory: Option<PathBuf>,
     /// Boot hosts with Docker already installed.
     pub prepared: bool,
+    /// Hosts on a private network behind a bastion, root login off, `admin`
+    /// with sudo's password (see [`crate::bastion`]).
+    pub bastion: bool,
 }
 
 pub struct LabDown {
@@ -82,7 +90,7 @@ fn lab_hosts(docker: &Docker, lab: &LabName) -> Result<BTreeMap<u32, Container>>
 
 /// A container or network with one of our names that is not this lab's.
 fn check_names_free(docker: &Docker, lab: &LabName, count: u32) -> Result<()> {
-    let names = (1..=count).map(|i| lab.host(i)).chain([lab.registry_container()]);
+    let names = (1..=count).map(|i| lab.host(i)).chain([lab.registry_container(), lab.bastion_container()]);
     for name in names {
         if let Some(c) = docker.container(&name)? {
             if c.label(LABEL) != Some(lab.as_str()) {
@@ -93,13 +101,14 @@ fn check_names_free(docker: &Docker, lab: &LabName, count: u32) -> Result<()> {
             }
         }
     }
-    if let Some(n) = docker.network(&lab.network())? {
-        if n.labels.get(LABEL).map(String::as_str) != Some(lab.as_str()) {
-            return Err(labmod::Error::Setup(format!(
-                "a network named `{}` exists and is not part of lab `{lab}` (no {LABEL}={lab} label): remove it or choose another --name",
-                lab.network()
-            ))
-            .into());
+    for network in [lab.network(), lab.private_network()] {
+        if let Some(n) = docker.network(&network)? {
+            if n.labels.get(LABEL).map(String::as_str) != Some(lab.as_str()) {
+                return Err(labmod::Error::Setup(format!(
+                    "a network named `{network}` exists and is not part of lab `{lab}` (no {LABEL}={lab} label): remove it or choose another --name"
+                ))
+                .into());
+            }
         }
     }
     Ok(())
@@ -126,6 +135,17 @@ pub fn up(cmd: LabUp) -> Result<String> {
         .into());
     }
 
+    if let Some(n) = docker.network(&lab.network())? {
+        let had_bastion = n.labels.get(BASTION_LABEL).map(String::as_str) == Some("1");
+        if had_bastion != cmd.bastion {
+            let (was, flag) = if cmd.bastion { ("without", "--bastion") } else { ("with", "no --bastion") };
+            return Err(labmod::Error::Setup(format!(
+                "lab `{lab}` was made {was} --bastion; `push lab down --name {lab}` first to change to {flag}"
+            ))
+            .into());
+        }
+    }
+
     // Before anything boots: room for every host's systemd (see inotify).
     let booting: Vec<u32> = (1..=count).filter(|i| !existing.get(i).is_some_and(Container::is_running)).collect();
     if let Some(limit) = inotify::limit() {
@@ -138,33 +158,62 @@ pub fn up(cmd: LabUp) -> Result<String> {
     if cmd.prepared {
         needed.push((&recipes::PREPARED_HOST, PREPARED_IMAGE));
     }
+    if cmd.bastion {
+        needed.push((&recipes::BASTION, BASTION_IMAGE));
+    }
     build_images(&docker, &progress, &needed)?;
 
-    let network = match docker.network(&lab.network())? {
-        Some(n) => n,
-        None => {
-            docker.output([
-                "network",
-                "create",
-                "--label",
-                &format!("{LABEL}={lab}"),
-                "--label",
-                &format!("{INVENTORY_LABEL}={}", files.dir.display()),
-                &lab.network(),
-            ])?;
-            docker.network(&lab.network())?.ok_or_else(|| {
-                labmod::Error::Failed(format!("network {} vanished right after it was created", lab.network()))
-            })?
-        }
-    };
+    let mut create = vec![
+        "network".to_string(),
+        "create".into(),
+        "--label".into(),
+        format!("{LABEL}={lab}"),
+        "--label".into(),
+        format!("{INVENTORY_LABEL}={}", files.dir.display()),
+    ];
+    if cmd.bastion {
+        create.extend(["--label".into(), format!("{BASTION_LABEL}=1")]);
+    }
+    create.push(lab.network());
+    let network = ensure_network(&docker, &lab.network(), &create)?;
     let gateway = network
         .gateway
         .clone()
         .ok_or_else(|| labmod::Error::Failed(format!("network {} has no gateway address", network.name)))?;
+    // The network the hosts are on, and its gateway (this machine).
+    let (host_network, host_gateway) = if cmd.bastion {
+        let private = ensure_network(&docker, &lab.private_network(), &bastion::private_network_args(&lab))?;
+        let gateway = private
+            .gateway
+            .clone()
+            .ok_or_else(|| labmod::Error::Failed(format!("network {} has no gateway address", private.name)))?;
+        (private, gateway)
+    } else {
+        (network.clone(), gateway.clone())
+    };
 
     progress.phase(&format!("registry {}", lab.registry_container()));
-    let registry = registry::ensure(&docker, &lab, &gateway)?;
+    let mut registry = registry::ensure(&docker, &lab, &gateway)?;
+    if cmd.bastion {
+        // Behind the bastion, the registry's own address: see crate::bastion.
+        registry.address = registry::container_address(&docker, &lab)?;
+    }
     progress.done(&format!("registry at {}", registry.address));
+
+    let public_key = inventory_files::ensure_client_key(&lab, &files)?;
+    let access = if cmd.bastion {
+        progress.phase(&format!("bastion {}", lab.bastion_container()));
+        let subnet = host_network
+            .subnet
+            .clone()
+            .ok_or_else(|| labmod::Error::Failed(format!("network {} has no subnet", host_network.name)))?;
+        let bastion = bastion::ensure(&docker, &lab, &gateway, &subnet, &public_key)?;
+        progress.done(&format!("bastion at {}", bastion.entry.address));
+        let password = inventory_files::ensure_become_vault(&lab, &files)?;
+        Access::BehindBastion { bastion, gateway: host_gateway, password }
+    } else {
+        Access::Root
+    };
 
     let image = if cmd.prepared { PREPARED_IMAGE } else { HOST_IMAGE };
     let runtime = Runtime::detect();
@@ -180,13 +229,12 @@ pub fn up(cmd: LabUp) -> Result<String> {
                 docker.output(["start", c.name.as_str()])?;
             }
             None => {
-                docker.output(hosts::run_args(&lab, index, image, cmd.prepared, &runtime))?;
+                docker.output(hosts::run_args(&lab, index, &host_network.name, image, cmd.prepared, &runtime))?;
             }
         }
     }
-    let public_key = inventory_files::ensure_client_key(&lab, &files)?;
     let names: Vec<String> = (1..=count).map(|i| lab.host(i)).collect();
-    let entry = |name: &String| host_entry(&docker, name, &network.name, &public_key);
+    let entry = |name: &String| host_entry(&docker, name, &host_network.name, &public_key, &access);
     let results = for_each_parallel(&names, |name| -> labmod::Result<HostEntry> {
         hosts::wait_running(&docker, name, hosts::BOOT_TIMEOUT)?;
         entry(name)
@@ -205,7 +253,7 @@ pub fn up(cmd: LabUp) -> Result<String> {
         let failed: Vec<u32> = failed.iter().map(|(i, _)| *i).collect();
         let removed = keep_what_runs(&docker, &lab, &existing, &mut booted, &failed, entry)?;
         let entries: Vec<HostEntry> = booted.into_values().collect();
-        inventory_files::write_all(&lab, &files, &entries, &registry.address)?;
+        inventory_files::write_all(&lab, &files, &entries, &registry.address, access.bastion())?;
         let mut why = first.to_string();
         if !removed.is_empty() {
             let _ = write!(why, "; removed the host(s) this `up` created, which did not boot: {}", removed.join(", "));
@@ -216,7 +264,7 @@ pub fn up(cmd: LabUp) -> Result<String> {
     let entries: Vec<HostEntry> = booted.into_values().collect();
     progress.done(&format!("{count} host(s) running (systemd: running)"));
 
-    inventory_files::write_all(&lab, &files, &entries, &registry.address)?;
+    inventory_files::write_all(&lab, &files, &entries, &registry.address, access.bastion())?;
     progress.finish();
 
     let mut out = format!(
@@ -224,6 +272,13 @@ pub fn up(cmd: LabUp) -> Result<String> {
         seconds(started.elapsed()),
         registry.address
     );
+    if let Access::BehindBastion { bastion, .. } = &access {
+        let _ = writeln!(
+            out,
+            "  {:<24} {}  (the hosts' only way in: ssh as admin, sudo with a password)",
+            bastion.entry.name, bastion.entry.address
+        );
+    }
     if count > wanted {
         let _ = writeln!(out, "  (it already had {count} hosts; `up` never removes hosts, `down` removes them all)");
     }
@@ -231,15 +286,67 @@ pub fn up(cmd: LabUp) -> Result<String> {
         let _ = writeln!(out, "  {:<24} {}", e.name, e.address);
     }
     let _ = writeln!(out, "inventory: {}", files.hosts_yml().display());
-    let _ = writeln!(out, "  push run PLAYBOOK -i {}", files.dir.display());
+    match access {
+        Access::Root => {
+            let _ = writeln!(out, "  push run PLAYBOOK -i {}", files.dir.display());
+        }
+        Access::BehindBastion { .. } => {
+            let _ = writeln!(
+                out,
+                "  push run PLAYBOOK -i {} --vault-password-file {}",
+                files.dir.display(),
+                files.vault_password().display()
+            );
+        }
+    }
     let _ = writeln!(out, "  ssh -F {} {}", files.ssh_config().display(), lab.host(1));
     Ok(out)
 }
 
-/// A running host's inventory entry: the lab's key authorized, its host
-/// keys and its address on the lab network.
-fn host_entry(docker: &Docker, name: &str, network: &str, public_key: &str) -> labmod::Result<HostEntry> {
-    hosts::authorize_key(docker, name, public_key)?;
+/// How the hosts are logged into.
+enum Access {
+    /// As root, with the lab's key.
+    Root,
+    /// Through the bastion, as admin, sudo with `password`; `gateway` is
+    /// this machine's address on the private network.
+    BehindBastion { bastion: Bastion, gateway: String, password: String },
+}
+
+impl Access {
+    fn bastion(&self) -> Option<&Bastion> {
+        match self {
+            Access::Root => None,
+            Access::BehindBastion { bastion, .. } => Some(bastion),
+        }
+    }
+}
+
+/// A network of the lab: `create` makes it when it is missing.
+fn ensure_network(docker: &Docker, name: &str, create: &[String]) -> labmod::Result<crate::docker::Network> {
+    if let Some(n) = docker.network(name)? {
+        return Ok(n);
+    }
+    docker.output(create)?;
+    docker
+        .network(name)?
+        .ok_or_else(|| labmod::Error::Failed(format!("network {name} vanished right after it was created")))
+}
+
+/// A running host's inventory entry: the lab's key authorized (root's, or
+/// admin's behind a bastion), its host keys and its address on `network`.
+fn host_entry(
+    docker: &Docker,
+    name: &str,
+    network: &str,
+    public_key: &str,
+    access: &Access,
+) -> labmod::Result<HostEntry> {
+    match access {
+        Access::Root => hosts::authorize_key(docker, name, public_key)?,
+        Access::BehindBastion { bastion, gateway, password } => {
+            bastion::setup_host(docker, name, public_key, bastion, gateway, password)?
+        }
+    }
     let host_keys = hosts::host_keys(docker, name)?;
     let c = docker.container(name)?.ok_or_else(|| labmod::Error::Failed(format!("host {name} vanished")))?;
     let address = c
@@ -338,9 +445,21 @@ pub fn down(cmd: LabDown) -> Result<String> {
         let mut args = vec!["rm".to_string(), "--force".into(), "--volumes".into()];
         args.extend(containers.iter().map(|c| c.name.clone()));
         docker.output(&args)?;
-        let hosts = containers.iter().filter(|c| c.label(ROLE_LABEL) == Some("host")).count();
-        let _ =
-            writeln!(out, "removed {hosts} host(s){}", if hosts < containers.len() { " and the registry" } else { "" });
+        let count = |role: &str| containers.iter().filter(|c| c.label(ROLE_LABEL) == Some(role)).count();
+        let mut others = Vec::new();
+        if count("registry") > 0 {
+            others.push("the registry");
+        }
+        if count("bastion") > 0 {
+            others.push("the bastion");
+        }
+        let others = match others.as_slice() {
+            [] => String::new(),
+            [one] => format!(" and {one}"),
+            [first, second] => format!(", {first} and {second}"),
+            _ => unreachable!("two kinds of other containers"),
+        };
+        let _ = writeln!(out, "removed {} host(s){others}", count("host"));
     }
     for n in &networks {
         docker.output(["network", "rm", n.as_str()])?;
@@ -354,7 +473,7 @@ pub fn down(cmd: LabDown) -> Result<String> {
         let _ = writeln!(out, "removed volume(s) {}", volumes.join(", "));
     }
     for f in &dirs {
-        let removed = inventory_files::remove_all(f)?;
+        let removed = inventory_files::remove_all(&lab, f)?;
         if !removed.is_empty() {
             let _ = writeln!(out, "removed the lab files in {}", f.dir.display());
         }
@@ -378,21 +497,32 @@ pub fn status(cmd: LabStatus) -> Result<String> {
         return Ok(format!("no lab `{lab}` on this machine (start one with `push lab up --name {lab}`)\n"));
     }
     let net_name = lab.network();
+    let with_bastion = network.as_ref().is_some_and(|n| n.labels.get(BASTION_LABEL).map(String::as_str) == Some("1"));
+    let private = if with_bastion { docker.network(&lab.private_network())? } else { None };
+    let host_net = if with_bastion { lab.private_network() } else { net_name.clone() };
     let mut rows = vec![["NAME".to_string(), "ADDRESS".into(), "STATE".into()]];
     let mut sorted = containers.clone();
-    sorted.sort_by_key(|c| {
-        (c.label(ROLE_LABEL) != Some("host"), c.label(INDEX_LABEL).and_then(|i| i.parse::<u32>().ok()))
-    });
+    let role_order = |c: &Container| match c.label(ROLE_LABEL) {
+        Some("host") => 0,
+        Some("bastion") => 1,
+        _ => 2,
+    };
+    sorted.sort_by_key(|c| (role_order(c), c.label(INDEX_LABEL).and_then(|i| i.parse::<u32>().ok())));
     for c in &sorted {
         let is_host = c.label(ROLE_LABEL) == Some("host");
-        let address = match (is_host, &network) {
-            (true, _) => c.addresses.get(&net_name).cloned().unwrap_or_else(|| "-".into()),
-            (false, Some(n)) => {
-                n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into())
+        let address = match (c.label(ROLE_LABEL), &network) {
+            (Some("host"), _) => c.addresses.get(&host_net).cloned().unwrap_or_else(|| "-".into()),
+            (Some("bastion"), _) => c.addresses.get(&net_name).cloned().unwrap_or_else(|| "-".into()),
+            (_, Some(_)) if with_bastion => {
+                c.addresses.get(&net_name).map(|a| format!("{a}:{}", registry::PORT)).unwrap_or_else(|| "-".into())
             }
-            (false, None) => "-".into(),
+            (_, Some(n)) => n.gateway.as_ref().map(|g| format!("{g}:{}", registry::PORT)).unwrap_or_else(|| "-".into()),
+            (_, None) => "-".into(),
         };
-        let state = if is_host && c.is_running() {
+        let state = if c.label(ROLE_LABEL) == Some("bastion") && c.is_running() {
+            let inside = c.addresses.get(&host_net).map(|a| format!(", {a} on {host_net}")).unwrap_or_default();
+            format!("running (jump host and NAT gateway{inside})")
+        } else if is_host && c.is_running() {
             let (_, system, _) = docker.exec_status(&c.name, &["systemctl", "is-system-running"])?;
             format!("running (systemd: {})", if system.is_empty() { "?" } else { &system })
         } else {
@@ -402,11 +532,14 @@ pub fn status(cmd: LabStatus) -> Result<String> {
     }
     let width = |col: usize| rows.iter().map(|r| r[col].len()).max().unwrap_or(0);
     let (w0, w1) = (width(0), width(1));
-    let mut out = format!(
-        "lab `{lab}`: network {}{}\n",
-        net_name,
-        network.as_ref().and_then(|n| n.subnet.as_ref()).map(|s| format!(" ({s})")).unwrap_or_default()
-    );
+    let subnet = |n: Option<&crate::docker::Network>| {
+        n.and_then(|n| n.subnet.as_ref()).map(|s| format!(" ({s})")).unwrap_or_default()
+    };
+    let mut out = format!("lab `{lab}`: network {net_name}{}", subnet(network.as_ref()));
+    if with_bastion {
+        let _ = write!(out, "; hosts on {host_net}{}, behind {}", subnet(private.as_ref()), lab.bastion_container());
+    }
+    out.push('\n');
     for r in rows {
         let _ = writeln!(out, "{:<w0$}  {:<w1$}  {}", r[0], r[1], r[2]);
     }
@@ -425,7 +558,10 @@ pub fn images(cmd: LabImages) -> Result<String> {
         .filter(|n| n.labels.get(LABEL).map(String::as_str) == Some(lab.as_str()))
         .ok_or_else(not_up)?;
     let gateway = network.gateway.clone().ok_or_else(not_up)?;
-    let registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
+    let mut registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
+    if network.labels.get(BASTION_LABEL).map(String::as_str) == Some("1") {
+        registry.address = registry::container_address(&docker, &lab)?;
+    }
 
     let progress = Progress::auto();
     {

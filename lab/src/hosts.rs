@@ -89,7 +89,14 @@ fn missing_caps(bounding: u64) -> Vec<&'static str> {
 /// writable /run and /run/lock (tmpfs), the cgroup tree, and the
 /// capabilities and syscalls a full init uses (all caps we have, no
 /// seccomp/apparmor filter). No `--privileged`: no host devices.
-pub fn run_args(lab: &LabName, index: u32, image: &str, prepared: bool, runtime: &Runtime) -> Vec<String> {
+pub fn run_args(
+    lab: &LabName,
+    index: u32,
+    network: &str,
+    image: &str,
+    prepared: bool,
+    runtime: &Runtime,
+) -> Vec<String> {
     let name = lab.host(index);
     let mut a: Vec<String> = vec![
         "run".into(),
@@ -99,7 +106,7 @@ pub fn run_args(lab: &LabName, index: u32, image: &str, prepared: bool, runtime:
         "--hostname".into(),
         name,
         "--network".into(),
-        lab.network(),
+        network.into(),
         "--label".into(),
         format!("{LABEL}={lab}"),
         "--label".into(),
@@ -224,9 +231,9 @@ mod tests {
     fn docker_run_for_a_host() {
         let lab = LabName::parse("lab").unwrap();
         let runtime = Runtime { missing_caps: vec!["SYS_RESOURCE"], cgroup_v2: false };
-        insta::assert_snapshot!(run_args(&lab, 2, "push-lab/debian:12", false, &runtime).join(" "), @"run --detach --name lab-2 --hostname lab-2 --network push-lab-lab --label push.lab=lab --label push.lab.role=host --label push.lab.index=2 --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined --tmpfs /run --tmpfs /run/lock --volume /sys/fs/cgroup:/sys/fs/cgroup:ro push-lab/debian:12");
+        insta::assert_snapshot!(run_args(&lab, 2, "push-lab-lab", "push-lab/debian:12", false, &runtime).join(" "), @"run --detach --name lab-2 --hostname lab-2 --network push-lab-lab --label push.lab=lab --label push.lab.role=host --label push.lab.index=2 --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined --tmpfs /run --tmpfs /run/lock --volume /sys/fs/cgroup:/sys/fs/cgroup:ro push-lab/debian:12");
         let v2 = Runtime { missing_caps: vec![], cgroup_v2: true };
-        let args = run_args(&lab, 1, "push-lab/debian-docker:12", true, &v2).join(" ");
+        let args = run_args(&lab, 1, "push-lab-lab", "push-lab/debian-docker:12", true, &v2).join(" ");
         assert!(args.contains("--label push.lab.prepared=1"), "{args}");
         assert!(args.contains("--cgroupns=host --volume /sys/fs/cgroup:/sys/fs/cgroup:rw"), "{args}");
         assert!(!args.contains("--cap-drop"), "{args}");

@@ -10,6 +10,7 @@
 //!   docker build lab/images/host           -> push-lab/debian:12          (the lab hosts)
 //!   docker build lab/images/host-docker    -> push-lab/debian-docker:12   (`up --prepared`)
 //!   docker build lab/images/registry       -> push-lab/registry:2.8       (one per lab)
+//!   docker build lab/images/bastion        -> push-lab/bastion:12         (`up --bastion`)
 //!   docker build lab/images/{web,mail,webmail} -> pushed by `push lab images`
 //! ```
 //!
@@ -21,10 +22,12 @@
 //! The pieces, in the order `up` uses them: [`prereqs`] (what must be
 //! installed), [`inotify`] (room for the hosts' systemd), [`recipes`] (the image recipes under `lab/images`, compiled
 //! in), [`base_image`] (debootstrap and image builds), [`hosts`] (host
-//! containers), [`registry`], [`inventory_files`] (hosts.yml, ssh_config,
+//! containers), [`registry`], [`bastion`] (the jump host of `up
+//! --bastion`), [`inventory_files`] (hosts.yml, ssh_config,
 //! known_hosts) and [`images`] (the example images).
 
 pub mod base_image;
+pub mod bastion;
 pub mod commands;
 pub mod docker;
 pub mod hosts;
@@ -41,7 +44,7 @@ use std::path::PathBuf;
 
 /// Label on everything a lab owns; its value is the lab's name.
 pub const LABEL: &str = "push.lab";
-/// Label saying what a container is: `host` or `registry`.
+/// Label saying what a container is: `host`, `registry` or `bastion`.
 pub const ROLE_LABEL: &str = "push.lab.role";
 /// Label with a host's number (1-based).
 pub const INDEX_LABEL: &str = "push.lab.index";
@@ -50,6 +53,8 @@ pub const PREPARED_LABEL: &str = "push.lab.prepared";
 /// Label on the lab network: the inventory folder `up` last wrote, so
 /// `down` can remove those files from anywhere.
 pub const INVENTORY_LABEL: &str = "push.lab.inventory";
+/// Label on the lab network of a lab made with `up --bastion`.
+pub const BASTION_LABEL: &str = "push.lab.bastion";
 
 pub const DEFAULT_NAME: &str = "lab";
 pub const DEFAULT_HOSTS: u32 = 3;
@@ -124,6 +129,16 @@ impl LabName {
         format!("{}-registry", self.0)
     }
 
+    /// The hosts' network in a lab with a bastion: this machine reaches
+    /// it only through the bastion.
+    pub fn private_network(&self) -> String {
+        format!("push-lab-{}-private", self.0)
+    }
+
+    pub fn bastion_container(&self) -> String {
+        format!("{}-bastion", self.0)
+    }
+
     pub fn registry_volume(&self) -> String {
         format!("push-lab-{}-registry", self.0)
     }
@@ -191,6 +206,8 @@ mod tests {
         assert_eq!(n.network(), "push-lab-my-lab");
         assert_eq!(n.registry_container(), "my-lab-registry");
         assert_eq!(n.group(), "my_lab");
+        assert_eq!(n.private_network(), "push-lab-my-lab-private");
+        assert_eq!(n.bastion_container(), "my-lab-bastion");
         assert_eq!(n.default_inventory_dir(), PathBuf::from("inventories/my-lab"));
     }
 

@@ -37,6 +37,8 @@ pub const MINBASE_IMAGE: &str = "push-lab/debian-minbase:12";
 pub const HOST_IMAGE: &str = "push-lab/debian:12";
 /// Lab hosts with Docker installed (`push lab up --prepared`).
 pub const PREPARED_IMAGE: &str = "push-lab/debian-docker:12";
+/// The jump host and NAT gateway of `push lab up --bastion`.
+pub const BASTION_IMAGE: &str = "push-lab/bastion:12";
 /// The lab registry (Debian's docker-registry).
 pub const REGISTRY_IMAGE: &str = "push-lab/registry:2.8";
 
@@ -51,6 +53,16 @@ pub const HOST: Recipe = Recipe {
 
 pub const PREPARED_HOST: Recipe =
     Recipe { name: "host-docker", files: &[file!("host-docker", "Dockerfile")], from: HOST_IMAGE };
+
+pub const BASTION: Recipe = Recipe {
+    name: "bastion",
+    files: &[
+        file!("bastion", "Dockerfile"),
+        file!("bastion", "sshd-bastion.conf"),
+        file!("bastion", "bastion-entrypoint.sh", exec),
+    ],
+    from: MINBASE_IMAGE,
+};
 
 pub const REGISTRY: Recipe = Recipe {
     name: "registry",
@@ -124,7 +136,7 @@ mod tests {
 
     #[test]
     fn every_recipe_has_a_dockerfile_from_its_base() {
-        for r in [&HOST, &PREPARED_HOST, &REGISTRY, &WEB, &MAIL, &WEBMAIL] {
+        for r in [&HOST, &PREPARED_HOST, &BASTION, &REGISTRY, &WEB, &MAIL, &WEBMAIL] {
             let dockerfile = r.files.iter().find(|f| f.0 == "Dockerfile").map(|f| f.1).expect("Dockerfile");
             let from = format!("FROM {}", r.from);
             assert!(dockerfile.lines().any(|l| l.starts_with(&from)), "{}: first FROM must be {}", r.name, r.from);

@@ -89,6 +89,17 @@ pub fn running(docker: &Docker, lab: &LabName, gateway: &str) -> Result<Option<R
     }
 }
 
+/// `ADDRESS:5000`: the registry container's own address on the lab
+/// network (what hosts behind a bastion pull from).
+pub fn container_address(docker: &Docker, lab: &LabName) -> Result<String> {
+    let name = lab.registry_container();
+    docker
+        .container(&name)?
+        .and_then(|c| c.addresses.get(&lab.network()).cloned())
+        .map(|a| format!("{a}:{PORT}"))
+        .ok_or_else(|| Error::Failed(format!("registry {name} has no address on {}", lab.network())))
+}
+
 /// The registry's address as published on 127.0.0.1.
 pub fn local_address(docker: &Docker, container: &str) -> Result<String> {
     let out = docker.output(["port", container, &format!("{PORT}/tcp")])?;

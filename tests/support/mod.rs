@@ -23,6 +23,7 @@
 
 mod fleet;
 mod lab;
+pub mod mail;
 mod proc;
 mod push;
 mod skip;
@@ -31,7 +32,7 @@ mod sudo_user;
 mod trap;
 
 pub use fleet::{Fleet, InventoryFormat};
-pub use lab::{TestLab, LAB_BUILD_TIMEOUT};
+pub use lab::{SshTunnel, TestLab, LAB_BUILD_TIMEOUT};
 pub use proc::{descendants, is_alive, run_watching, run_with_timeout, CmdOutput};
 pub use push::{parse_json_lines, push, push_bin, strip_ansi, HostRecap, PushCmd, Recap, RunOutput, TaskEvent};
 pub use skip::{ansible_bin_dir, require_ansible, require_docker, require_registry, require_sshd, skip};
