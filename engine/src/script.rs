@@ -198,9 +198,26 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
 }
 
 fn footer(out: &mut String) {
-    // One line, and the shell exits at its end: stdin stays open for the
-    // heartbeats, so reading on would wait for the controller to hang up.
-    out.push_str("push_end\n}\npush_main 3<&0 </dev/null; exit\n");
+    out.push_str("push_end\n}\n");
+    out.push_str(STANDALONE_CALL);
+}
+
+/// A script's last line when it is a shell's whole input: one line, and the
+/// shell exits at its end: stdin stays open for the heartbeats, so reading
+/// on would wait for the controller to hang up.
+const STANDALONE_CALL: &str = "push_main 3<&0 </dev/null; exit\n";
+
+impl Script {
+    /// The script as a chunk of a session (session.sh): without the watcher
+    /// (the session has one), run in a subshell so that its `exit` and its
+    /// traps end only the chunk, then the chunk's end marker with its exit
+    /// status, on both streams.
+    pub fn session_text(&self) -> String {
+        let watch = include_str!("script_watch.sh");
+        let body = self.text.strip_prefix(watch).unwrap_or(&self.text);
+        let body = body.strip_suffix(STANDALONE_CALL).unwrap_or(body);
+        format!("{body}(push_main) 3<&0 </dev/null; push_chunk_done {} $?\n", self.nonce)
+    }
 }
 
 /// One `find` and one `sha256sum` for every path the steps will look at,
@@ -347,6 +364,21 @@ pub enum ParseError {
 /// Read a script's output back into step reports (framing: module docs).
 /// Anything outside a step's frame (a login shell's chatter) is ignored.
 pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
+    match parse_reports(stdout, stderr, nonce)? {
+        (reports, true) => Ok(reports),
+        (reports, false) => Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) }),
+    }
+}
+
+/// The reports of the steps that finished, of a script's output cut off
+/// (its session went away while it ran): what is known of each step.
+pub fn parse_partial(stdout: &[u8], stderr: &[u8], nonce: &str) -> Vec<StepReport> {
+    parse_reports(stdout, stderr, nonce).map(|(reports, _)| reports).unwrap_or_default()
+}
+
+/// The reports of the steps that finished, and whether the output came to
+/// its end.
+fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepReport>, bool), ParseError> {
     /// Where the data after a frame line belongs.
     enum Sink {
         Stdout,
@@ -358,13 +390,7 @@ pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport
     let mut sink = Sink::Stdout;
     for (head, data) in frames(stdout, nonce) {
         match (head.split_once(' ').unwrap_or((head, "")), open.as_mut()) {
-            (("end", ""), None) => {
-                let mut errs = step_data(stderr, nonce);
-                for r in &mut reports {
-                    r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
-                }
-                return Ok(reports);
-            }
+            (("end", ""), None) => return Ok((with_stderr(reports, stderr, nonce), true)),
             (("+", id), None) => {
                 open = Some(StepReport { id: id.to_string(), ..Default::default() });
                 sink = Sink::Stdout;
@@ -391,7 +417,15 @@ pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport
             }
         }
     }
-    Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) })
+    Ok((with_stderr(reports, stderr, nonce), false))
+}
+
+fn with_stderr(mut reports: Vec<StepReport>, stderr: &[u8], nonce: &str) -> Vec<StepReport> {
+    let mut errs = step_data(stderr, nonce);
+    for r in &mut reports {
+        r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
+    }
+    reports
 }
 
 /// The frames of one stream: each frame line's text after the nonce, and

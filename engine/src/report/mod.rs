@@ -61,8 +61,14 @@ pub struct HostStats {
     pub failed: u32,
     pub skipped: u32,
     pub ignored: u32,
-    /// Scripts run on the host over its connection (probe, apply).
+    /// Remote commands started on the host: one per session.
     pub remote_execs: u32,
+    /// Session shells started on the host (one for the whole run, unless
+    /// one went away).
+    pub sessions: u32,
+    /// Scripts sent over the host's sessions (a probe, an apply), each one
+    /// round trip.
+    pub round_trips: u32,
     /// What rollouts did to containers here, e.g. `upgraded web A -> B`,
     /// `reverted web B -> A`, `rolled-back web B -> A`.
     #[serde(skip_serializing_if = "Vec::is_empty")]

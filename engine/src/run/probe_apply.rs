@@ -75,8 +75,13 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            probe_reports =
-                self.exec(on, &script, "probing", secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let ran = self.exec(on, &script, "probing", secret).await?;
+            if let Some((status, why)) = ran.lost {
+                // A look is no result: nothing of the probe is reported.
+                self.report(self.result(name, "exec".into(), status, Some(why)));
+                return None;
+            }
+            probe_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -95,6 +100,9 @@ impl HostRun<'_> {
         let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
         let mut applied_from = flat.len();
         let mut final_plan = Vec::new();
+        // The session went away during the apply: the steps that finished
+        // are reported, then the host, as unreachable or failed.
+        let mut apply_lost = None;
         if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
             applied_from = first_change.unwrap_or(flat.len());
             let steps: Vec<ScriptStep> = flat
@@ -137,8 +145,9 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
-            apply_reports =
-                self.exec(on, &script, &phase, secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let ran = self.exec(on, &script, &phase, secret).await?;
+            apply_lost = ran.lost;
+            apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -227,7 +236,7 @@ impl HostRun<'_> {
                 registered.push((r.clone(), JinjaValue::from(Serde(value))));
             }
             if status == Status::Failed && !ignored {
-                return None;
+                return self.lost(name, apply_lost);
             }
         }
 
@@ -257,10 +266,21 @@ impl HostRun<'_> {
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                 self.report(self.result(name, label.clone(), status, msg));
                 if status == Status::Failed && !ignore {
-                    return None;
+                    return self.lost(name, apply_lost);
                 }
             }
         }
+        if apply_lost.is_some() {
+            return self.lost(name, apply_lost);
+        }
         Some(registered)
+    }
+
+    /// The host stops here; if its session went away, that is said last.
+    fn lost<T>(&self, name: &str, lost: Option<(Status, String)>) -> Option<T> {
+        if let Some((status, why)) = lost {
+            self.report(self.result(name, "exec".into(), status, Some(why)));
+        }
+        None
     }
 }
