@@ -320,36 +320,93 @@ pub struct StepReport {
     pub rc: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    /// `changed WHY` / `skipped WHY` lines.
-    pub status: String,
+    /// Its status lines, parsed as they arrive.
+    pub status: StepStatus,
     pub before: Option<Vec<u8>>,
     pub after: Option<Vec<u8>>,
 }
 
+/// What a step said of itself in its status lines (`push_changed WHY`,
+/// `push_skipped WHY`, `push_defer KEY`, `push_rollout EVENT`; see the
+/// prelude in modules/src/shell.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepStatus {
+    pub outcome: Outcome,
+    /// The first reason given with `changed`/`skipped`.
+    pub reason: Option<String>,
+    /// Keys of the deferred actions the step asked for.
+    pub defers: Vec<String>,
+    /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
+    pub rollouts: Vec<String>,
+}
+
+/// A step's own verdict; a failure is its exit code, not a status line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outcome {
+    #[default]
+    Ok,
+    Skipped,
+    /// From a probe: would change.
+    Changed,
+}
+
+impl StepStatus {
+    /// Take one status line. `changed` beats `skipped`, whatever the order.
+    pub fn push_line(&mut self, line: &str) {
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            w if w.starts_with("changed") || w.starts_with("skipped") => {
+                let outcome = if w.starts_with("changed") { Outcome::Changed } else { Outcome::Skipped };
+                self.outcome = self.outcome.max_with(outcome);
+                let why = rest.trim();
+                if self.reason.is_none() && !why.is_empty() {
+                    self.reason = Some(why.to_string());
+                }
+            }
+            "defer" => self.defers.push(rest.to_string()),
+            "rollout" => self.rollouts.push(rest.to_string()),
+            _ => {}
+        }
+    }
+
+    /// Status lines, one after another (tests, and the host's words).
+    pub fn from_lines(text: &str) -> StepStatus {
+        let mut status = StepStatus::default();
+        text.lines().for_each(|l| status.push_line(l));
+        status
+    }
+}
+
+impl Outcome {
+    fn max_with(self, other: Outcome) -> Outcome {
+        match (self, other) {
+            (Outcome::Changed, _) | (_, Outcome::Changed) => Outcome::Changed,
+            (Outcome::Skipped, _) | (_, Outcome::Skipped) => Outcome::Skipped,
+            _ => Outcome::Ok,
+        }
+    }
+}
+
 impl StepReport {
     pub fn changed(&self) -> bool {
-        self.status.lines().any(|l| l.starts_with("changed"))
+        self.status.outcome == Outcome::Changed
     }
     pub fn skipped(&self) -> bool {
-        !self.changed() && self.status.lines().any(|l| l.starts_with("skipped"))
+        self.status.outcome == Outcome::Skipped
     }
     /// Keys of the deferred actions the step asked for.
     pub fn defers(&self) -> impl Iterator<Item = &str> {
-        self.status.lines().filter_map(|l| l.strip_prefix("defer "))
+        self.status.defers.iter().map(String::as_str)
     }
 
     /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
     pub fn rollouts(&self) -> impl Iterator<Item = &str> {
-        self.status.lines().filter_map(|l| l.strip_prefix("rollout "))
+        self.status.rollouts.iter().map(String::as_str)
     }
 
     /// The first reason given with `changed`/`skipped`.
     pub fn reason(&self) -> Option<&str> {
-        self.status
-            .lines()
-            .filter(|l| l.starts_with("changed") || l.starts_with("skipped"))
-            .find_map(|l| l.split_once(' ').map(|(_, why)| why.trim()))
-            .filter(|s| !s.is_empty())
+        self.status.reason.as_deref()
     }
 }
 
@@ -396,8 +453,7 @@ fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepR
                 sink = Sink::Stdout;
             }
             (("s", line), Some(r)) => {
-                r.status.push_str(line);
-                r.status.push('\n');
+                r.status.push_line(line);
                 sink = Sink::Stdout;
             }
             (("b", ""), Some(_)) => sink = Sink::Before,
@@ -804,7 +860,8 @@ mod tests {
         assert_eq!(streamed, filed);
         assert_eq!(streamed[0].stdout, b"no newline\0bin\n");
         assert_eq!(streamed[0].stderr, b"err\n\n");
-        assert_eq!(streamed[0].status, "changed one\ndefer k\n");
+        assert_eq!(streamed[0].status, StepStatus::from_lines("changed one\ndefer k\n"));
+        assert_eq!(streamed[0].defers().collect::<Vec<_>>(), ["k"]);
         assert_eq!((streamed[1].rc, streamed[1].skipped()), (4, true));
         assert_eq!((&streamed[2].stdout[..], &streamed[2].stderr[..]), (&b"\n"[..], &b"\n"[..]));
         assert_eq!(streamed[3], StepReport { id: "3".into(), ..Default::default() });
@@ -911,6 +968,27 @@ mod tests {
     fn is_root() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+    }
+
+    /// Status lines are read once, as they come: `changed` beats `skipped`
+    /// in any order, the first reason given is the reason, defers and
+    /// rollouts are kept in order, other lines are ignored.
+    #[test]
+    fn status_lines_are_parsed_once_into_a_step_status() {
+        let status = StepStatus::from_lines(
+            "skipped \nskipped exists\ndefer 10-reload\nsomething else\nchanged wrote\nrollout upgraded web a -> b\ndefer 50-restart-web\n",
+        );
+        assert_eq!(
+            status,
+            StepStatus {
+                outcome: Outcome::Changed,
+                reason: Some("exists".into()),
+                defers: vec!["10-reload".into(), "50-restart-web".into()],
+                rollouts: vec!["upgraded web a -> b".into()],
+            }
+        );
+        assert_eq!(StepStatus::from_lines("skipped why\n").outcome, Outcome::Skipped);
+        assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
     }
 
     #[test]

@@ -147,7 +147,7 @@ mod tests {
     }
 
     pub(super) fn probed(status: &str) -> StepReport {
-        StepReport { status: status.into(), ..Default::default() }
+        StepReport { status: crate::script::StepStatus::from_lines(status), ..Default::default() }
     }
 
     /// A play with docker_host and a docker_unit has both restarts among its
