@@ -23,6 +23,9 @@ pub struct Step {
     /// Where `item` is in the loop's list, from 1 (0 without a loop): all
     /// that is told of an item under `no_log`.
     pub item_position: usize,
+    /// `loop_control.label`, rendered for this item: how the item is
+    /// shown instead of the whole of it.
+    pub label: Option<String>,
     pub op: push_modules::Op,
     pub become_: Option<Become>,
     /// Its arguments or files carry a value opened from a vault: it is
@@ -247,7 +250,11 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             continue;
         }
         let (op, secret) = build_op(play, task, &scope, intent)?;
-        steps.push(Step { task: index, item, item_position, op, become_: task.become_.clone(), secret });
+        let label = match task.loop_.as_ref().and_then(|l| Some((l, l.label.as_ref()?))) {
+            Some((l, label)) => Some(scope.render_text(label, Mode::Plain).map_err(|e| template_diag(&l.span, e))?),
+            None => None,
+        };
+        steps.push(Step { task: index, item, item_position, label, op, become_: task.become_.clone(), secret });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };

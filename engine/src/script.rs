@@ -529,6 +529,98 @@ fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a st
     by_id
 }
 
+/// A step that finished on the host, said while the rest of its script
+/// still runs: its frame's `= RC` line on stdout (in an apply, after the
+/// step's output is printed from its files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEnded {
+    pub id: String,
+    pub rc: i32,
+    pub status: StepStatus,
+}
+
+/// The longest frame line kept while it arrives (a status line with its
+/// reason); longer ones are skipped.
+const LONGEST_FRAME_LINE: usize = 64 << 10;
+
+/// Picks [`StepEnded`] events out of a script's stdout as it arrives in
+/// pieces of any size. The steps' own data is not kept.
+pub struct StepEvents {
+    mark: Vec<u8>,
+    state: std::sync::Mutex<EventState>,
+}
+
+#[derive(Default)]
+struct EventState {
+    /// Received and not yet sorted out.
+    pending: Vec<u8>,
+    /// A frame line longer than any kept: skipped up to its newline.
+    skipping: bool,
+    open: Option<(String, StepStatus)>,
+}
+
+impl StepEvents {
+    pub fn new(nonce: &str) -> StepEvents {
+        StepEvents { mark: format!("\n{nonce} ").into_bytes(), state: Default::default() }
+    }
+
+    /// Take the next piece of stdout; the steps it finished.
+    pub fn feed(&self, piece: &[u8]) -> Vec<StepEnded> {
+        let mut ended = Vec::new();
+        let mut st = self.state.lock().expect("not poisoned: no panics while held");
+        st.pending.extend_from_slice(piece);
+        loop {
+            if st.skipping {
+                match st.pending.iter().position(|&b| b == b'\n') {
+                    // The newline may start a mark: keep it.
+                    Some(nl) => {
+                        st.pending.drain(..nl);
+                        st.skipping = false;
+                    }
+                    None => {
+                        st.pending.clear();
+                        break;
+                    }
+                }
+            }
+            let Some(at) = st.pending.windows(self.mark.len()).position(|w| w == self.mark.as_slice()) else {
+                let keep = st.pending.len().min(self.mark.len() - 1);
+                let drop = st.pending.len() - keep;
+                st.pending.drain(..drop);
+                break;
+            };
+            let start = at + self.mark.len();
+            let Some(nl) = st.pending[start..].iter().position(|&b| b == b'\n') else {
+                st.pending.drain(..at);
+                if st.pending.len() > LONGEST_FRAME_LINE {
+                    st.pending.drain(..1);
+                    st.skipping = true;
+                    continue;
+                }
+                break;
+            };
+            let head = String::from_utf8_lossy(&st.pending[start..start + nl]).into_owned();
+            // The newline that ends a frame line may start the next mark.
+            st.pending.drain(..start + nl);
+            match head.split_once(' ').unwrap_or((&head, "")) {
+                ("+", id) => st.open = Some((id.to_string(), StepStatus::default())),
+                ("s", line) => {
+                    if let Some((_, status)) = st.open.as_mut() {
+                        status.push_line(line);
+                    }
+                }
+                ("=", rc) => {
+                    if let (Some((id, status)), Ok(rc)) = (st.open.take(), rc.parse()) {
+                        ended.push(StepEnded { id, rc, status });
+                    }
+                }
+                _ => {}
+            }
+        }
+        ended
+    }
+}
+
 /// A host waiting for another run's deploy lock, as `push_lock` says it on
 /// the script's stderr while it waits: `\nNONCE w SECONDS_LEFT HOLDER\n`,
 /// and `\nNONCE w taken\n` once it got the lock after all.
@@ -989,6 +1081,34 @@ mod tests {
         );
         assert_eq!(StepStatus::from_lines("skipped why\n").outcome, Outcome::Skipped);
         assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
+    }
+
+    /// Steps' ends are found in a script's stdout cut in pieces of any
+    /// size, whatever the steps print (nothing of it is kept).
+    #[test]
+    fn step_ends_are_found_as_the_output_arrives() {
+        let steps = [
+            s("0", "printf 'no newline'; push_changed wrote it; head -c 100000 /dev/zero"),
+            s("1", "push_skipped exists; exit 3"),
+            s("2", "echo"),
+        ];
+        for diff in [false, true] {
+            let script = probe(&steps, diff);
+            let out = sh_s(&script);
+            for size in [1, 7, 4096, out.stdout.len()] {
+                let events = StepEvents::new(&script.nonce);
+                let ended: Vec<StepEnded> = out.stdout.chunks(size).flat_map(|p| events.feed(p)).collect();
+                let said: Vec<(&str, i32, Outcome)> =
+                    ended.iter().map(|e| (e.id.as_str(), e.rc, e.status.outcome)).collect();
+                assert_eq!(
+                    said,
+                    [("0", 0, Outcome::Changed), ("1", 3, Outcome::Skipped), ("2", 0, Outcome::Ok)],
+                    "pieces of {size}, diff {diff}"
+                );
+                assert_eq!(ended[0].status.reason.as_deref(), Some("wrote it"));
+                assert!(events.state.lock().unwrap().pending.len() <= LONGEST_FRAME_LINE);
+            }
+        }
     }
 
     #[test]

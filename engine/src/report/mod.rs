@@ -53,6 +53,23 @@ pub struct TaskResult {
     pub ignored: bool,
 }
 
+/// A step that ended on a host, said the moment the host said it, while
+/// the rest of its script still runs: for showing work as it happens. The
+/// task's result ([`Reporter::task`]) follows once all of its steps are in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepEnded {
+    pub host: String,
+    pub task: String,
+    /// The loop item's label, for a step of a loop (its place in the loop
+    /// under `no_log`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    pub status: Status,
+    /// A probe's step: a look (in check mode, what would change), not the
+    /// change itself.
+    pub probe: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct HostStats {
     pub ok: u32,
@@ -157,6 +174,8 @@ pub trait Reporter: Send + Sync {
     /// Something a host waits for, said once where a phase would go unseen
     /// (text without a terminal); JSON has it in the phase events.
     fn host_note(&self, _host: &str, _note: &str) {}
+    /// A step ended on a host (see [`StepEnded`]).
+    fn step_ended(&self, _step: &StepEnded) {}
     fn task(&self, result: &TaskResult);
     fn host_done(&self, host: &str);
     fn warn(&self, message: &str);

@@ -75,6 +75,7 @@ impl HostRun<'_> {
                     task: usize::MAX,
                     item: None,
                     item_position: 0,
+                    label: None,
                     op,
                     become_: become_.clone(),
                     secret: false,

@@ -108,3 +108,6 @@ pub async fn execute(
     reporter.recap(&recap);
     recap
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,10 +9,10 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{diff_text, item_message, register_value, step_message, step_status};
+use super::results::{diff_text, item_message, item_shown, register_value, status_of, step_message, step_status};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::Status;
+use crate::report::{Status, StepEnded};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::Scope;
 
@@ -75,7 +75,8 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            let ran = self.exec(on, &script, "probing", secret).await?;
+            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, true);
+            let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
             if let Some((status, why)) = ran.lost {
                 // A look is no result: nothing of the probe is reported.
                 self.report(self.result(name, "exec".into(), status, Some(why)));
@@ -145,7 +146,8 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
-            let ran = self.exec(on, &script, &phase, secret).await?;
+            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, false);
+            let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
             apply_lost = ran.lost;
             apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
@@ -274,6 +276,41 @@ impl HostRun<'_> {
             return self.lost(name, apply_lost);
         }
         Some(registered)
+    }
+
+    /// What tells the reporter of each step that ends while a script runs:
+    /// steps by their place in `flat`, final steps by their flag.
+    fn steps_ended<'s>(
+        &'s self,
+        host: &'s str,
+        scope: &Scope,
+        flat: &[Flat],
+        final_plan: &[(Final, String, Vec<Step>)],
+        finals: &Finals,
+        probe: bool,
+    ) -> impl Fn(script::StepEnded) + Sync + 's {
+        let mut labels: HashMap<String, (String, Option<String>)> = HashMap::new();
+        for (i, f) in flat.iter().enumerate() {
+            let task = &self.play.tasks[f.step.task];
+            let no_log = task.no_log || f.step.secret;
+            labels.insert(i.to_string(), (self.task_label(task, scope), item_shown(f.step, no_log)));
+        }
+        for (fin, label, steps) in final_plan {
+            for k in 0..steps.len() {
+                labels.insert(format!("{}_{k}", finals.flag(fin)), (label.clone(), None));
+            }
+        }
+        move |ended: script::StepEnded| {
+            if let Some((task, item)) = labels.get(&ended.id) {
+                self.reporter.step_ended(&StepEnded {
+                    host: host.to_string(),
+                    task: task.clone(),
+                    item: item.clone(),
+                    status: status_of(ended.rc, &ended.status),
+                    probe,
+                });
+            }
+        }
     }
 
     /// The host stops here; if its session went away, that is said last.

@@ -140,6 +140,7 @@ impl HostRun<'_> {
         script: &script::Script,
         phase: &str,
         secret: bool,
+        on_step: &(dyn Fn(script::StepEnded) + Sync),
     ) -> Option<Ran> {
         let name = on.name;
         let n = self.count_round_trip(name);
@@ -154,8 +155,10 @@ impl HostRun<'_> {
         }
         let waits = script::LockWaits::new(&script.nonce);
         let first_wait = std::sync::Once::new();
+        let ends = script::StepEvents::new(&script.nonce);
         let progress = |stream: Stream, chunk: &[u8]| {
-            if stream != Stream::Stderr {
+            if stream == Stream::Stdout {
+                ends.feed(chunk).into_iter().for_each(on_step);
                 return;
             }
             for wait in waits.feed(chunk) {
