@@ -77,3 +77,63 @@ impl Connection for LocalConnection {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::{self, ScriptStep};
+
+    /// `printf` arguments that print exactly `bytes`.
+    fn printf(bytes: &[u8]) -> String {
+        let octal: String = bytes.iter().map(|b| format!("\\{b:03o}")).collect();
+        format!("printf '{octal}'")
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        /// Steps print any bytes on their stdout and stderr, in a real
+        /// shell: a session gives them back exactly, chunk after chunk
+        /// (a streamed probe, then one whose steps print into files),
+        /// over the one session it started.
+        #[test]
+        fn a_session_gives_back_what_steps_print(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(proptest::num::u8::ANY, 0..1500),
+                 proptest::collection::vec(proptest::num::u8::ANY, 0..300)),
+                1..4),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let snippets: Vec<String> =
+                steps.iter().map(|(out, err)| format!("{}; {} >&2", printf(out), printf(err))).collect();
+            let script_steps: Vec<ScriptStep> = snippets
+                .iter()
+                .enumerate()
+                .map(|(i, snippet)| ScriptStep {
+                    id: i.to_string(),
+                    snippet,
+                    become_: None,
+                    notify: vec![],
+                    defers: vec![],
+                    ignore_errors: false,
+                    prefetch: None,
+                    attachment: None,
+                })
+                .collect();
+            let conn = runtime.block_on(LocalConnector.connect(&Target::default())).unwrap();
+            for (round, filed) in [false, true].into_iter().enumerate() {
+                let script = script::probe(&script_steps, filed);
+                let exec = runtime.block_on(conn.exec(&script, &|_, _| {})).unwrap();
+                let Exec::Done(output) = exec else { panic!("the session went away") };
+                proptest::prop_assert_eq!(output.new_session, round == 0);
+                let reports = script::parse(&output.stdout, &output.stderr, &script.nonce).unwrap();
+                proptest::prop_assert_eq!(reports.len(), steps.len());
+                for (r, (out, err)) in reports.iter().zip(&steps) {
+                    proptest::prop_assert_eq!(&r.stdout, out);
+                    proptest::prop_assert_eq!(&r.stderr, err);
+                    proptest::prop_assert_eq!(r.rc, 0);
+                }
+            }
+            runtime.block_on(conn.close());
+        }
+    }
+}

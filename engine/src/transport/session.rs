@@ -181,6 +181,11 @@ impl Splitter {
     ) -> std::io::Result<Read> {
         let mut capped = CappedFrames::new(&script.nonce);
         let mut pending = std::mem::take(&mut self.rest);
+        // Received with the chunk before (nothing, as the host sends
+        // nothing after a marker until the next chunk): this chunk's.
+        if !pending.is_empty() {
+            progress(&pending);
+        }
         let mut buf = vec![0; 64 << 10];
         loop {
             match find(&pending, marker) {
@@ -272,5 +277,107 @@ mod tests {
             panic!("a marker that never came")
         };
         assert_eq!(data, b"\nA + 0\npartial\nA = 0\n\nA + 1\nhalf");
+    }
+
+    /// A stream that gives its bytes in the pieces it was made of.
+    struct Pieces(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if let Some(mut piece) = self.0.pop_front() {
+                let n = piece.len().min(buf.remaining());
+                buf.put_slice(&piece[..n]);
+                if n < piece.len() {
+                    self.0.push_front(piece.split_off(n));
+                }
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The framed output of steps that printed `data` (stdout, stderr,
+    /// exit code), as a script's stdout and stderr, each chunk ended by its
+    /// marker.
+    fn framed(nonce: &str, steps: &[(Vec<u8>, Vec<u8>, i32)]) -> (Vec<u8>, Vec<u8>) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for (i, (stdout, stderr, rc)) in steps.iter().enumerate() {
+            out.extend(format!("\n{nonce} + {i}\n").as_bytes());
+            out.extend(stdout);
+            out.extend(format!("\n{nonce} s changed step {i}\n\n{nonce} = {rc}\n").as_bytes());
+            err.extend(format!("\n{nonce} + {i}\n").as_bytes());
+            err.extend(stderr);
+            err.extend(format!("\n{nonce} = {rc}\n").as_bytes());
+        }
+        out.extend(format!("\n{nonce} end\n").as_bytes());
+        for stream in [&mut out, &mut err] {
+            stream.extend(format!("\n{nonce} done 0\n").as_bytes());
+        }
+        (out, err)
+    }
+
+    fn cut(bytes: &[u8], sizes: &[usize]) -> std::collections::VecDeque<Vec<u8>> {
+        let mut pieces = std::collections::VecDeque::new();
+        let mut rest = bytes;
+        for &size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = size.clamp(1, rest.len());
+            pieces.push_back(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        pieces
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes steps print, cut in whatever pieces, two chunks
+        /// one after the other come back as their steps printed them, each
+        /// step's end is seen once, in order, and nothing of one chunk
+        /// leaks into the next.
+        #[test]
+        fn arbitrary_step_output_comes_back_whole(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+                 proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+                 0..3i32),
+                1..5),
+            sizes in proptest::collection::vec(1usize..200, 1..8),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (first, second) = (script("PUSHaaaa"), script("PUSHbbbb"));
+            let (out1, err1) = framed(&first.nonce, &steps);
+            let (out2, err2) = framed(&second.nonce, &steps[..1]);
+            let mut out = splitter(b"");
+            out.stream = Box::pin(Pieces(cut(&[out1, out2].concat(), &sizes)));
+            let mut err = splitter(b"");
+            err.stream = Box::pin(Pieces(cut(&[err1, err2].concat(), &sizes)));
+            for (script, steps) in [(&first, &steps[..]), (&second, &steps[..1])] {
+                let marker = format!("\n{} done ", script.nonce).into_bytes();
+                let events = crate::script::StepEvents::new(&script.nonce);
+                let ended = std::sync::Mutex::new(Vec::new());
+                let seen = |piece: &[u8]| ended.lock().unwrap().extend(events.feed(piece));
+                let (o, e) = runtime.block_on(async {
+                    (out.chunk(script, &marker, &seen).await.unwrap(), err.chunk(script, &marker, &|_| {}).await.unwrap())
+                });
+                let (Read::Marked { data: o, status: 0 }, Read::Marked { data: e, .. }) = (o, e) else {
+                    panic!("a chunk without its marker")
+                };
+                let reports = crate::script::parse(&o, &e, &script.nonce).unwrap();
+                proptest::prop_assert_eq!(reports.len(), steps.len());
+                for (r, (stdout, stderr, rc)) in reports.iter().zip(steps) {
+                    proptest::prop_assert_eq!(&r.stdout, stdout);
+                    proptest::prop_assert_eq!(&r.stderr, stderr);
+                    proptest::prop_assert_eq!(r.rc, *rc);
+                    proptest::prop_assert!(r.changed());
+                }
+                let ended: Vec<(String, i32)> = ended.into_inner().unwrap().into_iter().map(|e| (e.id, e.rc)).collect();
+                let expected: Vec<(String, i32)> = steps.iter().enumerate().map(|(i, s)| (i.to_string(), s.2)).collect();
+                proptest::prop_assert_eq!(ended, expected);
+            }
+        }
     }
 }
