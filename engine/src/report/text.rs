@@ -17,7 +17,6 @@ const MAX_HOST_BARS: usize = 8;
 
 pub struct TextReporter {
     bars: Option<Bars>,
-    verbose_ok: bool,
 }
 
 struct Bars {
@@ -40,7 +39,7 @@ impl TextReporter {
             overall.enable_steady_tick(Duration::from_millis(120));
             Bars { multi, overall, hosts: Mutex::default() }
         });
-        TextReporter { bars, verbose_ok: true }
+        TextReporter { bars }
     }
 
     fn line(&self, text: &str) {
@@ -105,9 +104,6 @@ impl Reporter for TextReporter {
     }
 
     fn task(&self, r: &TaskResult) {
-        if r.status == Status::Ok && !self.verbose_ok {
-            return;
-        }
         let (host, task) = (escape_controls(&r.host), escape_controls(&r.task));
         let mut text = format!("{}: [{host}] {task}", styled_status(r.status, r.ignored));
         if let Some(msg) = &r.msg {

@@ -46,7 +46,7 @@ fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, Recap) {
     std::fs::write(&inv, "local ansible_connection=local\n").unwrap();
     let playbook = load_playbook(&pb).unwrap();
     let inventory = Inventory::load(&[inv]).unwrap();
-    let opts = RunOptions { forks: 1, ..opts };
+    let opts = RunOptions { forks: super::Forks::new(1), ..opts };
     let prepared = prepare(&playbook, &inventory, &opts).unwrap();
     let recorder = Arc::new(Recorder::default());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
