@@ -157,7 +157,7 @@ impl Reporter for TextReporter {
         if recap.any_rollout() {
             out.push_str("\nROLLOUT\n");
             for (outcome, hosts) in recap.rollout_groups() {
-                out.push_str(&format!("{outcome:11} ({}): {}\n", hosts.len(), hosts.join(" ")));
+                out.push_str(&format!("{:11} ({}): {}\n", outcome.word(), hosts.len(), hosts.join(" ")));
             }
             for (host, s) in recap.hosts.iter().filter(|(_, s)| !s.rollout.is_empty()) {
                 for event in &s.rollout {

@@ -12,7 +12,7 @@ use super::finals::{announced_defers, apply_phase, Final, Finals};
 use super::results::{diff_text, item_message, item_shown, register_value, status_of, step_message, step_status};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::{Status, StepEnded};
+use crate::report::{RolloutEvent, Status, StepEnded};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::Scope;
 
@@ -194,7 +194,7 @@ impl HostRun<'_> {
                 // A task may report what an earlier run's rollout did on
                 // the host (a switch that run went away from): this run's.
                 if from_apply {
-                    let events = report.rollouts().map(String::from);
+                    let events = report.rollouts().filter_map(RolloutEvent::parse);
                     self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 }
                 // A step carrying a vaulted value says no more than a no_log one.
@@ -263,7 +263,7 @@ impl HostRun<'_> {
                 let no_log =
                     matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
-                let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
+                let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                 self.report(self.result(name, label.clone(), status, msg));
