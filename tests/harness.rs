@@ -218,24 +218,3 @@ fn descendants_named(root: u32, name: &str) -> Vec<u32> {
         Vec::new()
     }
 }
-
-/// Not a test: start a fleet and keep it up for poking at by hand.
-/// `PUSH_TESTS_HOLD=600 cargo nextest run -p push-tests --run-ignored only hold_a_fleet --no-capture`
-/// prints the inventory and ssh_config paths, then waits that many seconds.
-#[test]
-#[ignore = "manual: keeps a fleet running for PUSH_TESTS_HOLD seconds"]
-fn hold_a_fleet() {
-    require!(require_sshd());
-    let n = std::env::var("PUSH_TESTS_HOSTS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
-    let secs = std::env::var("PUSH_TESTS_HOLD").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
-    let fleet = Fleet::start(n);
-    eprintln!("inventory:      {}", fleet.inventory().display());
-    eprintln!("inventory yaml: {}", fleet.inventory_yaml().display());
-    eprintln!("ssh_config:     {}", fleet.ssh_config().display());
-    eprintln!("work dir:       {}", fleet.work_dir().display());
-    eprintln!("try: ssh -F {} h1 true", fleet.ssh_config().display());
-    let ready = fleet.dir().parent().unwrap().join("push-tests-fleet-ready");
-    std::fs::write(&ready, format!("{}\n", fleet.dir().display())).unwrap();
-    std::thread::sleep(Duration::from_secs(secs));
-    let _ = std::fs::remove_file(ready);
-}

@@ -1334,3 +1334,94 @@ fn vaulted_values_reach_hosts_and_never_show() {
     }
     assert!(withheld > 0, "no script was withheld");
 }
+
+/// Three tasks read what the task before them registered: the plan is cut
+/// three times, and each cut costs a round trip on the host's one session,
+/// not a new remote shell. A new host: each of the four segments is probed
+/// and applied (8 round trips); a no-op run only probes them (4).
+#[test]
+fn register_dependent_cuts_cost_round_trips_on_one_session() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "cuts.yml",
+        r#"
+- hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - copy: {dest: "{{ dir }}/1", content: "one\n"}
+      register: one
+    - copy: {dest: "{{ dir }}/2", content: "two\n"}
+      register: two
+      when: not one.failed
+    - copy: {dest: "{{ dir }}/3", content: "three\n"}
+      register: three
+      when: not two.failed
+    - copy: {dest: "{{ dir }}/4", content: "four\n"}
+      when: not three.failed
+"#,
+        &root,
+    );
+    for (run, round_trips, changed) in [("first", 8, 4), ("no-op", 4, 0)] {
+        let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+        out.assert_code(0);
+        for alias in ["h1", "h2"] {
+            let r = out.recap().host(alias);
+            assert_eq!((r.sessions, r.remote_execs), (1, 1), "{run} run, {alias}: one session\n{out}");
+            assert_eq!(r.round_trips, round_trips, "{run} run, {alias}: round trips\n{out}");
+            assert_eq!(r.changed, changed, "{run} run, {alias}\n{out}");
+            assert_eq!(read(root.join(alias).join("4")), "four\n");
+        }
+    }
+}
+
+/// A step that reads stdin reads nothing (not the session's next chunk),
+/// a step's `exit` ends only that step, and a daemon a step starts holds
+/// the session neither open nor up: the later tasks and plays run, and
+/// the run ends with the daemon still running.
+#[test]
+fn steps_cannot_take_over_the_session() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "steps.yml",
+        r#"
+- hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: read stdin
+      shell: "cat >{{ dir }}/stdin; echo read"
+      register: stdin
+    - name: exit early
+      shell: "exit 0; echo never >{{ dir }}/never"
+    - name: start a daemon
+      shell: "sleep 300 & echo $! >{{ dir }}/daemon.pid"
+    - name: after
+      copy: {dest: "{{ dir }}/after", content: "{{ stdin.stdout }}\n"}
+- hosts: all
+  tasks:
+    - name: next play
+      copy: {dest: "@ROOT@/{{ inventory_hostname }}/next", content: "next\n"}
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    let pid: i32 = read(root.join("h1/daemon.pid")).trim().parse().expect("the daemon's pid");
+    // SAFETY: signal 0 checks; then the test ends the daemon it started.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    out.assert_code(0);
+    assert!(alive, "the daemon went with the session\n{out}");
+    assert_eq!(read(root.join("h1/stdin")), "", "a step read the session's stdin\n{out}");
+    assert_eq!(read(root.join("h1/after")), "read\n", "{out}");
+    assert!(!root.join("h1/never").exists(), "{out}");
+    assert_eq!(read(root.join("h1/next")), "next\n", "{out}");
+    let r = out.recap().host("h1");
+    assert_eq!(r.sessions, 1, "both plays on one session\n{out}");
+}

@@ -324,3 +324,44 @@ fn bytes_read(pid: u32) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
     io.lines().find_map(|l| l.strip_prefix("rchar: ")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
+
+/// A host's session dies in the middle of an apply (its shell killed):
+/// the steps that finished before are reported as they ended, then the
+/// host fails; the other host goes on to the end.
+#[test]
+fn a_session_that_dies_mid_chunk_reports_what_finished() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let tmp = private_tmp(&fleet);
+    let pb = playbook(
+        &fleet,
+        "cut.yml",
+        "- hosts: all\n  tasks:\n    - name: before\n      copy: {dest: '@ROOT@/{{ inventory_hostname }}.before', content: \"x\\n\"}\n    \
+         - name: sleeper\n      shell: sleep 600 & echo $! >@ROOT@/{{ inventory_hostname }}.pid; wait\n      when: inventory_hostname == 'h1'\n    \
+         - name: after\n      copy: {dest: '@ROOT@/{{ inventory_hostname }}.after', content: \"x\\n\"}\n",
+    );
+    let mut run = spawn_run(&fleet, &pb, &tmp, &[]);
+    let step = sleeper_pid(&fleet, "h1");
+    signal(remote_shell(&fleet, "h1"), libc::SIGKILL);
+    let finished = eventually(Duration::from_secs(60), || run.try_wait().unwrap().is_some());
+    signal(step, libc::SIGKILL);
+    let (code, out) = end_run(&fleet, run, finished);
+    assert!(finished, "the run did not end after h1's session died:\n{out}");
+    assert_eq!(code, Some(2), "{out}");
+    let tasks: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task")
+        .collect();
+    let of = |host: &str| -> Vec<(String, String)> {
+        tasks
+            .iter()
+            .filter(|e| e["host"] == host)
+            .map(|e| (e["task"].as_str().unwrap_or("").to_string(), e["status"].as_str().unwrap_or("").to_string()))
+            .collect()
+    };
+    let pair = |t: &str, s: &str| (t.to_string(), s.to_string());
+    assert_eq!(of("h1"), [pair("before", "changed"), pair("exec", "failed")], "{out}");
+    assert_eq!(of("h2"), [pair("before", "changed"), pair("sleeper", "skipped"), pair("after", "changed")], "{out}");
+    assert!(fleet.work_dir().join("h2.after").exists() && !fleet.work_dir().join("h1.after").exists(), "{out}");
+}

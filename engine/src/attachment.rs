@@ -20,10 +20,10 @@ enum Piece<'a> {
     File(&'a Path),
 }
 
-/// The script's text cut at its attachments' tokens.
-fn pieces(script: &Script) -> Vec<Piece<'_>> {
+/// A script's text cut at its attachments' tokens.
+fn pieces<'a>(script: &'a Script, text: &'a str) -> Vec<Piece<'a>> {
     let mut out = Vec::new();
-    let mut rest = script.text.as_str();
+    let mut rest = text;
     loop {
         let next =
             script.attachments.iter().filter_map(|a| rest.find(&a.token).map(|at| (at, a))).min_by_key(|(at, _)| *at);
@@ -49,7 +49,7 @@ pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
     if script.become_password.is_some() {
         out.write_all(crate::script::BecomePassword::KEPT_ASSIGNMENT.as_bytes())?;
     }
-    for piece in pieces(script) {
+    for piece in pieces(script, &script.text) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes())?,
             Piece::File(path) => {
@@ -70,12 +70,18 @@ pub fn write(script: &Script, out: &mut impl Write) -> io::Result<()> {
 
 /// Send the script to a host's shell, its files base64-encoded in place.
 pub async fn send(script: &Script, out: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
+    send_text(script, &script.text, out).await
+}
+
+/// Send `text`, a form of `script` (its standalone text or its session
+/// chunk), its files base64-encoded in place.
+pub async fn send_text(script: &Script, text: &str, out: &mut (impl AsyncWrite + Unpin)) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
-    let mut text = String::new();
+    let mut text_buf = String::new();
     if let Some(password) = &script.become_password {
         out.write_all(password.assignment().as_bytes()).await?;
     }
-    for piece in pieces(script) {
+    for piece in pieces(script, text) {
         match piece {
             Piece::Text(t) => out.write_all(t.as_bytes()).await?,
             Piece::File(path) => {
@@ -85,8 +91,8 @@ pub async fn send(script: &Script, out: &mut (impl AsyncWrite + Unpin)) -> io::R
                     if n == 0 {
                         break;
                     }
-                    encode(&buf[..n], &mut text);
-                    out.write_all(text.as_bytes()).await?;
+                    encode(&buf[..n], &mut text_buf);
+                    out.write_all(text_buf.as_bytes()).await?;
                 }
             }
         }

@@ -24,6 +24,9 @@ pub struct Step {
     /// Where `item` is in the loop's list, from 1 (0 without a loop): all
     /// that is told of an item under `no_log`.
     pub item_position: usize,
+    /// `loop_control.label`, rendered for this item: how the item is
+    /// shown instead of the whole of it.
+    pub label: Option<String>,
     pub op: push_modules::Op,
     /// Whom it runs as, when not the login user.
     pub become_: Option<BecomeAs>,
@@ -250,7 +253,11 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
         }
         let (op, secret) = build_op(play, task, &scope, intent)?;
         let become_ = resolve_become(task, &scope)?;
-        steps.push(Step { task: index, item, item_position, op, become_, secret });
+        let label = match task.loop_.as_ref().and_then(|l| Some((l, l.label.as_ref()?))) {
+            Some((l, label)) => Some(scope.render_text(label, Mode::Plain).map_err(|e| template_diag(&l.span, e))?),
+            None => None,
+        };
+        steps.push(Step { task: index, item, item_position, label, op, become_, secret });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
@@ -331,7 +338,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(
     let module = task.module;
     let mut args = serde_json::Map::new();
     for (name, raw) in &task.args.values {
-        let span = task.args.value_span(name).unwrap_or(&task.module_span);
+        let span = task.args.value_span(name).unwrap_or(&task.span);
         let shell_text = matches!(module.name(), "shell" | "command") && matches!(name.as_str(), "_raw_params" | "cmd");
         let value = match (shell_text, raw) {
             // Values interpolated into a command line are escaped for where
@@ -364,7 +371,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(
                 push_modules::ArgError::Unknown { .. } => task.args.key_span(n),
                 _ => task.args.value_span(n).or_else(|| task.args.key_span(n)),
             })
-            .unwrap_or(&task.module_span);
+            .unwrap_or(&task.span);
         let d = Diagnostic::at(span, format!("{}: {e}", module.name()));
         match e.hint() {
             Some(h) => d.with_hint(h),
@@ -401,7 +408,7 @@ fn pin_images(
     let credential = task_credential(args);
     for &name in module.pinned_image_args() {
         if let Some(Value::String(reference)) = args.get(name) {
-            let span = task.args.value_span(name).unwrap_or(&task.module_span);
+            let span = task.args.value_span(name).unwrap_or(&task.span);
             let pinned = resolver.pin(reference, &insecure, credential.clone()).map_err(|e| {
                 Diagnostic::at(span, format!("cannot pin image `{reference}` to a digest: {e}")).with_hint(
                     "check the registry, the tag and the credentials (the task's `username`/`password`, or \
@@ -440,7 +447,7 @@ pub fn raw_shell_warnings(play: &Play, selected: &[usize]) -> Vec<String> {
         for name in ["_raw_params", "cmd"] {
             if let Some(Value::String(text)) = task.args.values.get(name) {
                 if safe_filter.is_match(text) {
-                    let span = task.args.value_span(name).unwrap_or(&task.module_span);
+                    let span = task.args.value_span(name).unwrap_or(&task.span);
                     warnings.push(format!(
                         "{span}: task `{}` splices `| safe` text into its command unescaped: what that value holds runs as shell code",
                         task.display_name()

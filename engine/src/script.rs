@@ -197,9 +197,26 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
 }
 
 fn footer(out: &mut String) {
-    // One line, and the shell exits at its end: stdin stays open for the
-    // heartbeats, so reading on would wait for the controller to hang up.
-    out.push_str("push_end\n}\npush_main 3<&0 </dev/null; exit\n");
+    out.push_str("push_end\n}\n");
+    out.push_str(STANDALONE_CALL);
+}
+
+/// A script's last line when it is a shell's whole input: one line, and the
+/// shell exits at its end: stdin stays open for the heartbeats, so reading
+/// on would wait for the controller to hang up.
+const STANDALONE_CALL: &str = "push_main 3<&0 </dev/null; exit\n";
+
+impl Script {
+    /// The script as a chunk of a session (session.sh): without the watcher
+    /// (the session has one), run in a subshell so that its `exit` and its
+    /// traps end only the chunk, then the chunk's end marker with its exit
+    /// status, on both streams.
+    pub fn session_text(&self) -> String {
+        let watch = include_str!("script_watch.sh");
+        let body = self.text.strip_prefix(watch).unwrap_or(&self.text);
+        let body = body.strip_suffix(STANDALONE_CALL).unwrap_or(body);
+        format!("{body}(push_main) 3<&0 </dev/null; push_chunk_done {} $?\n", self.nonce)
+    }
 }
 
 /// One `find` and one `sha256sum` for every path the steps will look at,
@@ -302,36 +319,93 @@ pub struct StepReport {
     pub rc: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    /// `changed WHY` / `skipped WHY` lines.
-    pub status: String,
+    /// Its status lines, parsed as they arrive.
+    pub status: StepStatus,
     pub before: Option<Vec<u8>>,
     pub after: Option<Vec<u8>>,
 }
 
+/// What a step said of itself in its status lines (`push_changed WHY`,
+/// `push_skipped WHY`, `push_defer KEY`, `push_rollout EVENT`; see the
+/// prelude in modules/src/shell.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepStatus {
+    pub outcome: Outcome,
+    /// The first reason given with `changed`/`skipped`.
+    pub reason: Option<String>,
+    /// Keys of the deferred actions the step asked for.
+    pub defers: Vec<String>,
+    /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
+    pub rollouts: Vec<String>,
+}
+
+/// A step's own verdict; a failure is its exit code, not a status line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outcome {
+    #[default]
+    Ok,
+    Skipped,
+    /// From a probe: would change.
+    Changed,
+}
+
+impl StepStatus {
+    /// Take one status line. `changed` beats `skipped`, whatever the order.
+    pub fn push_line(&mut self, line: &str) {
+        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            w if w.starts_with("changed") || w.starts_with("skipped") => {
+                let outcome = if w.starts_with("changed") { Outcome::Changed } else { Outcome::Skipped };
+                self.outcome = self.outcome.max_with(outcome);
+                let why = rest.trim();
+                if self.reason.is_none() && !why.is_empty() {
+                    self.reason = Some(why.to_string());
+                }
+            }
+            "defer" => self.defers.push(rest.to_string()),
+            "rollout" => self.rollouts.push(rest.to_string()),
+            _ => {}
+        }
+    }
+
+    /// Status lines, one after another (tests, and the host's words).
+    pub fn from_lines(text: &str) -> StepStatus {
+        let mut status = StepStatus::default();
+        text.lines().for_each(|l| status.push_line(l));
+        status
+    }
+}
+
+impl Outcome {
+    fn max_with(self, other: Outcome) -> Outcome {
+        match (self, other) {
+            (Outcome::Changed, _) | (_, Outcome::Changed) => Outcome::Changed,
+            (Outcome::Skipped, _) | (_, Outcome::Skipped) => Outcome::Skipped,
+            _ => Outcome::Ok,
+        }
+    }
+}
+
 impl StepReport {
     pub fn changed(&self) -> bool {
-        self.status.lines().any(|l| l.starts_with("changed"))
+        self.status.outcome == Outcome::Changed
     }
     pub fn skipped(&self) -> bool {
-        !self.changed() && self.status.lines().any(|l| l.starts_with("skipped"))
+        self.status.outcome == Outcome::Skipped
     }
     /// Keys of the deferred actions the step asked for.
     pub fn defers(&self) -> impl Iterator<Item = &str> {
-        self.status.lines().filter_map(|l| l.strip_prefix("defer "))
+        self.status.defers.iter().map(String::as_str)
     }
 
     /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
     pub fn rollouts(&self) -> impl Iterator<Item = &str> {
-        self.status.lines().filter_map(|l| l.strip_prefix("rollout "))
+        self.status.rollouts.iter().map(String::as_str)
     }
 
     /// The first reason given with `changed`/`skipped`.
     pub fn reason(&self) -> Option<&str> {
-        self.status
-            .lines()
-            .filter(|l| l.starts_with("changed") || l.starts_with("skipped"))
-            .find_map(|l| l.split_once(' ').map(|(_, why)| why.trim()))
-            .filter(|s| !s.is_empty())
+        self.status.reason.as_deref()
     }
 }
 
@@ -346,6 +420,21 @@ pub enum ParseError {
 /// Read a script's output back into step reports (framing: module docs).
 /// Anything outside a step's frame (a login shell's chatter) is ignored.
 pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
+    match parse_reports(stdout, stderr, nonce)? {
+        (reports, true) => Ok(reports),
+        (reports, false) => Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) }),
+    }
+}
+
+/// The reports of the steps that finished, of a script's output cut off
+/// (its session went away while it ran): what is known of each step.
+pub fn parse_partial(stdout: &[u8], stderr: &[u8], nonce: &str) -> Vec<StepReport> {
+    parse_reports(stdout, stderr, nonce).map(|(reports, _)| reports).unwrap_or_default()
+}
+
+/// The reports of the steps that finished, and whether the output came to
+/// its end.
+fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepReport>, bool), ParseError> {
     /// Where the data after a frame line belongs.
     enum Sink {
         Stdout,
@@ -357,20 +446,13 @@ pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport
     let mut sink = Sink::Stdout;
     for (head, data) in frames(stdout, nonce) {
         match (head.split_once(' ').unwrap_or((head, "")), open.as_mut()) {
-            (("end", ""), None) => {
-                let mut errs = step_data(stderr, nonce);
-                for r in &mut reports {
-                    r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
-                }
-                return Ok(reports);
-            }
+            (("end", ""), None) => return Ok((with_stderr(reports, stderr, nonce), true)),
             (("+", id), None) => {
                 open = Some(StepReport { id: id.to_string(), ..Default::default() });
                 sink = Sink::Stdout;
             }
             (("s", line), Some(r)) => {
-                r.status.push_str(line);
-                r.status.push('\n');
+                r.status.push_line(line);
                 sink = Sink::Stdout;
             }
             (("b", ""), Some(_)) => sink = Sink::Before,
@@ -390,7 +472,15 @@ pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport
             }
         }
     }
-    Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) })
+    Ok((with_stderr(reports, stderr, nonce), false))
+}
+
+fn with_stderr(mut reports: Vec<StepReport>, stderr: &[u8], nonce: &str) -> Vec<StepReport> {
+    let mut errs = step_data(stderr, nonce);
+    for r in &mut reports {
+        r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
+    }
+    reports
 }
 
 /// The frames of one stream: each frame line's text after the nonce, and
@@ -436,6 +526,98 @@ fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a st
         }
     }
     by_id
+}
+
+/// A step that finished on the host, said while the rest of its script
+/// still runs: its frame's `= RC` line on stdout (in an apply, after the
+/// step's output is printed from its files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepEnded {
+    pub id: String,
+    pub rc: i32,
+    pub status: StepStatus,
+}
+
+/// The longest frame line kept while it arrives (a status line with its
+/// reason); longer ones are skipped.
+const LONGEST_FRAME_LINE: usize = 64 << 10;
+
+/// Picks [`StepEnded`] events out of a script's stdout as it arrives in
+/// pieces of any size. The steps' own data is not kept.
+pub struct StepEvents {
+    mark: Vec<u8>,
+    state: std::sync::Mutex<EventState>,
+}
+
+#[derive(Default)]
+struct EventState {
+    /// Received and not yet sorted out.
+    pending: Vec<u8>,
+    /// A frame line longer than any kept: skipped up to its newline.
+    skipping: bool,
+    open: Option<(String, StepStatus)>,
+}
+
+impl StepEvents {
+    pub fn new(nonce: &str) -> StepEvents {
+        StepEvents { mark: format!("\n{nonce} ").into_bytes(), state: Default::default() }
+    }
+
+    /// Take the next piece of stdout; the steps it finished.
+    pub fn feed(&self, piece: &[u8]) -> Vec<StepEnded> {
+        let mut ended = Vec::new();
+        let mut st = self.state.lock().expect("not poisoned: no panics while held");
+        st.pending.extend_from_slice(piece);
+        loop {
+            if st.skipping {
+                match st.pending.iter().position(|&b| b == b'\n') {
+                    // The newline may start a mark: keep it.
+                    Some(nl) => {
+                        st.pending.drain(..nl);
+                        st.skipping = false;
+                    }
+                    None => {
+                        st.pending.clear();
+                        break;
+                    }
+                }
+            }
+            let Some(at) = st.pending.windows(self.mark.len()).position(|w| w == self.mark.as_slice()) else {
+                let keep = st.pending.len().min(self.mark.len() - 1);
+                let drop = st.pending.len() - keep;
+                st.pending.drain(..drop);
+                break;
+            };
+            let start = at + self.mark.len();
+            let Some(nl) = st.pending[start..].iter().position(|&b| b == b'\n') else {
+                st.pending.drain(..at);
+                if st.pending.len() > LONGEST_FRAME_LINE {
+                    st.pending.drain(..1);
+                    st.skipping = true;
+                    continue;
+                }
+                break;
+            };
+            let head = String::from_utf8_lossy(&st.pending[start..start + nl]).into_owned();
+            // The newline that ends a frame line may start the next mark.
+            st.pending.drain(..start + nl);
+            match head.split_once(' ').unwrap_or((&head, "")) {
+                ("+", id) => st.open = Some((id.to_string(), StepStatus::default())),
+                ("s", line) => {
+                    if let Some((_, status)) = st.open.as_mut() {
+                        status.push_line(line);
+                    }
+                }
+                ("=", rc) => {
+                    if let (Some((id, status)), Ok(rc)) = (st.open.take(), rc.parse()) {
+                        ended.push(StepEnded { id, rc, status });
+                    }
+                }
+                _ => {}
+            }
+        }
+        ended
+    }
 }
 
 /// A host waiting for another run's deploy lock, as `push_lock` says it on
@@ -769,7 +951,8 @@ mod tests {
         assert_eq!(streamed, filed);
         assert_eq!(streamed[0].stdout, b"no newline\0bin\n");
         assert_eq!(streamed[0].stderr, b"err\n\n");
-        assert_eq!(streamed[0].status, "changed one\ndefer k\n");
+        assert_eq!(streamed[0].status, StepStatus::from_lines("changed one\ndefer k\n"));
+        assert_eq!(streamed[0].defers().collect::<Vec<_>>(), ["k"]);
         assert_eq!((streamed[1].rc, streamed[1].skipped()), (4, true));
         assert_eq!((&streamed[2].stdout[..], &streamed[2].stderr[..]), (&b"\n"[..], &b"\n"[..]));
         assert_eq!(streamed[3], StepReport { id: "3".into(), ..Default::default() });
@@ -909,6 +1092,55 @@ mod tests {
     fn is_root() -> bool {
         std::fs::read_to_string("/proc/self/status")
             .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+    }
+
+    /// Status lines are read once, as they come: `changed` beats `skipped`
+    /// in any order, the first reason given is the reason, defers and
+    /// rollouts are kept in order, other lines are ignored.
+    #[test]
+    fn status_lines_are_parsed_once_into_a_step_status() {
+        let status = StepStatus::from_lines(
+            "skipped \nskipped exists\ndefer 10-reload\nsomething else\nchanged wrote\nrollout upgraded web a -> b\ndefer 50-restart-web\n",
+        );
+        assert_eq!(
+            status,
+            StepStatus {
+                outcome: Outcome::Changed,
+                reason: Some("exists".into()),
+                defers: vec!["10-reload".into(), "50-restart-web".into()],
+                rollouts: vec!["upgraded web a -> b".into()],
+            }
+        );
+        assert_eq!(StepStatus::from_lines("skipped why\n").outcome, Outcome::Skipped);
+        assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
+    }
+
+    /// Steps' ends are found in a script's stdout cut in pieces of any
+    /// size, whatever the steps print (nothing of it is kept).
+    #[test]
+    fn step_ends_are_found_as_the_output_arrives() {
+        let steps = [
+            s("0", "printf 'no newline'; push_changed wrote it; head -c 100000 /dev/zero"),
+            s("1", "push_skipped exists; exit 3"),
+            s("2", "echo"),
+        ];
+        for diff in [false, true] {
+            let script = probe(&steps, diff);
+            let out = sh_s(&script);
+            for size in [1, 7, 4096, out.stdout.len()] {
+                let events = StepEvents::new(&script.nonce);
+                let ended: Vec<StepEnded> = out.stdout.chunks(size).flat_map(|p| events.feed(p)).collect();
+                let said: Vec<(&str, i32, Outcome)> =
+                    ended.iter().map(|e| (e.id.as_str(), e.rc, e.status.outcome)).collect();
+                assert_eq!(
+                    said,
+                    [("0", 0, Outcome::Changed), ("1", 3, Outcome::Skipped), ("2", 0, Outcome::Ok)],
+                    "pieces of {size}, diff {diff}"
+                );
+                assert_eq!(ended[0].status.reason.as_deref(), Some("wrote it"));
+                assert!(events.state.lock().unwrap().pending.len() <= LONGEST_FRAME_LINE);
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 # run when nothing came from the controller for LIMIT seconds. While the
 # script itself arrives, what counts is that this shell reads it (its rchar
 # in /proc); once it runs, the heartbeats push_beats passes on as SIGUSR1.
+# In a session (session.sh) both count: the session's shell reads the
+# heartbeats itself between chunks, push_beats while a chunk runs.
 push_watch() {
     trap 'push_w_beat=1' USR1
     trap 'kill "$push_w_sleep" 2>/dev/null; exit 0' TERM
@@ -24,8 +26,12 @@ push_watch() {
         kill -0 "$$" 2>/dev/null || exit 0
         if [ -n "$push_w_beat" ]; then
             push_w_beats=1; push_w_beat=; push_w_still=0
-        # Where /proc/PID/io cannot be read, the arrival is not watched.
-        elif [ -z "$push_w_beats" ] && { ! read -r push_w_now <"/proc/$$/io" || [ "$push_w_now" != "$push_w_read" ]; }; then
+        elif ! read -r push_w_now <"/proc/$$/io" 2>/dev/null; then
+            # Where /proc/PID/io cannot be read, the arrival is not watched.
+            if [ -n "$push_w_beats" ]; then push_w_still=$((push_w_still + 1)); fi
+        elif [ "$push_w_now" != "$push_w_read" ]; then
+            # The shell read something: a script arriving, or in a session
+            # (session.sh) the heartbeats it reads between chunks.
             push_w_read=$push_w_now; push_w_still=0
         else
             push_w_still=$((push_w_still + 1))
@@ -51,12 +57,14 @@ push_beats() {
 # dead connection is killed after a grace time.
 push_gone() {
     trap '' TERM
-    read -r push_g_stat <"/proc/$$/stat" || exit 0
-    # "PID (sh) STATE PPID PGRP ...": the process group of this session.
+    read -r push_g_stat </proc/self/stat || exit 0
+    # "PID (sh) STATE PPID PGRP ...": the process group of this session, and
+    # the shell this process serves (the script's, or in a session the
+    # chunk's, which may outlive a killed session shell).
     set -- $push_g_stat
     kill -TERM "-$5" 2>/dev/null
     push_g_wait=0
-    while [ "$push_g_wait" -lt 10 ] && kill -0 "$$" 2>/dev/null; do
+    while [ "$push_g_wait" -lt 10 ] && { kill -0 "$$" || kill -0 "$4"; } 2>/dev/null; do
         sleep 1
         push_g_wait=$((push_g_wait + 1))
     done

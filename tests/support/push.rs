@@ -321,6 +321,10 @@ pub struct HostRecap {
     pub failed: u64,
     pub skipped: u64,
     pub remote_execs: u64,
+    /// Session shells started on the host (0 when the recap has none).
+    pub sessions: u64,
+    /// Scripts sent over them (0 when the recap has none).
+    pub round_trips: u64,
 }
 
 /// The `{"event":"recap","hosts":{...}}` line.
@@ -349,6 +353,8 @@ impl Recap {
                     failed: n("failed")?,
                     skipped: n("skipped")?,
                     remote_execs: n("remote_execs")?,
+                    sessions: n("sessions").unwrap_or(0),
+                    round_trips: n("round_trips").unwrap_or(0),
                 },
             );
         }

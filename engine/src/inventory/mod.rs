@@ -195,12 +195,6 @@ impl Inventory {
         ansible_json::list(self, &hosts)
     }
 
-    /// `ansible-inventory --list --limit ...`: only `hosts` (from
-    /// [`Self::select_limited`]`("all", limit)`) and the groups holding them.
-    pub fn list_json_for(&self, hosts: &[String]) -> Value {
-        ansible_json::list(self, hosts)
-    }
-
     /// `ansible-inventory --host HOST` as JSON, `None` for an unknown host.
     pub fn host_json(&self, host: &str) -> Option<Value> {
         self.data.hosts.get(host)?;

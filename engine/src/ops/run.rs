@@ -119,9 +119,6 @@ impl RunCommand {
     }
 }
 
-/// How many hosts run at once when neither -f nor ansible.cfg says.
-const DEFAULT_FORKS: usize = 50;
-
 fn split_list(values: &[String]) -> Vec<String> {
     values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
@@ -164,7 +161,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         inventory.add_playbook_vars_dir(dir)?;
     }
     let opts = RunOptions {
-        forks: cmd.forks.unwrap_or(DEFAULT_FORKS).max(1),
+        forks: cmd.forks.map(run_path::Forks::new).unwrap_or_default(),
         default_key_file: cmd.private_key_file.clone(),
         check: cmd.check,
         diff: cmd.diff,

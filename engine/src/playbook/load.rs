@@ -414,7 +414,6 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         name,
         span: module_key.span.clone(),
         module,
-        module_span: module_key.span.clone(),
         args,
         when,
         loop_,

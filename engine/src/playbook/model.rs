@@ -76,9 +76,9 @@ pub fn become_by_default(playbook: &mut Playbook, default: &Become) {
 pub struct Task {
     /// `name:` as written (may hold a template); None means "module name".
     pub name: Option<String>,
+    /// The module's key: where the task and its module are pointed at.
     pub span: Span,
     pub module: &'static dyn push_modules::Module,
-    pub module_span: Span,
     pub args: TaskArgs,
     pub when: Vec<Located>,
     pub loop_: Option<LoopSpec>,

@@ -42,7 +42,7 @@ impl Reporter for JsonReporter {
         let mut event = json!({"event": "recap", "hosts": recap.hosts, "pinned": pinned});
         if recap.any_rollout() {
             let outcomes: serde_json::Map<String, serde_json::Value> =
-                recap.rollout_groups().into_iter().map(|(o, hosts)| (o.replace(' ', "_"), json!(hosts))).collect();
+                recap.rollout_groups().into_iter().map(|(o, hosts)| (o.key().to_string(), json!(hosts))).collect();
             event["rollout"] = serde_json::Value::Object(outcomes);
         }
         emit(event);

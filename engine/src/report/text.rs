@@ -17,7 +17,6 @@ const MAX_HOST_BARS: usize = 8;
 
 pub struct TextReporter {
     bars: Option<Bars>,
-    verbose_ok: bool,
 }
 
 struct Bars {
@@ -40,7 +39,7 @@ impl TextReporter {
             overall.enable_steady_tick(Duration::from_millis(120));
             Bars { multi, overall, hosts: Mutex::default() }
         });
-        TextReporter { bars, verbose_ok: true }
+        TextReporter { bars }
     }
 
     fn line(&self, text: &str) {
@@ -105,9 +104,6 @@ impl Reporter for TextReporter {
     }
 
     fn task(&self, r: &TaskResult) {
-        if r.status == Status::Ok && !self.verbose_ok {
-            return;
-        }
         let (host, task) = (escape_controls(&r.host), escape_controls(&r.task));
         let mut text = format!("{}: [{host}] {task}", styled_status(r.status, r.ignored));
         if let Some(msg) = &r.msg {
@@ -161,7 +157,7 @@ impl Reporter for TextReporter {
         if recap.any_rollout() {
             out.push_str("\nROLLOUT\n");
             for (outcome, hosts) in recap.rollout_groups() {
-                out.push_str(&format!("{outcome:11} ({}): {}\n", hosts.len(), hosts.join(" ")));
+                out.push_str(&format!("{:11} ({}): {}\n", outcome.word(), hosts.len(), hosts.join(" ")));
             }
             for (host, s) in recap.hosts.iter().filter(|(_, s)| !s.rollout.is_empty()) {
                 for event in &s.rollout {

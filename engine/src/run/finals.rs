@@ -76,6 +76,7 @@ impl HostRun<'_> {
                     task: usize::MAX,
                     item: None,
                     item_position: 0,
+                    label: None,
                     op,
                     become_: become_.clone(),
                     secret: false,
@@ -148,7 +149,7 @@ mod tests {
     }
 
     pub(super) fn probed(status: &str) -> StepReport {
-        StepReport { status: status.into(), ..Default::default() }
+        StepReport { status: crate::script::StepStatus::from_lines(status), ..Default::default() }
     }
 
     /// A play with docker_host and a docker_unit has both restarts among its

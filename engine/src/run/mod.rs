@@ -34,9 +34,30 @@ use crate::transport::{Connection, Connector};
 
 pub use prepare::{play_hosts, prepare, tag_selected, PreparedHost, PreparedPlay};
 
+/// How many hosts are worked on at once: at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forks(std::num::NonZeroUsize);
+
+impl Forks {
+    /// `-f`, ansible.cfg's `forks`: 0 means 1.
+    pub fn new(n: usize) -> Forks {
+        Forks(std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN))
+    }
+    pub fn get(self) -> usize {
+        self.0.get()
+    }
+}
+
+impl Default for Forks {
+    /// Ansible's default is 5; push's hosts cost little on the controller.
+    fn default() -> Forks {
+        Forks::new(50)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    pub forks: usize,
+    pub forks: Forks,
     pub check: bool,
     pub diff: bool,
     pub limit: Option<String>,
@@ -108,3 +129,6 @@ pub async fn execute(
     reporter.recap(&recap);
     recap
 }
+
+#[cfg(test)]
+mod tests;

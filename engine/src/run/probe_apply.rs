@@ -9,10 +9,10 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{diff_text, item_message, register_value, step_message, step_status};
+use super::results::{diff_text, item_message, item_shown, register_value, status_of, step_message, step_status};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::Status;
+use crate::report::{RolloutEvent, Status, StepEnded};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::Scope;
 
@@ -75,8 +75,14 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            probe_reports =
-                self.exec(on, &script, "probing", secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, true);
+            let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
+            if let Some((status, why)) = ran.lost {
+                // A look is no result: nothing of the probe is reported.
+                self.report(self.result(name, "exec".into(), status, Some(why)));
+                return None;
+            }
+            probe_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -95,6 +101,9 @@ impl HostRun<'_> {
         let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
         let mut applied_from = flat.len();
         let mut final_plan = Vec::new();
+        // The session went away during the apply: the steps that finished
+        // are reported, then the host, as unreachable or failed.
+        let mut apply_lost = None;
         if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
             applied_from = first_change.unwrap_or(flat.len());
             let steps: Vec<ScriptStep> = flat
@@ -137,8 +146,10 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
-            apply_reports =
-                self.exec(on, &script, &phase, secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, false);
+            let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
+            apply_lost = ran.lost;
+            apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
@@ -183,7 +194,7 @@ impl HostRun<'_> {
                 // A task may report what an earlier run's rollout did on
                 // the host (a switch that run went away from): this run's.
                 if from_apply {
-                    let events = report.rollouts().map(String::from);
+                    let events = report.rollouts().filter_map(RolloutEvent::parse);
                     self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 }
                 // A step carrying a vaulted value says no more than a no_log one.
@@ -227,7 +238,7 @@ impl HostRun<'_> {
                 registered.push((r.clone(), JinjaValue::from(Serde(value))));
             }
             if status == Status::Failed && !ignored {
-                return None;
+                return self.lost(name, apply_lost);
             }
         }
 
@@ -252,15 +263,61 @@ impl HostRun<'_> {
                 let no_log =
                     matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
-                let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
+                let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                 self.report(self.result(name, label.clone(), status, msg));
                 if status == Status::Failed && !ignore {
-                    return None;
+                    return self.lost(name, apply_lost);
                 }
             }
         }
+        if apply_lost.is_some() {
+            return self.lost(name, apply_lost);
+        }
         Some(registered)
+    }
+
+    /// What tells the reporter of each step that ends while a script runs:
+    /// steps by their place in `flat`, final steps by their flag.
+    fn steps_ended<'s>(
+        &'s self,
+        host: &'s str,
+        scope: &Scope,
+        flat: &[Flat],
+        final_plan: &[(Final, String, Vec<Step>)],
+        finals: &Finals,
+        probe: bool,
+    ) -> impl Fn(script::StepEnded) + Sync + 's {
+        let mut labels: HashMap<String, (String, Option<String>)> = HashMap::new();
+        for (i, f) in flat.iter().enumerate() {
+            let task = &self.play.tasks[f.step.task];
+            let no_log = task.no_log || f.step.secret;
+            labels.insert(i.to_string(), (self.task_label(task, scope), item_shown(f.step, no_log)));
+        }
+        for (fin, label, steps) in final_plan {
+            for k in 0..steps.len() {
+                labels.insert(format!("{}_{k}", finals.flag(fin)), (label.clone(), None));
+            }
+        }
+        move |ended: script::StepEnded| {
+            if let Some((task, item)) = labels.get(&ended.id) {
+                self.reporter.step_ended(&StepEnded {
+                    host: host.to_string(),
+                    task: task.clone(),
+                    item: item.clone(),
+                    status: status_of(ended.rc, &ended.status),
+                    probe,
+                });
+            }
+        }
+    }
+
+    /// The host stops here; if its session went away, that is said last.
+    fn lost<T>(&self, name: &str, lost: Option<(Status, String)>) -> Option<T> {
+        if let Some((status, why)) = lost {
+            self.report(self.result(name, "exec".into(), status, Some(why)));
+        }
+        None
     }
 }

@@ -5,18 +5,20 @@ use serde_json::{json, Value};
 
 use crate::plan::Step;
 use crate::report::Status;
-use crate::script::StepReport;
+use crate::script::{Outcome, StepReport, StepStatus};
 
 /// A step's status. From a probe (check mode), "changed" means "would change".
 pub(super) fn step_status(r: &StepReport) -> Status {
-    if r.rc != 0 {
-        Status::Failed
-    } else if r.changed() {
-        Status::Changed
-    } else if r.skipped() {
-        Status::Skipped
-    } else {
-        Status::Ok
+    status_of(r.rc, &r.status)
+}
+
+/// The status of a step that exited with `rc` and said `status`.
+pub(super) fn status_of(rc: i32, status: &StepStatus) -> Status {
+    match (rc, status.outcome) {
+        (0, Outcome::Changed) => Status::Changed,
+        (0, Outcome::Skipped) => Status::Skipped,
+        (0, Outcome::Ok) => Status::Ok,
+        _ => Status::Failed,
     }
 }
 
@@ -74,10 +76,18 @@ const BECOME_HINTS: &[(&str, &str)] = &[
 /// place in the loop only: the item may be the secret (a loop over
 /// passwords).
 pub(super) fn item_message(step: &Step, no_log: bool, msg: String) -> String {
-    match &step.item {
+    match item_shown(step, no_log) {
         None => msg,
-        Some(_) if no_log => format!("(item {}) {msg}", step.item_position),
-        Some(item) => format!("({}) {msg}", item_label(item)),
+        Some(item) => format!("({item}) {msg}"),
+    }
+}
+
+/// How a step's loop item is shown; under `no_log`, by its place only.
+pub(super) fn item_shown(step: &Step, no_log: bool) -> Option<String> {
+    match &step.item {
+        None => None,
+        Some(_) if no_log => Some(format!("item {}", step.item_position)),
+        Some(item) => Some(step.label.clone().unwrap_or_else(|| item_label(item))),
     }
 }
 

@@ -13,8 +13,10 @@ use crate::batches;
 use crate::report::{HostStats, Reporter};
 use crate::transport::{Connection, Connector};
 
-/// Connections are kept for a host's later plays; each is closed once its
-/// host has none left, so at most `forks` are open at a time in a play.
+/// Connections (each with its host's session) are kept for the host's later
+/// plays, and closed once it has none left or failed. A host waiting for
+/// its next play keeps its connection while the others run this one, so
+/// with several plays more than `forks` connections may be open at once.
 pub(super) type Pool = Mutex<HashMap<String, Box<dyn Connection>>>;
 
 /// What every play of a run shares.
@@ -40,7 +42,7 @@ impl Rollout<'_> {
         for name in &names {
             stats.lock().unwrap().entry(name.clone()).or_default();
         }
-        let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
+        let forks = Arc::new(Semaphore::new(opts.forks.get()));
         let run = HostRun { play: play.play, selected: &play.selected, opts, reporter, stats };
         let serial = opts.serial.as_ref().or(play.play.serial.as_ref());
         let max_fail = opts.max_fail_percentage.or(play.play.max_fail_percentage);

@@ -13,7 +13,7 @@ use crate::playbook::{Play, Task};
 use crate::report::{HostStats, Reporter, Status, TaskResult};
 use crate::script::{self, StepReport};
 use crate::template::{Mode, Scope};
-use crate::transport::{Connection, Connector, TransportError};
+use crate::transport::{Connection, Connector, Exec, Stream, TransportError};
 
 pub(super) struct HostRun<'a> {
     pub play: &'a Play,
@@ -49,12 +49,12 @@ impl HostRun<'_> {
         }
     }
 
-    /// Count an exec; returns its number on this host (1-based).
-    pub(super) fn count_exec(&self, host: &str) -> u32 {
+    /// Count a round trip; returns its number on this host (1-based).
+    pub(super) fn count_round_trip(&self, host: &str) -> u32 {
         let mut stats = self.stats.lock().unwrap();
-        let execs = &mut stats.entry(host.to_string()).or_default().remote_execs;
-        *execs += 1;
-        *execs
+        let round_trips = &mut stats.entry(host.to_string()).or_default().round_trips;
+        *round_trips += 1;
+        *round_trips
     }
 
     /// Run the play on one host. Returns false if the host failed or was
@@ -140,9 +140,10 @@ impl HostRun<'_> {
         script: &script::Script,
         phase: &str,
         secret: bool,
-    ) -> Option<Vec<StepReport>> {
+        on_step: &(dyn Fn(script::StepEnded) + Sync),
+    ) -> Option<Ran> {
         let name = on.name;
-        let n = self.count_exec(name);
+        let n = self.count_round_trip(name);
         if let Some(dir) = std::env::var_os("PUSH_KEEP_SCRIPTS") {
             let write = |f: &mut std::fs::File| match secret {
                 true => std::io::Write::write_all(f, crate::kept_scripts::WITHHELD.as_bytes()),
@@ -154,7 +155,12 @@ impl HostRun<'_> {
         }
         let waits = script::LockWaits::new(&script.nonce);
         let first_wait = std::sync::Once::new();
-        let progress = |chunk: &[u8]| {
+        let ends = script::StepEvents::new(&script.nonce);
+        let progress = |stream: Stream, chunk: &[u8]| {
+            if stream == Stream::Stdout {
+                ends.feed(chunk).into_iter().for_each(on_step);
+                return;
+            }
             for wait in waits.feed(chunk) {
                 let script::LockWait::Waiting { left_secs, holder } = wait else {
                     self.reporter.host_phase(name, phase);
@@ -168,21 +174,37 @@ impl HostRun<'_> {
                 self.reporter.host_phase(name, &waiting);
             }
         };
-        let output = match on.conn.exec(script, &progress).await {
-            Ok(o) => o,
+        let (output, lost) = match on.conn.exec(script, &progress).await {
+            Ok(Exec::Done(o)) => (o, None),
+            Ok(Exec::Lost { partial, why }) => (partial, Some(why)),
             Err(e) => {
-                let status = match e {
-                    TransportError::ShellKilled => Status::Failed,
-                    _ => Status::Unreachable,
-                };
-                self.report(self.result(name, "exec".into(), status, Some(e.to_string())));
+                self.report(self.result(name, "exec".into(), lost_status(&e), Some(e.to_string())));
                 return None;
             }
         };
+        if output.new_session {
+            let mut stats = self.stats.lock().unwrap();
+            let host = stats.entry(name.to_string()).or_default();
+            host.sessions += 1;
+            host.remote_execs += 1;
+        }
+        if let Some(why) = lost {
+            // What each step that finished said is known; the rest is not.
+            let reports = script::parse_partial(&output.stdout, &output.stderr, &script.nonce);
+            let last = reports.last().map_or("before its first step".to_string(), |r| format!("after step {}", r.id));
+            return Some(Ran { reports, lost: Some((lost_status(&why), format!("{why} ({phase}, {last})"))) });
+        }
         match script::parse(&output.stdout, &output.stderr, &script.nonce) {
-            Ok(reports) => Some(reports),
+            Ok(reports) => Some(Ran { reports, lost: None }),
             Err(script::ParseError::Truncated { last: None }) if output.status == Some(script::SETUP_FAILED) => {
                 let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                self.report(self.result(name, "exec".into(), Status::Failed, Some(why)));
+                None
+            }
+            // The chunk's shell was killed by a signal; the session's shell
+            // said so, so the host still answers.
+            Err(script::ParseError::Truncated { .. }) if output.status.is_some_and(|s| s > 128) => {
+                let why = format!("{} ({phase})", TransportError::ShellKilled);
                 self.report(self.result(name, "exec".into(), Status::Failed, Some(why)));
                 None
             }
@@ -197,5 +219,22 @@ impl HostRun<'_> {
                 None
             }
         }
+    }
+}
+
+/// A script's step reports; `lost`: the host's session went away while it
+/// ran (the reports are those of the steps that finished), with how the
+/// host is to be reported.
+pub(super) struct Ran {
+    pub reports: Vec<StepReport>,
+    pub lost: Option<(Status, String)>,
+}
+
+/// A host whose shell was killed or exited still answers: failed; any other
+/// trouble with the connection: unreachable.
+fn lost_status(e: &TransportError) -> Status {
+    match e {
+        TransportError::ShellKilled | TransportError::ShellExited(_) => Status::Failed,
+        _ => Status::Unreachable,
     }
 }

@@ -4,6 +4,7 @@
 //! the run path be tested without SSH.
 
 mod local;
+mod session;
 mod ssh;
 mod ssh_master;
 
@@ -11,8 +12,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-
+#[cfg(doc)]
 use crate::output_cap::CappedFrames;
 use crate::script::Script;
 
@@ -68,6 +68,23 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     /// None when the remote shell was killed by a signal.
     pub status: Option<i32>,
+    /// This script started a new remote shell (a session) on the host.
+    pub new_session: bool,
+}
+
+/// A script's output, or what came of it before the host's session went
+/// away while it ran.
+#[derive(Debug)]
+pub enum Exec {
+    Done(ExecOutput),
+    Lost { partial: ExecOutput, why: TransportError },
+}
+
+/// Which of a remote shell's output streams a piece comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,21 +98,24 @@ pub enum TransportError {
     /// unreachable one.
     #[error("the remote shell running the script was killed (by a signal); the host still answers")]
     ShellKilled,
+    /// The host's session shell exited in the middle of a script (it could
+    /// not read the script: a shell syntax error): a failed host.
+    #[error("the remote shell exited with status {0} in the middle of a script")]
+    ShellExited(i32),
 }
 
-/// Called with each piece of the script's stderr as it arrives, for what a
-/// host says while the script still runs (a wait for the deploy lock).
-pub type Progress<'a> = &'a (dyn Fn(&[u8]) + Send + Sync);
+/// Called with each piece of the script's output as it arrives, for what a
+/// host says while the script still runs (a step that finished, a wait for
+/// the deploy lock).
+pub type Progress<'a> = &'a (dyn Fn(Stream, &[u8]) + Send + Sync);
 
 pub trait Connection: Send + Sync {
-    /// Run a shell script (fed to `sh -s` on stdin) and collect its output,
-    /// bounded by [`read_capped`]; its stderr goes to `progress` as it
-    /// arrives.
-    fn exec<'a>(
-        &'a self,
-        script: &'a Script,
-        progress: Progress<'a>,
-    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+    /// Run a shell script on the host's session (one `sh -s` per host, see
+    /// [`session`]; started by the first script) and collect its output,
+    /// bounded as [`CappedFrames`] bounds it; its output goes to `progress`
+    /// as it arrives. Err: the script did not run (no session could be
+    /// started, or it could not be sent).
+    fn exec<'a>(&'a self, script: &'a Script, progress: Progress<'a>) -> BoxFuture<'a, Result<Exec, TransportError>>;
     /// Can a later play still run on this connection? (It may have closed
     /// itself while idle.)
     fn reusable(&self) -> bool {
@@ -123,39 +143,6 @@ impl Connector for DefaultConnector {
             self.ssh.connect(target)
         }
     }
-}
-
-/// Read one of a script's output streams to its end as it arrives, keeping
-/// only the head and tail of each step's data ([`CappedFrames`]). Each
-/// piece goes to `progress` as it was received, before the bound applies.
-pub(crate) async fn read_capped(
-    mut stream: impl AsyncRead + Unpin,
-    script: &Script,
-    progress: Option<Progress<'_>>,
-) -> std::io::Result<Vec<u8>> {
-    let mut capped = CappedFrames::new(&script.nonce);
-    let mut buf = vec![0; 64 << 10];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(capped.finish());
-        }
-        if let Some(progress) = progress {
-            progress(&buf[..n]);
-        }
-        capped.push(&buf[..n]);
-    }
-}
-
-/// Read a script's stdout and stderr to their ends, both at once, bounded
-/// ([`read_capped`]), passing stderr to `progress` as it comes.
-pub(crate) async fn read_output(
-    stdout: impl AsyncRead + Unpin,
-    stderr: impl AsyncRead + Unpin,
-    script: &Script,
-    progress: Progress<'_>,
-) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    tokio::try_join!(read_capped(stdout, script, None), read_capped(stderr, script, Some(progress)))
 }
 
 /// Error text with its causes, the way ssh's own message reads best.

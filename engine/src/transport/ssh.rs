@@ -18,11 +18,11 @@ use std::time::Duration;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use openssh::{Session, Stdio};
-use tokio::io::AsyncWriteExt;
+use openssh::{Child, Session, Stdio};
 use tokio::sync::Semaphore;
 
-use super::{error_chain, read_output, BoxFuture, Connection, Connector, ExecOutput, Progress, Target, TransportError};
+use super::session::{self as shell, ChunkEnd, Pipes};
+use super::{error_chain, BoxFuture, Connection, Connector, Exec, ExecOutput, Progress, Target, TransportError};
 use crate::script::Script;
 
 #[derive(Debug, Clone)]
@@ -170,7 +170,8 @@ impl Connector for SshConnector {
             let session = Session::resume_mux(socket.into_boxed_path(), Some(dir.path().join("log").into_boxed_path()));
             let connection = SshConnection {
                 _dir: dir,
-                session: Some(session),
+                session: Some(Arc::new(session)),
+                live: Default::default(),
                 master,
                 keepalive: self.options.keepalive(),
                 idle_since: Mutex::new(Instant::now()),
@@ -186,7 +187,9 @@ struct SshConnection {
     _dir: tempfile::TempDir,
     /// Taken by `close` (which consumes the connection), so `drop` knows the
     /// master was already ended.
-    session: Option<Session>,
+    session: Option<Arc<Session>>,
+    /// The host's session shell, started by the first script.
+    live: tokio::sync::Mutex<Option<Live>>,
     master: Option<Master>,
     keepalive: Keepalive,
     /// When the last exec ended (or the connection was made).
@@ -194,6 +197,12 @@ struct SshConnection {
     /// The connector's list of masters to wait for, if this connection is
     /// dropped unclosed.
     dropped: Arc<Mutex<Vec<Master>>>,
+}
+
+/// A session shell on the host, and the remote process that runs it.
+struct Live {
+    child: Child<Arc<Session>>,
+    shell: shell::Session,
 }
 
 /// A connection's master process, ended by push when done with it.
@@ -262,27 +271,6 @@ fn running(pid: i32) -> bool {
     }
 }
 
-/// Write the `PUSH_SILENCE` line, then the script (its files streamed in
-/// place: [`crate::attachment::send`]), to the remote shell's stdin, then
-/// keep it open with a newline every `heartbeat` (script_watch.sh reads
-/// them) until the shell is gone. Err: the script could not be written;
-/// Ok: a heartbeat found the shell gone (the output says how it ended).
-async fn feed(
-    mut stdin: openssh::ChildStdin,
-    limit: &str,
-    script: &Script,
-    heartbeat: Duration,
-) -> std::io::Result<()> {
-    stdin.write_all(limit.as_bytes()).await?;
-    crate::attachment::send(script, &mut stdin).await?;
-    loop {
-        tokio::time::sleep(heartbeat).await;
-        if stdin.write_all(b"\n").await.is_err() {
-            return Ok(());
-        }
-    }
-}
-
 impl SshConnection {
     /// The remote shell ended without an exit status. ssh's multiplexing
     /// says the same whether it was killed by a signal or the connection
@@ -315,71 +303,109 @@ impl Drop for SshConnection {
     }
 }
 
+impl SshConnection {
+    /// Start the host's session shell over the master.
+    async fn start(&self, session: &Arc<Session>) -> Result<Live, TransportError> {
+        let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
+        let mut child = Session::to_command(Arc::clone(session), "sh")
+            .arg("-s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(lost)?;
+        let pipes = Pipes {
+            stdin: Box::pin(child.stdin().take().expect("piped stdin")),
+            stdout: Box::pin(child.stdout().take().expect("piped stdout")),
+            stderr: Box::pin(child.stderr().take().expect("piped stderr")),
+        };
+        let limit = self.keepalive.host_silence_limit.as_secs();
+        let shell = shell::Session::start(pipes, limit, Some(self.keepalive.heartbeat))
+            .await
+            .map_err(|e| TransportError::Exec(e.to_string()))?;
+        Ok(Live { child, shell })
+    }
+
+    /// Why the session went away in the middle of a script: the shell's
+    /// exit status if it has one, else the master's account.
+    async fn why_lost(&self, session: &Session, live: Live, stderr: &[u8]) -> (Option<i32>, TransportError) {
+        live.shell.close().await;
+        match live.child.wait().await {
+            // 255 is ssh's own "the connection failed" exit code.
+            Ok(status) if status.code() == Some(255) => {
+                (Some(255), TransportError::Exec(String::from_utf8_lossy(stderr).trim().to_string()))
+            }
+            Ok(status) => {
+                (status.code(), status.code().map_or(TransportError::ShellKilled, TransportError::ShellExited))
+            }
+            Err(openssh::Error::RemoteProcessTerminated) => (None, self.why_ended(session).await),
+            Err(e) => (None, TransportError::Exec(error_chain(&e))),
+        }
+    }
+}
+
 impl Connection for SshConnection {
-    fn exec<'a>(
-        &'a self,
-        script: &'a Script,
-        progress: Progress<'a>,
-    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+    fn exec<'a>(&'a self, script: &'a Script, progress: Progress<'a>) -> BoxFuture<'a, Result<Exec, TransportError>> {
         Box::pin(async move {
             let session = self.session.as_ref().expect("open until close, which consumes the connection");
-            let lost = |e: openssh::Error| TransportError::Exec(error_chain(&e));
-            let mut child = session
-                .command("sh")
-                .arg("-s")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .await
-                .map_err(lost)?;
-            let stdin = child.stdin().take().expect("piped stdin");
-            // The first line tells the host how long a silence means we are
-            // gone (script_watch.sh).
-            let limit = format!("PUSH_SILENCE={}\n", self.keepalive.host_silence_limit.as_secs());
-            let feed = feed(stdin, &limit, script, self.keepalive.heartbeat);
-            let (stdout, stderr) = (child.stdout().take().expect("piped"), child.stderr().take().expect("piped"));
-            let wait = async {
-                let output = read_output(stdout, stderr, script, progress).await;
-                (output, child.wait().await)
-            };
-            tokio::pin!(feed, wait);
-            // Ended while the script was still being written: the output
-            // is cut off, which parsing it says.
-            let (sent, (output, status)) = tokio::select! {
-                ended = &mut wait => (Ok(()), ended),
-                sent = &mut feed => (sent, wait.await),
-            };
-            *self.idle_since.lock().expect("not poisoned: no panics while held") = Instant::now();
-            let status = match status {
-                Ok(status) => status,
-                Err(openssh::Error::RemoteProcessTerminated) => return Err(self.why_ended(session).await),
-                Err(e) => return Err(lost(e)),
-            };
-            let (stdout, stderr) = output.map_err(|e| TransportError::Exec(e.to_string()))?;
-            sent.map_err(|e| TransportError::Exec(e.to_string()))?;
-            // 255 is ssh's own "the connection failed" exit code.
-            if status.code() == Some(255) && stdout.is_empty() {
-                return Err(TransportError::Exec(String::from_utf8_lossy(&stderr).trim().to_string()));
+            let mut live = self.live.lock().await;
+            let new_session = live.as_ref().is_none_or(|l| l.shell.is_dead());
+            if new_session {
+                if let Some(old) = live.take() {
+                    old.shell.close().await;
+                }
+                *live = Some(self.start(session).await?);
             }
-            Ok(ExecOutput { stdout, stderr, status: status.code() })
+            let running = live.as_ref().expect("started above");
+            let result = running.shell.run(script, progress).await;
+            *self.idle_since.lock().expect("not poisoned: no panics while held") = Instant::now();
+            match result {
+                Ok(ChunkEnd::Done(mut output)) => {
+                    output.new_session = new_session;
+                    Ok(Exec::Done(output))
+                }
+                Ok(ChunkEnd::Lost { stdout, stderr }) => {
+                    let gone = live.take().expect("running");
+                    let (status, why) = self.why_lost(session, gone, &stderr).await;
+                    Ok(Exec::Lost { partial: ExecOutput { stdout, stderr, status, new_session }, why })
+                }
+                Err(e) => {
+                    if let Some(gone) = live.take() {
+                        let (_, why) = self.why_lost(session, gone, &[]).await;
+                        return Err(match why {
+                            TransportError::Exec(_) => why,
+                            _ => TransportError::Exec(e.to_string()),
+                        });
+                    }
+                    Err(TransportError::Exec(e.to_string()))
+                }
+            }
         })
     }
 
     fn reusable(&self) -> bool {
+        // A live session keeps the master from ending itself; without one,
+        // it ends once idle for CONTROL_PERSIST.
+        let in_session = self.live.try_lock().is_ok_and(|l| l.as_ref().is_some_and(|l| !l.shell.is_dead()));
         let idle = self.idle_since.lock().expect("not poisoned: no panics while held").elapsed();
-        idle < REUSE_WITHIN && self.master.as_ref().is_some_and(Master::running)
+        (in_session || idle < REUSE_WITHIN) && self.master.as_ref().is_some_and(Master::running)
     }
 
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            // The session's stdin closes: its shell exits.
+            if let Some(live) = self.live.get_mut().take() {
+                live.shell.close().await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), live.child.wait()).await;
+            }
             let session = self.session.take();
             if let Some(master) = &self.master {
                 master.end().await;
             }
             // The master is gone already; this only tells a master that
             // outlived its signals to stop.
-            if let Some(session) = session {
+            if let Some(session) = session.and_then(|s| Arc::try_unwrap(s).ok()) {
                 let _ = session.close().await;
             }
         })
