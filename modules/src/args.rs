@@ -327,6 +327,16 @@ mod tests {
     }
 
     #[test]
+    fn integer_modes_are_the_mode_bits() {
+        // YAML's `mode: 0644` is the integer 420 (octal, as PyYAML reads it).
+        assert_eq!(check(json!({"path": "/x", "mode": 420})).unwrap().str("mode"), Some("0644"));
+        // `mode: 644` is decimal 644: Ansible's set_mode_if_different hands an
+        // int to chmod as it is, so the file gets 0o1204, surprising as that is.
+        assert_eq!(check(json!({"path": "/x", "mode": 644})).unwrap().str("mode"), Some("1204"));
+        assert!(check(json!({"path": "/x", "mode": 6.5})).is_err());
+    }
+
+    #[test]
     fn misspelled_argument_suggests() {
         let e = check(json!({"path": "/x", "stat": "file"})).unwrap_err();
         assert_eq!(e.arg_name(), Some("stat"));
