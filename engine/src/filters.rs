@@ -108,7 +108,7 @@ fn dict2items(v: Value) -> Result<Value, Error> {
         .try_iter()?
         .map(|k| {
             let value = v.get_item(&k).unwrap_or_default();
-            Value::from_iter([("key", k), ("value", value)])
+            Value::from(std::collections::BTreeMap::from([("key", k), ("value", value)]))
         })
         .collect::<Vec<_>>();
     Ok(Value::from(items))
@@ -154,5 +154,9 @@ mod tests {
         assert_eq!(render("{{ 'abc' | regex_replace('(b)', 'X\\\\1') }}", json!({})), json!("aXbc"));
         assert_eq!(render("{{ r is changed }}", json!({"r": {"changed": true}})), json!(true));
         assert_eq!(render("{{ 'x' | b64encode | b64decode }}", json!({})), json!("x"));
+        assert_eq!(
+            render("{{ d | dict2items }}", json!({"d": {"b": 1, "a": 2}})),
+            json!([{"key": "b", "value": 1}, {"key": "a", "value": 2}])
+        );
     }
 }

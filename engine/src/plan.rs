@@ -330,7 +330,8 @@ pub fn resolve_become(task: &Task, scope: &Scope) -> Result<Option<BecomeAs>, Di
 fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(push_modules::Op, bool), Diagnostic> {
     let module = task.module;
     let mut args = serde_json::Map::new();
-    for (name, raw) in &task.args.values {
+    // A module push lacks fails on the host whatever its arguments say.
+    for (name, raw) in task.args.values.iter().filter(|_| module.checks_args()) {
         let span = task.args.value_span(name).unwrap_or(&task.module_span);
         let shell_text = matches!(module.name(), "shell" | "command") && matches!(name.as_str(), "_raw_params" | "cmd");
         let value = match (shell_text, raw) {

@@ -242,6 +242,11 @@ fn is_mode(s: &str) -> bool {
 }
 
 impl Args {
+    /// Arguments taken as they are, for a module that declares none.
+    pub fn unchecked(values: Map<String, Value>) -> Args {
+        Args { values }
+    }
+
     /// Check raw arguments against the declared parameters.
     pub fn check(params: &[Param], raw: Map<String, Value>) -> Result<Args, ArgError> {
         let mut values = Map::new();

@@ -13,6 +13,7 @@ use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
 use crate::yaml::{self, Key, Node, NodeValue};
+use push_modules::not_in_push::ModuleName;
 
 /// Load a playbook file, following `import_playbook`.
 pub fn load_playbook(path: &Path) -> Result<Playbook, Diagnostic> {
@@ -39,7 +40,7 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
     };
     let mut plays = Vec::new();
     for item in items {
-        if let Some(target) = item.get("import_playbook") {
+        if let Some(target) = keywords::get_action(item, "import_playbook") {
             let rel = target.expect_scalar_text("import_playbook")?;
             let file = base_dir.join(&rel);
             if !file.exists() {
@@ -273,7 +274,7 @@ fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -
 fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
     let mut tasks = Vec::new();
     for item in node.expect_seq(if handlers { "`handlers`" } else { "a task list" })? {
-        if let Some(target) = item.get("import_tasks") {
+        if let Some(target) = keywords::get_action(item, "import_tasks") {
             let rel = target.expect_scalar_text("import_tasks")?;
             let dir = ctx.role_dir.map(|r| r.join("tasks")).unwrap_or_else(|| ctx.base_dir.to_path_buf());
             tasks.extend(load_task_file(&dir.join(rel), &target.span, ctx, handlers)?);
@@ -303,7 +304,18 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
             return Err(Diagnostic::at(&key.span, format!("`{k}` is not supported by push yet"))
                 .with_hint("see the README's list of supported keywords"));
         }
-        match push_modules::lookup(k) {
+        if let Some(short) = keywords::builtin_action(k) {
+            if keywords::UNSUPPORTED_TASK.contains(&short) {
+                return Err(Diagnostic::at(&key.span, format!("`{k}` is not supported by push yet"))
+                    .with_hint("see the README's list of supported keywords"));
+            }
+        }
+        let found = match push_modules::not_in_push::resolve(k) {
+            ModuleName::Push(m) => Some(m),
+            ModuleName::NotInPush(fqcn) => Some(push_modules::not_in_push::not_in_push(k, fqcn)),
+            ModuleName::Unknown => None,
+        };
+        match found {
             Some(m) => {
                 if let Some((first, _, _)) = module {
                     return Err(Diagnostic::at(&key.span, format!("task has two modules, `{}` and `{k}`", first.name))
@@ -312,9 +324,17 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
                 module = Some((key, value, m));
             }
             None => {
-                let candidates: Vec<&str> = push_modules::names().chain(keywords::TASK.iter().copied()).collect();
+                let ours: Vec<&str> = push_modules::names().chain(keywords::TASK.iter().copied()).collect();
                 let mut d = Diagnostic::at(&key.span, format!("unknown module or task keyword `{k}`"));
-                d = match suggest(k, candidates) {
+                // `ansible.builtin.coppy`: the short name is what is misspelt.
+                let (prefix, short) = match k.rsplit_once('.') {
+                    Some((p @ ("ansible.builtin" | "ansible.legacy"), short)) => (format!("{p}."), short),
+                    _ => (String::new(), k),
+                };
+                // push's own names first, then every module Ansible has.
+                let similar =
+                    suggest(short, ours).or_else(|| suggest(short, push_modules::not_in_push::ansible_names()));
+                d = match similar.map(|s| format!("{prefix}{s}")) {
                     Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                     None => {
                         d.with_hint(format!("modules are: {}", push_modules::names().collect::<Vec<_>>().join(", ")))
@@ -334,7 +354,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         args.key_spans.extend(extra_args.key_spans);
         args.value_spans.extend(extra_args.value_spans);
     }
-    check_arg_names(module, &args, &module_key.span)?;
+    if module.checks_args() {
+        check_arg_names(module, &args, &module_key.span)?;
+    }
 
     let name = node.get("name").map(|n| n.expect_scalar_text("`name`")).transpose()?;
     let when = match node.get("when") {
@@ -396,7 +418,10 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
 
     let mut reads = HashSet::new();
-    collect_reads(&Value::Object(args.values.clone()), &mut reads);
+    // A module push lacks never renders its arguments.
+    if module.checks_args() {
+        collect_reads(&Value::Object(args.values.clone()), &mut reads);
+    }
     for cond in &when {
         reads.extend(template::referenced_roots(&cond.text, true));
     }
