@@ -129,7 +129,15 @@ pub fn is_template(s: &str) -> bool {
 fn single_expression(s: &str) -> Option<&str> {
     // Exact: `"{{ x }}\n"` is text with a newline, as in Ansible.
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+    if inner.contains("{%") {
+        return None;
+    }
+    if !inner.contains("{{") && !inner.contains("}}") {
+        return Some(inner);
+    }
+    // `{{ {'a': {'b': 1}} | combine(x) }}` is one expression too: braces
+    // of a literal, not the end of one `{{ }}` and the start of another.
+    engines().plain.compile_expression(inner).is_ok().then_some(inner)
 }
 
 /// A template error with what we know to point at it: the line inside the

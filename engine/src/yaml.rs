@@ -294,6 +294,19 @@ fn resolve_plain(text: &str) -> Raw {
     Raw::Str(text.to_string())
 }
 
+/// Would PyYAML read `text`, written plain, back as this same text? Not when
+/// it would become a boolean, number, null or date: those need quotes.
+pub(crate) fn plain_stays_text(text: &str) -> bool {
+    static TIMESTAMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let timestamp = TIMESTAMP.get_or_init(|| {
+        regex::Regex::new(
+            r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$",
+        )
+        .expect("valid")
+    });
+    matches!(resolve_plain(text), Raw::Str(_)) && !timestamp.is_match(text) && text != "=" && text != "<<"
+}
+
 /// PyYAML's construct_yaml_int.
 fn construct_int(text: &str) -> Option<Raw> {
     let digits = text.replace('_', "");
@@ -311,7 +324,7 @@ fn construct_int(text: &str) -> Option<Raw> {
     } else if let Some(oct) = digits.strip_prefix('0') {
         i128::from_str_radix(oct, 8).ok()?
     } else if digits.contains(':') {
-        digits.split(':').try_fold(0i128, |acc, part| Some(acc.checked_mul(60)?.checked_add(part.parse().ok()?)?))?
+        digits.split(':').try_fold(0i128, |acc, part| acc.checked_mul(60)?.checked_add(part.parse().ok()?))?
     } else {
         digits.parse().ok()?
     };
