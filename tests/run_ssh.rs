@@ -1371,6 +1371,14 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
       ansible.builtin.file:
         path: "{{ dir }}/after"
         state: touch
+        mode: "{{ no_such_mode | default(omit) }}"
+    - name: null renders as nothing
+      copy:
+        dest: "{{ dir }}/null"
+        content: "a{{ nothing }}b {{ ansible_managed }}\n"
+        owner: "{{ no_such_owner | default(omit) }}"
+      vars:
+        nothing: ~
 "#,
         &root,
     );
@@ -1392,4 +1400,5 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
     assert!(!root.join("h1/after").exists(), "h1 went on after its failure");
     assert_eq!(out.task("h2", "the same module where it runs").status, "skipped", "{out}");
     assert_eq!(out.task("h2", "after").status, "changed", "{out}");
+    assert_eq!(read(root.join("h2/null")), "ab Ansible managed\n");
 }

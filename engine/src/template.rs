@@ -115,6 +115,13 @@ fn base_environment() -> Environment<'static> {
             .expect("valid syntax config"),
     );
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // Ansible writes a null as nothing in text (`a{{ none }}b` is `ab`).
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     crate::filters::register(&mut env);
     env.set_fuel(Some(limits::current().fuel));
     env
@@ -597,6 +604,15 @@ mod tests {
         assert_eq!(s.render_argv("echo '{{ x }}' {{ x }}").unwrap(), ["echo", "a -n -e b c", "a -n -e b c"]);
         let e = s.render_text("echo ${HOME:-{{ x }}}", Mode::Shell).unwrap_err();
         assert!(e.message.contains("`${...}`") && e.hint.is_some(), "{e}");
+    }
+
+    #[test]
+    fn null_renders_as_nothing_in_text_and_stays_null_alone() {
+        let s = scope(json!({"x": null, "l": [null]}));
+        assert_eq!(s.render_str("a{{ x }}b", Mode::Plain).unwrap(), json!("ab"));
+        assert_eq!(s.render_str("{{ x }}", Mode::Plain).unwrap(), json!(null));
+        assert_eq!(s.render_str("{{ l }}", Mode::Plain).unwrap(), json!([null]));
+        assert_eq!(s.render_str("{{ x is none }}", Mode::Plain).unwrap(), json!(true));
     }
 
     #[test]
