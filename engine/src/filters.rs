@@ -823,10 +823,22 @@ const ANSIBLE_TABLE: &[(&str, &str)] = &[
     (r##"{{ {'l': [1, 2]} | combine({'l': [2, 3]}, list_merge='prepend') }}"##, r##"{"l": [2, 3, 1, 2]}"##),
     (r##"{{ [{'a': 1}, {'b': 2}] | combine }}"##, r##"{"a": 1, "b": 2}"##),
     (r##"{{ {'a': 1} | dict2items }}"##, r##"[{"key": "a", "value": 1}]"##),
+    (
+        r##"{{ {'a': long, 'b': {'c': long}, 'l': [long], 'q': long ~ "'s", 'm': long ~ nl ~ long} | to_nice_yaml }}"##,
+        r##""a: word word word word word word word word word word word word word word word word\n    word word word word word word word word word end\nb:\n    c: word word word word word word word word word word word word word word word\n        word word word word word word word word word word end\nl:\n- word word word word word word word word word word word word word word word word\n    word word word word word word word word word end\nm: 'word word word word word word word word word word word word word word word word\n    word word word word word word word word word end\n\n    word word word word word word word word word word word word word word word word\n    word word word word word word word word word end'\nq: word word word word word word word word word word word word word word word word\n    word word word word word word word word word end's\n""##,
+    ),
+    (
+        r##"{{ {'a': long, 'l': [long, {'x': 1}]} | to_yaml }}"##,
+        r##""a: word word word word word word word word word word word word word word word word\n  word word word word word word word word word end\nl:\n- word word word word word word word word word word word word word word word word\n  word word word word word word word word word end\n- {x: 1}\n""##,
+    ),
+    (
+        r##"{{ long | to_nice_yaml }}"##,
+        r##""word word word word word word word word word word word word word word word word word\n    word word word word word word word word end\n""##,
+    ),
 ];
 
 #[cfg(test)]
-const ANSIBLE_TABLE_VARS: &str = r#"{"text": "hello\nworld", "blank": "a\n\nb", "multi": "multi\nline", "yamltext": "a: yes\nb: y\nc: 0644\nd: 1:30\n"}"#;
+const ANSIBLE_TABLE_VARS: &str = r#"{"nl": "\n", "long": "word word word word word word word word word word word word word word word word word word word word word word word word word end", "text": "hello\nworld", "blank": "a\n\nb", "multi": "multi\nline", "yamltext": "a: yes\nb: y\nc: 0644\nd: 1:30\n"}"#;
 
 #[cfg(test)]
 mod table_tests {

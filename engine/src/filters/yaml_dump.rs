@@ -1,7 +1,8 @@
 //! `to_yaml` and `to_nice_yaml` as Ansible writes them: PyYAML's emitter
 //! with keys sorted, block style, sequences in a mapping not indented, and
-//! (for `to_yaml`) collections of scalars only in flow style. PyYAML folds
-//! plain text longer than 80 columns onto more lines; this does not.
+//! (for `to_yaml`) collections of scalars only in flow style. Text in block
+//! style is folded past column 80 as PyYAML folds it; text inside a flow
+//! collection is not.
 
 use minijinja::value::{Kwargs, Value};
 use minijinja::Error;
@@ -77,15 +78,16 @@ impl Dumper {
     fn block(&self, v: &J, col: usize) -> Vec<String> {
         let pad = " ".repeat(col);
         if self.inline(v) {
-            return vec![format!("{pad}{}", self.flow(v, col, false))];
+            return vec![format!("{pad}{}", self.flow(v, col, false, col))];
         }
         let mut lines = Vec::new();
         match v {
             J::Object(map) => {
                 for (k, item) in self.entries(map) {
-                    let key = scalar_text(k, col, self.indent, false);
+                    let key = scalar_text(k, col, self.indent, false, None);
                     if self.inline(item) {
-                        lines.push(format!("{pad}{key}: {}", self.flow(item, col, false)));
+                        let start = col + key.chars().count() + 2;
+                        lines.push(format!("{pad}{key}: {}", self.flow(item, col, false, start)));
                     } else if item.is_array() {
                         lines.push(format!("{pad}{key}:"));
                         lines.extend(self.block(item, col));
@@ -98,7 +100,7 @@ impl Dumper {
             J::Array(items) => {
                 for item in items {
                     if self.inline(item) {
-                        lines.push(format!("{pad}- {}", self.flow(item, col, false)));
+                        lines.push(format!("{pad}- {}", self.flow(item, col, false, col + 2)));
                     } else {
                         let inner_col = col + self.indent;
                         let mut inner = self.block(item, inner_col);
@@ -113,17 +115,20 @@ impl Dumper {
         lines
     }
 
-    /// `v` on one line: a scalar, or a collection in flow style.
-    fn flow(&self, v: &J, col: usize, in_flow: bool) -> String {
+    /// `v` on one line: a scalar, or a collection in flow style. `start`:
+    /// the column it starts at, for folding block text.
+    fn flow(&self, v: &J, col: usize, in_flow: bool, start: usize) -> String {
         match v {
             J::Array(items) => {
-                format!("[{}]", items.iter().map(|i| self.flow(i, col, true)).collect::<Vec<_>>().join(", "))
+                format!("[{}]", items.iter().map(|i| self.flow(i, col, true, 0)).collect::<Vec<_>>().join(", "))
             }
             J::Object(map) => format!(
                 "{{{}}}",
                 self.entries(map)
                     .into_iter()
-                    .map(|(k, i)| format!("{}: {}", scalar_text(k, col, self.indent, true), self.flow(i, col, true)))
+                    .map(|(k, i)| {
+                        format!("{}: {}", scalar_text(k, col, self.indent, true, None), self.flow(i, col, true, 0))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -133,7 +138,7 @@ impl Dumper {
                 Some(f) if n.is_f64() => python_float(f),
                 _ => n.to_string(),
             },
-            J::String(s) => scalar_text(s, col, self.indent, in_flow),
+            J::String(s) => scalar_text(s, col, self.indent, in_flow, (!in_flow).then_some(start)),
         }
     }
 }
@@ -172,11 +177,42 @@ fn plain_allowed(s: &str, in_flow: bool) -> bool {
     s.chars().all(|c| c == '\t' || !c.is_control())
 }
 
+/// PyYAML's best_width.
+const WIDTH: usize = 80;
+
+/// PyYAML's folding: a single space between words, met past column 80,
+/// becomes a line break and the continuation indent. `column`: where the
+/// text starts.
+fn fold(text: &str, mut column: usize, continuation: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let single_space =
+            c == ' ' && i > 0 && chars[i - 1] != ' ' && chars.get(i + 1).is_some_and(|&n| n != ' ' && n != '\n');
+        if single_space && column > WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(continuation));
+            column = continuation;
+        } else if c == '\n' {
+            out.push(c);
+            column = 0;
+        } else {
+            out.push(c);
+            column += 1;
+        }
+    }
+    out
+}
+
 /// A string as PyYAML writes it: plain if it can be, else single-quoted
-/// (a line break written as an empty line), else double-quoted.
-fn scalar_text(s: &str, col: usize, indent: usize, in_flow: bool) -> String {
+/// (a line break written as an empty line), else double-quoted; in block
+/// style (`start` given) folded past column 80.
+fn scalar_text(s: &str, col: usize, indent: usize, in_flow: bool, start: Option<usize>) -> String {
     if plain_allowed(s, in_flow) {
-        return s.to_string();
+        return match start {
+            Some(start) => fold(s, start, col + indent),
+            None => s.to_string(),
+        };
     }
     if s.chars().any(|c| c != '\n' && c != '\t' && c.is_control()) {
         return super::python_json(&J::String(s.to_string()), None, false);
@@ -193,5 +229,9 @@ fn scalar_text(s: &str, col: usize, indent: usize, in_flow: bool) -> String {
         out.push_str(line);
     }
     out.push('\'');
-    out
+    match start {
+        // The quotes stay on their words: PyYAML never breaks at the text's ends.
+        Some(start) => fold(&out, start, col + indent),
+        None => out,
+    }
 }
