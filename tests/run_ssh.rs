@@ -1372,6 +1372,8 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
         path: "{{ dir }}/after"
         state: touch
         mode: "{{ no_such_mode | default(omit) }}"
+    - name: key=value arguments with spaces inside a template
+      file: path={{ dir ~ '/kv' }} state=touch
     - name: null renders as nothing
       copy:
         dest: "{{ dir }}/null"
@@ -1401,4 +1403,5 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
     assert_eq!(out.task("h2", "the same module where it runs").status, "skipped", "{out}");
     assert_eq!(out.task("h2", "after").status, "changed", "{out}");
     assert_eq!(read(root.join("h2/null")), "ab Ansible managed\n");
+    assert!(root.join("h2/kv").exists(), "{out}");
 }

@@ -486,8 +486,8 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
             args.value_spans.push(("_raw_params".into(), value.span.clone()));
         }
         NodeValue::Str(text) => {
-            let words =
-                shlex::split(text).ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes in arguments"))?;
+            let words = split_key_values(text)
+                .ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes or `{{ }}` in arguments"))?;
             for word in words {
                 let Some((k, v)) = word.split_once('=') else {
                     return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
@@ -505,6 +505,78 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
 
 /// Unknown and missing argument names are known before any variable is:
 /// report them at load time, where the playbook is still the only input.
+/// `key=value` words as Ansible splits them: at spaces outside quotes and
+/// outside `{{ }}`, `{% %}` and `{# #}`, so `path={{ dir }}/x` is one word.
+/// Quotes outside templates are removed (`msg="a b"` is `a b`), as a shell
+/// would; a template's text is kept as written.
+fn split_key_values(text: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut template_depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '{' && matches!(next, Some('{' | '%' | '#')) {
+            template_depth += 1;
+            word.push(c);
+            word.push(next.unwrap_or_default());
+            in_word = true;
+            i += 2;
+            continue;
+        }
+        if template_depth > 0 {
+            if matches!(c, '}' | '%' | '#') && next == Some('}') {
+                template_depth -= 1;
+                word.push(c);
+                word.push('}');
+                i += 2;
+            } else {
+                word.push(c);
+                i += 1;
+            }
+            continue;
+        }
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), _) if c == q => quote = None,
+            (Some('"'), '\\') if matches!(next, Some('"' | '\\' | '$' | '`')) => {
+                word.push(next.unwrap_or_default());
+                i += 1;
+            }
+            (None, '\\') if next.is_some() => {
+                word.push(next.unwrap_or_default());
+                in_word = true;
+                i += 1;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (_, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+        i += 1;
+    }
+    if quote.is_some() || template_depth > 0 {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
 fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_span: &Span) -> Result<(), Diagnostic> {
     let params = module.params();
     let names = |p: &push_modules::Param| std::iter::once(p.name).chain(p.aliases.iter().copied()).collect::<Vec<_>>();
@@ -628,4 +700,22 @@ pub fn parse_extra_var(arg: &str) -> Result<Vars, Diagnostic> {
         vars.insert(k.to_string(), Value::String(v.to_string()));
     }
     Ok(vars)
+}
+
+#[cfg(test)]
+mod key_value_tests {
+    use super::split_key_values;
+
+    #[test]
+    fn templates_with_spaces_stay_in_their_word() {
+        let words = |t: &str| split_key_values(t).unwrap();
+        assert_eq!(words("path={{ dir }}/x state=directory"), ["path={{ dir }}/x", "state=directory"]);
+        assert_eq!(words("msg=\"a b\" n='c d'"), ["msg=a b", "n=c d"]);
+        assert_eq!(words("line='{{ a | join(\" \") }}' regexp=^x"), ["line={{ a | join(\" \") }}", "regexp=^x"]);
+        // As ansible.parsing.splitter.split_args splits it: a block tag ends at `%}`.
+        assert_eq!(words("cmd={% if x %}a b{% endif %} k=v"), ["cmd={% if x %}a", "b{% endif %}", "k=v"]);
+        assert_eq!(words("  a=1   b=2 "), ["a=1", "b=2"]);
+        assert_eq!(split_key_values("a='b"), None);
+        assert_eq!(split_key_values("a={{ b"), None);
+    }
 }
