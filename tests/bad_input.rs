@@ -187,6 +187,7 @@ cases!(
     malformed_yaml,
     malformed_ini,
     unknown_module,
+    unknown_fqcn_module,
     misspelled_argument,
     wrong_type_loop,
     undefined_variable,

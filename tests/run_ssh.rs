@@ -1425,3 +1425,74 @@ fn steps_cannot_take_over_the_session() {
     let r = out.recap().host("h1");
     assert_eq!(r.sessions, 1, "both plays on one session\n{out}");
 }
+
+#[test]
+fn ansible_names_and_yaml_as_ansible_reads_them() {
+    require!(require_sshd());
+    let fleet = Fleet::start(2);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "names.yml",
+        r#"
+- hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+    keys: {y: 1, n: 2}
+    literal: !unsafe "{{ not templated }}"
+  tasks:
+    - name: octal mode as YAML 1.1 reads it
+      ansible.builtin.copy:
+        dest: "{{ dir }}/octal"
+        content: "{{ keys | dict2items | map(attribute='key') | join(',') }} {{ literal }}\n"
+        mode: 0640
+    - name: decimal mode, taken as Ansible takes it
+      ansible.legacy.file:
+        path: "{{ dir }}/decimal"
+        state: touch
+        mode: 420
+    - name: a module push lacks, on another OS family
+      yum: name={{ undefined_here }} state=present
+      when: inventory_hostname == 'nobody'
+    - name: the same module where it runs
+      community.general.zypper:
+        name: foo
+      when: inventory_hostname == 'h1'
+    - name: after
+      ansible.builtin.file:
+        path: "{{ dir }}/after"
+        state: touch
+        mode: "{{ no_such_mode | default(omit) }}"
+    - name: key=value arguments with spaces inside a template
+      file: path={{ dir ~ '/kv' }} state=touch
+    - name: null renders as nothing
+      copy:
+        dest: "{{ dir }}/null"
+        content: "a{{ nothing }}b {{ ansible_managed }}\n"
+        owner: "{{ no_such_owner | default(omit) }}"
+      vars:
+        nothing: ~
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    for host in ["h1", "h2"] {
+        assert_eq!(read(root.join(format!("{host}/octal"))), "y,n {{ not templated }}\n");
+        let mode = |name: &str| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(root.join(format!("{host}/{name}"))).unwrap().permissions().mode() & 0o7777
+        };
+        assert_eq!(mode("octal"), 0o640, "{host}");
+        assert_eq!(mode("decimal"), 0o644, "{host}");
+        assert_eq!(out.task(host, "a module push lacks, on another OS family").status, "skipped", "{out}");
+    }
+    let failed = out.task("h1", "the same module where it runs");
+    assert_eq!(failed.status, "failed", "{out}");
+    assert!(out.stdout().contains("push has no module `community.general.zypper`"), "{out}");
+    assert!(!root.join("h1/after").exists(), "h1 went on after its failure");
+    assert_eq!(out.task("h2", "the same module where it runs").status, "skipped", "{out}");
+    assert_eq!(out.task("h2", "after").status, "changed", "{out}");
+    assert_eq!(read(root.join("h2/null")), "ab Ansible managed\n");
+    assert!(root.join("h2/kv").exists(), "{out}");
+}

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use minijinja::value::Value as JinjaValue;
+use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::Value;
 
 use crate::become_method::{BecomeAs, Method, METHOD_HINT};
@@ -198,13 +198,73 @@ pub fn plan_segment(
     Ok(segment)
 }
 
-/// The scope a task sees: its own `vars:` under the extra vars.
+/// The scope a task sees: its own `vars:` under the extra vars, and for a
+/// role's task `role_path` and `role_name`.
 pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
-    if task.vars.is_empty() {
-        scope.clone()
-    } else {
-        scope.with_layer(Arc::clone(&task.vars))
+    let scope = if task.vars.is_empty() { scope.clone() } else { scope.with_layer(Arc::clone(&task.vars)) };
+    match &task.role_dir {
+        Some(dir) => {
+            let path = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            scope.with_native([
+                ("role_path".to_string(), JinjaValue::from(path.display().to_string())),
+                ("role_name".to_string(), JinjaValue::from(name)),
+            ])
+        }
+        None => scope,
     }
+}
+
+/// Ansible's `omit`: an argument whose value renders to this text is left
+/// out, as if the task had not written it. Random per run, as in Ansible.
+pub fn omit_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let bytes: [u8; 20] = rand::random();
+        format!("__omit_place_holder__{}", hex::encode(bytes))
+    })
+}
+
+/// The version of Ansible whose playbook language push speaks, as
+/// `ansible_version` gives it to playbooks.
+pub const ANSIBLE_VERSION: (u32, u32, u32) = (2, 19, 0);
+
+/// Ansible's magic variables that come from the run, not the inventory:
+/// `omit`, `playbook_dir`, `ansible_version`, `ansible_managed`.
+fn magic_vars(play: &Play) -> Vec<(String, JinjaValue)> {
+    let (major, minor, revision) = ANSIBLE_VERSION;
+    let full = format!("{major}.{minor}.{revision}");
+    let version = serde_json::json!({
+        "full": full, "major": major, "minor": minor, "revision": revision, "string": full,
+    });
+    let dir = play.base_dir.canonicalize().unwrap_or_else(|_| play.base_dir.clone());
+    vec![
+        ("omit".to_string(), JinjaValue::from(omit_token())),
+        ("playbook_dir".to_string(), JinjaValue::from(dir.display().to_string())),
+        ("ansible_version".to_string(), JinjaValue::from(Serde(version))),
+        // ansible.cfg's default since Ansible 2.x.
+        ("ansible_managed".to_string(), JinjaValue::from("Ansible managed")),
+    ]
+}
+
+/// Leave out every value that rendered to `omit`: arguments, list items and
+/// mapping entries alike.
+fn strip_omitted(args: &mut serde_json::Map<String, Value>) {
+    fn omitted(v: &Value) -> bool {
+        v.as_str() == Some(omit_token())
+    }
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Array(items) => {
+                items.retain(|i| !omitted(i));
+                items.iter_mut().for_each(walk);
+            }
+            Value::Object(map) => strip_omitted(map),
+            _ => {}
+        }
+    }
+    args.retain(|_, v| !omitted(v));
+    args.values_mut().for_each(walk);
 }
 
 pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: Intent) -> Result<Planned, Diagnostic> {
@@ -337,7 +397,8 @@ pub fn resolve_become(task: &Task, scope: &Scope) -> Result<Option<BecomeAs>, Di
 fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(push_modules::Op, bool), Diagnostic> {
     let module = task.module;
     let mut args = serde_json::Map::new();
-    for (name, raw) in &task.args.values {
+    // A module push lacks fails on the host whatever its arguments say.
+    for (name, raw) in task.args.values.iter().filter(|_| module.checks_args()) {
         let span = task.args.value_span(name).unwrap_or(&task.span);
         let shell_text = matches!(module.name(), "shell" | "command") && matches!(name.as_str(), "_raw_params" | "cmd");
         let value = match (shell_text, raw) {
@@ -357,6 +418,7 @@ fn build_op(play: &Play, task: &Task, scope: &Scope, intent: Intent) -> Result<(
         let key = if shell_text && name == "cmd" { "_raw_params".to_string() } else { name.clone() };
         args.insert(key, value);
     }
+    strip_omitted(&mut args);
     let lookup = FileLookup {
         base_dir: &play.base_dir,
         role_dir: task.role_dir.as_deref(),
@@ -549,6 +611,10 @@ fn is_builtin(name: &str) -> bool {
 /// The variables every task of a play sees on a host, lowest first:
 /// role defaults, inventory, play vars, vars_files, role vars, extra vars.
 pub fn play_scope(play: &Play, inventory_vars: Vars, extra: &Arc<Vars>, native: HashMap<String, JinjaValue>) -> Scope {
+    let mut native = native;
+    for (name, value) in magic_vars(play) {
+        native.entry(name).or_insert(value);
+    }
     Scope::new(
         vec![
             Arc::clone(&play.role_defaults),
@@ -668,5 +734,36 @@ mod become_tests {
         assert_eq!(user_only[4], Ok(None), "ansible_become_user alone does not turn become on");
         let bad = resolved(&Become::default(), &[("ansible_become_method", Value::String("doas".into()))]);
         assert!(bad[0].as_ref().unwrap_err().contains("`doas` is not supported"), "{bad:?}");
+    }
+}
+
+#[cfg(test)]
+mod magic_tests {
+    use super::*;
+    use crate::playbook::load_playbook;
+
+    #[test]
+    fn magic_vars_and_omit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.yml");
+        std::fs::write(&path, "- hosts: all\n  tasks:\n    - command: \"true\"\n").unwrap();
+        let playbook = load_playbook(&path).unwrap();
+        let play = &playbook.plays[0];
+        let scope = play_scope(play, Vars::new(), &Arc::new(Vars::new()), HashMap::new());
+        let render = |t: &str| scope.render_str(t, Mode::Plain).unwrap();
+        let dir_text = dir.path().canonicalize().unwrap().display().to_string();
+        assert_eq!(render("{{ playbook_dir }}"), Value::String(dir_text));
+        assert_eq!(render("{{ ansible_managed }}"), serde_json::json!("Ansible managed"));
+        assert_eq!(render("{{ ansible_version.full is version('2.9', '>=') }}"), serde_json::json!(true));
+        assert_eq!(render("{{ nope | default(omit) }}"), serde_json::json!(omit_token()));
+
+        let mut args = serde_json::json!({
+            "path": "/x",
+            "mode": omit_token(),
+            "list": ["a", omit_token()],
+            "map": {"k": omit_token(), "j": 1},
+        });
+        strip_omitted(args.as_object_mut().unwrap());
+        assert_eq!(args, serde_json::json!({"path": "/x", "list": ["a"], "map": {"j": 1}}));
     }
 }

@@ -115,6 +115,13 @@ fn base_environment() -> Environment<'static> {
             .expect("valid syntax config"),
     );
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // Ansible writes a null as nothing in text (`a{{ none }}b` is `ab`).
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     crate::filters::register(&mut env);
     env.set_fuel(Some(limits::current().fuel));
     env
@@ -129,7 +136,15 @@ pub fn is_template(s: &str) -> bool {
 fn single_expression(s: &str) -> Option<&str> {
     // Exact: `"{{ x }}\n"` is text with a newline, as in Ansible.
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+    if inner.contains("{%") {
+        return None;
+    }
+    if !inner.contains("{{") && !inner.contains("}}") {
+        return Some(inner);
+    }
+    // `{{ {'a': {'b': 1}} | combine(x) }}` is one expression too: braces
+    // of a literal, not the end of one `{{ }}` and the start of another.
+    engines().plain.compile_expression(inner).is_ok().then_some(inner)
 }
 
 /// A template error with what we know to point at it: the line inside the
@@ -589,6 +604,15 @@ mod tests {
         assert_eq!(s.render_argv("echo '{{ x }}' {{ x }}").unwrap(), ["echo", "a -n -e b c", "a -n -e b c"]);
         let e = s.render_text("echo ${HOME:-{{ x }}}", Mode::Shell).unwrap_err();
         assert!(e.message.contains("`${...}`") && e.hint.is_some(), "{e}");
+    }
+
+    #[test]
+    fn null_renders_as_nothing_in_text_and_stays_null_alone() {
+        let s = scope(json!({"x": null, "l": [null]}));
+        assert_eq!(s.render_str("a{{ x }}b", Mode::Plain).unwrap(), json!("ab"));
+        assert_eq!(s.render_str("{{ x }}", Mode::Plain).unwrap(), json!(null));
+        assert_eq!(s.render_str("{{ l }}", Mode::Plain).unwrap(), json!([null]));
+        assert_eq!(s.render_str("{{ x is none }}", Mode::Plain).unwrap(), json!(true));
     }
 
     #[test]

@@ -215,10 +215,202 @@ fn span_of(file: &Arc<SourceFile>, loc: &serde_saphyr::Location) -> Span {
 /// Ansible's tag for an inline vaulted value.
 const VAULT_TAG: &str = "!vault";
 
+/// Ansible's tag for a value that is never templated.
+const UNSAFE_TAG: &str = "!unsafe";
+
+/// The source text of a node where it was defined (an alias's target).
+fn source_text<'f>(file: &'f SourceFile, loc: &serde_saphyr::Location) -> Option<&'f str> {
+    let span = loc.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    file.text.get(start..start + len)
+}
+
+/// Is the scalar at `loc` written plain (not quoted, not a `|`/`>` block)?
+/// Only plain scalars get an implicit type in YAML.
+fn is_plain(file: &SourceFile, loc: &serde_saphyr::Location) -> bool {
+    let Some(start) = loc.span().byte_offset().and_then(|o| usize::try_from(o).ok()) else {
+        return false;
+    };
+    let text = &file.text;
+    if text[start..].starts_with(['\'', '"']) {
+        return false;
+    }
+    // A block scalar's span starts at its content, on a line after the
+    // `|` or `>` header: look at what precedes it.
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    if !before.ends_with('\n') && !before.is_empty() {
+        return true;
+    }
+    let header = before.trim_end();
+    let last_line = header.rsplit('\n').next().unwrap_or(header);
+    let last_line = last_line.split(" #").next().unwrap_or(last_line).trim_end();
+    !block_header().is_match(last_line)
+}
+
+fn block_header() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"(^|[\s:\-?])[|>]([-+][0-9]?|[0-9][-+]?)?$").expect("valid"))
+}
+
+/// A plain scalar as PyYAML's YAML 1.1 resolver types it, which is what
+/// Ansible sees: `yes`/`on` are booleans but `y`/`n` stay text, `0644` is
+/// octal (420), `0o644` is text, `1_000` is 1000, `1:30` is 90 (base 60),
+/// `1e3` is text but `1.0e+3` a number.
+fn resolve_plain(text: &str) -> Raw {
+    static BOOL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static INT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static FLOAT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = |cell: &'static std::sync::OnceLock<regex::Regex>, pattern: &str| -> &'static regex::Regex {
+        cell.get_or_init(|| regex::Regex::new(pattern).expect("valid"))
+    };
+    // The patterns are PyYAML's (yaml/resolver.py), anchored.
+    let bool_re = re(&BOOL, r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$");
+    let int_re = re(
+        &INT,
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
+    );
+    let float_re = re(
+        &FLOAT,
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+    );
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Raw::Null,
+        _ => {}
+    }
+    if bool_re.is_match(text) {
+        return Raw::Bool(matches!(text, "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON"));
+    }
+    if int_re.is_match(text) {
+        if let Some(raw) = construct_int(text) {
+            return raw;
+        }
+    }
+    if float_re.is_match(text) {
+        if let Some(f) = construct_float(text) {
+            return Raw::Float(f);
+        }
+    }
+    Raw::Str(text.to_string())
+}
+
+/// Would PyYAML read `text`, written plain, back as this same text? Not when
+/// it would become a boolean, number, null or date: those need quotes.
+pub(crate) fn plain_stays_text(text: &str) -> bool {
+    static TIMESTAMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let timestamp = TIMESTAMP.get_or_init(|| {
+        regex::Regex::new(
+            r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$",
+        )
+        .expect("valid")
+    });
+    matches!(resolve_plain(text), Raw::Str(_)) && !timestamp.is_match(text) && text != "=" && text != "<<"
+}
+
+/// PyYAML's construct_yaml_int.
+fn construct_int(text: &str) -> Option<Raw> {
+    let digits = text.replace('_', "");
+    let (sign, digits) = match digits.as_bytes().first() {
+        Some(b'-') => (-1i128, &digits[1..]),
+        Some(b'+') => (1, &digits[1..]),
+        _ => (1, &digits[..]),
+    };
+    let magnitude: i128 = if digits == "0" {
+        0
+    } else if let Some(bin) = digits.strip_prefix("0b") {
+        i128::from_str_radix(bin, 2).ok()?
+    } else if let Some(hex) = digits.strip_prefix("0x") {
+        i128::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix('0') {
+        i128::from_str_radix(oct, 8).ok()?
+    } else if digits.contains(':') {
+        digits.split(':').try_fold(0i128, |acc, part| acc.checked_mul(60)?.checked_add(part.parse().ok()?))?
+    } else {
+        digits.parse().ok()?
+    };
+    let value = sign * magnitude;
+    Some(i64::try_from(value).map_or(Raw::Float(value as f64), Raw::Int))
+}
+
+/// PyYAML's construct_yaml_float.
+fn construct_float(text: &str) -> Option<f64> {
+    let lower = text.replace('_', "").to_ascii_lowercase();
+    let (sign, rest) = match lower.as_bytes().first() {
+        Some(b'-') => (-1.0, &lower[1..]),
+        Some(b'+') => (1.0, &lower[1..]),
+        _ => (1.0, &lower[..]),
+    };
+    let magnitude = if rest == ".inf" {
+        f64::INFINITY
+    } else if rest == ".nan" {
+        f64::NAN
+    } else if rest.contains(':') {
+        rest.split(':').try_fold(0.0f64, |acc, part| Some(acc * 60.0 + part.parse::<f64>().ok()?))?
+    } else {
+        rest.parse().ok()?
+    };
+    Some(sign * magnitude)
+}
+
+/// An `!unsafe` string: its template characters are kept as text, the way
+/// Ansible never templates such a value.
+fn unsafe_text(s: String) -> String {
+    if crate::template::is_template(&s) {
+        format!("{{% raw %}}{s}{{% endraw %}}")
+    } else {
+        s
+    }
+}
+
+/// `!unsafe` on a list or mapping covers every string inside it.
+fn mark_unsafe(node: &mut Node) {
+    match &mut node.value {
+        NodeValue::Str(s) => *s = unsafe_text(std::mem::take(s)),
+        NodeValue::Seq(items) => items.iter_mut().for_each(mark_unsafe),
+        NodeValue::Map(entries) => entries.iter_mut().for_each(|(_, v)| mark_unsafe(v)),
+        _ => {}
+    }
+}
+
+/// A scalar's type as Ansible's YAML loader gives it (see [`resolve_plain`]).
+fn retype(file: &SourceFile, loc: &serde_saphyr::Location, raw: Raw) -> Raw {
+    match raw {
+        Raw::Seq(_) | Raw::Map(_) => raw,
+        // serde-saphyr folds a multi-line plain scalar: its value, not its source, is typed.
+        Raw::Str(s) if is_plain(file, loc) => resolve_plain(&s),
+        Raw::Str(_) => raw,
+        // Quoted text is a string: only plain scalars reach here as these.
+        other => match source_text(file, loc) {
+            Some(text) => resolve_plain(text.trim_end()),
+            None => other,
+        },
+    }
+}
+
 fn convert(file: &Arc<SourceFile>, raw: RawNode) -> Result<Node, Diagnostic> {
     // `referenced` is where an alias was used; errors belong there.
     let span = span_of(file, &raw.referenced);
+    let defined = raw.defined;
     let Tagged(raw, tag) = raw.value;
+    let raw = match tag.as_deref() {
+        None => retype(file, &defined, raw),
+        Some(UNSAFE_TAG) => {
+            let raw = match raw {
+                Raw::Str(s) => Raw::Str(unsafe_text(s)),
+                Raw::Seq(_) | Raw::Map(_) => {
+                    let mut node = convert(file, Spanned::new(Tagged(raw, None), defined, defined))?;
+                    mark_unsafe(&mut node);
+                    return Ok(Node { span, ..node });
+                }
+                // `!unsafe 0644` is the text `0644`.
+                other => Raw::Str(unsafe_text(
+                    source_text(file, &defined).map_or_else(|| other.into_key_text(), |t| t.trim_end().to_string()),
+                )),
+            };
+            raw
+        }
+        Some(_) => raw,
+    };
     let value = match raw {
         Raw::Str(s) if tag.as_deref() == Some(VAULT_TAG) => NodeValue::Str(open_inline_vault(&span, &s)?),
         _ if tag.as_deref() == Some(VAULT_TAG) => {
@@ -238,7 +430,11 @@ fn convert(file: &Arc<SourceFile>, raw: RawNode) -> Result<Node, Diagnostic> {
             entries
                 .into_iter()
                 .map(|(k, v)| {
-                    let key = Key { span: span_of(file, &k.referenced), name: k.value.0.into_key_text() };
+                    let key_raw = match k.value.1 {
+                        None => retype(file, &k.defined, k.value.0),
+                        Some(_) => k.value.0,
+                    };
+                    let key = Key { span: span_of(file, &k.referenced), name: key_raw.into_key_text() };
                     Ok((key, convert(file, v)?))
                 })
                 .collect::<Result<_, Diagnostic>>()?,
@@ -251,6 +447,7 @@ fn convert(file: &Arc<SourceFile>, raw: RawNode) -> Result<Node, Diagnostic> {
 type RawNode = Spanned<Tagged<Raw>>;
 
 /// What serde-saphyr hands us, before spans are tied to a file.
+#[derive(Debug, PartialEq)]
 enum Raw {
     Null,
     Bool(bool),
@@ -265,7 +462,9 @@ impl Raw {
     fn into_key_text(self) -> String {
         match self {
             Raw::Null => String::new(),
-            Raw::Bool(b) => b.to_string(),
+            // Python's str() of the key PyYAML made.
+            Raw::Bool(true) => "True".to_string(),
+            Raw::Bool(false) => "False".to_string(),
             Raw::Int(i) => i.to_string(),
             Raw::Float(f) => f.to_string(),
             Raw::Str(s) => s,
@@ -402,6 +601,147 @@ mod tests {
         install_test_vault_password();
         let err = parse_str("a: 1\nb: !vault {x: 1}\n").unwrap_err();
         assert_eq!(err.span.unwrap().line, 2);
+    }
+
+    /// Plain scalars and what Ansible's YAML loader (PyYAML 6, YAML 1.1)
+    /// makes of them, recorded with
+    /// `/opt/ansible/bin/python3 -c 'yaml.load("k: " + v, Loader=AnsibleLoader)'`
+    /// (ansible-core 2.19); `live_ansible_yaml_scalars_agree` re-checks them.
+    const PYYAML_SCALARS: &[(&str, &str)] = &[
+        ("y", r#""y""#),
+        ("n", r#""n""#),
+        ("Y", r#""Y""#),
+        ("N", r#""N""#),
+        ("yes", "true"),
+        ("Yes", "true"),
+        ("YES", "true"),
+        ("yEs", r#""yEs""#),
+        ("no", "false"),
+        ("on", "true"),
+        ("On", "true"),
+        ("ON", "true"),
+        ("off", "false"),
+        ("oN", r#""oN""#),
+        ("true", "true"),
+        ("TRUE", "true"),
+        ("tRue", r#""tRue""#),
+        ("false", "false"),
+        ("0644", "420"),
+        ("644", "644"),
+        ("0755", "493"),
+        ("0o644", r#""0o644""#),
+        ("0x1F", "31"),
+        ("0b101", "5"),
+        ("1_000", "1000"),
+        ("1:30", "90"),
+        ("190:20:30", "685230"),
+        ("-0644", "-420"),
+        ("+12", "12"),
+        ("08", r#""08""#),
+        ("0", "0"),
+        ("00", "0"),
+        ("0_7", "7"),
+        ("1e3", r#""1e3""#),
+        ("1.0e3", r#""1.0e3""#),
+        ("1.0e+3", "1000.0"),
+        (".5", "0.5"),
+        ("-.5", r#""-.5""#),
+        ("1.", "1.0"),
+        ("1.5", "1.5"),
+        ("1:3.5", "63.5"),
+        ("~", "null"),
+        ("null", "null"),
+        ("NULL", "null"),
+        ("nUll", r#""nUll""#),
+        ("", "null"),
+        ("2001-12-14", r#""2001-12-14""#),
+        ("12:30:45", "45045"),
+        ("1.2.3", r#""1.2.3""#),
+        ("0.10", "0.1"),
+    ];
+
+    #[test]
+    fn plain_scalars_are_typed_as_pyyaml_does() {
+        for (text, want) in PYYAML_SCALARS {
+            let node = parse_str(&format!("k: {text}\n")).unwrap();
+            let got = node.get("k").unwrap().to_json();
+            let want: serde_json::Value = serde_json::from_str(want).unwrap();
+            assert_eq!(got, want, "k: {text}");
+        }
+    }
+
+    #[test]
+    fn quoted_block_and_tagged_scalars_stay_text() {
+        let text = "a: 'yes'\nb: \"0644\"\nc: !!str 0644\nd: |-\n  yes\ne: >-\n  0644\nf: [y, n, on]\ng:\n  yes\n";
+        let node = parse_str(text).unwrap();
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"a": "yes", "b": "0644", "c": "0644", "d": "yes", "e": "0644", "f": ["y", "n", true], "g": true})
+        );
+    }
+
+    #[test]
+    fn keys_are_typed_as_pyyaml_does() {
+        // `{y: 1, n: 2}` keeps both keys; a YAML 1.1 boolean key is Python's `True`.
+        let node = parse_str("{y: 1, n: 2}\n").unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"y": 1, "n": 2}));
+        let node = parse_str("yes: 1\n0644: 2\n").unwrap();
+        assert_eq!(node.to_json(), serde_json::json!({"True": 1, "420": 2}));
+    }
+
+    #[test]
+    fn unsafe_values_are_never_templated() {
+        let text = "a: !unsafe '{{ lookup(\"pipe\", \"id\") }}'\nb: !unsafe 0644\nc: !unsafe ['{% x %}', plain]\nd: !unsafe\n  k: '{{ y }}'\n";
+        let node = parse_str(text).unwrap();
+        let vars = node.to_json();
+        assert_eq!(vars["b"], serde_json::json!("0644"));
+        let scope = crate::template::Scope::new(vec![Arc::new(serde_json::Map::new())], Default::default());
+        let rendered = scope.render_json(&vars, crate::template::Mode::Plain).unwrap();
+        assert_eq!(
+            rendered,
+            serde_json::json!({"a": "{{ lookup(\"pipe\", \"id\") }}", "b": "0644", "c": ["{% x %}", "plain"], "d": {"k": "{{ y }}"}})
+        );
+    }
+
+    /// Compares [`PYYAML_SCALARS`] with the YAML loader of the installed
+    /// ansible-core. `tests/run` leaves this out when Ansible is missing.
+    #[test]
+    fn live_ansible_yaml_scalars_agree() {
+        let python = ["/opt/ansible/bin/python3"]
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.is_file())
+            .expect("this test needs ansible-core's python (/opt/ansible/bin/python3)");
+        let script = r#"
+import json, sys
+import yaml
+from ansible.parsing.yaml.loader import AnsibleLoader
+for line in sys.stdin.read().splitlines():
+    v = yaml.load("k: " + json.loads(line) + "\n", Loader=AnsibleLoader)["k"]
+    if type(v).__name__.endswith("Date"):
+        v = str(v)
+    print(json.dumps(v))
+"#;
+        let input: String = PYYAML_SCALARS.iter().map(|(t, _)| format!("{}\n", serde_json::json!(t))).collect();
+        let mut child = std::process::Command::new(python)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), PYYAML_SCALARS.len());
+        for ((text, recorded), theirs) in PYYAML_SCALARS.iter().zip(lines) {
+            let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
+            let recorded: serde_json::Value = serde_json::from_str(recorded).unwrap();
+            assert_eq!(recorded, theirs, "PyYAML reads `k: {text}` differently than recorded");
+            let ours = parse_str(&format!("k: {text}\n")).unwrap().get("k").unwrap().to_json();
+            assert_eq!(ours, theirs, "k: {text}");
+        }
     }
 
     #[test]

@@ -242,6 +242,11 @@ fn is_mode(s: &str) -> bool {
 }
 
 impl Args {
+    /// Arguments taken as they are, for a module that declares none.
+    pub fn unchecked(values: Map<String, Value>) -> Args {
+        Args { values }
+    }
+
     /// Check raw arguments against the declared parameters.
     pub fn check(params: &[Param], raw: Map<String, Value>) -> Result<Args, ArgError> {
         let mut values = Map::new();
@@ -324,6 +329,16 @@ mod tests {
         assert_eq!(a.str("path"), Some("/x"));
         assert_eq!(a.str("mode"), Some("0644"));
         assert_eq!(a.bool("force"), Some(true));
+    }
+
+    #[test]
+    fn integer_modes_are_the_mode_bits() {
+        // YAML's `mode: 0644` is the integer 420 (octal, as PyYAML reads it).
+        assert_eq!(check(json!({"path": "/x", "mode": 420})).unwrap().str("mode"), Some("0644"));
+        // `mode: 644` is decimal 644: Ansible's set_mode_if_different hands an
+        // int to chmod as it is, so the file gets 0o1204, surprising as that is.
+        assert_eq!(check(json!({"path": "/x", "mode": 644})).unwrap().str("mode"), Some("1204"));
+        assert!(check(json!({"path": "/x", "mode": 6.5})).is_err());
     }
 
     #[test]

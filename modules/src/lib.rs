@@ -21,8 +21,10 @@
 //!   see [`Op::diff_after`]);
 //! - stdout and stderr are captured for `register`.
 
+mod ansible_names;
 pub mod args;
 pub mod deferred;
+pub mod not_in_push;
 mod registry;
 pub mod shell;
 mod templates;
@@ -106,6 +108,11 @@ pub trait Module: Sync {
     fn free_form(&self) -> bool {
         false
     }
+    /// Are the arguments checked against [`Module::params`]? Not for a
+    /// module push does not have ([`not_in_push`]), which takes any.
+    fn checks_args(&self) -> bool {
+        true
+    }
     /// Arguments naming container images whose tags the engine pins to a
     /// digest once per run (so a rollout cannot pick up a moving tag).
     fn pinned_image_args(&self) -> &'static [&'static str] {
@@ -131,6 +138,9 @@ pub fn plan(
     args: serde_json::Map<String, serde_json::Value>,
     ctl: &dyn Controller,
 ) -> Result<Op, ArgError> {
+    if !module.checks_args() {
+        return module.plan(&Args::unchecked(args), ctl);
+    }
     let args = Args::check(module.params(), args)?;
     module.plan(&args, ctl)
 }

@@ -66,3 +66,19 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "with_fileglob",
     "check_mode",
 ];
+
+/// Ansible's actions that are keywords to push, under any of their names:
+/// `include_tasks`, `ansible.builtin.include_tasks`, `ansible.legacy.include_tasks`.
+const ACTIONS: &[&str] =
+    &["import_playbook", "import_tasks", "include_tasks", "import_role", "include_role", "include_vars", "set_fact"];
+
+/// The short name of a builtin action that push treats as a keyword.
+pub fn builtin_action(key: &str) -> Option<&str> {
+    let short = key.strip_prefix("ansible.builtin.").or_else(|| key.strip_prefix("ansible.legacy.")).unwrap_or(key);
+    ACTIONS.contains(&short).then_some(short)
+}
+
+/// The value of action `short` in a mapping, written short or fully qualified.
+pub fn get_action<'n>(node: &'n crate::yaml::Node, short: &str) -> Option<&'n crate::yaml::Node> {
+    node.as_map()?.iter().find(|(k, _)| builtin_action(&k.name) == Some(short)).map(|(_, v)| v)
+}

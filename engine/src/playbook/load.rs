@@ -13,6 +13,7 @@ use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
 use crate::yaml::{self, Key, Node, NodeValue};
+use push_modules::not_in_push::ModuleName;
 
 /// Load a playbook file, following `import_playbook`.
 pub fn load_playbook(path: &Path) -> Result<Playbook, Diagnostic> {
@@ -39,7 +40,7 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
     };
     let mut plays = Vec::new();
     for item in items {
-        if let Some(target) = item.get("import_playbook") {
+        if let Some(target) = keywords::get_action(item, "import_playbook") {
             let rel = target.expect_scalar_text("import_playbook")?;
             let file = base_dir.join(&rel);
             if !file.exists() {
@@ -273,7 +274,7 @@ fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -
 fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
     let mut tasks = Vec::new();
     for item in node.expect_seq(if handlers { "`handlers`" } else { "a task list" })? {
-        if let Some(target) = item.get("import_tasks") {
+        if let Some(target) = keywords::get_action(item, "import_tasks") {
             let rel = target.expect_scalar_text("import_tasks")?;
             let dir = ctx.role_dir.map(|r| r.join("tasks")).unwrap_or_else(|| ctx.base_dir.to_path_buf());
             tasks.extend(load_task_file(&dir.join(rel), &target.span, ctx, handlers)?);
@@ -303,7 +304,18 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
             return Err(Diagnostic::at(&key.span, format!("`{k}` is not supported by push yet"))
                 .with_hint("see the README's list of supported keywords"));
         }
-        match push_modules::lookup(k) {
+        if let Some(short) = keywords::builtin_action(k) {
+            if keywords::UNSUPPORTED_TASK.contains(&short) {
+                return Err(Diagnostic::at(&key.span, format!("`{k}` is not supported by push yet"))
+                    .with_hint("see the README's list of supported keywords"));
+            }
+        }
+        let found = match push_modules::not_in_push::resolve(k) {
+            ModuleName::Push(m) => Some(m),
+            ModuleName::NotInPush(fqcn) => Some(push_modules::not_in_push::not_in_push(k, fqcn)),
+            ModuleName::Unknown => None,
+        };
+        match found {
             Some(m) => {
                 if let Some((first, _, _)) = module {
                     return Err(Diagnostic::at(&key.span, format!("task has two modules, `{}` and `{k}`", first.name))
@@ -312,9 +324,17 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
                 module = Some((key, value, m));
             }
             None => {
-                let candidates: Vec<&str> = push_modules::names().chain(keywords::TASK.iter().copied()).collect();
+                let ours: Vec<&str> = push_modules::names().chain(keywords::TASK.iter().copied()).collect();
                 let mut d = Diagnostic::at(&key.span, format!("unknown module or task keyword `{k}`"));
-                d = match suggest(k, candidates) {
+                // `ansible.builtin.coppy`: the short name is what is misspelt.
+                let (prefix, short) = match k.rsplit_once('.') {
+                    Some((p @ ("ansible.builtin" | "ansible.legacy"), short)) => (format!("{p}."), short),
+                    _ => (String::new(), k),
+                };
+                // push's own names first, then every module Ansible has.
+                let similar =
+                    suggest(short, ours).or_else(|| suggest(short, push_modules::not_in_push::ansible_names()));
+                d = match similar.map(|s| format!("{prefix}{s}")) {
                     Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                     None => {
                         d.with_hint(format!("modules are: {}", push_modules::names().collect::<Vec<_>>().join(", ")))
@@ -334,7 +354,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         args.key_spans.extend(extra_args.key_spans);
         args.value_spans.extend(extra_args.value_spans);
     }
-    check_arg_names(module, &args, &module_key.span)?;
+    if module.checks_args() {
+        check_arg_names(module, &args, &module_key.span)?;
+    }
 
     let name = node.get("name").map(|n| n.expect_scalar_text("`name`")).transpose()?;
     let when = match node.get("when") {
@@ -396,7 +418,10 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
 
     let mut reads = HashSet::new();
-    collect_reads(&Value::Object(args.values.clone()), &mut reads);
+    // A module push lacks never renders its arguments.
+    if module.checks_args() {
+        collect_reads(&Value::Object(args.values.clone()), &mut reads);
+    }
     for cond in &when {
         reads.extend(template::referenced_roots(&cond.text, true));
     }
@@ -460,8 +485,8 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
             args.value_spans.push(("_raw_params".into(), value.span.clone()));
         }
         NodeValue::Str(text) => {
-            let words =
-                shlex::split(text).ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes in arguments"))?;
+            let words = split_key_values(text)
+                .ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes or `{{ }}` in arguments"))?;
             for word in words {
                 let Some((k, v)) = word.split_once('=') else {
                     return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
@@ -479,6 +504,78 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
 
 /// Unknown and missing argument names are known before any variable is:
 /// report them at load time, where the playbook is still the only input.
+/// `key=value` words as Ansible splits them: at spaces outside quotes and
+/// outside `{{ }}`, `{% %}` and `{# #}`, so `path={{ dir }}/x` is one word.
+/// Quotes outside templates are removed (`msg="a b"` is `a b`), as a shell
+/// would; a template's text is kept as written.
+fn split_key_values(text: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut template_depth = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '{' && matches!(next, Some('{' | '%' | '#')) {
+            template_depth += 1;
+            word.push(c);
+            word.push(next.unwrap_or_default());
+            in_word = true;
+            i += 2;
+            continue;
+        }
+        if template_depth > 0 {
+            if matches!(c, '}' | '%' | '#') && next == Some('}') {
+                template_depth -= 1;
+                word.push(c);
+                word.push('}');
+                i += 2;
+            } else {
+                word.push(c);
+                i += 1;
+            }
+            continue;
+        }
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), _) if c == q => quote = None,
+            (Some('"'), '\\') if matches!(next, Some('"' | '\\' | '$' | '`')) => {
+                word.push(next.unwrap_or_default());
+                i += 1;
+            }
+            (None, '\\') if next.is_some() => {
+                word.push(next.unwrap_or_default());
+                in_word = true;
+                i += 1;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (_, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+        i += 1;
+    }
+    if quote.is_some() || template_depth > 0 {
+        return None;
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
 fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_span: &Span) -> Result<(), Diagnostic> {
     let params = module.params();
     let names = |p: &push_modules::Param| std::iter::once(p.name).chain(p.aliases.iter().copied()).collect::<Vec<_>>();
@@ -602,4 +699,22 @@ pub fn parse_extra_var(arg: &str) -> Result<Vars, Diagnostic> {
         vars.insert(k.to_string(), Value::String(v.to_string()));
     }
     Ok(vars)
+}
+
+#[cfg(test)]
+mod key_value_tests {
+    use super::split_key_values;
+
+    #[test]
+    fn templates_with_spaces_stay_in_their_word() {
+        let words = |t: &str| split_key_values(t).unwrap();
+        assert_eq!(words("path={{ dir }}/x state=directory"), ["path={{ dir }}/x", "state=directory"]);
+        assert_eq!(words("msg=\"a b\" n='c d'"), ["msg=a b", "n=c d"]);
+        assert_eq!(words("line='{{ a | join(\" \") }}' regexp=^x"), ["line={{ a | join(\" \") }}", "regexp=^x"]);
+        // As ansible.parsing.splitter.split_args splits it: a block tag ends at `%}`.
+        assert_eq!(words("cmd={% if x %}a b{% endif %} k=v"), ["cmd={% if x %}a", "b{% endif %}", "k=v"]);
+        assert_eq!(words("  a=1   b=2 "), ["a=1", "b=2"]);
+        assert_eq!(split_key_values("a='b"), None);
+        assert_eq!(split_key_values("a={{ b"), None);
+    }
 }
