@@ -109,7 +109,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, snippet)| ScriptStep {
-                    id: i.to_string(),
+                    id: script::StepId::Step(i),
                     snippet,
                     become_: None,
                     notify: vec![],

@@ -374,7 +374,8 @@ mod tests {
                     proptest::prop_assert_eq!(r.rc, *rc);
                     proptest::prop_assert!(r.changed());
                 }
-                let ended: Vec<(String, i32)> = ended.into_inner().unwrap().into_iter().map(|e| (e.id, e.rc)).collect();
+                let ended: Vec<(String, i32)> =
+                    ended.into_inner().unwrap().into_iter().map(|e| (e.id.to_string(), e.rc)).collect();
                 let expected: Vec<(String, i32)> = steps.iter().enumerate().map(|(i, s)| (i.to_string(), s.2)).collect();
                 proptest::prop_assert_eq!(ended, expected);
             }
