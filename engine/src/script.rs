@@ -1,6 +1,8 @@
-//! The two scripts sent to a host per play: the probe (every step's look)
-//! and the apply (the steps that differ, and handlers). Each is one remote
-//! exec of `sh -s` whatever the number of steps.
+//! The two scripts sent to a host per segment of its plan: the probe
+//! (every step's look) and the apply (the steps that differ, and handlers).
+//! Each is one chunk on the host's session (one round trip, whatever the
+//! number of steps; [`Script::session_text`]), or, kept
+//! (`PUSH_KEEP_SCRIPTS`), a script of its own for `sh -s`.
 //!
 //! Each step runs in its own subshell. Its report is framed by lines that
 //! start with a random nonce, so nothing a step prints can be mistaken for
@@ -16,8 +18,10 @@
 //!         within its frame: LockWaits)
 //! ```
 //!
-//! Over SSH the script is followed on stdin by heartbeats, and
-//! a watcher on the host (script_watch.sh) ends the run if they stop.
+//! In a session the chunk's output ends with `\nNONCE done STATUS\n` on
+//! both streams (session.sh). Over SSH heartbeats come on the session's
+//! stdin, and a watcher on the host (script_watch.sh) ends the session if
+//! they stop.
 //!
 //! A probe without diff or become has no folder on the host at all: output
 //! and status stream out as they come. An apply (and a probe with a diff, or
