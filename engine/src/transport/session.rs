@@ -109,18 +109,27 @@ impl Session {
         tokio::pin!(send, read);
         let (sent, (out, err)) = tokio::select! {
             read = &mut read => (Ok(()), read),
-            sent = &mut send => (sent, read.await),
+            sent = &mut send => {
+                if sent.is_err() {
+                    // Cut off on its way (a file it carries could not be
+                    // read): the host's shell must not wait for the rest.
+                    self.close().await;
+                }
+                (sent, read.await)
+            }
         };
-        let lost = |(stdout, stderr)| {
+        if let Err(e) = sent {
             self.dead.store(true, std::sync::atomic::Ordering::Relaxed);
-            ChunkEnd::Lost { stdout, stderr }
-        };
+            return Err(e);
+        }
         match (out?, err?) {
             (Read::Marked { data: stdout, status }, Read::Marked { data: stderr, .. }) => {
-                sent?;
                 Ok(ChunkEnd::Done(ExecOutput { stdout, stderr, status: Some(status), new_session: false }))
             }
-            (out, err) => Ok(lost((out.into_data(), err.into_data()))),
+            (out, err) => {
+                self.dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(ChunkEnd::Lost { stdout: out.into_data(), stderr: err.into_data() })
+            }
         }
     }
 
