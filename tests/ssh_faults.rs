@@ -342,6 +342,8 @@ fn a_session_that_dies_mid_chunk_reports_what_finished() {
     );
     let mut run = spawn_run(&fleet, &pb, &tmp, &[]);
     let step = sleeper_pid(&fleet, "h1");
+    let lock = fleet.dir().join("h1.lock");
+    assert!(lock.is_dir(), "h1's apply holds its deploy lock");
     signal(remote_shell(&fleet, "h1"), libc::SIGKILL);
     let finished = eventually(Duration::from_secs(60), || run.try_wait().unwrap().is_some());
     signal(step, libc::SIGKILL);
@@ -364,4 +366,6 @@ fn a_session_that_dies_mid_chunk_reports_what_finished() {
     assert_eq!(of("h1"), [pair("before", "changed"), pair("exec", "failed")], "{out}");
     assert_eq!(of("h2"), [pair("before", "changed"), pair("sleeper", "skipped"), pair("after", "changed")], "{out}");
     assert!(fleet.work_dir().join("h2.after").exists() && !fleet.work_dir().join("h1.after").exists(), "{out}");
+    // The chunk left through its traps: h1's deploy lock is released.
+    assert!(eventually(Duration::from_secs(30), || !lock.exists()), "h1's deploy lock stayed:\n{out}");
 }

@@ -590,7 +590,11 @@ def machine_info():
 
 def versions(push_bin):
     def first_line(argv):
-        p = subprocess.run(argv, capture_output=True, text=True)
+        # A tool left out with --tools may not be installed at all.
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True)
+        except FileNotFoundError:
+            return "not installed"
         return (p.stdout.strip() or p.stderr.strip()).splitlines()[0] if (p.stdout or p.stderr) else "?"
     push = first_line([str(push_bin), "--version"])
     rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()

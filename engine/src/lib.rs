@@ -1,7 +1,8 @@
 //! The push engine. Data flows one way:
 //! inventory + playbook + extra vars -> variables per host -> a plan per host
-//! (pure data) -> probe (one remote exec) -> changes computed here ->
-//! apply (one remote exec) -> events -> reporters.
+//! (pure data) -> one session per host (a remote shell for the whole run)
+//! -> probe (one round trip on it) -> changes computed here -> apply (one
+//! more) -> events -> reporters.
 
 pub mod ansible_cfg;
 pub mod attachment;

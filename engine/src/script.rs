@@ -1,6 +1,8 @@
-//! The two scripts sent to a host per play: the probe (every step's look)
-//! and the apply (the steps that differ, and handlers). Each is one remote
-//! exec of `sh -s` whatever the number of steps.
+//! The two scripts sent to a host per segment of its plan: the probe
+//! (every step's look) and the apply (the steps that differ, and handlers).
+//! Each is one chunk on the host's session (one round trip, whatever the
+//! number of steps; [`Script::session_text`]), or, kept
+//! (`PUSH_KEEP_SCRIPTS`), a script of its own for `sh -s`.
 //!
 //! Each step runs in its own subshell. Its report is framed by lines that
 //! start with a random nonce, so nothing a step prints can be mistaken for
@@ -16,8 +18,10 @@
 //!         within its frame: LockWaits)
 //! ```
 //!
-//! Over SSH the script is followed on stdin by heartbeats, and
-//! a watcher on the host (script_watch.sh) ends the run if they stop.
+//! In a session the chunk's output ends with `\nNONCE done STATUS\n` on
+//! both streams (session.sh). Over SSH heartbeats come on the session's
+//! stdin, and a watcher on the host (script_watch.sh) ends the session if
+//! they stop.
 //!
 //! A probe without diff or become has no folder on the host at all: output
 //! and status stream out as they come. An apply (and a probe with a diff, or
@@ -32,7 +36,7 @@ use crate::become_method::BecomeAs;
 /// One step of a script: a module snippet and how to run it.
 #[derive(Debug, Clone)]
 pub struct ScriptStep<'a> {
-    pub id: String,
+    pub id: StepId,
     pub snippet: &'a str,
     pub become_: Option<&'a BecomeAs>,
     /// Flags raised when this step reports `changed` (its handlers).
@@ -44,6 +48,55 @@ pub struct ScriptStep<'a> {
     pub prefetch: Option<&'a push_modules::Prefetch>,
     /// A file the snippet carries (an apply's `copy src:`).
     pub attachment: Option<&'a push_modules::Attachment>,
+}
+
+/// A step's id in a script: its frames, its function and its folder on the
+/// host are named by it, so it is shell-safe by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StepId {
+    /// The step at this place among a segment's steps.
+    Step(usize),
+    /// The `index`th step of the final action whose flag is `flag` (`d0`
+    /// for a deferred action, `h2` for a handler).
+    Final { flag: String, index: usize },
+    /// An apply's deploy lock.
+    Lock,
+}
+
+impl Default for StepId {
+    fn default() -> StepId {
+        StepId::Step(0)
+    }
+}
+
+impl StepId {
+    /// An id as the host says it back; None for anything push never sends.
+    pub fn parse(text: &str) -> Option<StepId> {
+        let number =
+            |t: &str| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten();
+        if text == "lock" {
+            return Some(StepId::Lock);
+        }
+        if let Some(n) = number(text) {
+            return Some(StepId::Step(n));
+        }
+        let (flag, index) = text.split_once('_')?;
+        let (kind, n) = flag.split_at_checked(1)?;
+        if !matches!(kind, "d" | "h") || number(n).is_none() {
+            return None;
+        }
+        Some(StepId::Final { flag: flag.to_string(), index: number(index)? })
+    }
+}
+
+impl std::fmt::Display for StepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepId::Step(n) => write!(f, "{n}"),
+            StepId::Final { flag, index } => write!(f, "{flag}_{index}"),
+            StepId::Lock => f.write_str("lock"),
+        }
+    }
 }
 
 /// The host's deploy lock, held for the whole apply (changes, deferred
@@ -120,7 +173,7 @@ pub const SETUP_FAILED: i32 = 125;
 /// step's folder in it, made by one `mkdir` (on a fleet, each process a run
 /// starts is CPU on every host); then the helpers. The folder's name is
 /// random and `mkdir` without `-p` fails if it exists, so it is ours alone.
-fn header<'a>(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = &'a str>) {
+fn header(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = String>) {
     // Before the script's body: its watcher must see it arrive.
     out.push_str(include_str!("script_watch.sh"));
     out.push_str("push_main() {\n");
@@ -258,7 +311,7 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
     let mut out = String::new();
     // Steps under sudo run from a file in the folder.
     let dir = diff || steps.iter().any(|s| s.become_.is_some());
-    header(&mut out, dir, diff, steps.iter().map(|s| s.id.as_str()));
+    header(&mut out, dir, diff, steps.iter().map(|s| s.id.to_string()));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     prefetch(&mut out, steps);
     for s in steps {
@@ -274,8 +327,8 @@ pub fn probe(steps: &[ScriptStep], diff: bool) -> Script {
 pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[String], lock: Option<&Lock>) -> Script {
     let nonce = new_nonce();
     let mut out = String::new();
-    let ids = steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.as_str());
-    header(&mut out, true, false, lock.map(|_| "lock").into_iter().chain(ids));
+    let ids = steps.iter().chain(finals.iter().map(|(_, s)| s)).map(|s| s.id.to_string());
+    header(&mut out, true, false, lock.map(|_| StepId::Lock.to_string()).into_iter().chain(ids));
     let _ = writeln!(out, "PUSH_NONCE={nonce}");
     if let Some(lock) = lock {
         let q = push_modules::shell::quote;
@@ -315,7 +368,7 @@ pub fn apply(steps: &[ScriptStep], finals: &[(String, ScriptStep)], raised: &[St
 /// What one step reported.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepReport {
-    pub id: String,
+    pub id: StepId,
     pub rc: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -422,7 +475,7 @@ pub enum ParseError {
 pub fn parse(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<Vec<StepReport>, ParseError> {
     match parse_reports(stdout, stderr, nonce)? {
         (reports, true) => Ok(reports),
-        (reports, false) => Err(ParseError::Truncated { last: reports.last().map(|r| r.id.clone()) }),
+        (reports, false) => Err(ParseError::Truncated { last: reports.last().map(|r| r.id.to_string()) }),
     }
 }
 
@@ -448,7 +501,8 @@ fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepR
         match (head.split_once(' ').unwrap_or((head, "")), open.as_mut()) {
             (("end", ""), None) => return Ok((with_stderr(reports, stderr, nonce), true)),
             (("+", id), None) => {
-                open = Some(StepReport { id: id.to_string(), ..Default::default() });
+                let id = StepId::parse(id).ok_or_else(|| ParseError::Garbled(id.to_string()))?;
+                open = Some(StepReport { id, ..Default::default() });
                 sink = Sink::Stdout;
             }
             (("s", line), Some(r)) => {
@@ -458,10 +512,10 @@ fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepR
             (("b", ""), Some(_)) => sink = Sink::Before,
             (("a", ""), Some(_)) => sink = Sink::After,
             (("=", rc), Some(r)) => {
-                r.rc = rc.parse().map_err(|_| ParseError::Garbled(r.id.clone()))?;
+                r.rc = rc.parse().map_err(|_| ParseError::Garbled(r.id.to_string()))?;
                 reports.extend(open.take());
             }
-            (_, r) => return Err(ParseError::Garbled(r.map_or_else(|| head.to_string(), |r| r.id.clone()))),
+            (_, r) => return Err(ParseError::Garbled(r.map_or_else(|| head.to_string(), |r| r.id.to_string()))),
         }
         // Between steps (after `=`) there is nothing to keep.
         if let Some(r) = open.as_mut() {
@@ -478,7 +532,7 @@ fn parse_reports(stdout: &[u8], stderr: &[u8], nonce: &str) -> Result<(Vec<StepR
 fn with_stderr(mut reports: Vec<StepReport>, stderr: &[u8], nonce: &str) -> Vec<StepReport> {
     let mut errs = step_data(stderr, nonce);
     for r in &mut reports {
-        r.stderr = errs.remove(r.id.as_str()).unwrap_or_default();
+        r.stderr = errs.remove(r.id.to_string().as_str()).unwrap_or_default();
     }
     reports
 }
@@ -533,7 +587,7 @@ fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a st
 /// step's output is printed from its files).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepEnded {
-    pub id: String,
+    pub id: StepId,
     pub rc: i32,
     pub status: StepStatus,
 }
@@ -555,7 +609,7 @@ struct EventState {
     pending: Vec<u8>,
     /// A frame line longer than any kept: skipped up to its newline.
     skipping: bool,
-    open: Option<(String, StepStatus)>,
+    open: Option<(StepId, StepStatus)>,
 }
 
 impl StepEvents {
@@ -602,7 +656,7 @@ impl StepEvents {
             // The newline that ends a frame line may start the next mark.
             st.pending.drain(..start + nl);
             match head.split_once(' ').unwrap_or((&head, "")) {
-                ("+", id) => st.open = Some((id.to_string(), StepStatus::default())),
+                ("+", id) => st.open = StepId::parse(id).map(|id| (id, StepStatus::default())),
                 ("s", line) => {
                     if let Some((_, status)) = st.open.as_mut() {
                         status.push_line(line);
@@ -721,7 +775,7 @@ mod tests {
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
         ScriptStep {
-            id: id.into(),
+            id: StepId::parse(id).expect("an id push sends"),
             snippet,
             become_: None,
             notify: vec![],
@@ -786,7 +840,7 @@ mod tests {
             [LockWait::Waiting { left_secs: 1, holder: "push run other.yml by someone@elsewhere".into() }]
         );
         let reports = parse(&out.stdout, &out.stderr, &script.nonce).unwrap();
-        assert_eq!(reports.iter().map(|r| (r.id.as_str(), r.rc)).collect::<Vec<_>>(), [("lock", 75)]);
+        assert_eq!(reports.iter().map(|r| (r.id.clone(), r.rc)).collect::<Vec<_>>(), [(StepId::Lock, 75)]);
         assert_eq!(
             String::from_utf8_lossy(&reports[0].stderr),
             format!(
@@ -919,18 +973,18 @@ mod tests {
         a.notify = vec!["h0".into()];
         a.defers = vec![("10-reload".into(), "d0".into())];
         let handlers = [
-            ("d0".to_string(), s("d0", "echo reloaded")),
-            ("h0".to_string(), s("h0", "echo handled")),
-            ("h1".to_string(), s("h1", "echo never")),
+            ("d0".to_string(), s("d0_0", "echo reloaded")),
+            ("h0".to_string(), s("h0_0", "echo handled")),
+            ("h1".to_string(), s("h1_0", "echo never")),
         ];
         let reports = run_locally(&apply(&[a.clone()], &handlers, &[], None));
-        let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["0", "d0", "h0"]);
+        let ids: Vec<String> = reports.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(ids, ["0", "d0_0", "h0_0"]);
         assert_eq!(reports[0].defers().collect::<Vec<_>>(), ["10-reload"]);
 
         let failing = [a, s("1", "exit 3"), s("2", "echo not reached")];
         let reports = run_locally(&apply(&failing, &handlers, &[], None));
-        let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+        let ids: Vec<String> = reports.iter().map(|r| r.id.to_string()).collect();
         assert_eq!(ids, ["0", "1"]);
         assert_eq!(reports[1].rc, 3);
     }
@@ -955,7 +1009,7 @@ mod tests {
         assert_eq!(streamed[0].defers().collect::<Vec<_>>(), ["k"]);
         assert_eq!((streamed[1].rc, streamed[1].skipped()), (4, true));
         assert_eq!((&streamed[2].stdout[..], &streamed[2].stderr[..]), (&b"\n"[..], &b"\n"[..]));
-        assert_eq!(streamed[3], StepReport { id: "3".into(), ..Default::default() });
+        assert_eq!(streamed[3], StepReport { id: StepId::Step(3), ..Default::default() });
     }
 
     #[test]
@@ -1130,16 +1184,33 @@ mod tests {
             for size in [1, 7, 4096, out.stdout.len()] {
                 let events = StepEvents::new(&script.nonce);
                 let ended: Vec<StepEnded> = out.stdout.chunks(size).flat_map(|p| events.feed(p)).collect();
-                let said: Vec<(&str, i32, Outcome)> =
-                    ended.iter().map(|e| (e.id.as_str(), e.rc, e.status.outcome)).collect();
+                let said: Vec<(String, i32, Outcome)> =
+                    ended.iter().map(|e| (e.id.to_string(), e.rc, e.status.outcome)).collect();
                 assert_eq!(
                     said,
-                    [("0", 0, Outcome::Changed), ("1", 3, Outcome::Skipped), ("2", 0, Outcome::Ok)],
+                    [
+                        ("0".into(), 0, Outcome::Changed),
+                        ("1".into(), 3, Outcome::Skipped),
+                        ("2".into(), 0, Outcome::Ok)
+                    ],
                     "pieces of {size}, diff {diff}"
                 );
                 assert_eq!(ended[0].status.reason.as_deref(), Some("wrote it"));
                 assert!(events.state.lock().unwrap().pending.len() <= LONGEST_FRAME_LINE);
             }
+        }
+    }
+
+    /// Ids go to the host and come back as they were; anything else is
+    /// not an id.
+    #[test]
+    fn step_ids_round_trip_and_nothing_else_parses() {
+        let ids = [StepId::Step(0), StepId::Step(17), StepId::Final { flag: "d3".into(), index: 0 }, StepId::Lock];
+        for id in ids {
+            assert_eq!(StepId::parse(&id.to_string()), Some(id.clone()), "{id}");
+        }
+        for bad in ["", "x", "-1", "d_0", "x1_0", "h1_", "h1_x", "lock_0", "0 1", "h1_0;rm"] {
+            assert_eq!(StepId::parse(bad), None, "{bad:?}");
         }
     }
 

@@ -13,7 +13,7 @@ use super::results::{diff_text, item_message, item_shown, register_value, status
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, StepEnded};
-use crate::script::{self, ScriptStep, StepReport};
+use crate::script::{self, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
 
 /// One step of a segment, flattened out of its task.
@@ -26,7 +26,7 @@ impl HostRun<'_> {
     pub(super) fn script_step<'b>(&self, i: usize, f: &Flat<'b>, probe: bool, finals: &Finals) -> ScriptStep<'b> {
         let task = &self.play.tasks[f.step.task];
         ScriptStep {
-            id: i.to_string(),
+            id: StepId::Step(i),
             snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
             become_: f.step.become_.as_ref(),
             notify: self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
@@ -67,7 +67,7 @@ impl HostRun<'_> {
         }
 
         // Probe: one exec, every step's look.
-        let mut probe_reports: HashMap<String, StepReport> = HashMap::new();
+        let mut probe_reports: HashMap<StepId, StepReport> = HashMap::new();
         if !flat.is_empty() {
             let steps: Vec<ScriptStep> =
                 flat.iter().enumerate().map(|(i, f)| self.script_step(i, f, true, finals)).collect();
@@ -87,10 +87,10 @@ impl HostRun<'_> {
         let first_change = flat
             .iter()
             .enumerate()
-            .position(|(i, _)| probe_reports.get(&i.to_string()).is_none_or(|r| r.changed() || r.rc != 0));
+            .position(|(i, _)| probe_reports.get(&StepId::Step(i)).is_none_or(|r| r.changed() || r.rc != 0));
         if self.opts.check {
             for (i, f) in flat.iter().enumerate() {
-                if let Some(r) = probe_reports.get(&i.to_string()) {
+                if let Some(r) = probe_reports.get(&StepId::Step(i)) {
                     finals.raised.extend(self.raised_by(f.step, r));
                 }
             }
@@ -98,7 +98,7 @@ impl HostRun<'_> {
 
         // Apply: one exec, from the first step that differs, plus (in the
         // play's last segment) the final actions that are or may be raised.
-        let mut apply_reports: HashMap<String, StepReport> = HashMap::new();
+        let mut apply_reports: HashMap<StepId, StepReport> = HashMap::new();
         let mut applied_from = flat.len();
         let mut final_plan = Vec::new();
         // The session went away during the apply: the steps that finished
@@ -122,7 +122,7 @@ impl HostRun<'_> {
                     steps.iter().enumerate().map(move |(k, s)| {
                         let ignore_errors = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                         let step = ScriptStep {
-                            id: format!("{flag}_{k}"),
+                            id: StepId::Final { flag: flag.clone(), index: k },
                             snippet: &s.op.apply,
                             become_: s.become_.as_ref(),
                             notify: vec![],
@@ -140,7 +140,7 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             // The apply is one exec: say what it will be waiting for.
             let probed =
-                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&i.to_string()));
+                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&StepId::Step(i)));
             let announced = announced_defers(&finals.raised, probed);
             let phase = apply_phase(&final_plan, &announced, finals);
             self.reporter.host_phase(name, &phase);
@@ -150,7 +150,7 @@ impl HostRun<'_> {
             let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
             apply_lost = ran.lost;
             apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
-            if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
+            if let Some(lock) = apply_reports.get(&StepId::Lock).filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
                 return None;
@@ -158,7 +158,7 @@ impl HostRun<'_> {
             if !last {
                 // Raised here, run at the end of the play.
                 for (i, f) in flat.iter().enumerate().skip(applied_from) {
-                    if let Some(r) = apply_reports.get(&i.to_string()) {
+                    if let Some(r) = apply_reports.get(&StepId::Step(i)) {
                         finals.raised.extend(self.raised_by(f.step, r));
                     }
                 }
@@ -185,7 +185,7 @@ impl HostRun<'_> {
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
-                let id = i.to_string();
+                let id = StepId::Step(i);
                 let from_apply = i >= applied_from;
                 let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
                 // No report: the host stopped at an earlier failure.
@@ -254,8 +254,9 @@ impl HostRun<'_> {
             }
             for (fin, label, steps) in &final_plan {
                 let flag = finals.flag(fin);
-                let reports: Vec<&StepReport> =
-                    (0..steps.len()).filter_map(|k| apply_reports.get(&format!("{flag}_{k}"))).collect();
+                let reports: Vec<&StepReport> = (0..steps.len())
+                    .filter_map(|k| apply_reports.get(&StepId::Final { flag: flag.clone(), index: k }))
+                    .collect();
                 if reports.is_empty() {
                     continue;
                 }
@@ -289,15 +290,15 @@ impl HostRun<'_> {
         finals: &Finals,
         probe: bool,
     ) -> impl Fn(script::StepEnded) + Sync + 's {
-        let mut labels: HashMap<String, (String, Option<String>)> = HashMap::new();
+        let mut labels: HashMap<StepId, (String, Option<String>)> = HashMap::new();
         for (i, f) in flat.iter().enumerate() {
             let task = &self.play.tasks[f.step.task];
             let no_log = task.no_log || f.step.secret;
-            labels.insert(i.to_string(), (self.task_label(task, scope), item_shown(f.step, no_log)));
+            labels.insert(StepId::Step(i), (self.task_label(task, scope), item_shown(f.step, no_log)));
         }
         for (fin, label, steps) in final_plan {
             for k in 0..steps.len() {
-                labels.insert(format!("{}_{k}", finals.flag(fin)), (label.clone(), None));
+                labels.insert(StepId::Final { flag: finals.flag(fin), index: k }, (label.clone(), None));
             }
         }
         move |ended: script::StepEnded| {

@@ -89,6 +89,35 @@ mod tests {
         format!("printf '{octal}'")
     }
 
+    /// A script cut off on its way (a file it carries cannot be read) is
+    /// an error, not a wait for the rest of it; the next script starts a
+    /// new session.
+    #[tokio::test]
+    async fn a_script_cut_off_on_its_way_ends_its_session() {
+        let step = |snippet| ScriptStep {
+            id: script::StepId::Step(0),
+            snippet,
+            become_: None,
+            notify: vec![],
+            defers: vec![],
+            ignore_errors: false,
+            prefetch: None,
+            attachment: None,
+        };
+        let conn = LocalConnector.connect(&Target::default()).await.unwrap();
+        let mut cut = script::apply(&[step("echo TOKEN_F | wc -c")], &[], &[], None);
+        let missing = std::path::PathBuf::from("/nonexistent/push-test-file");
+        cut.attachments.push(push_modules::Attachment { path: missing.clone(), token: "TOKEN_F".into() });
+        let Err(e) = conn.exec(&cut, &|_, _| {}).await else { panic!("a script cut off ran") };
+        assert!(e.to_string().contains(&missing.display().to_string()), "{e}");
+        let next = script::apply(&[step("echo next")], &[], &[], None);
+        let Ok(Exec::Done(output)) = conn.exec(&next, &|_, _| {}).await else { panic!("no next session") };
+        assert!(output.new_session);
+        let reports = script::parse(&output.stdout, &output.stderr, &next.nonce).unwrap();
+        assert_eq!(reports[0].stdout, b"next\n");
+        conn.close().await;
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
         /// Steps print any bytes on their stdout and stderr, in a real
@@ -109,7 +138,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, snippet)| ScriptStep {
-                    id: i.to_string(),
+                    id: script::StepId::Step(i),
                     snippet,
                     become_: None,
                     notify: vec![],

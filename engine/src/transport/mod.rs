@@ -1,7 +1,9 @@
 //! How scripts reach hosts. The run path only knows [`Connector`] and
-//! [`Connection`]: run a script, get its output. SSH is the real one; the
-//! local one runs `sh` on this machine (`ansible_connection=local`) and lets
-//! the run path be tested without SSH.
+//! [`Connection`]: run a script, get its output. Each connection keeps one
+//! session (a remote `sh -s` fed chunk by chunk, [`session`]) for all the
+//! scripts sent to its host. SSH is the real one; the local one runs `sh`
+//! on this machine (`ansible_connection=local`) and lets the run path be
+//! tested without SSH.
 
 mod local;
 mod session;

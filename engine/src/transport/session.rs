@@ -109,18 +109,27 @@ impl Session {
         tokio::pin!(send, read);
         let (sent, (out, err)) = tokio::select! {
             read = &mut read => (Ok(()), read),
-            sent = &mut send => (sent, read.await),
+            sent = &mut send => {
+                if sent.is_err() {
+                    // Cut off on its way (a file it carries could not be
+                    // read): the host's shell must not wait for the rest.
+                    self.close().await;
+                }
+                (sent, read.await)
+            }
         };
-        let lost = |(stdout, stderr)| {
+        if let Err(e) = sent {
             self.dead.store(true, std::sync::atomic::Ordering::Relaxed);
-            ChunkEnd::Lost { stdout, stderr }
-        };
+            return Err(e);
+        }
         match (out?, err?) {
             (Read::Marked { data: stdout, status }, Read::Marked { data: stderr, .. }) => {
-                sent?;
                 Ok(ChunkEnd::Done(ExecOutput { stdout, stderr, status: Some(status), new_session: false }))
             }
-            (out, err) => Ok(lost((out.into_data(), err.into_data()))),
+            (out, err) => {
+                self.dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(ChunkEnd::Lost { stdout: out.into_data(), stderr: err.into_data() })
+            }
         }
     }
 
@@ -374,7 +383,8 @@ mod tests {
                     proptest::prop_assert_eq!(r.rc, *rc);
                     proptest::prop_assert!(r.changed());
                 }
-                let ended: Vec<(String, i32)> = ended.into_inner().unwrap().into_iter().map(|e| (e.id, e.rc)).collect();
+                let ended: Vec<(String, i32)> =
+                    ended.into_inner().unwrap().into_iter().map(|e| (e.id.to_string(), e.rc)).collect();
                 let expected: Vec<(String, i32)> = steps.iter().enumerate().map(|(i, s)| (i.to_string(), s.2)).collect();
                 proptest::prop_assert_eq!(ended, expected);
             }

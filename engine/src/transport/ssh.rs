@@ -1,11 +1,12 @@
 //! SSH through the system's OpenSSH: one master connection (`ssh -M`) per
 //! host, started by push ([`super::ssh_master`]: the user's ssh arguments
-//! and SSH_ASKPASS need a command line of our own), every script over it
-//! through the `openssh` crate. The user's ~/.ssh/config, agent, ProxyJump
-//! and known_hosts apply as with `ssh`.
+//! and SSH_ASKPASS need a command line of our own), and over it one
+//! session (a remote `sh -s`, [`super::session`]) through the `openssh`
+//! crate that carries every script sent to the host. The user's
+//! ~/.ssh/config, agent, ProxyJump and known_hosts apply as with `ssh`.
 //!
-//! Scripts go through the master's control socket directly (native mux):
-//! no `ssh -S` client process per exec, which on a fleet is a measurable
+//! The session goes through the master's control socket directly (native
+//! mux): no `ssh -S` client process, which on a fleet is a measurable
 //! share of a no-op run's CPU. The master itself is ended with SIGTERM (what
 //! `ssh -O exit` asks for) rather than left to wind down after the socket
 //! goes, so no ssh process outlives the run. Should push die without a
@@ -93,9 +94,9 @@ impl SshOptions {
 }
 
 /// How long a master stays without a session before it exits on its own.
-/// Within a play a host's execs follow each other in milliseconds; a
-/// connection kept for a host's next play may idle longer, and is then
-/// replaced (see [`REUSE_WITHIN`]).
+/// While a host's session is open the master is not idle; a connection
+/// whose session went away and that idles longer is replaced (see
+/// [`REUSE_WITHIN`]).
 const CONTROL_PERSIST: Duration = Duration::from_secs(30);
 
 /// A connection idle for longer is not reused: its master may be about to
