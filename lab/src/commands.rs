@@ -105,7 +105,7 @@ fn check_names_free(docker: &Docker, lab: &LabName, count: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn up(cmd: LabUp) -> Result<String> {
+pub fn up(cmd: LabUp, progress: &Progress) -> Result<String> {
     let started = Instant::now();
     let lab = LabName::parse(&cmd.name)?;
     let wanted = labmod::check_host_count(cmd.hosts)?;
@@ -133,7 +133,6 @@ pub fn up(cmd: LabUp) -> Result<String> {
         inotify::check(limit, running, booting.len())?;
     }
 
-    let progress = Progress::auto();
     let mut needed = vec![(&recipes::HOST, HOST_IMAGE), (&recipes::REGISTRY, recipes::REGISTRY_IMAGE)];
     if cmd.prepared {
         needed.push((&recipes::PREPARED_HOST, PREPARED_IMAGE));
@@ -413,7 +412,7 @@ pub fn status(cmd: LabStatus) -> Result<String> {
     Ok(out)
 }
 
-pub fn images(cmd: LabImages) -> Result<String> {
+pub fn images(cmd: LabImages, progress: &Progress) -> Result<String> {
     let started = Instant::now();
     let lab = LabName::parse(&cmd.name)?;
     let selected = images::select(&cmd.only)?;
@@ -427,7 +426,6 @@ pub fn images(cmd: LabImages) -> Result<String> {
     let gateway = network.gateway.clone().ok_or_else(not_up)?;
     let registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
 
-    let progress = Progress::auto();
     {
         let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
         base_image::ensure_minbase(&docker, &progress)?;

@@ -7,7 +7,8 @@ mod run;
 pub mod vault;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};
-pub use run::{run, OutputFormat, RunCommand};
+pub use run::{run, RunCommand};
+pub use crate::report::Format as OutputFormat;
 pub use vault::{unlock, vault, VaultAction, VaultCommand, VaultPasswords};
 
 use crate::diagnostic::Diagnostic;

@@ -1,17 +1,25 @@
-//! Events from the run path and the reporters that show them: plain lines,
-//! progress bars on a terminal, or JSON lines. One [`Printer`] picks.
+//! Events from the run path and the one [`Printer`] that shows them: text
+//! lines (with progress bars on a terminal) or JSON lines.
+//!
+//! The run path speaks in [`Event`]s through the [`Reporter`] trait: one
+//! per play, batch, host phase and finished task, in whatever order the
+//! hosts produce them. A task's event is sent the moment its result is
+//! known on the controller; the printer keeps no order of its own, so the
+//! sooner the run path learns of a step's end, the sooner its line shows.
 
 mod json;
+mod printer;
 mod terminal;
 mod text;
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Serialize;
 
-pub use json::JsonReporter;
-pub use terminal::escape_controls;
-pub use text::TextReporter;
+pub use printer::{Format, Printer};
+pub use terminal::{escape_controls, Terminal};
+pub use text::seconds;
 
 /// Ordered from least to most telling: a task's items (or a handler's
 /// steps) report the greatest.
@@ -51,6 +59,94 @@ pub struct TaskResult {
     /// A failure the task asked to ignore (`ignore_errors`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ignored: bool,
+    /// What the task's steps printed and their exit code (the worst of a
+    /// loop's items); None under `no_log`, for a value from a vault, and
+    /// for results no step gave (a skip decided on the controller, a lost
+    /// connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rc: Option<i32>,
+    /// The shell the step ran on the host, for `-vv` (never under `no_log`).
+    #[serde(skip)]
+    pub cmd: Option<String>,
+}
+
+impl TaskResult {
+    /// A result with no output: for a controller-side skip or a host's
+    /// connection trouble.
+    pub fn new(play: &str, host: &str, task: impl Into<String>, status: Status, msg: Option<String>) -> TaskResult {
+        TaskResult {
+            play: play.to_string(),
+            host: host.to_string(),
+            task: task.into(),
+            status,
+            msg,
+            diff: None,
+            ignored: false,
+            stdout: None,
+            stderr: None,
+            rc: None,
+            cmd: None,
+        }
+    }
+}
+
+/// What a rollout did to one container on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutAction {
+    Upgraded,
+    RolledBack,
+    Reverted,
+}
+
+impl RolloutAction {
+    /// The word the host says (`push_rollout` in prelude.sh).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutAction::Upgraded => "upgraded",
+            RolloutAction::RolledBack => "rolled-back",
+            RolloutAction::Reverted => "reverted",
+        }
+    }
+}
+
+/// One container's switch: `upgraded web A -> B` as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutEvent {
+    pub action: RolloutAction,
+    pub container: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl RolloutEvent {
+    /// Parse a host's `rollout ACTION NAME FROM -> TO` line (after `rollout `).
+    pub fn parse(line: &str) -> Option<RolloutEvent> {
+        let mut words = line.split_whitespace();
+        let action = match words.next()? {
+            "upgraded" => RolloutAction::Upgraded,
+            "rolled-back" => RolloutAction::RolledBack,
+            "reverted" => RolloutAction::Reverted,
+            _ => return None,
+        };
+        let container = words.next()?.to_string();
+        let from = words.next()?.to_string();
+        if words.next()? != "->" {
+            return None;
+        }
+        let to = words.next()?.to_string();
+        words.next().is_none().then_some(RolloutEvent { action, container, from, to })
+    }
+}
+
+impl fmt::Display for RolloutEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {} -> {}", self.action.as_str(), self.container, self.from, self.to)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -63,10 +159,10 @@ pub struct HostStats {
     pub ignored: u32,
     /// Scripts run on the host over its connection (probe, apply).
     pub remote_execs: u32,
-    /// What rollouts did to containers here, e.g. `upgraded web A -> B`,
-    /// `reverted web B -> A`, `rolled-back web B -> A`.
+    /// What rollouts did to containers here (`upgraded web A -> B`,
+    /// `reverted web B -> A`, `rolled-back web B -> A`), as data.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rollout: Vec<String>,
+    pub rollout: Vec<RolloutEvent>,
 }
 
 impl HostStats {
@@ -98,15 +194,11 @@ impl HostStats {
     /// The recap's word for a host in a rollout: the worst thing that
     /// happened to one of its containers.
     pub fn rollout_outcome(&self) -> &'static str {
-        let any = |kind: &str| self.rollout.iter().any(|e| e.split(' ').next() == Some(kind));
-        if any("reverted") {
-            "reverted"
-        } else if any("rolled-back") {
-            "rolled back"
-        } else if any("upgraded") {
-            "upgraded"
-        } else {
-            "untouched"
+        match self.rollout.iter().map(|e| e.action).max() {
+            Some(RolloutAction::Reverted) => "reverted",
+            Some(RolloutAction::RolledBack) => "rolled back",
+            Some(RolloutAction::Upgraded) => "upgraded",
+            None => "untouched",
         }
     }
 }
@@ -138,23 +230,66 @@ impl Recap {
     }
 }
 
-/// Where run events go. Implementations must be cheap: they are called
-/// from every host's task.
-pub trait Reporter: Send + Sync {
-    fn play_start(&self, play: &str, hosts: &[String], check: bool);
+/// One thing that happened in a run, as the run path tells it. Hosts run at
+/// once, so events of different hosts interleave in any order; a host's own
+/// events come in its order.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Play { play: &'a str, hosts: &'a [String], check: bool },
     /// A `serial` batch starts (1-based index).
-    fn batch_start(&self, index: usize, total: usize, hosts: &[String]);
-    fn host_start(&self, host: &str);
+    Batch { index: usize, total: usize, hosts: &'a [String] },
+    HostStart { host: &'a str },
     /// What a host is doing now (`probing`, `applying; restarts wait for
     /// web to come up`): one exec can take a while.
-    fn host_phase(&self, host: &str, phase: &str);
+    HostPhase { host: &'a str, phase: &'a str },
     /// Something a host waits for, said once where a phase would go unseen
     /// (text without a terminal); JSON has it in the phase events.
-    fn host_note(&self, _host: &str, _note: &str) {}
-    fn task(&self, result: &TaskResult);
-    fn host_done(&self, host: &str);
-    fn warn(&self, message: &str);
-    fn recap(&self, recap: &Recap);
+    HostNote { host: &'a str, note: &'a str },
+    /// A step of `task` started on the host: its spinner names it and
+    /// counts its time.
+    StepStart { host: &'a str, task: &'a str },
+    /// A task ended on the host.
+    Task(&'a TaskResult),
+    HostDone { host: &'a str },
+    Warning(&'a str),
+    Recap(&'a Recap),
+}
+
+/// Where run events go: the [`Printer`], or a test's collector. Called from
+/// every host's task, so implementations must be cheap.
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event<'_>);
+
+    fn play_start(&self, play: &str, hosts: &[String], check: bool) {
+        self.event(Event::Play { play, hosts, check })
+    }
+    fn batch_start(&self, index: usize, total: usize, hosts: &[String]) {
+        self.event(Event::Batch { index, total, hosts })
+    }
+    fn host_start(&self, host: &str) {
+        self.event(Event::HostStart { host })
+    }
+    fn host_phase(&self, host: &str, phase: &str) {
+        self.event(Event::HostPhase { host, phase })
+    }
+    fn host_note(&self, host: &str, note: &str) {
+        self.event(Event::HostNote { host, note })
+    }
+    fn step_start(&self, host: &str, task: &str) {
+        self.event(Event::StepStart { host, task })
+    }
+    fn task(&self, result: &TaskResult) {
+        self.event(Event::Task(result))
+    }
+    fn host_done(&self, host: &str) {
+        self.event(Event::HostDone { host })
+    }
+    fn warn(&self, message: &str) {
+        self.event(Event::Warning(message))
+    }
+    fn recap(&self, recap: &Recap) {
+        self.event(Event::Recap(recap))
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +299,7 @@ mod tests {
     #[test]
     fn a_host_counts_by_the_worst_that_happened_to_its_containers() {
         let host = |events: &[&str]| HostStats {
-            rollout: events.iter().map(|e| e.to_string()).collect(),
+            rollout: events.iter().map(|e| RolloutEvent::parse(e).expect("a rollout line")).collect(),
             ..Default::default()
         };
         assert_eq!(host(&[]).rollout_outcome(), "untouched");
@@ -179,5 +314,15 @@ mod tests {
             recap.rollout_groups(),
             [("upgraded", vec!["c"]), ("reverted", vec!["b"]), ("untouched", vec!["a"])]
         );
+    }
+
+    #[test]
+    fn rollout_lines_parse_and_print_back() {
+        for line in ["upgraded web a -> b", "rolled-back db sha256:1 -> sha256:0", "reverted w x -> y"] {
+            assert_eq!(RolloutEvent::parse(line).expect(line).to_string(), line);
+        }
+        for bad in ["", "upgraded", "upgraded web a b", "moved web a -> b", "upgraded web a -> b c"] {
+            assert_eq!(RolloutEvent::parse(bad), None, "{bad}");
+        }
     }
 }

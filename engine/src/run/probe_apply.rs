@@ -9,10 +9,10 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{diff_text, item_message, register_value, step_message, step_status};
+use super::results::{diff_text, item_message, register_value, step_message, step_status, TaskOutput};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::Status;
+use crate::report::{RolloutEvent, Status};
 use crate::script::{self, ScriptStep, StepReport};
 use crate::template::Scope;
 
@@ -173,6 +173,7 @@ impl HostRun<'_> {
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
+            let mut output = TaskOutput::default();
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = i.to_string();
                 let from_apply = i >= applied_from;
@@ -183,7 +184,7 @@ impl HostRun<'_> {
                 // A task may report what an earlier run's rollout did on
                 // the host (a switch that run went away from): this run's.
                 if from_apply {
-                    let events = report.rollouts().map(String::from);
+                    let events = report.rollouts().filter_map(RolloutEvent::parse);
                     self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 }
                 // A step carrying a vaulted value says no more than a no_log one.
@@ -195,6 +196,10 @@ impl HostRun<'_> {
                 }
                 if let Some(m) = step_message(report, status, no_log) {
                     msgs.push(item_message(f.step, no_log, m));
+                }
+                if !no_log && (from_apply || self.opts.check) {
+                    let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
+                    output.add(report, cmd);
                 }
                 results.push(register_value(
                     report,
@@ -213,6 +218,7 @@ impl HostRun<'_> {
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
             result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+            output.fill(&mut result);
             self.report(result);
             if let Some(r) = &task.register {
                 let value = if task.loop_.is_some() {
@@ -252,7 +258,7 @@ impl HostRun<'_> {
                 let no_log =
                     matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
-                let events = reports.iter().flat_map(|r| r.rollouts().map(String::from));
+                let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
                 self.report(self.result(name, label.clone(), status, msg));

@@ -38,15 +38,7 @@ impl HostRun<'_> {
     }
 
     pub(super) fn result(&self, host: &str, task: String, status: Status, msg: Option<String>) -> TaskResult {
-        TaskResult {
-            play: self.play.name.clone(),
-            host: host.to_string(),
-            task,
-            status,
-            msg,
-            diff: None,
-            ignored: false,
-        }
+        TaskResult::new(&self.play.name, host, task, status, msg)
     }
 
     /// Count an exec; returns its number on this host (1-based).
