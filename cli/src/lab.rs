@@ -81,7 +81,9 @@ pub fn run(args: LabArgs, printer: &push_engine::report::Printer) -> Result<i32,
         }
         LabCommand::Down { name, inventory } => push_lab::commands::down(LabDown { name: name.name, inventory })?,
         LabCommand::Status { name } => push_lab::commands::status(LabStatus { name: name.name })?,
-        LabCommand::Images { name, images } => push_lab::commands::images(LabImages { name: name.name, only: images }, printer)?,
+        LabCommand::Images { name, images } => {
+            push_lab::commands::images(LabImages { name: name.name, only: images }, printer)?
+        }
     };
     crate::output::out(&out);
     Ok(0)

@@ -137,7 +137,7 @@ pub fn up(cmd: LabUp, progress: &Progress) -> Result<String> {
     if cmd.prepared {
         needed.push((&recipes::PREPARED_HOST, PREPARED_IMAGE));
     }
-    build_images(&docker, &progress, &needed)?;
+    build_images(&docker, progress, &needed)?;
 
     let network = match docker.network(&lab.network())? {
         Some(n) => n,
@@ -427,15 +427,15 @@ pub fn images(cmd: LabImages, progress: &Progress) -> Result<String> {
     let registry: Registry = registry::running(&docker, &lab, &gateway)?.ok_or_else(not_up)?;
 
     {
-        let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
-        base_image::ensure_minbase(&docker, &progress)?;
+        let _lock = BuildLock::acquire(&base_image::cache_dir(), progress)?;
+        base_image::ensure_minbase(&docker, progress)?;
         for image in &selected {
-            images::build(&docker, &progress, image)?;
+            images::build(&docker, progress, image)?;
         }
     }
     let mut out = format!("lab `{lab}` registry {}:\n", registry.address);
     for image in &selected {
-        let reference = images::push(&docker, &progress, image, &registry)?;
+        let reference = images::push(&docker, progress, image, &registry)?;
         let _ = writeln!(out, "  {reference:<36} {}", image.about);
     }
     progress.finish();

@@ -235,22 +235,43 @@ impl Recap {
 /// events come in its order.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    Play { play: &'a str, hosts: &'a [String], check: bool },
+    Play {
+        play: &'a str,
+        hosts: &'a [String],
+        check: bool,
+    },
     /// A `serial` batch starts (1-based index).
-    Batch { index: usize, total: usize, hosts: &'a [String] },
-    HostStart { host: &'a str },
+    Batch {
+        index: usize,
+        total: usize,
+        hosts: &'a [String],
+    },
+    HostStart {
+        host: &'a str,
+    },
     /// What a host is doing now (`probing`, `applying; restarts wait for
     /// web to come up`): one exec can take a while.
-    HostPhase { host: &'a str, phase: &'a str },
+    HostPhase {
+        host: &'a str,
+        phase: &'a str,
+    },
     /// Something a host waits for, said once where a phase would go unseen
     /// (text without a terminal); JSON has it in the phase events.
-    HostNote { host: &'a str, note: &'a str },
+    HostNote {
+        host: &'a str,
+        note: &'a str,
+    },
     /// A step of `task` started on the host: its spinner names it and
     /// counts its time.
-    StepStart { host: &'a str, task: &'a str },
+    StepStart {
+        host: &'a str,
+        task: &'a str,
+    },
     /// A task ended on the host.
     Task(&'a TaskResult),
-    HostDone { host: &'a str },
+    HostDone {
+        host: &'a str,
+    },
     Warning(&'a str),
     Recap(&'a Recap),
 }

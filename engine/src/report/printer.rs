@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::text::{self, Paint};
-use super::{escape_controls, json, Event, Reporter, Status, Terminal};
+use super::{escape_controls, json, Event, Reporter, Terminal};
 use crate::ops::Error;
 
 /// At most this many per-host spinners; the overall bar counts the rest.
@@ -58,12 +58,31 @@ struct Bars {
     phase: Mutex<Option<ProgressBar>>,
 }
 
-/// A host in flight: its spinner (if it has one), what it does, and since
-/// when (a task's time runs from the host's last event).
+/// A host in flight: its spinner (if it has one), what it does, and the
+/// steps announced to have started ([`Event::StepStart`]) whose tasks have
+/// not been reported yet.
 struct HostState {
     bar: Option<ProgressBar>,
     phase: String,
-    since: Instant,
+    steps: Vec<StepTime>,
+}
+
+/// A task's time on its host: from its first step's start to the start of
+/// the next task (or to its result).
+struct StepTime {
+    task: String,
+    start: Instant,
+    end: Option<Instant>,
+}
+
+impl HostState {
+    /// What the spinner says: the task at work, else the phase.
+    fn doing(&self) -> &str {
+        match self.steps.last() {
+            Some(step) if step.end.is_none() => &step.task,
+            _ => &self.phase,
+        }
+    }
 }
 
 /// What a capturing printer wrote, for tests.
@@ -243,21 +262,21 @@ impl Printer {
         let _ = b.multi.clear();
     }
 
-    /// How long since the host's last event, and mark now.
-    fn lap(&self, host: &str) -> Option<Duration> {
+    /// How long `task` took on `host`, if its start was announced.
+    fn took(&self, host: &str, task: &str) -> Option<Duration> {
         let mut hosts = self.hosts.lock().unwrap();
-        let state = hosts.get_mut(host)?;
-        let now = Instant::now();
-        let lap = now - state.since;
-        state.since = now;
-        Some(lap)
+        let steps = &mut hosts.get_mut(host)?.steps;
+        let i = steps.iter().position(|s| s.task == task)?;
+        let step = steps.remove(i);
+        Some(step.end.unwrap_or_else(Instant::now) - step.start)
     }
 
-    fn host_bar(&self, host: &str, message: Option<&str>, reset: bool) {
+    /// Show what the host does now; `reset`: its time starts again.
+    fn host_bar(&self, host: &str, reset: bool) {
         let hosts = self.hosts.lock().unwrap();
-        if let Some(bar) = hosts.get(host).and_then(|h| h.bar.as_ref()) {
-            let text = message.unwrap_or(&hosts[host].phase);
-            bar.set_message(escape_controls(&format!("{host} - {text}")).into_owned());
+        let Some(state) = hosts.get(host) else { return };
+        if let Some(bar) = &state.bar {
+            bar.set_message(escape_controls(&format!("{host} - {}", state.doing())).into_owned());
             if reset {
                 bar.reset_elapsed();
             }
@@ -271,17 +290,21 @@ impl Printer {
                 self.line(&text::play(paint, play, hosts.len(), check));
                 if let (Some(b), false) = (&self.bars, hosts.is_empty()) {
                     let mut overall = b.overall.lock().unwrap();
-                    let bar = overall.get_or_insert_with(|| {
-                        let bar = b.multi.insert(0, ProgressBar::new(0));
-                        bar.set_style(
-                            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} hosts {msg}")
-                                .expect("valid template")
-                                .progress_chars("=> "),
-                        );
-                        bar.enable_steady_tick(TICK);
-                        bar
-                    });
-                    bar.inc_length(hosts.len() as u64);
+                    match overall.as_ref() {
+                        Some(bar) => bar.inc_length(hosts.len() as u64),
+                        None => {
+                            // Its length set before it is drawn: never `0/0 hosts`.
+                            let bar = ProgressBar::new(hosts.len() as u64);
+                            bar.set_style(
+                                ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} hosts {msg}")
+                                    .expect("valid template")
+                                    .progress_chars("=> "),
+                            );
+                            let bar = b.multi.insert(0, bar);
+                            bar.enable_steady_tick(TICK);
+                            *overall = Some(bar);
+                        }
+                    }
                 }
             }
             Event::Batch { index, total, hosts } => self.line(&text::batch(paint, index, total, hosts)),
@@ -290,19 +313,20 @@ impl Printer {
                 let in_flight = hosts.values().filter(|h| h.bar.is_some()).count();
                 let bar = self.bars.as_ref().filter(|_| in_flight < MAX_HOST_BARS).map(|b| {
                     let bar = b.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("valid template"));
+                    bar.set_style(
+                        ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").expect("valid template"),
+                    );
                     bar.set_message(escape_controls(host).into_owned());
                     bar.enable_steady_tick(TICK);
                     bar
                 });
-                hosts.insert(host.to_string(), HostState { bar, phase: "connecting".into(), since: Instant::now() });
+                hosts.insert(host.to_string(), HostState { bar, phase: "connecting".into(), steps: Vec::new() });
             }
             Event::HostPhase { host, phase } => {
                 if let Some(state) = self.hosts.lock().unwrap().get_mut(host) {
                     state.phase = phase.to_string();
-                    state.since = Instant::now();
                 }
-                self.host_bar(host, None, true);
+                self.host_bar(host, true);
             }
             Event::HostNote { host, note } => {
                 if self.bars.is_none() {
@@ -310,15 +334,25 @@ impl Printer {
                 }
             }
             Event::StepStart { host, task } => {
-                if let Some(state) = self.hosts.lock().unwrap().get_mut(host) {
-                    state.since = Instant::now();
+                let mut hosts = self.hosts.lock().unwrap();
+                let Some(state) = hosts.get_mut(host) else { return };
+                let now = Instant::now();
+                match state.steps.last_mut() {
+                    // A loop's next item: the same task goes on.
+                    Some(last) if last.task == task && last.end.is_none() => return,
+                    Some(last) => {
+                        last.end.get_or_insert(now);
+                    }
+                    None => {}
                 }
-                self.host_bar(host, Some(task), true);
+                state.steps.push(StepTime { task: task.to_string(), start: now, end: None });
+                drop(hosts);
+                self.host_bar(host, true);
             }
             Event::Task(r) => {
-                let lap = self.lap(&r.host).filter(|_| self.timings && r.status != Status::Skipped);
-                self.line(&text::task(paint, r, self.verbosity, lap));
-                self.host_bar(&r.host, None, false);
+                let took = self.took(&r.host, &r.task).filter(|_| self.timings);
+                self.line(&text::task(paint, r, self.verbosity, took));
+                self.host_bar(&r.host, false);
             }
             Event::HostDone { host } => {
                 let state = self.hosts.lock().unwrap().remove(host);
@@ -364,7 +398,7 @@ impl Drop for Printer {
 mod tests {
     use super::*;
     use crate::diagnostic::{Diagnostic, SourceFile};
-    use crate::report::{HostStats, Recap, TaskResult};
+    use crate::report::{HostStats, Recap, Status, TaskResult};
 
     /// A run's events as the hosts send them, interleaved.
     fn a_run(p: &dyn Reporter) {
@@ -420,6 +454,28 @@ mod tests {
         json.error(&Error::Usage("--serial: `x` is not a number".into()));
         assert_eq!(err.text(), "");
         insta::assert_snapshot!("errors_json", out.text());
+    }
+
+    #[test]
+    fn a_task_whose_start_was_announced_says_how_long_it_took() {
+        let (mut printer, out, _) = Printer::capture(Format::Text, 0, false);
+        printer.timings = true;
+        printer.host_start("h1");
+        printer.step_start("h1", "slow");
+        printer.step_start("h1", "slow");
+        printer.step_start("h1", "next");
+        printer.task(&TaskResult::new("p", "h1", "quick", Status::Ok, None));
+        printer.task(&TaskResult::new("p", "h1", "slow", Status::Changed, None));
+        printer.task(&TaskResult::new("p", "h1", "next", Status::Changed, Some("why".into())));
+        let text = out.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ok: [h1] quick", "no start announced, no time");
+        for (line, name) in [(lines[1], "slow"), (lines[2], "next")] {
+            let rest = line.strip_prefix(&format!("changed: [h1] {name} (")).unwrap_or_else(|| panic!("{line}"));
+            let secs = rest.split_once("s)").map(|(s, _)| s).unwrap_or_else(|| panic!("{line}"));
+            assert!(secs.parse::<f64>().is_ok(), "{line}");
+        }
+        assert!(lines[2].ends_with("s) => why"), "{text}");
     }
 
     #[test]

@@ -87,7 +87,8 @@ pub fn error(paint: Paint, text: &str) -> String {
 /// (`-vv`: every task's, and the shell it ran).
 pub fn task(paint: Paint, r: &TaskResult, verbosity: u8, elapsed: Option<Duration>) -> String {
     let word = if r.ignored { "failed (ignored)" } else { r.status.as_str() };
-    let mut text = format!("{}: [{}] {}", paint.status(r.status, word), escape_controls(&r.host), escape_controls(&r.task));
+    let mut text =
+        format!("{}: [{}] {}", paint.status(r.status, word), escape_controls(&r.host), escape_controls(&r.task));
     if let Some(d) = elapsed {
         text.push_str(&paint.dim(&format!(" ({})", seconds(d))));
     }

@@ -71,7 +71,12 @@ pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Re
 
 /// A play whose pattern (or `--limit`) names nothing in the inventory: a
 /// typo, not a play to skip.
-fn no_hosts(play: &Play, limit: Option<&str>, inventory: &Inventory, unmatched: &[(String, Option<String>)]) -> Diagnostic {
+fn no_hosts(
+    play: &Play,
+    limit: Option<&str>,
+    inventory: &Inventory,
+    unmatched: &[(String, Option<String>)],
+) -> Diagnostic {
     let with_limit = limit.map(|l| format!(" with --limit `{l}`")).unwrap_or_default();
     let names: Vec<String> = unmatched.iter().map(|(p, _)| format!("`{p}`")).collect();
     let mut message = format!("play `{}`: no hosts matched `{}`{with_limit}", play.name, play.hosts);

@@ -76,7 +76,7 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
             probe_reports =
-                self.exec(on, &script, "probing", secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+                self.exec(on, &script, "probing", secret, &[]).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
         let first_change = flat
             .iter()
@@ -137,8 +137,24 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
+            // The steps in the order they run, named for the spinner; the
+            // first is announced now unless the deploy lock comes first.
+            let mut named: Vec<(String, String)> = vec![("lock".into(), String::new())];
+            named.extend(
+                flat.iter()
+                    .enumerate()
+                    .skip(applied_from)
+                    .map(|(i, f)| (i.to_string(), self.task_label(&self.play.tasks[f.step.task], scope))),
+            );
+            for (fin, label, steps) in &final_plan {
+                let flag = finals.flag(fin);
+                named.extend((0..steps.len()).map(|k| (format!("{flag}_{k}"), label.clone())));
+            }
+            if let (None, Some((_, first))) = (&on.lock, named.get(1)) {
+                self.reporter.step_start(name, first);
+            }
             apply_reports =
-                self.exec(on, &script, &phase, secret).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+                self.exec(on, &script, &phase, secret, &named).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));

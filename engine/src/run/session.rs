@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::finals::Finals;
 use super::rollout::Pool;
+use super::step_watch::StepWatch;
 use super::{PreparedHost, RunOptions};
 use crate::plan;
 use crate::plan::Segment;
@@ -125,13 +126,16 @@ impl HostRun<'_> {
     /// Run one script; on transport or framing trouble the host fails.
     /// `phase`: what the host is doing during the exec, shown again once a
     /// wait for the deploy lock is over. A script carrying a vaulted value
-    /// is kept as a note saying so instead.
+    /// is kept as a note saying so instead. `steps`: the script's step ids
+    /// in order with their tasks' names: as each step ends, the next is
+    /// announced ([`StepWatch`]).
     pub(super) async fn exec(
         &self,
         on: &OnHost<'_>,
         script: &script::Script,
         phase: &str,
         secret: bool,
+        steps: &[(String, String)],
     ) -> Option<Vec<StepReport>> {
         let name = on.name;
         let n = self.count_exec(name);
@@ -146,7 +150,14 @@ impl HostRun<'_> {
         }
         let waits = script::LockWaits::new(&script.nonce);
         let first_wait = std::sync::Once::new();
+        let watch = StepWatch::new(&script.nonce);
         let progress = |chunk: &[u8]| {
+            for ended in watch.feed(chunk) {
+                let next = steps.iter().skip_while(|(id, _)| *id != ended).nth(1);
+                if let Some((_, task)) = next.filter(|(_, task)| !task.is_empty()) {
+                    self.reporter.step_start(name, task);
+                }
+            }
             for wait in waits.feed(chunk) {
                 let script::LockWait::Waiting { left_secs, holder } = wait else {
                     self.reporter.host_phase(name, phase);
