@@ -209,7 +209,7 @@ fn real_user() -> Option<String> {
 pub async fn run(cmd: RunCommand, printer: Arc<Printer>) -> Result<Outcome, Error> {
     let (playbook, inventory, opts) = load(&cmd)?;
     if cmd.list_hosts || cmd.list_tasks {
-        list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?;
+        printer.line(list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?.trim_end());
         return Ok(Outcome::Ok);
     }
     let prepared = run_path::prepare(&playbook, &inventory, &opts)?;
@@ -274,9 +274,15 @@ fn stop_signals() -> std::io::Result<impl std::future::Future<Output = Signal>> 
     })
 }
 
-/// `--list-hosts` / `--list-tasks`, in Ansible's layout. A closed stdout
-/// (`| head`) ends the listing quietly rather than in a panic.
-fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bool, tasks: bool) -> Result<(), Error> {
+/// `--list-hosts` / `--list-tasks`, in Ansible's layout, for the printer
+/// (a closed stdout, `| head`, ends the listing quietly).
+fn list(
+    playbook: &Playbook,
+    inventory: &Inventory,
+    opts: &RunOptions,
+    hosts: bool,
+    tasks: bool,
+) -> Result<String, Error> {
     use std::fmt::Write as _;
     let mut text = String::new();
     let _ = writeln!(text, "\nplaybook: {}", playbook.path.display());
@@ -299,6 +305,5 @@ fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bo
             }
         }
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    Ok(())
+    Ok(text)
 }

@@ -328,11 +328,7 @@ impl Printer {
                 }
                 self.host_bar(host, true);
             }
-            Event::HostNote { host, note } => {
-                if self.bars.is_none() {
-                    self.line(&text::host_note(host, note));
-                }
-            }
+            Event::HostNote { host, note } => self.line(&text::host_note(host, note)),
             Event::StepStart { host, task } => {
                 let mut hosts = self.hosts.lock().unwrap();
                 let Some(state) = hosts.get_mut(host) else { return };
