@@ -316,6 +316,7 @@ fn task_output_in_json_and_with_verbosity_but_never_under_no_log() {
   tasks:
     - name: speaks
       shell: "echo OUT-LINE; echo ERR-LINE >&2"
+      notify: tell
     - name: quiet ok
       file:
         path: "@ROOT@"
@@ -326,6 +327,9 @@ fn task_output_in_json_and_with_verbosity_but_never_under_no_log() {
     - name: fails
       shell: "echo FAIL-OUT; exit 3"
       ignore_errors: true
+  handlers:
+    - name: tell
+      shell: "echo HANDLER-OUT"
 "#,
         &root,
     );
@@ -339,6 +343,12 @@ fn task_output_in_json_and_with_verbosity_but_never_under_no_log() {
     assert_eq!(speaks["rc"], 0, "{json}");
     assert_eq!(event("fails")["rc"], 3, "{json}");
     assert_eq!(event("fails")["stdout"], "FAIL-OUT", "{json}");
+    let handler = json
+        .json()
+        .into_iter()
+        .find(|e| e["event"] == "task" && e["task"].as_str().is_some_and(|t| t.contains("tell")));
+    let handler = handler.unwrap_or_else(|| panic!("no handler event\n{json}"));
+    assert_eq!((handler["stdout"].as_str(), handler["rc"].as_i64()), (Some("HANDLER-OUT"), Some(0)), "{json}");
     let hidden = event("hidden");
     assert!(hidden.get("stdout").is_none() && hidden.get("stderr").is_none() && hidden.get("rc").is_none(), "{json}");
 

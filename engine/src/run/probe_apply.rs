@@ -277,7 +277,17 @@ impl HostRun<'_> {
                 let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
-                self.report(self.result(name, label.clone(), status, msg));
+                let mut result = self.result(name, label.clone(), status, msg);
+                if !no_log {
+                    let mut output = TaskOutput::default();
+                    for (k, s) in steps.iter().enumerate() {
+                        if let Some(r) = apply_reports.get(&format!("{flag}_{k}")) {
+                            output.add(r, &s.op.apply);
+                        }
+                    }
+                    output.fill(&mut result);
+                }
+                self.report(result);
                 if status == Status::Failed && !ignore {
                     return None;
                 }
