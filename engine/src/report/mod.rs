@@ -124,22 +124,22 @@ pub struct RolloutEvent {
 }
 
 impl RolloutEvent {
-    /// Parse a host's `rollout ACTION NAME FROM -> TO` line (after `rollout `).
+    /// Parse a host's `rollout ACTION NAME FROM -> TO` line (after
+    /// `rollout `); FROM may be empty (nothing ran before).
     pub fn parse(line: &str) -> Option<RolloutEvent> {
-        let mut words = line.split_whitespace();
+        let (left, to) = line.split_once(" -> ")?;
+        let mut words = left.split(' ');
         let action = match words.next()? {
             "upgraded" => RolloutAction::Upgraded,
             "rolled-back" => RolloutAction::RolledBack,
             "reverted" => RolloutAction::Reverted,
             _ => return None,
         };
-        let container = words.next()?.to_string();
-        let from = words.next()?.to_string();
-        if words.next()? != "->" {
-            return None;
-        }
-        let to = words.next()?.to_string();
-        words.next().is_none().then_some(RolloutEvent { action, container, from, to })
+        let container = words.next().filter(|c| !c.is_empty())?.to_string();
+        let from = words.next().unwrap_or_default().to_string();
+        let to = to.trim();
+        let well_formed = words.next().is_none() && !to.is_empty() && !to.contains(char::is_whitespace);
+        well_formed.then(|| RolloutEvent { action, container, from, to: to.to_string() })
     }
 }
 
@@ -339,7 +339,9 @@ mod tests {
 
     #[test]
     fn rollout_lines_parse_and_print_back() {
-        for line in ["upgraded web a -> b", "rolled-back db sha256:1 -> sha256:0", "reverted w x -> y"] {
+        for line in
+            ["upgraded web a -> b", "rolled-back db sha256:1 -> sha256:0", "reverted w x -> y", "upgraded w  -> b"]
+        {
             assert_eq!(RolloutEvent::parse(line).expect(line).to_string(), line);
         }
         for bad in ["", "upgraded", "upgraded web a b", "moved web a -> b", "upgraded web a -> b c"] {
