@@ -210,6 +210,7 @@ cases!(
     ssh_common_args_unclosed_quote,
     hosts_match_no_host,
     limit_matches_no_host,
+    no_play_matches_a_host,
 );
 
 /// With `--format json`, an input error is a JSON event on stdout (and
