@@ -31,7 +31,7 @@ fn open_pty() -> (std::fs::File, OwnedFd) {
 
 /// Run push with stdout and stderr on a terminal; everything it drew, as
 /// it came, and its exit code.
-fn run_on_a_terminal(args: &[&str], cwd: &std::path::Path) -> (String, Option<i32>) {
+fn run_on_a_terminal(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)]) -> (String, Option<i32>) {
     let (mut controller, terminal) = open_pty();
     let mut child = Command::new(push_bin())
         .args(args)
@@ -39,6 +39,7 @@ fn run_on_a_terminal(args: &[&str], cwd: &std::path::Path) -> (String, Option<i3
         .env_remove("NO_COLOR")
         .env_remove("CI")
         .env("TERM", "xterm-256color")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::from(terminal.try_clone().unwrap()))
         .stderr(Stdio::from(terminal))
@@ -120,7 +121,7 @@ fn task_lines_stream_in_order_with_their_times_and_the_spinner_names_the_task() 
     );
     let inventory = fleet.inventory();
     let args = ["run", pb.to_str().unwrap(), "-i", inventory.to_str().unwrap()];
-    let (drawn, code) = run_on_a_terminal(&args, &fleet.work_dir());
+    let (drawn, code) = run_on_a_terminal(&args, &fleet.work_dir(), &[]);
     if std::env::var_os("SHOW_DRAWN").is_some() {
         eprintln!("{drawn:?}");
     }
@@ -156,4 +157,23 @@ fn task_lines_stream_in_order_with_their_times_and_the_spinner_names_the_task() 
     // The recap, and never an empty overall bar.
     assert!(lines.iter().any(|l| l.starts_with("h1 : ok=3")), "{shown}");
     assert!(!shown.contains("0/0 hosts"), "{shown}");
+}
+
+/// `NO_COLOR` on a terminal: the same lines without colour; the bars stay.
+#[test]
+fn no_color_on_a_terminal_keeps_the_bars_and_drops_the_colour() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let pb = fleet.work_dir().join("quick.yml");
+    write(&pb, "- hosts: all\n  tasks:\n    - name: one step\n      command: sleep 0.5\n");
+    let inventory = fleet.inventory();
+    let args = ["run", pb.to_str().unwrap(), "-i", inventory.to_str().unwrap(), "--diff"];
+    let (drawn, code) = run_on_a_terminal(&args, &fleet.work_dir(), &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(0), "{drawn:?}");
+    let lines = shown_lines(&drawn);
+    assert!(lines.iter().any(|l| l.starts_with("changed: [h1] one step (")), "{drawn:?}");
+    assert!(drawn.contains("1/1 hosts") || drawn.contains("0/1 hosts"), "no bar on a terminal: {drawn:?}");
+    for colour in ["\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[1m"] {
+        assert!(!drawn.contains(colour), "colour {colour:?} despite NO_COLOR: {drawn:?}");
+    }
 }
