@@ -6,7 +6,6 @@ mod inventory;
 mod run;
 pub mod vault;
 
-pub use crate::report::Format as OutputFormat;
 pub use inventory::{inventory, InventoryCommand, InventoryView};
 pub use run::{run, RunCommand};
 pub use vault::{unlock, vault, VaultAction, VaultCommand, VaultPasswords};
