@@ -9,7 +9,9 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{diff_text, item_message, item_shown, register_value, status_of, step_message, step_status};
+use super::results::{
+    diff_text, item_message, item_shown, register_value, status_of, step_message, step_status, TaskOutput,
+};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, StepEnded};
@@ -76,7 +78,7 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
             let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, true);
-            let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
+            let ran = self.exec(on, &script, "probing", secret, &steps_ended, &[]).await?;
             if let Some((status, why)) = ran.lost {
                 // A look is no result: nothing of the probe is reported.
                 self.report(self.result(name, "exec".into(), status, Some(why)));
@@ -146,8 +148,24 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
+            // The steps in the order they run, named for the spinner; the
+            // first is announced now unless the deploy lock comes first.
+            let mut named: Vec<(String, String)> = vec![("lock".into(), String::new())];
+            named.extend(
+                flat.iter()
+                    .enumerate()
+                    .skip(applied_from)
+                    .map(|(i, f)| (i.to_string(), self.task_label(&self.play.tasks[f.step.task], scope))),
+            );
+            for (fin, label, steps) in &final_plan {
+                let flag = finals.flag(fin);
+                named.extend((0..steps.len()).map(|k| (format!("{flag}_{k}"), label.clone())));
+            }
+            if let (None, Some((_, first))) = (&on.lock, named.get(1)) {
+                self.reporter.step_start(name, first);
+            }
             let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, false);
-            let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
+            let ran = self.exec(on, &script, &phase, secret, &steps_ended, &named).await?;
             apply_lost = ran.lost;
             apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
@@ -184,6 +202,7 @@ impl HostRun<'_> {
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
+            let mut output = TaskOutput::default();
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = i.to_string();
                 let from_apply = i >= applied_from;
@@ -207,6 +226,10 @@ impl HostRun<'_> {
                 if let Some(m) = step_message(report, status, no_log) {
                     msgs.push(item_message(f.step, no_log, m));
                 }
+                if !no_log && (from_apply || self.opts.check) {
+                    let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
+                    output.add(report, cmd);
+                }
                 results.push(register_value(
                     report,
                     status,
@@ -224,6 +247,7 @@ impl HostRun<'_> {
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
             result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+            output.fill(&mut result);
             self.report(result);
             if let Some(r) = &task.register {
                 let value = if task.loop_.is_some() {
@@ -266,7 +290,17 @@ impl HostRun<'_> {
                 let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
-                self.report(self.result(name, label.clone(), status, msg));
+                let mut result = self.result(name, label.clone(), status, msg);
+                if !no_log {
+                    let mut output = TaskOutput::default();
+                    for (k, s) in steps.iter().enumerate() {
+                        if let Some(r) = apply_reports.get(&format!("{flag}_{k}")) {
+                            output.add(r, &s.op.apply);
+                        }
+                    }
+                    output.fill(&mut result);
+                }
+                self.report(result);
                 if status == Status::Failed && !ignore {
                     return self.lost(name, apply_lost);
                 }
