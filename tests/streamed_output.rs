@@ -146,9 +146,18 @@ fn task_lines_stream_in_order_with_their_times_and_the_spinner_names_the_task() 
     }
     assert!(at.windows(2).all(|w| w[0] < w[1]), "task lines out of order:\n{shown}");
 
-    // While the second step slept, the host's spinner (redrawn in place,
-    // not on lines of its own) named it.
-    assert!(without_escapes(&drawn).contains("h1 - second step"), "the spinner never named the task:\n{drawn:?}");
+    // While each step slept, the host's spinner (redrawn in place, not on
+    // lines of its own) named its task, in the order they ran: each named
+    // as the host said the step before it ended, while the apply still ran
+    // (before any task line, which needs the apply's whole output).
+    let plain = without_escapes(&drawn);
+    let named: Vec<usize> = ["first step", "second step", "third step"]
+        .iter()
+        .map(|t| plain.find(&format!("h1 - {t}")).unwrap_or_else(|| panic!("the spinner never named {t}:\n{drawn:?}")))
+        .collect();
+    assert!(named.windows(2).all(|w| w[0] < w[1]), "the spinner named the tasks out of order:\n{drawn:?}");
+    let first_line = plain.find("changed: [h1] first step").expect("the first task's line");
+    assert!(named[2] < first_line, "the last task was named only after the apply ended:\n{drawn:?}");
 
     // Lines end where their text does: no padding to the terminal's width.
     for line in lines.iter().filter(|l| l.starts_with("changed:") || l.starts_with("PLAY") || l.starts_with("h1 ")) {

@@ -59,16 +59,17 @@ struct Bars {
 }
 
 /// A host in flight: its spinner (if it has one), what it does, and the
-/// steps announced to have started ([`Event::StepStart`]) whose tasks have
-/// not been reported yet.
+/// steps announced to have started ([`Event::StepStart`]) and ended
+/// ([`Event::StepEnded`]) whose tasks have not been reported yet.
 struct HostState {
     bar: Option<ProgressBar>,
     phase: String,
     steps: Vec<StepTime>,
 }
 
-/// A task's time on its host: from its first step's start to the start of
-/// the next task (or to its result).
+/// A task's time on its host: from its first step's start to its last
+/// step's end as the host said it (or to the next task's start, or to its
+/// result).
 struct StepTime {
     task: String,
     start: Instant,
@@ -335,7 +336,10 @@ impl Printer {
                 let now = Instant::now();
                 match state.steps.last_mut() {
                     // A loop's next item: the same task goes on.
-                    Some(last) if last.task == task && last.end.is_none() => return,
+                    Some(last) if last.task == task => {
+                        last.end = None;
+                        return;
+                    }
                     Some(last) => {
                         last.end.get_or_insert(now);
                     }
@@ -345,7 +349,18 @@ impl Printer {
                 drop(hosts);
                 self.host_bar(host, true);
             }
-            // Shown by the task's line, once its result is in.
+            // The host says a step ended: its task's time stops there (a
+            // loop's next item starts it again); the task's line follows
+            // with its result.
+            Event::StepEnded(step) if !step.probe => {
+                let mut hosts = self.hosts.lock().unwrap();
+                let Some(state) = hosts.get_mut(step.host.as_str()) else { return };
+                if let Some(last) = state.steps.last_mut().filter(|last| last.task == step.task) {
+                    last.end.get_or_insert_with(Instant::now);
+                }
+                drop(hosts);
+                self.host_bar(&step.host, false);
+            }
             Event::StepEnded(_) => {}
             Event::Task(r) => {
                 let took = self.took(&r.host, &r.task).filter(|_| self.timings);

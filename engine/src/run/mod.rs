@@ -20,7 +20,6 @@ mod probe_apply;
 mod results;
 mod rollout;
 mod session;
-mod step_watch;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;

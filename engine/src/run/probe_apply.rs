@@ -77,8 +77,8 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, true);
-            let ran = self.exec(on, &script, "probing", secret, &steps_ended, &[]).await?;
+            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, &[]);
+            let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
             if let Some((status, why)) = ran.lost {
                 // A look is no result: nothing of the probe is reported.
                 self.report(self.result(name, "exec".into(), status, Some(why)));
@@ -148,8 +148,9 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
-            // The steps in the order they run, named for the spinner; the
-            // first is announced now unless the deploy lock comes first.
+            // The steps in the order they run, named for the spinner: the
+            // first is announced now unless the deploy lock comes first, each
+            // next one as the host says the one before it ended.
             let mut named: Vec<(String, String)> = vec![("lock".into(), String::new())];
             named.extend(
                 flat.iter()
@@ -164,8 +165,8 @@ impl HostRun<'_> {
             if let (None, Some((_, first))) = (&on.lock, named.get(1)) {
                 self.reporter.step_start(name, first);
             }
-            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, false);
-            let ran = self.exec(on, &script, &phase, secret, &steps_ended, &named).await?;
+            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, &named);
+            let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
             apply_lost = ran.lost;
             apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get("lock").filter(|r| r.rc != 0) {
@@ -313,7 +314,12 @@ impl HostRun<'_> {
     }
 
     /// What tells the reporter of each step that ends while a script runs:
-    /// steps by their place in `flat`, final steps by their flag.
+    /// steps by their place in `flat`, final steps by their flag. `order`:
+    /// an apply's step ids in the order they run, with their tasks' names
+    /// (empty for a probe, whose steps are looks): as a step ends well, the
+    /// next one's task is announced ([`Reporter::step_start`]), so the
+    /// host's spinner names the task at work and its time counts from the
+    /// host's own end of the step before.
     fn steps_ended<'s>(
         &'s self,
         host: &'s str,
@@ -321,8 +327,11 @@ impl HostRun<'_> {
         flat: &[Flat],
         final_plan: &[(Final, String, Vec<Step>)],
         finals: &Finals,
-        probe: bool,
+        order: &[(String, String)],
     ) -> impl Fn(script::StepEnded) + Sync + 's {
+        let probe = order.is_empty();
+        let next: HashMap<String, String> =
+            order.windows(2).filter(|w| !w[1].1.is_empty()).map(|w| (w[0].0.clone(), w[1].1.clone())).collect();
         let mut labels: HashMap<String, (String, Option<String>)> = HashMap::new();
         for (i, f) in flat.iter().enumerate() {
             let task = &self.play.tasks[f.step.task];
@@ -335,14 +344,19 @@ impl HostRun<'_> {
             }
         }
         move |ended: script::StepEnded| {
+            let status = status_of(ended.rc, &ended.status);
             if let Some((task, item)) = labels.get(&ended.id) {
                 self.reporter.step_ended(&StepEnded {
                     host: host.to_string(),
                     task: task.clone(),
                     item: item.clone(),
-                    status: status_of(ended.rc, &ended.status),
+                    status,
                     probe,
                 });
+            }
+            // A failed step may stop the script: its next is said once it runs.
+            if let Some(task) = next.get(&ended.id).filter(|_| status != Status::Failed) {
+                self.reporter.step_start(host, task);
             }
         }
     }

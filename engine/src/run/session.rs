@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use super::finals::Finals;
 use super::rollout::Pool;
-use super::step_watch::StepWatch;
 use super::{PreparedHost, RunOptions};
 use crate::plan;
 use crate::plan::Segment;
@@ -126,9 +125,8 @@ impl HostRun<'_> {
     /// Run one script; on transport or framing trouble the host fails.
     /// `phase`: what the host is doing during the exec, shown again once a
     /// wait for the deploy lock is over. A script carrying a vaulted value
-    /// is kept as a note saying so instead. `steps`: the script's step ids
-    /// in order with their tasks' names: as each step ends, the next is
-    /// announced ([`StepWatch`]).
+    /// is kept as a note saying so instead. `on_step` hears of each step
+    /// as it ends, from the session's stdout.
     pub(super) async fn exec(
         &self,
         on: &OnHost<'_>,
@@ -136,7 +134,6 @@ impl HostRun<'_> {
         phase: &str,
         secret: bool,
         on_step: &(dyn Fn(script::StepEnded) + Sync),
-        steps: &[(String, String)],
     ) -> Option<Ran> {
         let name = on.name;
         let n = self.count_round_trip(name);
@@ -152,17 +149,10 @@ impl HostRun<'_> {
         let waits = script::LockWaits::new(&script.nonce);
         let first_wait = std::sync::Once::new();
         let ends = script::StepEvents::new(&script.nonce);
-        let watch = StepWatch::new(&script.nonce);
         let progress = |stream: Stream, chunk: &[u8]| {
             if stream == Stream::Stdout {
                 ends.feed(chunk).into_iter().for_each(on_step);
                 return;
-            }
-            for ended in watch.feed(chunk) {
-                let next = steps.iter().skip_while(|(id, _)| *id != ended).nth(1);
-                if let Some((_, task)) = next.filter(|(_, task)| !task.is_empty()) {
-                    self.reporter.step_start(name, task);
-                }
             }
             for wait in waits.feed(chunk) {
                 let script::LockWait::Waiting { left_secs, holder } = wait else {
