@@ -411,7 +411,7 @@ impl Drop for Printer {
 mod tests {
     use super::*;
     use crate::diagnostic::{Diagnostic, SourceFile};
-    use crate::report::{HostStats, Recap, Status, TaskResult};
+    use crate::report::{HostStats, Recap, Status, StepEnded, TaskResult};
 
     /// A run's events as the hosts send them, interleaved.
     fn a_run(p: &dyn Reporter) {
@@ -489,6 +489,37 @@ mod tests {
             assert!(secs.parse::<f64>().is_ok(), "{line}");
         }
         assert!(lines[2].ends_with("s) => why"), "{text}");
+    }
+
+    #[test]
+    fn a_step_end_the_host_said_stops_its_task_and_a_loop_item_goes_on() {
+        let (mut printer, out, _) = Printer::capture(Format::Text, 0, false);
+        printer.timings = true;
+        printer.host_start("h1");
+        let ended = |task: &str, probe: bool| StepEnded {
+            host: "h1".into(),
+            task: task.into(),
+            item: None,
+            status: Status::Changed,
+            probe,
+        };
+        // A probe's step ends nothing; an apply's ends its task, and the
+        // next item of the same loop starts it again.
+        printer.step_ended(&ended("loop", true));
+        printer.step_start("h1", "loop");
+        printer.step_ended(&ended("loop", false));
+        assert!(printer.hosts.lock().unwrap()["h1"].steps[0].end.is_some());
+        printer.step_start("h1", "loop");
+        assert!(printer.hosts.lock().unwrap()["h1"].steps[0].end.is_none(), "the loop goes on");
+        assert_eq!(printer.hosts.lock().unwrap()["h1"].steps.len(), 1, "one time for the whole loop");
+        printer.step_ended(&ended("loop", false));
+        // A step end for another task leaves this one's time alone.
+        printer.step_start("h1", "next");
+        printer.step_ended(&ended("other", false));
+        assert!(printer.hosts.lock().unwrap()["h1"].steps[1].end.is_none());
+        printer.task(&TaskResult::new("p", "h1", "loop", Status::Changed, None));
+        let text = out.text();
+        assert!(text.starts_with("changed: [h1] loop (") && text.trim_end().ends_with("s)"), "{text}");
     }
 
     #[test]
