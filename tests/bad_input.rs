@@ -212,7 +212,33 @@ cases!(
     become_flags_not_for_su,
     become_flags_host_var,
     ssh_common_args_unclosed_quote,
+    hosts_match_no_host,
+    limit_matches_no_host,
+    no_play_matches_a_host,
 );
+
+/// With `--format json`, an input error is a JSON event on stdout (and
+/// nothing on stderr), naming its place and hint.
+#[test]
+fn input_errors_are_json_events_with_format_json() {
+    let trap = ConnectionTrap::start();
+    let staged = stage(&corpus().join("unknown_module"), trap.port());
+    let out = PushCmd::new()
+        .args(["run", "playbook.yml", "-i", "hosts.ini", "--format", "json"])
+        .current_dir(staged.path())
+        .run();
+    out.assert_code(4);
+    assert_eq!(trap.connections(), 0, "{out}");
+    assert_eq!(out.stderr(), "", "{out}");
+    let events = out.json();
+    assert_eq!(events.len(), 1, "{out}");
+    let e = &events[0];
+    assert_eq!(e["event"], "error", "{out}");
+    assert_eq!(e["file"], "playbook.yml", "{out}");
+    assert!(e["line"].as_u64().is_some() && e["col"].as_u64().is_some(), "{out}");
+    assert!(e["msg"].as_str().is_some_and(|m| m.contains("cpy")), "{out}");
+    assert!(e["hint"].as_str().is_some_and(|h| h.contains("copy")), "{out}");
+}
 
 #[test]
 fn every_case_folder_has_a_test_and_is_well_formed() {

@@ -427,7 +427,7 @@ fn basic_auth() -> String {
 /// An error is an input error naming the registry, the HTTP status and the way out.
 fn assert_pin_error(out: &RunOutput, registry: &str, status: &str) {
     out.assert_code(4);
-    let err = out.plain_stderr();
+    let err = out.error_text();
     for needle in [registry, status, "--no-pin", "revert and rollback"] {
         assert!(err.contains(needle), "`{needle}` in:\n{err}");
     }
@@ -463,7 +463,7 @@ fn basic_auth_registry_pins_with_docker_config_auths_or_the_playbook_and_explain
     project.docker_config(serde_json::json!({"auths": {r: {"auth": base64::engine::general_purpose::STANDARD.encode(format!("{USER}:wrong"))}}}));
     let out = project.run();
     assert_pin_error(&out, r, "HTTP 401");
-    assert!(out.plain_stderr().contains("were refused"), "{out}");
+    assert!(out.error_text().contains("were refused"), "{out}");
 
     // The playbook's username and password instead.
     let extra = format!("        username: {USER}\n        password: \"{{{{ registry_password }}}}\"\n");
@@ -539,7 +539,7 @@ fn token_auth_registry_pins_public_images_anonymously_and_private_ones_with_help
     project.docker_config(serde_json::json!({"credsStore": "pushstore"}));
     let out = project.run();
     out.assert_code(4);
-    let err = out.plain_stderr();
+    let err = out.error_text();
     assert!(err.contains("docker-credential-pushstore failed: keychain is locked"), "{err}");
     assert!(!err.contains("half a secret"), "{err}");
 
@@ -568,7 +568,7 @@ fn an_unreachable_registry_is_named_with_the_way_out() {
     let project = Project::new(&r, &[&image], "");
     let out = project.run();
     out.assert_code(4);
-    let err = out.plain_stderr();
+    let err = out.error_text();
     for needle in [format!("registry {r} cannot be reached"), "--no-pin".into()] {
         assert!(err.contains(&needle), "`{needle}` in:\n{err}");
     }

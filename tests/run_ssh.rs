@@ -300,6 +300,76 @@ fn no_log_hides_loop_items() {
     assert!(text.plain_stdout().contains("(item 3) the output has been hidden due to no_log"), "{text}");
 }
 
+/// What a task printed: in `--format json` as `stdout`, `stderr` and `rc`;
+/// in text with `-v` for changed and failed tasks, `-vv` for every task
+/// and with the shell it ran; never for a `no_log` task.
+#[test]
+fn task_output_in_json_and_with_verbosity_but_never_under_no_log() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "output.yml",
+        r#"
+- hosts: all
+  tasks:
+    - name: speaks
+      shell: "echo OUT-LINE; echo ERR-LINE >&2"
+      notify: tell
+    - name: quiet ok
+      file:
+        path: "@ROOT@"
+        state: directory
+    - name: hidden
+      shell: "echo NOLOG-OUT; echo NOLOG-ERR >&2"
+      no_log: true
+    - name: fails
+      shell: "echo FAIL-OUT; exit 3"
+      ignore_errors: true
+  handlers:
+    - name: tell
+      shell: "echo HANDLER-OUT"
+"#,
+        &root,
+    );
+    let json = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    json.assert_code(0);
+    let event = |name: &str| {
+        json.json().into_iter().find(|e| e["event"] == "task" && e["task"] == name).unwrap_or_else(|| panic!("{json}"))
+    };
+    let speaks = event("speaks");
+    assert_eq!((speaks["stdout"].as_str(), speaks["stderr"].as_str()), (Some("OUT-LINE"), Some("ERR-LINE")), "{json}");
+    assert_eq!(speaks["rc"], 0, "{json}");
+    assert_eq!(event("fails")["rc"], 3, "{json}");
+    assert_eq!(event("fails")["stdout"], "FAIL-OUT", "{json}");
+    let handler = json
+        .json()
+        .into_iter()
+        .find(|e| e["event"] == "task" && e["task"].as_str().is_some_and(|t| t.contains("tell")));
+    let handler = handler.unwrap_or_else(|| panic!("no handler event\n{json}"));
+    assert_eq!((handler["stdout"].as_str(), handler["rc"].as_i64()), (Some("HANDLER-OUT"), Some(0)), "{json}");
+    let hidden = event("hidden");
+    assert!(hidden.get("stdout").is_none() && hidden.get("stderr").is_none() && hidden.get("rc").is_none(), "{json}");
+
+    let text = |v: &[&str]| {
+        let out =
+            PushCmd::run_playbook(&pb, &fleet.inventory()).args(v.iter().copied()).current_dir(fleet.work_dir()).run();
+        out.assert_code(0);
+        assert!(!out.stdout().contains("NOLOG-") && !out.stderr().contains("NOLOG-"), "{out}");
+        out.plain_stdout()
+    };
+    let quiet = text(&[]);
+    assert!(!quiet.contains("OUT-LINE") && !quiet.contains("  stdout:"), "{quiet}");
+    let v = text(&["-v"]);
+    assert!(v.contains("  stdout:\n    OUT-LINE\n  stderr:\n    ERR-LINE"), "{v}");
+    assert!(v.contains("  stdout:\n    FAIL-OUT\n  rc: 3"), "{v}");
+    assert!(!v.contains("  cmd:"), "{v}");
+    let vv = text(&["-vv"]);
+    assert!(vv.contains("  cmd:") && vv.contains("echo OUT-LINE; echo ERR-LINE >&2"), "{vv}");
+    assert!(vv.contains("  rc: 0"), "{vv}");
+}
+
 /// Every process's command line on this machine (the hosts' too: they are
 /// local), read from /proc over and over until `done`: the distinct ones
 /// holding any of `needles`.

@@ -81,14 +81,16 @@ pub enum LabCommand {
     },
 }
 
-pub fn run(args: LabArgs) -> Result<i32, ops::Error> {
+pub fn run(args: LabArgs, printer: &push_engine::report::Printer) -> Result<i32, ops::Error> {
     let out = match args.command {
         LabCommand::Up { name, hosts, inventory, prepared, bastion } => {
-            push_lab::commands::up(LabUp { name: name.name, hosts, inventory, prepared, bastion })?
+            push_lab::commands::up(LabUp { name: name.name, hosts, inventory, prepared, bastion }, printer)?
         }
         LabCommand::Down { name, inventory } => push_lab::commands::down(LabDown { name: name.name, inventory })?,
         LabCommand::Status { name } => push_lab::commands::status(LabStatus { name: name.name })?,
-        LabCommand::Images { name, images } => push_lab::commands::images(LabImages { name: name.name, only: images })?,
+        LabCommand::Images { name, images } => {
+            push_lab::commands::images(LabImages { name: name.name, only: images }, printer)?
+        }
     };
     crate::output::out(&out);
     Ok(0)

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use push_engine::ops;
+use push_engine::report::{self, Printer};
 
 mod import;
 mod lab;
@@ -121,7 +123,7 @@ struct RunArgs {
     /// Ask for the ssh login password (as -K; asked first when both are given).
     #[arg(short = 'k', long)]
     ask_pass: bool,
-    /// Accepted for Ansible's command lines; push prints the same either way.
+    /// Show what changed and failed tasks printed (-vv: every task's, and the shell it ran).
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     verbose: u8,
 }
@@ -145,6 +147,15 @@ fn parse_percentage(s: &str) -> Result<f64, String> {
 enum Format {
     Text,
     Json,
+}
+
+impl From<Format> for report::Format {
+    fn from(f: Format) -> report::Format {
+        match f {
+            Format::Text => report::Format::Text,
+            Format::Json => report::Format::Json,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -175,10 +186,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // The one printer: run events, bars, and every command's error.
+    let printer = Arc::new(match &cli.command {
+        Command::Run(args) | Command::Rollback(args) => Printer::stdio(args.format.into(), args.verbose),
+        _ => Printer::stdio(report::Format::Text, 0),
+    });
     let result = match cli.command {
-        Command::Run(args) => run(args, false),
-        Command::Rollback(args) => run(args, true),
-        Command::Lab(args) => lab::run(args),
+        Command::Run(args) => run(args, false, Arc::clone(&printer)),
+        Command::Rollback(args) => run(args, true, Arc::clone(&printer)),
+        Command::Lab(args) => lab::run(args, &printer),
         Command::Import(args) => import::run(args),
         Command::Vault(args) => vault::run(args),
         Command::Inventory(args) => {
@@ -199,10 +215,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // Errors can carry what a host said (an ssh message, a lock holder),
-            // and an argument's value, which may have come from a vault.
-            let text = push_engine::vault::redact(&e.to_string());
-            output::err_line(&push_engine::report::escape_controls(text.trim_end()));
+            printer.error(&e);
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -234,7 +247,7 @@ fn ask_password(prompt: &str) -> Result<String, ops::Error> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
+fn run(args: RunArgs, rollback: bool, printer: Arc<Printer>) -> Result<i32, ops::Error> {
     let config = push_engine::ansible_cfg::load()?;
     let connection_password = if args.ask_pass { Some(ask_password("SSH password: ")?) } else { None };
     let ask_become_pass = args.ask_become_pass || config.become_ask_pass == Some(true);
@@ -251,10 +264,6 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
         skip_tags: args.skip_tags,
         list_hosts: args.list_hosts,
         list_tasks: args.list_tasks,
-        format: match args.format {
-            Format::Text => ops::OutputFormat::Text,
-            Format::Json => ops::OutputFormat::Json,
-        },
         ssh_config: args.ssh_config,
         accept_new_host_keys: args.accept_new_host_keys,
         connect_timeout: Duration::from_secs(args.timeout),
@@ -280,5 +289,5 @@ fn run(args: RunArgs, rollback: bool) -> Result<i32, ops::Error> {
     }
     .with_ansible_config(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(ops::run(cmd)).map(|o| o.exit_code())
+    runtime.block_on(ops::run(cmd, printer)).map(|o| o.exit_code())
 }

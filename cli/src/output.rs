@@ -16,8 +16,3 @@ pub fn out_bytes(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
 }
-
-/// One line of error text, on stderr.
-pub fn err_line(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
-}

@@ -114,7 +114,7 @@ fn check_names_free(docker: &Docker, lab: &LabName, count: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn up(cmd: LabUp) -> Result<String> {
+pub fn up(cmd: LabUp, progress: &Progress) -> Result<String> {
     let started = Instant::now();
     let lab = LabName::parse(&cmd.name)?;
     let wanted = labmod::check_host_count(cmd.hosts)?;
@@ -153,7 +153,6 @@ pub fn up(cmd: LabUp) -> Result<String> {
         inotify::check(limit, running, booting.len())?;
     }
 
-    let progress = Progress::auto();
     let mut needed = vec![(&recipes::HOST, HOST_IMAGE), (&recipes::REGISTRY, recipes::REGISTRY_IMAGE)];
     if cmd.prepared {
         needed.push((&recipes::PREPARED_HOST, PREPARED_IMAGE));
@@ -161,7 +160,7 @@ pub fn up(cmd: LabUp) -> Result<String> {
     if cmd.bastion {
         needed.push((&recipes::BASTION, BASTION_IMAGE));
     }
-    build_images(&docker, &progress, &needed)?;
+    build_images(&docker, progress, &needed)?;
 
     let mut create = vec![
         "network".to_string(),
@@ -546,7 +545,7 @@ pub fn status(cmd: LabStatus) -> Result<String> {
     Ok(out)
 }
 
-pub fn images(cmd: LabImages) -> Result<String> {
+pub fn images(cmd: LabImages, progress: &Progress) -> Result<String> {
     let started = Instant::now();
     let lab = LabName::parse(&cmd.name)?;
     let selected = images::select(&cmd.only)?;
@@ -563,17 +562,16 @@ pub fn images(cmd: LabImages) -> Result<String> {
         registry.address = registry::container_address(&docker, &lab)?;
     }
 
-    let progress = Progress::auto();
     {
-        let _lock = BuildLock::acquire(&base_image::cache_dir(), &progress)?;
-        base_image::ensure_minbase(&docker, &progress)?;
+        let _lock = BuildLock::acquire(&base_image::cache_dir(), progress)?;
+        base_image::ensure_minbase(&docker, progress)?;
         for image in &selected {
-            images::build(&docker, &progress, image)?;
+            images::build(&docker, progress, image)?;
         }
     }
     let mut out = format!("lab `{lab}` registry {}:\n", registry.address);
     for image in &selected {
-        let reference = images::push(&docker, &progress, image, &registry)?;
+        let reference = images::push(&docker, progress, image, &registry)?;
         let _ = writeln!(out, "  {reference:<36} {}", image.about);
     }
     progress.finish();

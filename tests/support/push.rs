@@ -237,6 +237,22 @@ impl RunOutput {
     pub fn plain_stderr(&self) -> String {
         strip_ansi(&self.0.stderr)
     }
+
+    /// What the run said went wrong, wherever it was said: stderr's text,
+    /// and with `--format json` the `error` events' messages and hints on
+    /// stdout (errors are events there).
+    pub fn error_text(&self) -> String {
+        let mut text = self.plain_stderr();
+        for event in self.json().into_iter().filter(|e| e["event"] == "error") {
+            for key in ["msg", "hint"] {
+                if let Some(line) = event[key].as_str() {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
 }
 
 impl fmt::Display for RunOutput {

@@ -31,6 +31,9 @@ pub struct Selection {
     /// Ansible-style warnings, e.g. "Could not match supplied host pattern,
     /// ignoring: webservers".
     pub warnings: Vec<String>,
+    /// Pattern parts that name no host or group, each with the closest
+    /// name the inventory has, if one is close.
+    pub unmatched: Vec<(String, Option<String>)>,
 }
 
 /// Names Ansible treats as an implicit `localhost` when the inventory lacks them.
@@ -58,11 +61,12 @@ pub fn split_pattern(pattern: &str) -> Vec<String> {
 pub struct Matcher<'a> {
     data: &'a InventoryData,
     warnings: Vec<String>,
+    unmatched: Vec<(String, Option<String>)>,
 }
 
 impl<'a> Matcher<'a> {
     pub fn new(data: &'a InventoryData) -> Self {
-        Matcher { data, warnings: Vec::new() }
+        Matcher { data, warnings: Vec::new(), unmatched: Vec::new() }
     }
 
     /// Hosts for `pattern`, narrowed to those `limit` selects (if given).
@@ -81,7 +85,7 @@ impl<'a> Matcher<'a> {
         }
         let mut seen = HashSet::new();
         hosts.retain(|h| seen.insert(h.clone()));
-        Ok(Selection { hosts, warnings: self.warnings })
+        Ok(Selection { hosts, warnings: self.warnings, unmatched: self.unmatched })
     }
 
     /// Ansible's `_evaluate_patterns`.
@@ -173,10 +177,12 @@ impl<'a> Matcher<'a> {
         if results.is_empty() && !matched_group && pattern != ALL {
             let names = self.data.groups.keys().chain(self.data.hosts.keys()).map(String::as_str);
             let mut msg = format!("Could not match supplied host pattern, ignoring: {pattern}");
-            if let Some(s) = suggest(pattern, names) {
+            let suggestion = suggest(pattern, names);
+            if let Some(s) = suggestion {
                 msg.push_str(&format!(" (did you mean `{s}`?)"));
             }
             self.warnings.push(msg);
+            self.unmatched.push((pattern.to_string(), suggestion.map(String::from)));
         }
         Ok(results)
     }

@@ -7,7 +7,7 @@ mod run;
 pub mod vault;
 
 pub use inventory::{inventory, InventoryCommand, InventoryView};
-pub use run::{run, OutputFormat, RunCommand};
+pub use run::{run, RunCommand};
 pub use vault::{unlock, vault, VaultAction, VaultCommand, VaultPasswords};
 
 use crate::diagnostic::Diagnostic;

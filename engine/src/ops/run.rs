@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,17 +7,10 @@ use crate::batches::Serial;
 use crate::diagnostic::Diagnostic;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
-use crate::report::{JsonReporter, Reporter, TextReporter};
+use crate::report::{Printer, Reporter};
 use crate::run::{self as run_path, RunOptions};
 use crate::template::Vars;
 use crate::transport::{DefaultConnector, LocalConnector, SshConnector, SshOptions};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
-}
 
 /// `push run`.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +27,6 @@ pub struct RunCommand {
     pub skip_tags: Vec<String>,
     pub list_hosts: bool,
     pub list_tasks: bool,
-    pub format: OutputFormat,
     pub ssh_config: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
@@ -215,20 +206,16 @@ fn real_user() -> Option<String> {
     }
 }
 
-/// Run a playbook. Input errors come back before any host is contacted.
-pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
+/// Run a playbook, shown by `printer`. Input errors come back before any
+/// host is contacted.
+pub async fn run(cmd: RunCommand, printer: Arc<Printer>) -> Result<Outcome, Error> {
     let (playbook, inventory, opts) = load(&cmd)?;
     if cmd.list_hosts || cmd.list_tasks {
-        list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?;
+        printer.line(list(&playbook, &inventory, &opts, cmd.list_hosts, cmd.list_tasks)?.trim_end());
         return Ok(Outcome::Ok);
     }
     let prepared = run_path::prepare(&playbook, &inventory, &opts)?;
-    let reporter: Arc<dyn Reporter> = match cmd.format {
-        OutputFormat::Json => Arc::new(JsonReporter),
-        OutputFormat::Text => {
-            Arc::new(TextReporter::new(std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()))
-        }
-    };
+    let reporter: Arc<dyn Reporter> = printer;
     for note in &cmd.notes {
         reporter.warn(note);
     }
@@ -240,7 +227,7 @@ pub async fn run(cmd: RunCommand) -> Result<Outcome, Error> {
             reporter.warn(w);
         }
         if play.hosts.is_empty() {
-            reporter.warn(&format!("play `{}`: no hosts matched `{}`", play.play.name, play.play.hosts));
+            reporter.warn(&format!("play `{}`: no hosts matched `{}`; it is skipped", play.play.name, play.play.hosts));
         }
     }
     // Before the control folder exists, so a signal cannot leave it behind.
@@ -289,9 +276,15 @@ fn stop_signals() -> std::io::Result<impl std::future::Future<Output = Signal>> 
     })
 }
 
-/// `--list-hosts` / `--list-tasks`, in Ansible's layout. A closed stdout
-/// (`| head`) ends the listing quietly rather than in a panic.
-fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bool, tasks: bool) -> Result<(), Error> {
+/// `--list-hosts` / `--list-tasks`, in Ansible's layout, for the printer
+/// (a closed stdout, `| head`, ends the listing quietly).
+fn list(
+    playbook: &Playbook,
+    inventory: &Inventory,
+    opts: &RunOptions,
+    hosts: bool,
+    tasks: bool,
+) -> Result<String, Error> {
     use std::fmt::Write as _;
     let mut text = String::new();
     let _ = writeln!(text, "\nplaybook: {}", playbook.path.display());
@@ -314,6 +307,5 @@ fn list(playbook: &Playbook, inventory: &Inventory, opts: &RunOptions, hosts: bo
             }
         }
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    Ok(())
+    Ok(text)
 }

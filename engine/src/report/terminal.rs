@@ -6,6 +6,33 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+/// What the terminal allows, decided once per command: colour on stdout
+/// only when it is a terminal and `NO_COLOR` is not set; progress bars on
+/// stderr only when it is a terminal and we are not in CI (bars in a log
+/// are debris).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Terminal {
+    pub color: bool,
+    pub bars: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Terminal {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        Terminal {
+            color: std::io::stdout().is_terminal() && !set("NO_COLOR") && !dumb,
+            bars: std::io::stderr().is_terminal() && !set("CI") && !dumb,
+        }
+    }
+
+    /// Neither colour nor bars: for tests and pipes.
+    pub fn plain() -> Terminal {
+        Terminal::default()
+    }
+}
 
 /// C0 controls other than `\n` and `\t`, DEL, and the C1 controls
 /// (U+0080 to U+009F, which some terminals read as ESC sequences).

@@ -70,6 +70,42 @@ pub fn play_hosts(play: &Play, inventory: &Inventory, limit: Option<&str>) -> Re
     .map_err(|d| d.or_at(&play.span))
 }
 
+/// A play whose pattern (or `--limit`) names nothing in the inventory: a
+/// typo, not a play to skip.
+fn no_hosts(
+    play: &Play,
+    limit: Option<&str>,
+    inventory: &Inventory,
+    unmatched: &[(String, Option<String>)],
+) -> Diagnostic {
+    let with_limit = limit.map(|l| format!(" with --limit `{l}`")).unwrap_or_default();
+    let names: Vec<String> = unmatched.iter().map(|(p, _)| format!("`{p}`")).collect();
+    let mut message = format!("play `{}`: no hosts matched `{}`{with_limit}", play.name, play.hosts);
+    if !names.is_empty() {
+        message.push_str(&format!(": {} is no host or group of the inventory", names.join(", ")));
+    }
+    let suggestions: Vec<String> =
+        unmatched.iter().filter_map(|(p, s)| s.as_ref().map(|s| format!("`{s}` for `{p}`"))).collect();
+    let hint = if suggestions.is_empty() {
+        let sample = |names: Vec<&str>| {
+            let more = names.len().saturating_sub(8);
+            let mut text = names.into_iter().take(8).collect::<Vec<_>>().join(", ");
+            if more > 0 {
+                text.push_str(&format!(" and {more} more"));
+            }
+            text
+        };
+        format!(
+            "the inventory's groups: {}; its hosts: {}",
+            sample(inventory.groups().collect()),
+            sample(inventory.hosts().collect())
+        )
+    } else {
+        format!("did you mean {}?", suggestions.join(", "))
+    };
+    Diagnostic::at(&play.span, message).with_hint(hint)
+}
+
 /// Every host's inventory variables, merged once per run: they are `hostvars`
 /// for every scope and the start of each play's scope for that host.
 fn inventory_vars(inventory: &Inventory) -> serde_json::Map<String, Value> {
@@ -245,7 +281,10 @@ pub fn prepare<'a>(
     let hostvars = JinjaValue::from(Serde(&all_vars));
     let mut prepared = Vec::new();
     for play in &playbook.plays {
-        let Selection { hosts, mut warnings } = play_hosts(play, inventory, opts.limit.as_deref())?;
+        let Selection { hosts, mut warnings, unmatched } = play_hosts(play, inventory, opts.limit.as_deref())?;
+        if hosts.is_empty() && !unmatched.is_empty() {
+            return Err(no_hosts(play, opts.limit.as_deref(), inventory, &unmatched));
+        }
         let selected: Vec<usize> = (0..play.tasks.len())
             .filter(|&i| tag_selected(&play.tasks[i], opts) && (!opts.rollback || play.tasks[i].module.rolls_back()))
             .collect();
@@ -305,6 +344,9 @@ pub fn prepare<'a>(
             prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, become_password, scope, first });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
+    }
+    if let Some(first) = prepared.first().filter(|_| prepared.iter().all(|p| p.hosts.is_empty())) {
+        return Err(no_hosts(first.play, opts.limit.as_deref(), inventory, &[]));
     }
     Ok(prepared)
 }

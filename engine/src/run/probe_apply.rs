@@ -9,7 +9,9 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{diff_text, item_message, item_shown, register_value, status_of, step_message, step_status};
+use super::results::{
+    diff_text, item_message, item_shown, register_value, status_of, step_message, step_status, TaskOutput,
+};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, StepEnded};
@@ -75,7 +77,7 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, true);
+            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, &[]);
             let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
             if let Some((status, why)) = ran.lost {
                 // A look is no result: nothing of the probe is reported.
@@ -146,7 +148,24 @@ impl HostRun<'_> {
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
-            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, false);
+            // The steps in the order they run, named for the spinner: the
+            // first is announced now unless the deploy lock comes first, each
+            // next one as the host says the one before it ended.
+            let mut named: Vec<(StepId, String)> = vec![(StepId::Lock, String::new())];
+            named.extend(
+                flat.iter()
+                    .enumerate()
+                    .skip(applied_from)
+                    .map(|(i, f)| (StepId::Step(i), self.task_label(&self.play.tasks[f.step.task], scope))),
+            );
+            for (fin, label, steps) in &final_plan {
+                let flag = finals.flag(fin);
+                named.extend((0..steps.len()).map(|k| (StepId::Final { flag: flag.clone(), index: k }, label.clone())));
+            }
+            if let (None, Some((_, first))) = (&on.lock, named.get(1)) {
+                self.reporter.step_start(name, first);
+            }
+            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, &named);
             let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
             apply_lost = ran.lost;
             apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -184,6 +203,7 @@ impl HostRun<'_> {
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
+            let mut output = TaskOutput::default();
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = StepId::Step(i);
                 let from_apply = i >= applied_from;
@@ -207,6 +227,10 @@ impl HostRun<'_> {
                 if let Some(m) = step_message(report, status, no_log) {
                     msgs.push(item_message(f.step, no_log, m));
                 }
+                if !no_log && (from_apply || self.opts.check) {
+                    let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
+                    output.add(report, cmd);
+                }
                 results.push(register_value(
                     report,
                     status,
@@ -224,6 +248,7 @@ impl HostRun<'_> {
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
             result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+            output.fill(&mut result);
             self.report(result);
             if let Some(r) = &task.register {
                 let value = if task.loop_.is_some() {
@@ -267,7 +292,17 @@ impl HostRun<'_> {
                 let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
-                self.report(self.result(name, label.clone(), status, msg));
+                let mut result = self.result(name, label.clone(), status, msg);
+                if !no_log {
+                    let mut output = TaskOutput::default();
+                    for (k, s) in steps.iter().enumerate() {
+                        if let Some(r) = apply_reports.get(&StepId::Final { flag: flag.clone(), index: k }) {
+                            output.add(r, &s.op.apply);
+                        }
+                    }
+                    output.fill(&mut result);
+                }
+                self.report(result);
                 if status == Status::Failed && !ignore {
                     return self.lost(name, apply_lost);
                 }
@@ -280,7 +315,12 @@ impl HostRun<'_> {
     }
 
     /// What tells the reporter of each step that ends while a script runs:
-    /// steps by their place in `flat`, final steps by their flag.
+    /// steps by their place in `flat`, final steps by their flag. `order`:
+    /// an apply's step ids in the order they run, with their tasks' names
+    /// (empty for a probe, whose steps are looks): as a step ends well, the
+    /// next one's task is announced ([`Reporter::step_start`]), so the
+    /// host's spinner names the task at work and its time counts from the
+    /// host's own end of the step before.
     fn steps_ended<'s>(
         &'s self,
         host: &'s str,
@@ -288,8 +328,11 @@ impl HostRun<'_> {
         flat: &[Flat],
         final_plan: &[(Final, String, Vec<Step>)],
         finals: &Finals,
-        probe: bool,
+        order: &[(StepId, String)],
     ) -> impl Fn(script::StepEnded) + Sync + 's {
+        let probe = order.is_empty();
+        let next: HashMap<StepId, String> =
+            order.windows(2).filter(|w| !w[1].1.is_empty()).map(|w| (w[0].0.clone(), w[1].1.clone())).collect();
         let mut labels: HashMap<StepId, (String, Option<String>)> = HashMap::new();
         for (i, f) in flat.iter().enumerate() {
             let task = &self.play.tasks[f.step.task];
@@ -302,14 +345,19 @@ impl HostRun<'_> {
             }
         }
         move |ended: script::StepEnded| {
+            let status = status_of(ended.rc, &ended.status);
             if let Some((task, item)) = labels.get(&ended.id) {
                 self.reporter.step_ended(&StepEnded {
                     host: host.to_string(),
                     task: task.clone(),
                     item: item.clone(),
-                    status: status_of(ended.rc, &ended.status),
+                    status,
                     probe,
                 });
+            }
+            // A failed step may stop the script: its next is said once it runs.
+            if let Some(task) = next.get(&ended.id).filter(|_| status != Status::Failed) {
+                self.reporter.step_start(host, task);
             }
         }
     }

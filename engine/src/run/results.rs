@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::plan::Step;
-use crate::report::Status;
+use crate::report::{Status, TaskResult};
 use crate::script::{Outcome, StepReport, StepStatus};
 
 /// A step's status. From a probe (check mode), "changed" means "would change".
@@ -144,4 +144,36 @@ pub(super) fn diff_text(step: &Step, probe: Option<&StepReport>) -> Option<Strin
             .header(&format!("before: {label}"), &format!("after: {label}"))
             .to_string(),
     )
+}
+
+/// What a task's steps printed, for `-v` and `--format json`: a loop's
+/// items' output one after the other, and the worst exit code.
+#[derive(Default)]
+pub(super) struct TaskOutput {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    cmd: Vec<String>,
+    rc: Option<i32>,
+}
+
+impl TaskOutput {
+    pub(super) fn add(&mut self, r: &StepReport, cmd: &str) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
+        self.stdout.push(text(&r.stdout));
+        self.stderr.push(text(&r.stderr));
+        self.cmd.push(cmd.trim().to_string());
+        self.rc = Some(match self.rc {
+            Some(rc) if rc != 0 => rc,
+            _ => r.rc,
+        });
+    }
+
+    pub(super) fn fill(self, result: &mut TaskResult) {
+        let Some(rc) = self.rc else { return };
+        let join = |parts: Vec<String>| parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("\n");
+        result.stdout = Some(join(self.stdout));
+        result.stderr = Some(join(self.stderr));
+        result.cmd = Some(join(self.cmd));
+        result.rc = Some(rc);
+    }
 }

@@ -38,15 +38,7 @@ impl HostRun<'_> {
     }
 
     pub(super) fn result(&self, host: &str, task: String, status: Status, msg: Option<String>) -> TaskResult {
-        TaskResult {
-            play: self.play.name.clone(),
-            host: host.to_string(),
-            task,
-            status,
-            msg,
-            diff: None,
-            ignored: false,
-        }
+        TaskResult::new(&self.play.name, host, task, status, msg)
     }
 
     /// Count a round trip; returns its number on this host (1-based).
@@ -133,7 +125,8 @@ impl HostRun<'_> {
     /// Run one script; on transport or framing trouble the host fails.
     /// `phase`: what the host is doing during the exec, shown again once a
     /// wait for the deploy lock is over. A script carrying a vaulted value
-    /// is kept as a note saying so instead.
+    /// is kept as a note saying so instead. `on_step` hears of each step
+    /// as it ends, from the session's stdout.
     pub(super) async fn exec(
         &self,
         on: &OnHost<'_>,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::{execute, prepare, RunOptions};
 use crate::inventory::Inventory;
 use crate::playbook::load_playbook;
-use crate::report::{Recap, Reporter, Status, StepEnded, TaskResult};
+use crate::report::{Event, Recap, Reporter, Status};
 use crate::transport::LocalConnector;
 
 /// What a run told its reporter, in order.
@@ -21,20 +21,16 @@ enum Said {
 struct Recorder(Mutex<Vec<Said>>);
 
 impl Reporter for Recorder {
-    fn play_start(&self, _: &str, _: &[String], _: bool) {}
-    fn batch_start(&self, _: usize, _: usize, _: &[String]) {}
-    fn host_start(&self, _: &str) {}
-    fn host_phase(&self, _: &str, _: &str) {}
-    fn step_ended(&self, s: &StepEnded) {
-        let said = Said::Step { task: s.task.clone(), item: s.item.clone(), status: s.status, probe: s.probe };
+    fn event(&self, event: Event<'_>) {
+        let said = match event {
+            Event::StepEnded(s) => {
+                Said::Step { task: s.task.clone(), item: s.item.clone(), status: s.status, probe: s.probe }
+            }
+            Event::Task(r) => Said::Task { task: r.task.clone(), status: r.status, msg: r.msg.clone() },
+            _ => return,
+        };
         self.0.lock().unwrap().push(said);
     }
-    fn task(&self, r: &TaskResult) {
-        self.0.lock().unwrap().push(Said::Task { task: r.task.clone(), status: r.status, msg: r.msg.clone() });
-    }
-    fn host_done(&self, _: &str) {}
-    fn warn(&self, _: &str) {}
-    fn recap(&self, _: &Recap) {}
 }
 
 /// A playbook (`@ROOT@`: `dir`) run on the local host; what was said, and
