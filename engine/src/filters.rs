@@ -884,8 +884,6 @@ mod table_tests {
     /// `tests/run` leaves this out when Ansible is missing.
     #[test]
     fn live_ansible_filters_agree() {
-        let python = std::path::Path::new("/opt/ansible/bin/python3");
-        assert!(python.is_file(), "this test needs ansible-core's python (/opt/ansible/bin/python3)");
         let script = r#"
 import json, sys
 from ansible.template import Templar, trust_as_template
@@ -900,19 +898,8 @@ for line in sys.stdin.read().splitlines():
 "#;
         // password_hash needs passlib, which ansible-core does not bring.
         let cases: Vec<_> = ANSIBLE_TABLE.iter().filter(|(t, _)| !t.contains("password_hash")).collect();
-        let input: String = cases.iter().map(|(t, _)| format!("{}\n", serde_json::json!(t))).collect();
-        let mut child = std::process::Command::new(python)
-            .args(["-c", script, ANSIBLE_TABLE_VARS])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let theirs: Vec<serde_json::Value> =
-            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let theirs =
+            crate::test_python::ansible_json_lines(script, &[ANSIBLE_TABLE_VARS], cases.iter().map(|(t, _)| *t));
         assert_eq!(theirs.len(), cases.len());
         for ((template, recorded), theirs) in cases.iter().zip(theirs) {
             let recorded: serde_json::Value = serde_json::from_str(recorded).unwrap();

@@ -27,6 +27,8 @@ pub mod template_limits;
 /// For tests (here and in the lab crate): a loopback HTTP server.
 #[doc(hidden)]
 pub mod test_http;
+#[cfg(test)]
+mod test_python;
 pub mod transport;
 pub mod vault;
 pub mod yaml;

@@ -50,6 +50,23 @@ pub struct ScriptStep<'a> {
     pub attachment: Option<&'a push_modules::Attachment>,
 }
 
+impl<'a> ScriptStep<'a> {
+    /// A step that only runs its snippet as the login user: no handlers,
+    /// no deferred actions, nothing fetched or carried.
+    pub fn plain(id: StepId, snippet: &'a str) -> ScriptStep<'a> {
+        ScriptStep {
+            id,
+            snippet,
+            become_: None,
+            notify: vec![],
+            defers: vec![],
+            ignore_errors: false,
+            prefetch: None,
+            attachment: None,
+        }
+    }
+}
+
 /// A step's id in a script: its frames, its function and its folder on the
 /// host are named by it, so it is shell-safe by construction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -774,16 +791,7 @@ mod tests {
     }
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
-        ScriptStep {
-            id: StepId::parse(id).expect("an id push sends"),
-            snippet,
-            become_: None,
-            notify: vec![],
-            defers: vec![],
-            ignore_errors: false,
-            prefetch: None,
-            attachment: None,
-        }
+        ScriptStep::plain(StepId::parse(id).expect("an id push sends"), snippet)
     }
 
     /// Where `push_lock` puts its lock without `push_lock_path`, for a login

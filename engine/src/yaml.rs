@@ -707,11 +707,6 @@ mod tests {
     /// ansible-core. `tests/run` leaves this out when Ansible is missing.
     #[test]
     fn live_ansible_yaml_scalars_agree() {
-        let python = ["/opt/ansible/bin/python3"]
-            .into_iter()
-            .map(std::path::PathBuf::from)
-            .find(|p| p.is_file())
-            .expect("this test needs ansible-core's python (/opt/ansible/bin/python3)");
         let script = r#"
 import json, sys
 import yaml
@@ -722,21 +717,9 @@ for line in sys.stdin.read().splitlines():
         v = str(v)
     print(json.dumps(v))
 "#;
-        let input: String = PYYAML_SCALARS.iter().map(|(t, _)| format!("{}\n", serde_json::json!(t))).collect();
-        let mut child = std::process::Command::new(python)
-            .args(["-c", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+        let lines = crate::test_python::ansible_json_lines(script, &[], PYYAML_SCALARS.iter().map(|(t, _)| *t));
         assert_eq!(lines.len(), PYYAML_SCALARS.len());
         for ((text, recorded), theirs) in PYYAML_SCALARS.iter().zip(lines) {
-            let theirs: serde_json::Value = serde_json::from_str(&theirs).unwrap();
             let recorded: serde_json::Value = serde_json::from_str(recorded).unwrap();
             assert_eq!(recorded, theirs, "PyYAML reads `k: {text}` differently than recorded");
             let ours = parse_str(&format!("k: {text}\n")).unwrap().get("k").unwrap().to_json();

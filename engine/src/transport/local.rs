@@ -94,16 +94,7 @@ mod tests {
     /// new session.
     #[tokio::test]
     async fn a_script_cut_off_on_its_way_ends_its_session() {
-        let step = |snippet| ScriptStep {
-            id: script::StepId::Step(0),
-            snippet,
-            become_: None,
-            notify: vec![],
-            defers: vec![],
-            ignore_errors: false,
-            prefetch: None,
-            attachment: None,
-        };
+        let step = |snippet| ScriptStep::plain(script::StepId::Step(0), snippet);
         let conn = LocalConnector.connect(&Target::default()).await.unwrap();
         let mut cut = script::apply(&[step("echo TOKEN_F | wc -c")], &[], &[], None);
         let missing = std::path::PathBuf::from("/nonexistent/push-test-file");
@@ -137,16 +128,7 @@ mod tests {
             let script_steps: Vec<ScriptStep> = snippets
                 .iter()
                 .enumerate()
-                .map(|(i, snippet)| ScriptStep {
-                    id: script::StepId::Step(i),
-                    snippet,
-                    become_: None,
-                    notify: vec![],
-                    defers: vec![],
-                    ignore_errors: false,
-                    prefetch: None,
-                    attachment: None,
-                })
+                .map(|(i, snippet)| ScriptStep::plain(script::StepId::Step(i), snippet))
                 .collect();
             let conn = runtime.block_on(LocalConnector.connect(&Target::default())).unwrap();
             for (round, filed) in [false, true].into_iter().enumerate() {
