@@ -14,8 +14,17 @@ pub enum BatchSize {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Serial(pub Vec<BatchSize>);
 
-fn parse_size(v: &Value) -> Result<BatchSize, String> {
-    let bad = || format!("`{v}` is not a batch size: use a number like 2 or a percentage like \"25%\"");
+/// Why a `serial` setting was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SerialError {
+    #[error("`{0}` is not a batch size: use a number like 2 or a percentage like \"25%\"")]
+    NotABatchSize(String),
+    #[error("`serial` must not be an empty list")]
+    EmptyList,
+}
+
+fn parse_size(v: &Value) -> Result<BatchSize, SerialError> {
+    let bad = || SerialError::NotABatchSize(v.to_string());
     match v {
         Value::Number(n) => n.as_u64().filter(|n| *n > 0).map(|n| BatchSize::Count(n as usize)).ok_or_else(bad),
         Value::String(s) => {
@@ -35,18 +44,18 @@ fn parse_size(v: &Value) -> Result<BatchSize, String> {
 
 impl Serial {
     /// From the play keyword: `2`, `"25%"` or `[1, 5, "25%"]`.
-    pub fn from_json(v: &Value) -> Result<Serial, String> {
+    pub fn from_json(v: &Value) -> Result<Serial, SerialError> {
         match v {
             Value::Array(items) if !items.is_empty() => {
                 Ok(Serial(items.iter().map(parse_size).collect::<Result<_, _>>()?))
             }
-            Value::Array(_) => Err("`serial` must not be an empty list".into()),
+            Value::Array(_) => Err(SerialError::EmptyList),
             other => Ok(Serial(vec![parse_size(other)?])),
         }
     }
 
     /// From the command line: `2`, `25%` or `1,5,25%`.
-    pub fn from_arg(s: &str) -> Result<Serial, String> {
+    pub fn from_arg(s: &str) -> Result<Serial, SerialError> {
         let items: Vec<Value> = s.split(',').map(|p| Value::String(p.trim().to_string())).collect();
         Serial::from_json(&Value::Array(items))
     }
