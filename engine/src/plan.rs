@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::{Credential, DigestResolver};
 use crate::playbook::{Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
+use push_modules::ControllerError;
 
 /// One module op for one host (one loop item, if the task loops).
 #[derive(Debug, Clone)]
@@ -72,22 +73,24 @@ struct FileLookup<'a> {
 
 impl FileLookup<'_> {
     /// A controller-side file's bytes, opened if it is a vault.
-    fn read(&self, path: &Path) -> Result<Vec<u8>, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    fn read(&self, path: &Path) -> Result<Vec<u8>, ControllerError> {
+        let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
         if !crate::vault::is_vaulted(&bytes) {
             return Ok(bytes);
         }
         let sealed = String::from_utf8_lossy(&bytes);
-        let opened = crate::vault::open(&sealed)
-            .map_err(|e| format!("cannot open vaulted file {}: {e} ({})", path.display(), crate::vault::hint(&e)))?;
+        let opened = crate::vault::open(&sealed).map_err(|e| ControllerError::Vault {
+            path: path.to_path_buf(),
+            message: format!("{e} ({})", crate::vault::hint(&e)),
+        })?;
         self.carries_secret.set(true);
         Ok(opened.to_vec())
     }
 
-    fn find(&self, src: &str, sub: &str) -> Result<PathBuf, String> {
+    fn find(&self, src: &str, sub: &str) -> Result<PathBuf, ControllerError> {
         let path = Path::new(src);
         if path.is_absolute() {
-            return path.exists().then(|| path.to_path_buf()).ok_or_else(|| format!("{src} does not exist"));
+            return path.exists().then(|| path.to_path_buf()).ok_or_else(|| ControllerError::Missing(path.into()));
         }
         let mut candidates = Vec::new();
         if let Some(role) = self.role_dir {
@@ -96,38 +99,43 @@ impl FileLookup<'_> {
         }
         candidates.push(self.base_dir.join(sub).join(src));
         candidates.push(self.base_dir.join(src));
-        candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            format!("`{src}` not found (looked in {})", looked.join(", "))
-        })
+        match candidates.iter().find(|p| p.is_file()) {
+            Some(found) => Ok(found.clone()),
+            None => Err(ControllerError::NotFound { src: src.into(), looked: candidates }),
+        }
     }
 }
 
+fn unreadable(path: &Path, e: std::io::Error) -> ControllerError {
+    ControllerError::Unreadable { path: path.to_path_buf(), error: e.to_string() }
+}
+
 impl push_modules::Controller for FileLookup<'_> {
-    fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, ControllerError> {
         self.read(&self.find(src, "files")?)
     }
 
-    fn find_file(&self, src: &str) -> Result<PathBuf, String> {
+    fn find_file(&self, src: &str) -> Result<PathBuf, ControllerError> {
         self.find(src, "files")
     }
 
-    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, ControllerError> {
         let path = self.find(src, "files")?;
         // Only a vault is read whole here; any other file is streamed.
-        match starts_as_vault(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
+        match starts_as_vault(&path).map_err(|e| unreadable(&path, e))? {
             true => self.read(&path).map(Some),
             false => Ok(None),
         }
     }
 
-    fn render_template(&self, src: &str) -> Result<String, String> {
+    fn render_template(&self, src: &str) -> Result<String, ControllerError> {
         let path = self.find(src, "templates")?;
         let bytes = self.read(&path)?;
-        let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
-        let rendered = self.scope.render_text(&text, Mode::Plain).map_err(|e| match e.line {
-            Some(line) => format!("{}:{line}: {}", path.display(), e.message),
-            None => format!("{}: {}", path.display(), e.message),
+        let text = String::from_utf8(bytes).map_err(|_| ControllerError::NotText(path.clone()))?;
+        let rendered = self.scope.render_text(&text, Mode::Plain).map_err(|e| ControllerError::Template {
+            path: path.clone(),
+            line: e.line,
+            message: e.message,
         })?;
         if crate::vault::carries_secret(rendered.as_bytes()) {
             self.carries_secret.set(true);

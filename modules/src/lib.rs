@@ -40,16 +40,37 @@ pub use registry::{lookup, names};
 pub trait Controller {
     /// Bytes of a controller-side file, found the way Ansible finds it
     /// (the role's `files/`, the playbook's `files/`, the playbook folder).
-    fn read_file(&self, src: &str) -> Result<Vec<u8>, String>;
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, ControllerError>;
     /// Where a controller-side file is, found as [`Self::read_file`] finds
     /// it, for content sent from the file itself ([`Attachment`]).
-    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String>;
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, ControllerError>;
     /// The opened content of a controller-side file that is an Ansible
     /// Vault, found as [`Self::read_file`] finds it; `None` for a plain
     /// file. Opened content travels inline, never from a file on disk.
-    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String>;
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, ControllerError>;
     /// A controller-side template rendered with the host's variables.
-    fn render_template(&self, src: &str) -> Result<String, String>;
+    fn render_template(&self, src: &str) -> Result<String, ControllerError>;
+}
+
+/// Why the controller could not give a module a controller-side file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ControllerError {
+    #[error("`{src}` not found (looked in {})", .looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound { src: String, looked: Vec<std::path::PathBuf> },
+    #[error("{} does not exist", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error("cannot read {}: {error}", .path.display())]
+    Unreadable { path: std::path::PathBuf, error: String },
+    /// `message` says why the vault did not open and how to open it.
+    #[error("cannot open vaulted file {}: {message}", .path.display())]
+    Vault { path: std::path::PathBuf, message: String },
+    #[error("{} is not UTF-8 text", .0.display())]
+    NotText(std::path::PathBuf),
+    #[error("{}{}: {message}", .path.display(), .line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Template { path: std::path::PathBuf, line: Option<usize>, message: String },
+    /// Asked of a controller that serves no files (a sub-op's).
+    #[error("{0}: no controller files here")]
+    NoFiles(String),
 }
 
 /// One task for one host, ready to be put into a probe or apply script.

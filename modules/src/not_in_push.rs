@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use crate::ansible_names::{BUILTIN, REDIRECTS};
+#[cfg(test)]
+use crate::ControllerError;
 use crate::{ArgError, Args, Controller, Module, Op, Param};
 
 /// How a module name that a task uses is understood.
@@ -161,17 +163,17 @@ mod tests {
 
     struct NoFiles;
     impl Controller for NoFiles {
-        fn read_file(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("no files".into())
+        fn read_file(&self, src: &str) -> Result<Vec<u8>, ControllerError> {
+            Err(ControllerError::NoFiles(src.into()))
         }
-        fn find_file(&self, _: &str) -> Result<std::path::PathBuf, String> {
-            Err("no files".into())
+        fn find_file(&self, src: &str) -> Result<std::path::PathBuf, ControllerError> {
+            Err(ControllerError::NoFiles(src.into()))
         }
-        fn read_vaulted(&self, _: &str) -> Result<Option<Vec<u8>>, String> {
+        fn read_vaulted(&self, _: &str) -> Result<Option<Vec<u8>>, ControllerError> {
             Ok(None)
         }
-        fn render_template(&self, _: &str) -> Result<String, String> {
-            Err("no files".into())
+        fn render_template(&self, src: &str) -> Result<String, ControllerError> {
+            Err(ControllerError::NoFiles(src.into()))
         }
     }
 }

@@ -74,7 +74,7 @@ fn argument_combinations_are_checked() {
             "`w*` is a pattern: systemctl would act on every unit it matches",
         ),
         ("user", json!({"name": "u", "password": "sec:ret"}), "password must be a crypt hash (no ':' or newline)"),
-        ("template", json!({"src": "missing.j2", "dest": "/x"}), "could not find missing.j2"),
+        ("template", json!({"src": "missing.j2", "dest": "/x"}), "`missing.j2` not found (looked in the test's files)"),
     ];
     for (module, args, message) in cases {
         assert_eq!(err(module, args.clone()).to_string(), message, "{module} {args}");

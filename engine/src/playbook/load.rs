@@ -178,7 +178,9 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         become_,
         remote_user,
         serial: match node.get("serial") {
-            Some(n) => Some(crate::batches::Serial::from_json(&n.to_json()).map_err(|e| Diagnostic::at(&n.span, e.to_string()))?),
+            Some(n) => Some(
+                crate::batches::Serial::from_json(&n.to_json()).map_err(|e| Diagnostic::at(&n.span, e.to_string()))?,
+            ),
             None => None,
         },
         max_fail_percentage,

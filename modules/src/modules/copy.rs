@@ -37,11 +37,11 @@ impl Module for Copy {
                 write(args, Content::Inline(content.as_bytes()), None)
             }
             (None, Some(src)) => {
-                if let Some(opened) = ctl.read_vaulted(src).map_err(|e| ArgError::invalid("src", e))? {
+                if let Some(opened) = ctl.read_vaulted(src).map_err(|e| ArgError::invalid("src", e.to_string()))? {
                     return write(args, Content::Inline(&opened), Some(src));
                 }
-                let path = ctl.find_file(src).map_err(|e| ArgError::invalid("src", e))?;
-                let source = FileSource::read(path).map_err(|e| ArgError::invalid("src", e))?;
+                let path = ctl.find_file(src).map_err(|e| ArgError::invalid("src", e.to_string()))?;
+                let source = FileSource::read(path).map_err(|e| ArgError::invalid("src", e.to_string()))?;
                 write(args, Content::File(source), Some(src))
             }
             (Some(_), Some(_)) => Err(ArgError::invalid("content", "src and content are mutually exclusive")),

@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::args::ArgError;
-use crate::{Controller, Module, Op};
+use crate::{Controller, ControllerError, Module, Op};
 
 /// Where the docker modules keep their own files on a host.
 pub const STATE_DIR: &str = "/etc/push/docker";
@@ -147,17 +147,17 @@ pub fn render_file(name: &str, ctx: Value) -> Result<String, ArgError> {
 pub struct NoFiles;
 
 impl Controller for NoFiles {
-    fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
-        Err(format!("{src}: no controller files here"))
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, ControllerError> {
+        Err(ControllerError::NoFiles(src.into()))
     }
-    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String> {
-        Err(format!("{src}: no controller files here"))
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, ControllerError> {
+        Err(ControllerError::NoFiles(src.into()))
     }
-    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, String> {
-        Err(format!("{src}: no controller files here"))
+    fn read_vaulted(&self, src: &str) -> Result<Option<Vec<u8>>, ControllerError> {
+        Err(ControllerError::NoFiles(src.into()))
     }
-    fn render_template(&self, src: &str) -> Result<String, String> {
-        Err(format!("{src}: no controller files here"))
+    fn render_template(&self, src: &str) -> Result<String, ControllerError> {
+        Err(ControllerError::NoFiles(src.into()))
     }
 }
 

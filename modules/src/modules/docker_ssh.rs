@@ -109,7 +109,7 @@ fn keys_file(
         Some(_) => return Err(ArgError::invalid("keys", "`keys` must be a list of public keys")),
     };
     for f in files {
-        let bytes = ctl.read_file(f).map_err(|e| ArgError::invalid("key_files", e))?;
+        let bytes = ctl.read_file(f).map_err(|e| ArgError::invalid("key_files", e.to_string()))?;
         items.extend(String::from_utf8_lossy(&bytes).lines().map(String::from));
     }
     let mut text = format!("# push: docker_ssh {login}\n# Written by push (docker_ssh): keys that log in as {login} into container {container}.\n");

@@ -25,7 +25,7 @@ impl Module for Template {
     }
     fn plan(&self, args: &Args, ctl: &dyn Controller) -> Result<Op, ArgError> {
         let src = args.str("src").unwrap_or_default();
-        let text = ctl.render_template(src).map_err(|e| ArgError::invalid("src", e))?;
+        let text = ctl.render_template(src).map_err(|e| ArgError::invalid("src", e.to_string()))?;
         super::copy::write(args, super::copy::Content::Inline(text.as_bytes()), Some(src))
     }
 }

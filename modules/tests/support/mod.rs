@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use push_modules::{ArgError, Controller, Op};
+use push_modules::{ArgError, Controller, ControllerError, Op};
 use serde_json::Value;
 
 /// Serves `src` files from a map, and renders templates by returning them
@@ -15,21 +15,23 @@ use serde_json::Value;
 pub struct Ctl(pub Vec<(&'static str, Vec<u8>)>);
 
 impl Controller for Ctl {
-    fn read_file(&self, src: &str) -> Result<Vec<u8>, String> {
-        self.0.iter().find(|(n, _)| *n == src).map(|(_, b)| b.clone()).ok_or_else(|| format!("could not find {src}"))
+    fn read_file(&self, src: &str) -> Result<Vec<u8>, ControllerError> {
+        let not_found = || ControllerError::NotFound { src: src.into(), looked: vec!["the test's files".into()] };
+        self.0.iter().find(|(n, _)| *n == src).map(|(_, b)| b.clone()).ok_or_else(not_found)
     }
     /// The file's bytes, written under a folder of this test process.
-    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, String> {
+    fn find_file(&self, src: &str) -> Result<std::path::PathBuf, ControllerError> {
         static FILES: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
         let dir = FILES.get_or_init(|| tempfile::tempdir().expect("tempdir"));
         let path = dir.path().join(src.replace('/', "_"));
-        std::fs::write(&path, self.read_file(src)?).map_err(|e| e.to_string())?;
+        std::fs::write(&path, self.read_file(src)?)
+            .map_err(|e| ControllerError::Unreadable { path: path.clone(), error: e.to_string() })?;
         Ok(path)
     }
-    fn read_vaulted(&self, _src: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read_vaulted(&self, _src: &str) -> Result<Option<Vec<u8>>, ControllerError> {
         Ok(None)
     }
-    fn render_template(&self, src: &str) -> Result<String, String> {
+    fn render_template(&self, src: &str) -> Result<String, ControllerError> {
         Ok(String::from_utf8(self.read_file(src)?).unwrap().replace("{{ x }}", "X"))
     }
 }
