@@ -86,7 +86,29 @@ impl PrivateRegistry {
         ]);
         let local = docker(&["port", &container, "5000"]);
         let local = local.lines().find(|l| l.starts_with("127.0.0.1:")).expect("published on loopback").to_string();
+        wait_until_it_answers(&local);
         PrivateRegistry { container, address: format!("{gateway}:{port}"), local }
+    }
+}
+
+/// Docker's port mapping accepts connections before the registry in the
+/// container listens (they are reset then): wait for an HTTP answer.
+fn wait_until_it_answers(addr: &str) {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = std::net::TcpStream::connect(addr).and_then(|mut c| {
+            c.set_read_timeout(Some(Duration::from_secs(5)))?;
+            c.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n")?;
+            let mut head = [0u8; 5];
+            c.read_exact(&mut head)?;
+            Ok(head)
+        });
+        match answer {
+            Ok(head) if &head == b"HTTP/" => return,
+            _ if std::time::Instant::now() > deadline => panic!("the registry at {addr} never answered"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
     }
 }
 
