@@ -220,6 +220,7 @@ cases!(
     set_fact_bad_name,
     include_vars_missing,
     until_on_a_loop,
+    include_tasks_missing_file,
 );
 
 /// With `--format json`, an input error is a JSON event on stdout (and

@@ -1,4 +1,6 @@
-//! A host's way through a play's blocks. On the normal path a block's
+//! A host's way through a play's blocks and includes. An include's tasks
+//! are on the path once the host has included their file. On the normal
+//! path a block's
 //! body runs, its rescue is passed over and its always runs; a failure in
 //! the body goes to the rescue (the failure is then "rescued"), and a
 //! failure with no rescue to catch it runs the always first and then goes
@@ -6,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::playbook::{BlockPart, BlockPlace, Play};
+use crate::playbook::{BlockPart, BlockPlace, IncludePlace, Play};
 
 /// A task's failure on its way through the blocks around it.
 #[derive(Debug, Clone)]
@@ -17,9 +19,11 @@ pub struct Failure {
     pub result: serde_json::Value,
 }
 
-/// Where one host stands among the play's blocks.
-#[derive(Debug, Default)]
+/// Where one host stands among the play's blocks and includes.
+#[derive(Debug, Default, Clone)]
 pub struct Flow {
+    /// Includes this host reached, and the file each included.
+    included: BTreeMap<usize, usize>,
     /// Blocks whose rescue runs: a task in their body failed.
     rescuing: BTreeSet<usize>,
     /// Blocks whose always runs for a failure that nothing rescued: once
@@ -42,7 +46,16 @@ impl Flow {
     /// Whether `task` is on this host's path: no block around it is in a
     /// rescue that does not run.
     pub fn on_path(&self, play: &Play, task: usize) -> bool {
-        places(play, play.tasks[task].block).all(|p| p.part != BlockPart::Rescue || self.rescuing.contains(&p.block))
+        let included = std::iter::successors(play.tasks[task].include, |p| play.includes[p.include].parent)
+            .all(|p| self.included.get(&p.include) == Some(&p.candidate));
+        included
+            && places(play, play.tasks[task].block)
+                .all(|p| p.part != BlockPart::Rescue || self.rescuing.contains(&p.block))
+    }
+
+    /// The host reached an include, which brings its file `place.candidate`.
+    pub fn include(&mut self, place: IncludePlace) {
+        self.included.insert(place.include, place.candidate);
     }
 
     /// A block whose always ran for a failure and that ends before `task`

@@ -46,12 +46,18 @@ pub enum Planned {
     Skipped { task: usize, reason: String },
     /// Done on the controller (`set_fact`, `include_vars`): its result.
     Done { task: usize, result: Value },
+    /// An `include_tasks` that brought its file (not a result of its own,
+    /// as in Ansible's recap).
+    Included { task: usize },
 }
 
 impl Planned {
     pub fn task(&self) -> usize {
         match self {
-            Planned::Run { task, .. } | Planned::Skipped { task, .. } | Planned::Done { task, .. } => *task,
+            Planned::Run { task, .. }
+            | Planned::Skipped { task, .. }
+            | Planned::Done { task, .. }
+            | Planned::Included { task } => *task,
         }
     }
 }
@@ -207,7 +213,7 @@ pub fn plan_segment(
     start: usize,
     scope: &Scope,
     intent: Intent,
-    flow: &Flow,
+    flow: &mut Flow,
 ) -> Result<Segment, Diagnostic> {
     let mut segment = Segment { next: selected.len(), ..Segment::default() };
     let mut pending: HashSet<&str> = HashSet::new();
@@ -233,6 +239,13 @@ pub fn plan_segment(
                 segment.facts.extend(given);
                 planned
             }
+            Action::IncludeTasks(include) => {
+                let (planned, candidate) = plan_include(play, index, task, include, &scope)?;
+                if let Some(candidate) = candidate {
+                    flow.include(crate::playbook::IncludePlace { include, candidate });
+                }
+                planned
+            }
         };
         let runs = matches!(planned, Planned::Run { .. });
         segment.entries.push(planned);
@@ -246,6 +259,56 @@ pub fn plan_segment(
         }
     }
     Ok(segment)
+}
+
+/// An `include_tasks` on this host: skipped by its `when`, or included,
+/// with the file its name renders to here.
+fn plan_include(
+    play: &Play,
+    index: usize,
+    task: &Task,
+    include: usize,
+    scope: &Scope,
+) -> Result<(Planned, Option<usize>), Diagnostic> {
+    let scope = task_scope(task, scope);
+    for cond in &task.when {
+        if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
+            return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
+        }
+    }
+    let (key, raw) = ["file", "_raw_params"]
+        .iter()
+        .find_map(|k| task.args.values.get(*k).map(|v| (*k, v)))
+        .ok_or_else(|| Diagnostic::at(&task.span, "include_tasks names no file"))?;
+    let span = task.args.value_span(key).unwrap_or(&task.span);
+    let Value::String(name) = scope.render_json(raw, Mode::Plain).map_err(|e| template_diag(span, e))? else {
+        return Err(Diagnostic::at(span, "the file of `include_tasks` must be a string"));
+    };
+    let inc = &play.includes[include];
+    let wanted = normalized(&inc.dir.join(&name));
+    let Some(k) = inc.candidates.iter().position(|c| normalized(&c.path) == wanted) else {
+        return Err(Diagnostic::at(span, format!("include_tasks: task file {} does not exist", wanted.display()))
+            .with_hint(format!("it was looked up in {}", inc.dir.display())));
+    };
+    match &inc.candidates[k].broken {
+        Some(why) => Err(Diagnostic::new(format!("include_tasks of {}: {why}", wanted.display()))),
+        None => Ok((Planned::Included { task: index }, Some(k))),
+    }
+}
+
+/// A path with `.` and `..` taken out, as written (no links followed).
+fn normalized(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A controller action on this host: done per loop item in turn (each
@@ -664,7 +727,7 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         match task.action {
             Action::SetFact => registered.extend(task.args.values.keys().map(String::as_str)),
             Action::IncludeVars => files_may_define = true,
-            Action::Module => {}
+            Action::Module | Action::IncludeTasks(_) => {}
         }
     }
     Ok(())

@@ -89,7 +89,6 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "async",
     "poll",
     "environment",
-    "include_tasks",
     "include_role",
     "import_role",
     "with_dict",

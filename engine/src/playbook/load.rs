@@ -76,6 +76,10 @@ struct TaskContext<'a> {
     no_log: Option<bool>,
     /// The innermost block around, and which of its parts.
     block: Option<BlockPlace>,
+    /// The innermost include that brings these tasks.
+    include: Option<IncludePlace>,
+    /// The folder of the file the tasks are read from.
+    file_dir: Option<PathBuf>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -91,7 +95,21 @@ impl<'a> TaskContext<'a> {
             ignore_errors: None,
             no_log: None,
             block: None,
+            include: None,
+            file_dir: None,
         }
+    }
+
+    /// Where a task file named relatively is: the role's `tasks/`, the
+    /// folder of the file naming it, the playbook's folder, as Ansible
+    /// looks; the first where `has` holds (else the first of them).
+    fn task_dir(&self, has: impl Fn(&Path) -> bool) -> PathBuf {
+        let dirs: Vec<PathBuf> =
+            [self.role_dir.map(|r| r.join("tasks")), self.file_dir.clone(), Some(self.base_dir.to_path_buf())]
+                .into_iter()
+                .flatten()
+                .collect();
+        dirs.iter().find(|d| has(d)).unwrap_or(&dirs[0]).clone()
     }
 
     /// The context of the tasks inside a block or an import: its `when`,
@@ -221,6 +239,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         role_vars: Arc::new(role_vars),
         tasks: tasks.tasks,
         blocks: tasks.blocks,
+        includes: tasks.includes,
         handlers: handlers.tasks,
         become_,
         remote_user,
@@ -322,7 +341,11 @@ fn load_task_file(
         return Err(Diagnostic::at(span, format!("task file {} does not exist", path.display())));
     }
     let (_, node) = yaml::load(path)?;
-    let ctx = TaskContext { import_depth: ctx.import_depth + 1, ..ctx.clone() };
+    let ctx = TaskContext {
+        import_depth: ctx.import_depth + 1,
+        file_dir: path.parent().map(Path::to_path_buf),
+        ..ctx.clone()
+    };
     load_task_list(&node, &ctx, handlers, out)
 }
 
@@ -341,8 +364,19 @@ fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool, out: &mut Task
                 .collect();
             check_keys(&others, keywords::IMPORT, "import_tasks")?;
             let rel = target.expect_scalar_text("import_tasks")?;
-            let dir = ctx.role_dir.map(|r| r.join("tasks")).unwrap_or_else(|| ctx.base_dir.to_path_buf());
+            let dir = ctx.task_dir(|d| d.join(&rel).exists());
             load_task_file(&dir.join(rel), &target.span, &ctx.inside(item)?, handlers, out)?;
+            continue;
+        }
+        if let Some(target) = keywords::get_action(item, "include_tasks") {
+            if handlers {
+                return Err(Diagnostic::at(
+                    &target.span,
+                    "`include_tasks` among handlers is not supported by push yet",
+                )
+                .with_hint("write the handler's tasks as separate handlers that `listen` to one name"));
+            }
+            load_include(item, target, ctx, out)?;
             continue;
         }
         if item.get("block").is_some() {
@@ -362,6 +396,97 @@ fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool, out: &mut Task
         out.tasks.push(load_task(item, ctx, handlers)?);
     }
     Ok(())
+}
+
+/// An `include_tasks:` line: the include itself (a task each host decides
+/// when it gets there), then the tasks of every file it may name, each
+/// knowing which file it came from.
+fn load_include(item: &Node, target: &Node, ctx: &TaskContext, out: &mut TaskList) -> Result<(), Diagnostic> {
+    if let Some(l) = item.get("loop").or_else(|| item.get("with_items")) {
+        return Err(Diagnostic::at(&l.span, "a loop over `include_tasks` is not supported by push yet")
+            .with_hint("loop over the tasks inside the included file instead"));
+    }
+    let (file_node, apply) = match &target.value {
+        NodeValue::Map(entries) => {
+            check_keys(entries, &["file", "apply"], "include_tasks")?;
+            let file = target.get("file").ok_or_else(|| {
+                Diagnostic::at(&target.span, "include_tasks has no `file`")
+                    .with_hint("e.g. `include_tasks: {file: setup.yml}`")
+            })?;
+            (file, target.get("apply"))
+        }
+        _ => (target, None),
+    };
+    let file = file_node.expect_scalar_text("the file of `include_tasks`")?;
+    let id = out.includes.len();
+    let templated = template::is_template(&file);
+    let dir = match templated {
+        false => ctx.task_dir(|d| d.join(&file).exists()),
+        true => ctx.task_dir(|d| !candidate_files(d, &file).is_empty()),
+    };
+    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new() });
+    let mut include_task = load_task(item, ctx, false)?;
+    include_task.action = Action::IncludeTasks(id);
+    out.tasks.push(include_task);
+
+    // The included tasks: the include's `vars` and its `apply` keywords,
+    // not its `when` (that decided the include, once).
+    let mut inner = ctx.clone();
+    if let Some(v) = item.get("vars") {
+        inner.vars.extend(vars_of(v, "`vars`")?);
+    }
+    if let Some(apply) = apply {
+        check_keys(apply.expect_map("`apply`")?, keywords::BLOCK, "apply")?;
+        inner = inner.inside(apply)?;
+    }
+    let paths = match templated {
+        false => vec![dir.join(&file)],
+        true => candidate_files(&dir, &file),
+    };
+    for (k, path) in paths.into_iter().enumerate() {
+        let (tasks, blocks, includes) = (out.tasks.len(), out.blocks.len(), out.includes.len());
+        let part_ctx = TaskContext { include: Some(IncludePlace { include: id, candidate: k }), ..inner.clone() };
+        let loaded = match path.exists() {
+            true => load_task_file(&path, &file_node.span, &part_ctx, false, out),
+            false => Err(Diagnostic::at(&file_node.span, format!("task file {} does not exist", path.display()))),
+        };
+        let broken = match loaded {
+            Ok(()) => None,
+            // A file only some hosts may include is judged on those hosts.
+            Err(d) if templated || !path.exists() => {
+                out.tasks.truncate(tasks);
+                out.blocks.truncate(blocks);
+                out.includes.truncate(includes);
+                Some(d.to_string())
+            }
+            Err(d) => return Err(d),
+        };
+        out.includes[id].candidates.push(Candidate { path, tasks: tasks..out.tasks.len(), broken });
+    }
+    Ok(())
+}
+
+/// The files a templated include name may render to: each `{{ ... }}` may
+/// be anything, the rest is as written.
+fn candidate_files(dir: &Path, file: &str) -> Vec<PathBuf> {
+    static TEMPLATE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| regex::Regex::new(r"\{\{.*?\}\}|\{%.*?%\}").expect("valid regex"));
+    let mut pattern = String::new();
+    let mut last = 0;
+    for m in template.find_iter(file) {
+        pattern.push_str(&glob::Pattern::escape(&file[last..m.start()]));
+        pattern.push('*');
+        last = m.end();
+    }
+    pattern.push_str(&glob::Pattern::escape(&file[last..]));
+    let full = match Path::new(&pattern).is_absolute() {
+        true => pattern,
+        false => format!("{}/{pattern}", glob::Pattern::escape(&dir.display().to_string())),
+    };
+    let mut found: Vec<PathBuf> =
+        glob::glob(&full).map(|paths| paths.flatten().filter(|p| p.is_file()).collect()).unwrap_or_default();
+    found.sort();
+    found
 }
 
 /// A `block:` with its `rescue:` and `always:`: their tasks go onto `out`
@@ -430,6 +555,8 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         let controller_action = match keywords::builtin_action(k) {
             Some("set_fact") => Some((Action::SetFact, "ansible.builtin.set_fact")),
             Some("include_vars") => Some((Action::IncludeVars, "ansible.builtin.include_vars")),
+            // Its index is given by load_include.
+            Some("include_tasks") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_tasks")),
             _ => None,
         };
         if let Some((a, fqcn)) = controller_action {
@@ -620,6 +747,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         failed_when,
         until,
         block: ctx.block,
+        include: ctx.include,
         loop_,
         notify,
         listen,

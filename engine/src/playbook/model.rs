@@ -30,6 +30,8 @@ pub struct Play {
     pub tasks: Vec<Task>,
     /// The play's blocks, by the ranges of `tasks` they hold.
     pub blocks: Vec<Block>,
+    /// The play's `include_tasks`, each with the files it may include.
+    pub includes: Vec<Include>,
     pub handlers: Vec<Task>,
     pub become_: Become,
     pub remote_user: Option<String>,
@@ -95,6 +97,9 @@ pub struct Task {
     pub until: Option<Until>,
     /// The innermost block around the task, and in which of its parts.
     pub block: Option<BlockPlace>,
+    /// The innermost `include_tasks` that brought the task, and from which
+    /// of the files it may include.
+    pub include: Option<IncludePlace>,
     pub loop_: Option<LoopSpec>,
     pub notify: Vec<String>,
     /// Handlers: names this handler also answers to (`listen:`).
@@ -172,6 +177,9 @@ pub enum Action {
     SetFact,
     /// `include_vars`: variables from YAML files on the controller.
     IncludeVars,
+    /// `include_tasks` (the play's include with this index): which file's
+    /// tasks run, if any, is decided on each host when it gets there.
+    IncludeTasks(usize),
 }
 
 /// `until`, `retries`, `delay`: the task runs again until the conditions
@@ -209,10 +217,40 @@ pub enum BlockPart {
     Always,
 }
 
-/// Tasks as they are loaded, with the blocks among them (indices into
-/// the same lists).
+/// An `include_tasks:`. Its file's tasks are loaded with the play, after
+/// the include, so that bad input in them is found before anything runs;
+/// a templated file name (`setup-{{ ansible_os_family }}.yml`) brings
+/// every file it may name, and each host runs the one its name renders to.
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub parent: Option<IncludePlace>,
+    /// Where a relative file name is looked up (the role's `tasks/`, or
+    /// the folder of the playbook).
+    pub dir: std::path::PathBuf,
+    pub candidates: Vec<Candidate>,
+}
+
+/// A file an include may bring: its tasks, or why it cannot be loaded
+/// (said only on a host that includes it, as Ansible would).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: std::path::PathBuf,
+    pub tasks: std::ops::Range<usize>,
+    pub broken: Option<String>,
+}
+
+/// Tasks that came from candidate `candidate` of include `include`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncludePlace {
+    pub include: usize,
+    pub candidate: usize,
+}
+
+/// Tasks as they are loaded, with the blocks and includes among them
+/// (indices into the same lists).
 #[derive(Debug, Default)]
 pub struct TaskList {
     pub tasks: Vec<Task>,
     pub blocks: Vec<Block>,
+    pub includes: Vec<Include>,
 }

@@ -232,7 +232,11 @@ impl HostStats {
                 self.changed += 1
             }
             Status::Skipped => self.skipped += 1,
-            Status::Failed if r.ignored => self.ignored += 1,
+            // As ansible-core counts an ignored failure: ok, and ignored.
+            Status::Failed if r.ignored => {
+                self.ok += 1;
+                self.ignored += 1
+            }
             Status::Failed if r.rescued => self.rescued += 1,
             Status::Failed => self.failed += 1,
             Status::Unreachable => self.unreachable += 1,

@@ -39,6 +39,9 @@ pub struct PreparedHost {
     pub become_password: Option<script::BecomePassword>,
     pub scope: Scope,
     pub first: Segment,
+    /// Where planning the first segment left the host among the play's
+    /// blocks and includes.
+    pub flow: crate::flow::Flow,
 }
 
 /// Is a task selected by `--tags` / `--skip-tags`? `always` runs unless
@@ -327,8 +330,8 @@ pub fn prepare<'a>(
                     })?;
             }
             plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent(), &crate::flow::Flow::default())
-                .map_err(at_host)?;
+            let mut flow = crate::flow::Flow::default();
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent(), &mut flow).map_err(at_host)?;
             let target = target(host, &scope, play, opts).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;
@@ -342,7 +345,15 @@ pub fn prepare<'a>(
             };
             let become_password =
                 become_password(host, &scope).map_err(at_host)?.or_else(|| opts.become_password.clone());
-            prepared_hosts.push(PreparedHost { name: host.clone(), target, lock_path, become_password, scope, first });
+            prepared_hosts.push(PreparedHost {
+                name: host.clone(),
+                target,
+                lock_path,
+                become_password,
+                scope,
+                first,
+                flow,
+            });
         }
         prepared.push(PreparedPlay { play, warnings, selected, hosts: prepared_hosts });
     }

@@ -228,6 +228,8 @@ impl HostRun<'_> {
                     self.report(self.result(name, label, Status::Ok, None));
                     continue;
                 }
+                // Ansible's recap does not count an include.
+                Planned::Included { .. } => continue,
                 Planned::Run { .. } => {}
             }
             let mut results = Vec::new();

@@ -10,7 +10,7 @@ use super::finals::Finals;
 use super::probe_apply::SegmentEnd;
 use super::rollout::Pool;
 use super::{PreparedHost, RunOptions};
-use crate::flow::{AfterFailure, Flow};
+use crate::flow::AfterFailure;
 use crate::plan;
 use crate::plan::Segment;
 use crate::playbook::{Play, Task};
@@ -87,7 +87,7 @@ impl HostRun<'_> {
     pub(super) async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
         let mut scope = host.scope.clone();
         let mut finals = Finals::default();
-        let mut flow = Flow::default();
+        let mut flow = host.flow.clone();
         let mut planned_here: Option<Segment> = None;
         let mut attempt = 1;
         let lock = self.opts.lock.as_ref().map(|l| script::Lock {
@@ -153,7 +153,7 @@ impl HostRun<'_> {
                     AfterFailure::Rescue { at } | AfterFailure::Always { at } => next = self.position_of(at),
                 }
             }
-            match plan::plan_segment(self.play, self.selected, next, &scope, self.opts.intent(), &flow) {
+            match plan::plan_segment(self.play, self.selected, next, &scope, self.opts.intent(), &mut flow) {
                 Ok(planned) => planned_here = Some(planned),
                 Err(d) => {
                     self.report(self.result(&host.name, "plan".into(), Status::Failed, Some(d.to_string())));

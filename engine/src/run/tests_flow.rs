@@ -317,3 +317,79 @@ fn a_rescued_failure_keeps_the_handlers_raised_before_it() {
     assert!(root.join("noted").exists(), "{said:#?}");
     assert_eq!(counts(&recap).2, 0, "a rescued failure does not fail the host");
 }
+
+#[test]
+fn include_tasks_brings_the_file_its_name_renders_to() {
+    let (_tmp, root) = dir();
+    std::fs::create_dir_all(root.join("tasks")).unwrap();
+    let file = |name: &str, content: &str| std::fs::write(root.join(name), content).unwrap();
+    file(
+        "tasks/setup-Debian.yml",
+        "- name: debian\n  copy: {dest: \"@ROOT@/debian\", content: \"{{ who }}\\n\"}\n- include_tasks: nested.yml\n",
+    );
+    file("tasks/nested.yml", "- name: nested\n  copy: {dest: \"@ROOT@/nested\", content: \"x\\n\"}\n");
+    // Another host's file, with what push refuses: judged only where included.
+    file("tasks/setup-RedHat.yml", "- name: redhat\n  yum: {name: httpd}\n  bogus_keyword: 1\n");
+    file("tasks/fails.yml", "- name: inner failure\n  shell: exit 7\n");
+    let playbook = r#"
+- hosts: all
+  vars:
+    family: Debian
+  tasks:
+    - name: by family
+      include_tasks: "tasks/setup-{{ family }}.yml"
+      vars:
+        who: included
+    - name: not now
+      include_tasks: tasks/nested.yml
+      when: family == 'RedHat'
+    - block:
+        - include_tasks: {file: tasks/fails.yml}
+      rescue:
+        - name: rescued
+          copy: {dest: "@ROOT@/rescued", content: "{{ ansible_failed_task.name }}\n"}
+    - name: after
+      copy: {dest: "@ROOT@/after", content: "x\n"}
+"#
+    .replace("@ROOT@", &root.display().to_string());
+    let fixed = |p: &str| p.replace("@ROOT@", &root.display().to_string());
+    for name in ["tasks/setup-Debian.yml", "tasks/nested.yml", "tasks/fails.yml"] {
+        file(name, &fixed(&std::fs::read_to_string(root.join(name)).unwrap()));
+    }
+    let (said, recap) = run(&root, &playbook, RunOptions::default());
+    assert_eq!(
+        tasks(&said),
+        [
+            t("debian", Changed),
+            t("nested", Changed),
+            t("not now", Skipped),
+            t("inner failure", Failed),
+            t("rescued", Changed),
+            t("after", Changed),
+        ],
+        "{said:#?}"
+    );
+    assert_eq!(read(&root, "debian"), "included\n");
+    assert_eq!(read(&root, "rescued"), "inner failure\n");
+    let h = &recap.hosts["local"];
+    assert_eq!((h.ok, h.skipped, h.failed, h.rescued), (4, 1, 0, 1), "includes are not counted: {h:?}");
+
+    // The file for RedHat is refused where it is included, naming why; here
+    // that is known when the first segment is planned, before connecting.
+    let error = prepare_error(&root, &playbook.replace("family: Debian", "family: RedHat"));
+    assert!(error.contains("setup-RedHat.yml") && error.contains("bogus_keyword"), "{error}");
+}
+
+/// What `prepare` refuses a playbook for, on the local host.
+fn prepare_error(root: &std::path::Path, playbook: &str) -> String {
+    let pb = root.join("refused.yml");
+    std::fs::write(&pb, playbook).unwrap();
+    let inv = root.join("hosts");
+    std::fs::write(&inv, "local ansible_connection=local\n").unwrap();
+    let playbook = crate::playbook::load_playbook(&pb).unwrap();
+    let inventory = crate::inventory::Inventory::load(&[inv]).unwrap();
+    match super::prepare(&playbook, &inventory, &RunOptions::default()) {
+        Result::Ok(_) => panic!("prepared"),
+        Err(d) => d.to_string(),
+    }
+}
