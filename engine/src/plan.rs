@@ -490,7 +490,12 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             skipped_items += 1;
             continue;
         }
-        let (op, secret) = build_op(play, task, &scope, intent)?;
+        let (mut op, secret) = build_op(play, task, &scope, intent)?;
+        let exports = environment_exports(task, &scope)?;
+        if !exports.is_empty() {
+            op.probe = format!("{exports}{}", op.probe);
+            op.apply = format!("{exports}{}", op.apply);
+        }
         let become_ = resolve_become(task, &scope)?;
         let label = match task.loop_.as_ref().and_then(|l| Some((l, l.label.as_ref()?))) {
             Some((l, label)) => Some(scope.render_text(label, Mode::Plain).map_err(|e| template_diag(&l.span, e))?),
@@ -503,6 +508,40 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
         return Ok(Planned::Skipped { task: index, reason: reason.to_string() });
     }
     Ok(Planned::Run { task: index, steps, skipped_items })
+}
+
+/// A task's `environment:` on this host, as `export NAME=VALUE` lines that
+/// start its snippets (which run in a subshell of their own, or as a
+/// script of their own under become: the variables reach the module's
+/// commands and nothing after them). Values are quoted data; the script
+/// travels on the session's stdin, so they never appear in an argv.
+fn environment_exports(task: &Task, scope: &Scope) -> Result<String, Diagnostic> {
+    let mut merged: indexmap::IndexMap<String, String> = indexmap::IndexMap::new();
+    for layer in &task.environment {
+        let rendered = scope.render_json(layer, Mode::Plain).map_err(|e| template_diag(&task.span, e))?;
+        let Value::Object(map) = rendered else {
+            return Err(Diagnostic::at(&task.span, "`environment` must give a mapping of names to values")
+                .with_hint("e.g. `environment: {http_proxy: \"http://proxy:3128\"}`"));
+        };
+        for (name, value) in map {
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Diagnostic::at(&task.span, format!("`environment`: `{name}` is not a variable name"))
+                    .with_hint("environment variable names are letters, digits and `_`"));
+            }
+            // As Python's str() gives them to the module's environment.
+            let text = match value {
+                Value::String(s) => s,
+                Value::Bool(true) => "True".into(),
+                Value::Bool(false) => "False".into(),
+                Value::Null => "None".into(),
+                other => other.to_string(),
+            };
+            merged.insert(name, text);
+        }
+    }
+    Ok(merged.iter().map(|(k, v)| format!("export {k}={}\n", push_modules::shell::quote(v))).collect())
 }
 
 /// A host's own become settings: Ansible's connection variables, which win

@@ -20,6 +20,7 @@ pub const PLAY: &[&str] = &[
     "gather_facts",
     "serial",
     "max_fail_percentage",
+    "environment",
 ];
 
 pub const TASK: &[&str] = &[
@@ -40,6 +41,7 @@ pub const TASK: &[&str] = &[
     "ignore_errors",
     "no_log",
     "args",
+    "environment",
     "changed_when",
     "failed_when",
     "until",
@@ -63,6 +65,7 @@ pub const BLOCK: &[&str] = &[
     "vars",
     "ignore_errors",
     "no_log",
+    "environment",
 ];
 
 /// The keywords an `import_tasks:` line may carry; the imported tasks
@@ -78,6 +81,7 @@ pub const IMPORT: &[&str] = &[
     "vars",
     "ignore_errors",
     "no_log",
+    "environment",
 ];
 
 /// Ansible keywords we know but do not implement: refusing them clearly

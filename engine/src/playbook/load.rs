@@ -80,6 +80,8 @@ struct TaskContext<'a> {
     include: Option<IncludePlace>,
     /// The folder of the file the tasks are read from.
     file_dir: Option<PathBuf>,
+    /// The `environment:`s around, outermost first.
+    environment: Vec<Value>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -97,6 +99,7 @@ impl<'a> TaskContext<'a> {
             block: None,
             include: None,
             file_dir: None,
+            environment: Vec::new(),
         }
     }
 
@@ -131,6 +134,7 @@ impl<'a> TaskContext<'a> {
         if let Some(n) = node.get("no_log") {
             inner.no_log = Some(parse_bool(n, "`no_log`")?);
         }
+        inner.environment.extend(environment_of(node)?);
         Ok(inner)
     }
 }
@@ -194,7 +198,8 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
             vars_files.extend(vars_of(&doc, "a vars file")?);
         }
     }
-    let ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
+    let mut ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
+    ctx.environment = environment_of(node)?.into_iter().collect();
     let mut tasks = TaskList::default();
     let mut handlers = TaskList::default();
     let mut role_defaults = Vars::new();
@@ -513,6 +518,20 @@ fn load_block(node: &Node, ctx: &TaskContext, out: &mut TaskList) -> Result<(), 
     Ok(())
 }
 
+/// An `environment:` keyword: a mapping of names to values, or a template
+/// that gives one.
+fn environment_of(node: &Node) -> Result<Option<Value>, Diagnostic> {
+    let Some(env) = node.get("environment") else { return Ok(None) };
+    match env.to_json() {
+        Value::Object(map) => Ok(Some(Value::Object(map))),
+        Value::Null => Ok(None),
+        Value::String(s) if template::is_template(&s) => Ok(Some(Value::String(s))),
+        _ => Err(env.type_error("`environment`", "a mapping of variable names to values").with_hint(
+            "e.g. `environment: {http_proxy: \"http://proxy:3128\"}` or `environment: \"{{ proxy_env }}\"`",
+        )),
+    }
+}
+
 /// A `when:` as written: one condition or a list of them, all of which must hold.
 fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
     conditions(node, "when")
@@ -718,7 +737,11 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.or(inherited).unwrap_or(false))
     };
 
+    let environment: Vec<Value> = ctx.environment.iter().cloned().chain(environment_of(node)?).collect();
     let mut reads = HashSet::new();
+    for env in &environment {
+        collect_reads(env, &mut reads);
+    }
     // A module push lacks never renders its arguments.
     if module.checks_args() || action != Action::Module {
         collect_reads(&Value::Object(args.values.clone()), &mut reads);
@@ -755,6 +778,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         register,
         become_: parse_become(node, &ctx.become_)?,
         vars: Arc::new(vars),
+        environment,
         ignore_errors: flag("ignore_errors", ctx.ignore_errors)?,
         no_log: flag("no_log", ctx.no_log)?,
         role_dir: ctx.role_dir.map(Path::to_path_buf),

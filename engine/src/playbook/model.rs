@@ -2,6 +2,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use crate::diagnostic::Span;
 use crate::template::Vars;
 
@@ -108,6 +110,9 @@ pub struct Task {
     pub register: Option<String>,
     pub become_: Become,
     pub vars: Arc<Vars>,
+    /// `environment:` of the play, blocks, imports and the task, outermost
+    /// first: mappings or templates that give one, merged per host.
+    pub environment: Vec<Value>,
     pub ignore_errors: bool,
     pub no_log: bool,
     /// Folder of the role the task came from, for `src:` lookups.

@@ -393,3 +393,29 @@ fn prepare_error(root: &std::path::Path, playbook: &str) -> String {
         Err(d) => d.to_string(),
     }
 }
+
+#[test]
+fn environment_of_play_block_and_task_reaches_the_module_only() {
+    let (_tmp, root) = dir();
+    let playbook = r#"
+- hosts: all
+  environment:
+    A: play
+    B: play
+  vars:
+    proxy_env: {C: "from a template", D: 8080}
+  tasks:
+    - block:
+        - name: env
+          shell: 'echo "$A $B $C $D $E" >@ROOT@/env'
+          environment: "{{ proxy_env }}"
+      environment:
+        B: "block's"
+        E: true
+    - name: after
+      shell: 'echo "${C-unset}" >@ROOT@/after'
+"#;
+    let (said, _) = run(&root, playbook, RunOptions::default());
+    assert_eq!(read(&root, "env"), "play block's from a template 8080 True\n", "{said:#?}");
+    assert_eq!(read(&root, "after"), "unset\n", "a task's environment is its own");
+}
