@@ -21,6 +21,7 @@ pub const PLAY: &[&str] = &[
     "serial",
     "max_fail_percentage",
     "environment",
+    "check_mode",
 ];
 
 pub const TASK: &[&str] = &[
@@ -42,6 +43,7 @@ pub const TASK: &[&str] = &[
     "no_log",
     "args",
     "environment",
+    "check_mode",
     "changed_when",
     "failed_when",
     "until",
@@ -66,6 +68,7 @@ pub const BLOCK: &[&str] = &[
     "ignore_errors",
     "no_log",
     "environment",
+    "check_mode",
 ];
 
 /// The keywords an `import_tasks:` line may carry; the imported tasks
@@ -82,6 +85,7 @@ pub const IMPORT: &[&str] = &[
     "ignore_errors",
     "no_log",
     "environment",
+    "check_mode",
 ];
 
 /// Ansible keywords we know but do not implement: refusing them clearly
@@ -92,12 +96,10 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "local_action",
     "async",
     "poll",
-    "environment",
     "include_role",
     "import_role",
     "with_dict",
     "with_fileglob",
-    "check_mode",
 ];
 
 /// Ansible's actions that are keywords to push, under any of their names:

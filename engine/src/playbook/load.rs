@@ -74,6 +74,7 @@ struct TaskContext<'a> {
     vars: Vars,
     ignore_errors: Option<bool>,
     no_log: Option<bool>,
+    check_mode: Option<bool>,
     /// The innermost block around, and which of its parts.
     block: Option<BlockPlace>,
     /// The innermost include that brings these tasks.
@@ -96,6 +97,7 @@ impl<'a> TaskContext<'a> {
             vars: Vars::new(),
             ignore_errors: None,
             no_log: None,
+            check_mode: None,
             block: None,
             include: None,
             file_dir: None,
@@ -133,6 +135,9 @@ impl<'a> TaskContext<'a> {
         }
         if let Some(n) = node.get("no_log") {
             inner.no_log = Some(parse_bool(n, "`no_log`")?);
+        }
+        if let Some(n) = node.get("check_mode") {
+            inner.check_mode = Some(parse_bool(n, "`check_mode`")?);
         }
         inner.environment.extend(environment_of(node)?);
         Ok(inner)
@@ -200,6 +205,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     }
     let mut ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
     ctx.environment = environment_of(node)?.into_iter().collect();
+    ctx.check_mode = node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?;
     let mut tasks = TaskList::default();
     let mut handlers = TaskList::default();
     let mut role_defaults = Vars::new();
@@ -781,6 +787,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         environment,
         ignore_errors: flag("ignore_errors", ctx.ignore_errors)?,
         no_log: flag("no_log", ctx.no_log)?,
+        check_mode: node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?.or(ctx.check_mode),
         role_dir: ctx.role_dir.map(Path::to_path_buf),
         reads,
     })
@@ -1009,8 +1016,8 @@ fn load_role(
         }
         become_ = parse_become(entry, &become_)?;
     }
-    let ctx =
-        TaskContext { import_depth: play_ctx.import_depth, ..TaskContext::new(base_dir, Some(&dir), tags, become_) };
+    // The play's environment and check_mode reach the role's tasks too.
+    let ctx = TaskContext { role_dir: Some(&dir), tags, become_, ..play_ctx.clone() };
     let load_list = |sub: &str, handlers: bool, out: &mut TaskList| -> Result<(), Diagnostic> {
         let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
         match file {

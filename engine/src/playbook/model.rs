@@ -115,6 +115,10 @@ pub struct Task {
     pub environment: Vec<Value>,
     pub ignore_errors: bool,
     pub no_log: bool,
+    /// `check_mode:` as the task, its blocks or its play say it: true runs
+    /// the task as in `--check` (it only looks), false runs it for real
+    /// even under `--check`; None follows the run.
+    pub check_mode: Option<bool>,
     /// Folder of the role the task came from, for `src:` lookups.
     pub role_dir: Option<PathBuf>,
     /// Root names of every variable the task's templates read; decides

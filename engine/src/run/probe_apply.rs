@@ -107,12 +107,14 @@ impl HostRun<'_> {
             }
             probe_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
         }
-        let first_change = flat
-            .iter()
-            .enumerate()
-            .position(|(i, _)| probe_reports.get(&StepId::Step(i)).is_none_or(|r| r.changed() || r.rc != 0));
+        // Steps that only look (`--check`, or `check_mode: true`) are
+        // reported from the probe; the apply starts at the first step that
+        // acts and differs, and runs every acting step after it.
+        let first_change = flat.iter().enumerate().position(|(i, f)| {
+            !self.looks_only(f) && probe_reports.get(&StepId::Step(i)).is_none_or(|r| r.changed() || r.rc != 0)
+        });
         if self.opts.check {
-            for (i, f) in flat.iter().enumerate() {
+            for (i, f) in flat.iter().enumerate().filter(|(_, f)| self.looks_only(f)) {
                 if let Some(r) = probe_reports.get(&StepId::Step(i)) {
                     finals.raised.extend(self.raised_by(f.step, r));
                 }
@@ -127,15 +129,17 @@ impl HostRun<'_> {
         // The session went away during the apply: the steps that finished
         // are reported, then the host, as unreachable or failed.
         let mut apply_lost = None;
-        if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
+        if first_change.is_some() || (!self.opts.check && last && !finals.raised.is_empty()) {
             applied_from = first_change.unwrap_or(flat.len());
             let steps: Vec<ScriptStep> = flat
                 .iter()
                 .enumerate()
                 .skip(applied_from)
+                .filter(|(_, f)| !self.looks_only(f))
                 .map(|(i, f)| self.script_step(i, f, false, finals))
                 .collect();
-            if last {
+            // Under --check, the final actions are only said (below).
+            if last && !self.opts.check {
                 final_plan = self.final_steps(scope, finals);
             }
             let final_script: Vec<(String, ScriptStep)> = final_plan
@@ -162,12 +166,16 @@ impl HostRun<'_> {
             let mut script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
             script.become_password = on.become_password.cloned();
             // The apply is one exec: say what it will be waiting for.
-            let probed =
-                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&StepId::Step(i)));
+            let probed = flat
+                .iter()
+                .enumerate()
+                .skip(applied_from)
+                .filter(|(_, f)| !self.looks_only(f))
+                .filter_map(|(i, _)| probe_reports.get(&StepId::Step(i)));
             let announced = announced_defers(&finals.raised, probed);
             let phase = apply_phase(&final_plan, &announced, finals);
             self.reporter.host_phase(name, &phase);
-            let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
+            let secret = flat.iter().skip(applied_from).any(|f| f.step.secret && !self.looks_only(f))
                 || final_plan.iter().flat_map(|(_, _, steps)| steps).any(|s| s.secret);
             // The steps in the order they run, named for the spinner: the
             // first is announced now unless the deploy lock comes first, each
@@ -177,6 +185,7 @@ impl HostRun<'_> {
                 flat.iter()
                     .enumerate()
                     .skip(applied_from)
+                    .filter(|(_, f)| !self.looks_only(f))
                     .map(|(i, f)| (StepId::Step(i), self.task_label(&self.play.tasks[f.step.task], scope))),
             );
             for (fin, label, steps) in &final_plan {
@@ -199,7 +208,7 @@ impl HostRun<'_> {
                 // Raised here, run at the end of the play (in the last
                 // segment the script raised them itself; a later segment,
                 // after a rescued failure, needs them too).
-                for (i, f) in flat.iter().enumerate().skip(applied_from) {
+                for (i, f) in flat.iter().enumerate().skip(applied_from).filter(|(_, f)| !self.looks_only(f)) {
                     if let Some(r) = apply_reports.get(&StepId::Step(i)) {
                         finals.raised.extend(self.raised_by(f.step, r));
                     }
@@ -240,7 +249,8 @@ impl HostRun<'_> {
             let mut until_met = true;
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = StepId::Step(i);
-                let from_apply = i >= applied_from;
+                let looks_only = self.looks_only(f);
+                let from_apply = i >= applied_from && !looks_only;
                 let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
                 // No report: the host stopped at an earlier failure.
                 let Some(report) = report else { continue };
@@ -254,7 +264,7 @@ impl HostRun<'_> {
                 // A step carrying a vaulted value says no more than a no_log one.
                 let no_log = task.no_log || f.step.secret;
                 let mut value =
-                    register_value(report, status, f.step.item.as_ref(), no_log, !from_apply && !self.opts.check);
+                    register_value(report, status, f.step.item.as_ref(), no_log, !from_apply && !looks_only);
                 let mut why = None;
                 if task.judged() {
                     let verdict = judge(task, &self.item_scope(task, scope, f.step), &mut value, status, attempt);
@@ -269,7 +279,7 @@ impl HostRun<'_> {
                 if let Some(m) = why.or_else(|| step_message(report, status, no_log)) {
                     msgs.push(item_message(f.step, no_log, m));
                 }
-                if !no_log && (from_apply || self.opts.check) {
+                if !no_log && (from_apply || looks_only) {
                     let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
                     output.add(report, cmd);
                 }
@@ -367,6 +377,11 @@ impl HostRun<'_> {
             return self.lost(name, apply_lost);
         }
         Some(SegmentEnd::Done { registered })
+    }
+
+    /// Whether a step only looks: its task's `check_mode`, else `--check`.
+    fn looks_only(&self, f: &Flat) -> bool {
+        self.play.tasks[f.step.task].check_mode.unwrap_or(self.opts.check)
     }
 
     /// The scope a step's item was planned in, for judging its result.

@@ -419,3 +419,35 @@ fn environment_of_play_block_and_task_reaches_the_module_only() {
     assert_eq!(read(&root, "env"), "play block's from a template 8080 True\n", "{said:#?}");
     assert_eq!(read(&root, "after"), "unset\n", "a task's environment is its own");
 }
+
+#[test]
+fn check_mode_runs_a_task_as_check_or_for_real_either_way() {
+    let (_tmp, root) = dir();
+    let playbook = r#"
+- hosts: all
+  tasks:
+    - name: only looks
+      copy: {dest: "@ROOT@/looked", content: "x\n"}
+      check_mode: true
+    - name: reads for real
+      shell: "touch @ROOT@/ran; echo facts"
+      register: r
+      check_mode: false
+      changed_when: false
+    - name: acts
+      copy: {dest: "@ROOT@/acted", content: "{{ r.stdout }}\n"}
+"#;
+    // A normal run: the first task only looks.
+    let (said, _) = run(&root, playbook, RunOptions::default());
+    assert_eq!(tasks(&said), [t("only looks", Changed), t("reads for real", Ok), t("acts", Changed)]);
+    assert!(!root.join("looked").exists());
+    assert_eq!(read(&root, "acted"), "facts\n");
+
+    // Under --check, the reading task still runs, so what uses it is right.
+    std::fs::remove_file(root.join("acted")).unwrap();
+    std::fs::remove_file(root.join("ran")).unwrap();
+    let (said, _) = run(&root, playbook, RunOptions { check: true, ..Default::default() });
+    assert_eq!(tasks(&said), [t("only looks", Changed), t("reads for real", Ok), t("acts", Changed)]);
+    assert!(root.join("ran").exists(), "check_mode: false runs under --check");
+    assert!(!root.join("acted").exists() && !root.join("looked").exists());
+}
