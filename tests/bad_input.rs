@@ -221,6 +221,7 @@ cases!(
     include_vars_missing,
     until_on_a_loop,
     include_tasks_missing_file,
+    meta_unknown,
 );
 
 /// With `--format json`, an input error is a JSON event on stdout (and

@@ -14,7 +14,7 @@ use crate::become_method::{BecomeAs, Method, METHOD_HINT};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::{Credential, DigestResolver};
 use crate::flow::Flow;
-use crate::playbook::{Action, Play, Task};
+use crate::playbook::{Action, Meta, Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 use push_modules::ControllerError;
 
@@ -46,9 +46,9 @@ pub enum Planned {
     Skipped { task: usize, reason: String },
     /// Done on the controller (`set_fact`, `include_vars`): its result.
     Done { task: usize, result: Value },
-    /// An `include_tasks` that brought its file (not a result of its own,
-    /// as in Ansible's recap).
-    Included { task: usize },
+    /// Done on the controller and no result of its own in Ansible's recap:
+    /// an `include_tasks` that brought its file, a `meta` task.
+    Silent { task: usize },
 }
 
 impl Planned {
@@ -57,7 +57,7 @@ impl Planned {
             Planned::Run { task, .. }
             | Planned::Skipped { task, .. }
             | Planned::Done { task, .. }
-            | Planned::Included { task } => *task,
+            | Planned::Silent { task } => *task,
         }
     }
 }
@@ -74,6 +74,11 @@ pub struct Segment {
     /// `failed_when`, `until`): whatever comes next, handlers included,
     /// waits for that judgement.
     pub judged: bool,
+    /// It ends at `meta: flush_handlers`: the final actions raised so far
+    /// run at its end.
+    pub flush: bool,
+    /// It ends at `meta: end_host`/`end_play`: the host is done with the play.
+    pub ends_host: bool,
 }
 
 /// Finds `src:` files for copy/template and renders templates, Ansible's way.
@@ -239,6 +244,10 @@ pub fn plan_segment(
                 segment.facts.extend(given);
                 planned
             }
+            Action::Meta(_) => match when_holds(task, &scope)? {
+                true => Planned::Silent { task: index },
+                false => Planned::Skipped { task: index, reason: "condition was false".into() },
+            },
             Action::IncludeTasks(include) => {
                 let (planned, candidate) = plan_include(play, index, task, include, &scope)?;
                 if let Some(candidate) = candidate {
@@ -247,6 +256,16 @@ pub fn plan_segment(
                 planned
             }
         };
+        if let (Action::Meta(meta), Planned::Silent { .. }) = (task.action, &planned) {
+            segment.entries.push(planned);
+            match meta {
+                Meta::FlushHandlers => segment.flush = true,
+                Meta::EndHost => segment.ends_host = true,
+                Meta::Noop => continue,
+            }
+            segment.next = pos + 1;
+            return Ok(segment);
+        }
         let runs = matches!(planned, Planned::Run { .. });
         segment.entries.push(planned);
         if let (Some(r), true) = (&task.register, runs) {
@@ -261,6 +280,17 @@ pub fn plan_segment(
     Ok(segment)
 }
 
+/// Whether every `when` of a task that does not loop holds.
+fn when_holds(task: &Task, scope: &Scope) -> Result<bool, Diagnostic> {
+    let scope = task_scope(task, scope);
+    for cond in &task.when {
+        if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// An `include_tasks` on this host: skipped by its `when`, or included,
 /// with the file its name renders to here.
 fn plan_include(
@@ -270,12 +300,10 @@ fn plan_include(
     include: usize,
     scope: &Scope,
 ) -> Result<(Planned, Option<usize>), Diagnostic> {
-    let scope = task_scope(task, scope);
-    for cond in &task.when {
-        if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
-            return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
-        }
+    if !when_holds(task, scope)? {
+        return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
     }
+    let scope = task_scope(task, scope);
     let (key, raw) = ["file", "_raw_params"]
         .iter()
         .find_map(|k| task.args.values.get(*k).map(|v| (*k, v)))
@@ -292,7 +320,7 @@ fn plan_include(
     };
     match &inc.candidates[k].broken {
         Some(why) => Err(Diagnostic::new(format!("include_tasks of {}: {why}", wanted.display()))),
-        None => Ok((Planned::Included { task: index }, Some(k))),
+        None => Ok((Planned::Silent { task: index }, Some(k))),
     }
 }
 
@@ -766,7 +794,7 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         match task.action {
             Action::SetFact => registered.extend(task.args.values.keys().map(String::as_str)),
             Action::IncludeVars => files_may_define = true,
-            Action::Module | Action::IncludeTasks(_) => {}
+            Action::Module | Action::IncludeTasks(_) | Action::Meta(_) => {}
         }
     }
     Ok(())

@@ -104,8 +104,16 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
 
 /// Ansible's actions that are keywords to push, under any of their names:
 /// `include_tasks`, `ansible.builtin.include_tasks`, `ansible.legacy.include_tasks`.
-const ACTIONS: &[&str] =
-    &["import_playbook", "import_tasks", "include_tasks", "import_role", "include_role", "include_vars", "set_fact"];
+const ACTIONS: &[&str] = &[
+    "import_playbook",
+    "import_tasks",
+    "include_tasks",
+    "import_role",
+    "include_role",
+    "include_vars",
+    "set_fact",
+    "meta",
+];
 
 /// The short name of a builtin action that push treats as a keyword.
 pub fn builtin_action(key: &str) -> Option<&str> {

@@ -580,6 +580,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         let controller_action = match keywords::builtin_action(k) {
             Some("set_fact") => Some((Action::SetFact, "ansible.builtin.set_fact")),
             Some("include_vars") => Some((Action::IncludeVars, "ansible.builtin.include_vars")),
+            Some("meta") => Some((Action::Meta(Meta::Noop), "ansible.builtin.meta")),
             // Its index is given by load_include.
             Some("include_tasks") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_tasks")),
             _ => None,
@@ -644,6 +645,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     let Some((module_key, module_value, module)) = module else {
         return Err(Diagnostic::at(&node.span, "task has no module").with_hint("add one, e.g. `command: /bin/true`"));
     };
+    if let Action::Meta(_) = action {
+        action = Action::Meta(meta_action(module_value)?);
+    }
     let mut args = match (action, &module_value.value) {
         // `include_vars: file.yml`: the free form names the file.
         (Action::IncludeVars, NodeValue::Str(text)) if split_key_values(text).is_none_or(|w| !w[0].contains('=')) => {
@@ -801,6 +805,26 @@ fn collect_reads(v: &Value, out: &mut HashSet<String>) {
 
 fn located(node: &Node, what: &str) -> Result<Located, Diagnostic> {
     Ok(Located { text: node.expect_scalar_text(what)?, span: node.span.clone() })
+}
+
+/// What a `meta:` task asks for.
+fn meta_action(node: &Node) -> Result<Meta, Diagnostic> {
+    let name = node.expect_scalar_text("`meta`")?;
+    match name.as_str() {
+        "noop" | "reset_connection" => Ok(Meta::Noop),
+        "flush_handlers" => Ok(Meta::FlushHandlers),
+        "end_host" | "end_play" => Ok(Meta::EndHost),
+        other => {
+            let known = ["noop", "flush_handlers", "end_host", "end_play", "reset_connection"];
+            let ansible = ["refresh_inventory", "clear_facts", "clear_host_errors", "end_batch", "end_role"];
+            let d = Diagnostic::at(&node.span, format!("`meta: {other}` is not supported by push"));
+            Err(match (ansible.contains(&other), suggest(other, known.iter().copied())) {
+                (true, _) => d.with_hint(format!("push has meta: {}", known.join(", "))),
+                (false, Some(s)) => d.with_hint(format!("did you mean `{s}`?")),
+                (false, None) => d.with_hint(format!("meta takes: {}", known.join(", "))),
+            })
+        }
+    }
 }
 
 /// A free-form argument alone, as `_raw_params`.

@@ -189,6 +189,19 @@ pub enum Action {
     /// `include_tasks` (the play's include with this index): which file's
     /// tasks run, if any, is decided on each host when it gets there.
     IncludeTasks(usize),
+    /// `meta:`, Ansible's instructions to the run itself.
+    Meta(Meta),
+}
+
+/// The `meta` actions push has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// `noop`, and `reset_connection` (the session stays; see the README).
+    Noop,
+    /// Run the handlers (and deferred actions) raised so far, now.
+    FlushHandlers,
+    /// `end_host`, and `end_play` for the host that reaches it.
+    EndHost,
 }
 
 /// `until`, `retries`, `delay`: the task runs again until the conditions

@@ -238,7 +238,7 @@ impl HostRun<'_> {
                     continue;
                 }
                 // Ansible's recap does not count an include.
-                Planned::Included { .. } => continue,
+                Planned::Silent { .. } => continue,
                 Planned::Run { .. } => {}
             }
             let mut results = Vec::new();

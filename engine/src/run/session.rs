@@ -99,12 +99,18 @@ impl HostRun<'_> {
         let on = OnHost { name: &host.name, conn, lock, become_password: host.become_password.as_ref() };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
-            let last = segment.next >= self.selected.len() && !segment.judged && !flow.is_failing();
-            let Some(end) = self.segment(&on, &scope, segment, &mut finals, last, attempt).await else {
+            let last =
+                segment.next >= self.selected.len() && !segment.judged && !flow.is_failing() && !segment.ends_host;
+            // The final actions run at the play's end, or at a flush_handlers.
+            let with_finals = last || segment.flush;
+            let Some(end) = self.segment(&on, &scope, segment, &mut finals, with_finals, attempt).await else {
                 return false;
             };
-            if last && matches!(end, SegmentEnd::Done { .. }) {
+            if (last || segment.ends_host) && matches!(end, SegmentEnd::Done { .. }) {
                 return true;
+            }
+            if segment.flush && matches!(end, SegmentEnd::Done { .. }) {
+                finals.raised.clear();
             }
             scope = scope.with_native(segment.facts.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))));
             let mut next = segment.next;

@@ -451,3 +451,32 @@ fn check_mode_runs_a_task_as_check_or_for_real_either_way() {
     assert!(root.join("ran").exists(), "check_mode: false runs under --check");
     assert!(!root.join("acted").exists() && !root.join("looked").exists());
 }
+
+#[test]
+fn meta_flushes_handlers_and_ends_the_host() {
+    let (_tmp, root) = dir();
+    let playbook = r#"
+- hosts: all
+  tasks:
+    - name: config
+      copy: {dest: "@ROOT@/config", content: "x\n"}
+      notify: restart
+    - meta: flush_handlers
+    - name: after the flush
+      shell: "cat @ROOT@/restarted >@ROOT@/seen"
+    - meta: noop
+    - meta: end_host
+      when: stop | default(true)
+    - name: never
+      copy: {dest: "@ROOT@/never", content: "x\n"}
+  handlers:
+    - name: restart
+      shell: "echo restarted >>@ROOT@/restarted"
+"#;
+    let (said, recap) = run(&root, playbook, RunOptions::default());
+    assert_eq!(read(&root, "seen"), "restarted\n", "the handler ran at the flush: {said:#?}");
+    assert_eq!(read(&root, "restarted"), "restarted\n", "and only there");
+    assert!(!root.join("never").exists());
+    assert_eq!(tasks(&said), [t("config", Changed), t("handler: restart", Changed), t("after the flush", Changed)]);
+    assert_eq!(recap.hosts["local"].failed, 0);
+}
