@@ -5,9 +5,13 @@ use base64::Engine as _;
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
+mod lookups;
 mod yaml_dump;
 
 pub fn register(env: &mut Environment<'static>) {
+    env.add_function("lookup", lookups::lookup);
+    env.add_function("query", lookups::query);
+    env.add_function("q", lookups::query);
     env.add_filter("d", minijinja::filters::default);
     env.add_filter("bool", to_bool);
     env.add_filter("to_json", to_json);

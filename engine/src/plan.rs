@@ -862,6 +862,9 @@ fn is_builtin(name: &str) -> bool {
             | "False"
             | "None"
             | "omit"
+            | "lookup"
+            | "query"
+            | "q"
             // Set for the tasks of a rescue.
             | "ansible_failed_task"
             | "ansible_failed_result"

@@ -480,3 +480,39 @@ fn meta_flushes_handlers_and_ends_the_host() {
     assert_eq!(tasks(&said), [t("config", Changed), t("handler: restart", Changed), t("after the flush", Changed)]);
     assert_eq!(recap.hosts["local"].failed, 0);
 }
+
+/// What ansible-core 2.19.14 rendered for the same template (recorded with
+/// `LK_TEST=envval ansible-playbook -i localhost, -c local play.yml`, the
+/// same files beside it; `PB` stands for the playbook's folder).
+#[test]
+fn lookups_read_the_controller_as_ansible_does() {
+    let (_tmp, root) = dir();
+    std::fs::create_dir_all(root.join("files/sub")).unwrap();
+    std::fs::write(root.join("files/greeting.txt"), "hello\n\n").unwrap();
+    std::fs::write(root.join("files/sub/a.conf"), "a").unwrap();
+    std::env::set_var("LK_TEST", "envval");
+    let playbook = r#"
+- hosts: all
+  vars:
+    other: 42
+  tasks:
+    - copy:
+        dest: "@ROOT@/out"
+        content: |
+          [{{ lookup('file', 'greeting.txt') }}]
+          {{ lookup('env', 'LK_TEST') }} [{{ lookup('env', 'LK_NOPE', default='dflt') }}]
+          {{ lookup('pipe', 'echo piped') }}
+          {{ lookup('vars', 'other') }}
+          {{ lookup('fileglob', 'sub/*.conf') | replace(playbook_dir, 'PB') }}
+          {{ query('fileglob', 'sub/*.conf') | map('basename') | list }}
+          {{ lookup('first_found', ['nope.txt', 'files/greeting.txt']) | replace(playbook_dir, 'PB') }}
+          {{ lookup('items', [1, [2, 3]], wantlist=True) }}
+          {{ q('indexed_items', ['x', 'y']) }}
+"#;
+    let (said, _) = run(&root, playbook, RunOptions::default());
+    let expected = "[hello]\nenvval [dflt]\npiped\n42\nPB/files/sub/a.conf\n['a.conf']\nPB/files/greeting.txt\n[1, [2, 3]]\n[[0, 'x'], [1, 'y']]\n";
+    assert!(root.join("out").exists(), "{said:#?}");
+    // playbook_dir is the canonical path of the folder.
+    let canonical = root.canonicalize().unwrap().display().to_string();
+    assert_eq!(read(&root, "out").replace(&canonical, "PB"), expected);
+}
