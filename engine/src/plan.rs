@@ -35,6 +35,10 @@ pub struct Step {
     /// Its arguments or files carry a value opened from a vault: it is
     /// treated as `no_log`, and a script carrying it is not kept.
     pub secret: bool,
+    /// The task's `no_log`, on this host (a vaulted value hides as much).
+    pub no_log: bool,
+    /// The task's `ignore_errors`, on this host.
+    pub ignore_errors: bool,
 }
 
 /// What a task became on a host.
@@ -529,7 +533,9 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             Some((l, label)) => Some(scope.render_text(label, Mode::Plain).map_err(|e| template_diag(&l.span, e))?),
             None => None,
         };
-        steps.push(Step { task: index, item, item_position, label, op, become_, secret });
+        let no_log = secret || task.no_log.eval(&scope)?;
+        let ignore_errors = task.ignore_errors.eval(&scope)?;
+        steps.push(Step { task: index, item, item_position, label, op, become_, secret, no_log, ignore_errors });
     }
     if steps.is_empty() {
         let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
@@ -622,7 +628,12 @@ pub fn host_become(scope: &Scope) -> Result<HostBecome, Diagnostic> {
 /// they were written.
 pub fn resolve_become(task: &Task, scope: &Scope) -> Result<Option<BecomeAs>, Diagnostic> {
     let host = host_become(scope)?;
-    if !host.enabled.or(task.become_.enabled).unwrap_or(false) {
+    let enabled = match (host.enabled, &task.become_.enabled) {
+        (Some(host), _) => host,
+        (None, Some(flag)) => flag.eval(scope)?,
+        (None, None) => false,
+    };
+    if !enabled {
         return Ok(None);
     }
     let method = host.method.or(task.become_.method).unwrap_or_default();
@@ -965,7 +976,12 @@ mod become_tests {
     /// playbook leaves unsaid; flags meant for sudo are refused under su.
     #[test]
     fn the_command_line_fills_what_the_playbook_leaves_unsaid() {
-        let cli = Become { enabled: Some(true), user: Some("cli-user".into()), method: Some(Method::Su), flags: None };
+        let cli = Become {
+            enabled: Some(crate::playbook::Flag::Fixed(true)),
+            user: Some("cli-user".into()),
+            method: Some(Method::Su),
+            flags: None,
+        };
         assert_eq!(
             resolved(&cli, &[]),
             [

@@ -134,7 +134,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
     // The command line and ansible.cfg fill only what the playbook leaves
     // unsaid; a host's ansible_become* variables win over both (plan.rs).
     let defaults = playbook::Become {
-        enabled: cmd.become_.then_some(true),
+        enabled: cmd.become_.then_some(crate::playbook::Flag::Fixed(true)),
         user: cmd.become_user.clone(),
         method: cmd.become_method,
         flags: None,

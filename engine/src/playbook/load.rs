@@ -72,8 +72,8 @@ struct TaskContext<'a> {
     when: Vec<Located>,
     /// Their `vars`, the innermost winning.
     vars: Vars,
-    ignore_errors: Option<bool>,
-    no_log: Option<bool>,
+    ignore_errors: Option<Flag>,
+    no_log: Option<Flag>,
     check_mode: Option<bool>,
     /// The innermost block around, and which of its parts.
     block: Option<BlockPlace>,
@@ -131,10 +131,10 @@ impl<'a> TaskContext<'a> {
         }
         inner.become_ = parse_become(node, &self.become_)?;
         if let Some(n) = node.get("ignore_errors") {
-            inner.ignore_errors = Some(parse_bool(n, "`ignore_errors`")?);
+            inner.ignore_errors = Some(parse_flag(n, "`ignore_errors`")?);
         }
         if let Some(n) = node.get("no_log") {
-            inner.no_log = Some(parse_bool(n, "`no_log`")?);
+            inner.no_log = Some(parse_flag(n, "`no_log`")?);
         }
         if let Some(n) = node.get("check_mode") {
             inner.check_mode = Some(parse_bool(n, "`check_mode`")?);
@@ -305,12 +305,23 @@ fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
     push_modules::args::parse_bool(&node.to_json()).ok_or_else(|| node.type_error(what, "a boolean"))
 }
 
+/// A yes/no keyword that may be a template, decided per host.
+fn parse_flag(node: &Node, what: &str) -> Result<Flag, Diagnostic> {
+    match node.to_json() {
+        Value::String(s) if template::is_template(&s) => {
+            template::check_syntax(&s, false).map_err(|e| Diagnostic::at(&node.span, e.message))?;
+            Ok(Flag::Template(Located { text: s, span: node.span.clone() }))
+        }
+        _ => parse_bool(node, what).map(Flag::Fixed),
+    }
+}
+
 /// The become keywords of a play, role entry or task, over what it
 /// inherits. A method push does not have is refused at its place, never
 /// quietly replaced by sudo; flags are checked here against the method
 /// said so far, and again on each host against the one that applies there.
 fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
-    let enabled = node.get("become").map(|n| parse_bool(n, "`become`")).transpose()?;
+    let enabled = node.get("become").map(|n| parse_flag(n, "`become`")).transpose()?;
     let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
     let method = match node.get("become_method") {
         Some(n) => {
@@ -743,8 +754,11 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     if let Some(v) = node.get("vars") {
         vars.extend(vars_of(v, "`vars`")?);
     }
-    let flag = |key: &str, inherited: Option<bool>| {
-        node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.or(inherited).unwrap_or(false))
+    let flag = |key: &str, inherited: Option<Flag>| {
+        node.get(key)
+            .map(|n| parse_flag(n, &format!("`{key}`")))
+            .transpose()
+            .map(|f| f.or(inherited).unwrap_or(Flag::Fixed(false)))
     };
 
     let environment: Vec<Value> = ctx.environment.iter().cloned().chain(environment_of(node)?).collect();
@@ -789,8 +803,8 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         become_: parse_become(node, &ctx.become_)?,
         vars: Arc::new(vars),
         environment,
-        ignore_errors: flag("ignore_errors", ctx.ignore_errors)?,
-        no_log: flag("no_log", ctx.no_log)?,
+        ignore_errors: flag("ignore_errors", ctx.ignore_errors.clone())?,
+        no_log: flag("no_log", ctx.no_log.clone())?,
         check_mode: node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?.or(ctx.check_mode),
         role_dir: ctx.role_dir.map(Path::to_path_buf),
         reads,

@@ -48,7 +48,7 @@ pub struct Play {
 /// [`crate::plan`]), as in Ansible.
 #[derive(Debug, Clone, Default)]
 pub struct Become {
-    pub enabled: Option<bool>,
+    pub enabled: Option<Flag>,
     pub user: Option<String>,
     pub method: Option<crate::become_method::Method>,
     /// As written; checked against the method that applies on each host.
@@ -59,7 +59,7 @@ impl Become {
     /// Each field this one leaves unsaid, from `outer`.
     pub fn or(&self, outer: &Become) -> Become {
         Become {
-            enabled: self.enabled.or(outer.enabled),
+            enabled: self.enabled.clone().or_else(|| outer.enabled.clone()),
             user: self.user.clone().or_else(|| outer.user.clone()),
             method: self.method.or(outer.method),
             flags: self.flags.clone().or_else(|| outer.flags.clone()),
@@ -113,8 +113,8 @@ pub struct Task {
     /// `environment:` of the play, blocks, imports and the task, outermost
     /// first: mappings or templates that give one, merged per host.
     pub environment: Vec<Value>,
-    pub ignore_errors: bool,
-    pub no_log: bool,
+    pub ignore_errors: Flag,
+    pub no_log: Flag,
     /// `check_mode:` as the task, its blocks or its play say it: true runs
     /// the task as in `--check` (it only looks), false runs it for real
     /// even under `--check`; None follows the run.
@@ -275,4 +275,38 @@ pub struct TaskList {
     pub tasks: Vec<Task>,
     pub blocks: Vec<Block>,
     pub includes: Vec<Include>,
+}
+
+/// A yes/no keyword (`ignore_errors`, `no_log`, `become`): as written, or a
+/// template decided per host (`no_log: "{{ not debug }}"`).
+#[derive(Debug, Clone)]
+pub enum Flag {
+    Fixed(bool),
+    Template(Located),
+}
+
+impl Flag {
+    /// Its value on a host.
+    pub fn eval(&self, scope: &crate::template::Scope) -> Result<bool, crate::diagnostic::Diagnostic> {
+        match self {
+            Flag::Fixed(b) => Ok(*b),
+            Flag::Template(t) => {
+                let value = scope
+                    .render_str(&t.text, crate::template::Mode::Plain)
+                    .map_err(|e| crate::plan::template_diag(&t.span, e))?;
+                push_modules::args::parse_bool(&value).ok_or_else(|| {
+                    crate::diagnostic::Diagnostic::at(&t.span, format!("`{}` gave {value}, not a boolean", t.text))
+                        .with_hint("the template must give true or false (yes/no, 1/0)")
+                })
+            }
+        }
+    }
+
+    /// As written, when that is all it can be (a handler's, a play's).
+    pub fn fixed(&self) -> Option<bool> {
+        match self {
+            Flag::Fixed(b) => Some(*b),
+            Flag::Template(_) => None,
+        }
+    }
 }

@@ -81,6 +81,8 @@ impl HostRun<'_> {
                     op,
                     become_: become_.clone(),
                     secret: false,
+                    no_log: false,
+                    ignore_errors: false,
                 }],
             ));
         }

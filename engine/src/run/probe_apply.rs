@@ -58,7 +58,7 @@ impl HostRun<'_> {
                 .collect(),
             // Under `failed_when`, the controller says what failed: the
             // script goes on (the task ends its segment anyway).
-            ignore_errors: task.ignore_errors || task.failed_when.is_some(),
+            ignore_errors: f.step.ignore_errors || task.failed_when.is_some(),
             prefetch: probe.then_some(&f.step.op.prefetch),
             attachment: if probe { None } else { f.step.op.attachment.as_ref() },
         }
@@ -147,7 +147,7 @@ impl HostRun<'_> {
                 .flat_map(|(fin, _, steps)| {
                     let flag = finals.flag(fin);
                     steps.iter().enumerate().map(move |(k, s)| {
-                        let ignore_errors = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                        let ignore_errors = s.ignore_errors;
                         let step = ScriptStep {
                             id: StepId::Final { flag: flag.clone(), index: k },
                             snippet: &s.op.apply,
@@ -262,7 +262,7 @@ impl HostRun<'_> {
                     self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
                 }
                 // A step carrying a vaulted value says no more than a no_log one.
-                let no_log = task.no_log || f.step.secret;
+                let no_log = f.step.no_log;
                 let mut value =
                     register_value(report, status, f.step.item.as_ref(), no_log, !from_apply && !looks_only);
                 let mut why = None;
@@ -309,7 +309,8 @@ impl HostRun<'_> {
                 status = Status::Failed;
                 msgs.push(format!("gave up after {} attempts", until.retries + 1));
             }
-            let ignored = status == Status::Failed && task.ignore_errors;
+            let ignore_errors = flat.iter().any(|f| f.entry == entry && f.step.ignore_errors);
+            let ignored = status == Status::Failed && ignore_errors;
             let failed = status == Status::Failed && !ignored;
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
@@ -351,12 +352,11 @@ impl HostRun<'_> {
                     continue;
                 }
                 let status = reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
-                let no_log =
-                    matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
+                let no_log = steps.iter().any(|s| s.no_log);
                 let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
                 let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
                 self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
-                let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+                let ignore = steps.iter().any(|s| s.ignore_errors);
                 let mut result = self.result(name, label.clone(), status, msg);
                 if !no_log {
                     let mut output = TaskOutput::default();
@@ -415,7 +415,7 @@ impl HostRun<'_> {
         let mut labels: HashMap<StepId, (String, Option<String>)> = HashMap::new();
         for (i, f) in flat.iter().enumerate() {
             let task = &self.play.tasks[f.step.task];
-            let no_log = task.no_log || f.step.secret;
+            let no_log = f.step.no_log;
             labels.insert(StepId::Step(i), (self.task_label(task, scope), item_shown(f.step, no_log)));
         }
         for (fin, label, steps) in final_plan {

@@ -516,3 +516,29 @@ fn lookups_read_the_controller_as_ansible_does() {
     let canonical = root.canonicalize().unwrap().display().to_string();
     assert_eq!(read(&root, "out").replace(&canonical, "PB"), expected);
 }
+
+#[test]
+fn yes_no_keywords_may_be_templates_decided_per_host() {
+    let (_tmp, root) = dir();
+    let playbook = r#"
+- hosts: all
+  vars:
+    lenient: "{{ 1 == 1 }}"
+    quiet: true
+  tasks:
+    - name: tolerated
+      shell: "exit 3"
+      ignore_errors: "{{ lenient }}"
+    - name: hidden
+      shell: "echo secret; exit 4"
+      no_log: "{{ quiet }}"
+      ignore_errors: "{{ lenient | bool }}"
+    - name: as the login user
+      shell: "id -un >@ROOT@/who"
+      become: "{{ not lenient }}"
+"#;
+    let (said, recap) = run(&root, playbook, RunOptions::default());
+    assert_eq!(tasks(&said), [t("tolerated", Failed), t("hidden", Failed), t("as the login user", Changed)]);
+    assert!(!msg_of(&said, "hidden").unwrap().contains("secret"), "{said:#?}");
+    assert_eq!(recap.hosts["local"].ignored, 2);
+}
