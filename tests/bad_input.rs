@@ -222,6 +222,7 @@ cases!(
     until_on_a_loop,
     include_tasks_missing_file,
     meta_unknown,
+    delegate_to_another_host,
 );
 
 /// With `--format json`, an input error is a JSON event on stdout (and

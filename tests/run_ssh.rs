@@ -1566,3 +1566,46 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
     assert_eq!(read(root.join("h2/null")), "ab Ansible managed\n");
     assert!(root.join("h2/kv").exists(), "{out}");
 }
+
+/// `delegate_to: localhost` and `connection: local` run a task on this
+/// machine (no ssh session around it), the host's other tasks on the host,
+/// with the host's variables either way.
+#[test]
+fn delegate_to_localhost_runs_the_task_here() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "delegate.yml",
+        r#"
+- hosts: all
+  tasks:
+    - name: on the host
+      shell: 'echo "${SSH_CONNECTION:+ssh} {{ inventory_hostname }}" >@ROOT@/{{ inventory_hostname }}/host'
+    - name: delegated
+      shell: 'echo "${SSH_CONNECTION:+ssh}here {{ inventory_hostname }}" >@ROOT@/{{ inventory_hostname }}/delegated'
+      delegate_to: localhost
+      register: d
+    - name: local connection
+      shell: 'echo "${SSH_CONNECTION:+ssh}here {{ d.rc }}" >@ROOT@/{{ inventory_hostname }}/local'
+      connection: local
+    - name: back on the host
+      shell: 'echo "${SSH_CONNECTION:+ssh}" >@ROOT@/{{ inventory_hostname }}/back'
+"#,
+        &root,
+    );
+    // This machine's ssh session, if the tests run in one, is not the host's.
+    let out = PushCmd::run_playbook(&pb, &fleet.inventory())
+        .args(["--format", "json"])
+        .env("SSH_CONNECTION", "")
+        .current_dir(fleet.work_dir())
+        .run();
+    out.assert_code(0);
+    let alias = &fleet.aliases()[0];
+    let file = |name: &str| read(&root.join(alias).join(name));
+    assert_eq!(file("host"), format!("ssh {alias}\n"), "{out}");
+    assert_eq!(file("delegated"), format!("here {alias}\n"), "{out}");
+    assert_eq!(file("local"), "here 0\n", "{out}");
+    assert_eq!(file("back"), "ssh\n", "{out}");
+}

@@ -83,6 +83,9 @@ pub struct Segment {
     pub flush: bool,
     /// It ends at `meta: end_host`/`end_play`: the host is done with the play.
     pub ends_host: bool,
+    /// It is one task delegated to this machine (`delegate_to: localhost`,
+    /// `connection: local`): it runs here, not on the host.
+    pub delegated: bool,
 }
 
 /// Finds `src:` files for copy/template and renders templates, Ansible's way.
@@ -233,7 +236,9 @@ pub fn plan_segment(
         }
         let task = &play.tasks[index];
         let waits = !segment.entries.is_empty() && task.reads.iter().any(|r| pending.contains(r.as_str()));
-        if waits || flow.failing_before(play, Some(index)).is_some() {
+        // A task delegated to this machine runs in a segment of its own.
+        let delegated = delegated_here(task, &scope)?;
+        if waits || (delegated && !segment.entries.is_empty()) || flow.failing_before(play, Some(index)).is_some() {
             segment.next = pos;
             return Ok(segment);
         }
@@ -272,6 +277,15 @@ pub fn plan_segment(
         }
         let runs = matches!(planned, Planned::Run { .. });
         segment.entries.push(planned);
+        if delegated {
+            segment.delegated = true;
+            segment.judged = task.judged();
+            segment.next = pos + 1;
+            if let (Some(r), true) = (&task.register, runs) {
+                pending.insert(r);
+            }
+            return Ok(segment);
+        }
         if let (Some(r), true) = (&task.register, runs) {
             pending.insert(r);
         }
@@ -282,6 +296,24 @@ pub fn plan_segment(
         }
     }
     Ok(segment)
+}
+
+/// Whether a task runs on this machine instead of its host: its
+/// `delegate_to` names this machine. Another host is not supported yet.
+fn delegated_here(task: &Task, scope: &Scope) -> Result<bool, Diagnostic> {
+    let Some(to) = &task.delegate_to else { return Ok(false) };
+    let scope = task_scope(task, scope);
+    let name = scope.render_text(&to.text, Mode::Plain).map_err(|e| template_diag(&to.span, e))?;
+    let own = scope.get("inventory_hostname").ok().flatten().and_then(|v| v.as_str().map(String::from));
+    match name.as_str() {
+        "localhost" | "127.0.0.1" | "::1" => Ok(true),
+        n if Some(n) == own.as_deref() => Ok(false),
+        other => Err(Diagnostic::at(
+            &to.span,
+            format!("`delegate_to: {other}`: push delegates to this machine only, for now"),
+        )
+        .with_hint("delegate to localhost, or run the task in a play for that host")),
+    }
 }
 
 /// Whether every `when` of a task that does not loop holds.

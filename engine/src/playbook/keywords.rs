@@ -22,6 +22,7 @@ pub const PLAY: &[&str] = &[
     "max_fail_percentage",
     "environment",
     "check_mode",
+    "connection",
 ];
 
 pub const TASK: &[&str] = &[
@@ -44,6 +45,8 @@ pub const TASK: &[&str] = &[
     "args",
     "environment",
     "check_mode",
+    "delegate_to",
+    "connection",
     "changed_when",
     "failed_when",
     "until",
@@ -90,17 +93,8 @@ pub const IMPORT: &[&str] = &[
 
 /// Ansible keywords we know but do not implement: refusing them clearly
 /// beats silently doing something else.
-pub const UNSUPPORTED_TASK: &[&str] = &[
-    "delegate_to",
-    "run_once",
-    "local_action",
-    "async",
-    "poll",
-    "include_role",
-    "import_role",
-    "with_dict",
-    "with_fileglob",
-];
+pub const UNSUPPORTED_TASK: &[&str] =
+    &["run_once", "local_action", "async", "poll", "include_role", "import_role", "with_dict", "with_fileglob"];
 
 /// Ansible's actions that are keywords to push, under any of their names:
 /// `include_tasks`, `ansible.builtin.include_tasks`, `ansible.legacy.include_tasks`.

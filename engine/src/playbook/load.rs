@@ -231,6 +231,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     }
     check_notify(&tasks.tasks, &handlers.tasks)?;
     let remote_user = node.get("remote_user").map(|n| n.expect_scalar_text("`remote_user`")).transpose()?;
+    let local = connection_is_local(node)?;
     let max_fail_percentage = match node.get("max_fail_percentage") {
         Some(n) => Some(match n.value {
             NodeValue::Int(i) => i as f64,
@@ -254,6 +255,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         handlers: handlers.tasks,
         become_,
         remote_user,
+        local,
         serial: match node.get("serial") {
             Some(n) => Some(
                 crate::batches::Serial::from_json(&n.to_json()).map_err(|e| Diagnostic::at(&n.span, e.to_string()))?,
@@ -535,6 +537,19 @@ fn load_block(node: &Node, ctx: &TaskContext, out: &mut TaskList) -> Result<(), 
     Ok(())
 }
 
+/// `connection:`: push has `ssh` (its default) and `local`.
+fn connection_is_local(node: &Node) -> Result<bool, Diagnostic> {
+    match node.get("connection") {
+        None => Ok(false),
+        Some(n) => match n.expect_scalar_text("`connection`")?.as_str() {
+            "local" => Ok(true),
+            "ssh" | "smart" | "paramiko" | "ansible.builtin.ssh" => Ok(false),
+            other => Err(Diagnostic::at(&n.span, format!("`connection: {other}` is not supported by push"))
+                .with_hint("push connects with ssh, or runs on this machine with `connection: local`")),
+        },
+    }
+}
+
 /// An `environment:` keyword: a mapping of names to values, or a template
 /// that gives one.
 fn environment_of(node: &Node) -> Result<Option<Value>, Diagnostic> {
@@ -766,6 +781,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     for env in &environment {
         collect_reads(env, &mut reads);
     }
+    if let Some(d) = node.get("delegate_to").and_then(Node::scalar_text) {
+        reads.extend(template::referenced_roots(&d, false));
+    }
     // A module push lacks never renders its arguments.
     if module.checks_args() || action != Action::Module {
         collect_reads(&Value::Object(args.values.clone()), &mut reads);
@@ -805,6 +823,11 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         environment,
         ignore_errors: flag("ignore_errors", ctx.ignore_errors.clone())?,
         no_log: flag("no_log", ctx.no_log.clone())?,
+        delegate_to: match (node.get("delegate_to"), connection_is_local(node)?) {
+            (Some(d), _) => Some(located(d, "`delegate_to`")?),
+            (None, true) => Some(Located { text: "localhost".into(), span: module_key.span.clone() }),
+            (None, false) => None,
+        },
         check_mode: node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?.or(ctx.check_mode),
         role_dir: ctx.role_dir.map(Path::to_path_buf),
         reads,

@@ -37,6 +37,8 @@ pub struct Play {
     pub handlers: Vec<Task>,
     pub become_: Become,
     pub remote_user: Option<String>,
+    /// `connection: local`: the play's tasks run on this machine.
+    pub local: bool,
     pub serial: Option<crate::batches::Serial>,
     pub max_fail_percentage: Option<f64>,
 }
@@ -119,6 +121,9 @@ pub struct Task {
     /// the task as in `--check` (it only looks), false runs it for real
     /// even under `--check`; None follows the run.
     pub check_mode: Option<bool>,
+    /// `delegate_to:` (a template), or `localhost` for `connection: local`:
+    /// where the task runs instead of its host.
+    pub delegate_to: Option<Located>,
     /// Folder of the role the task came from, for `src:` lookups.
     pub role_dir: Option<PathBuf>,
     /// Root names of every variable the task's templates read; decides

@@ -151,7 +151,7 @@ fn target(name: &str, scope: &Scope, play: &Play, opts: &RunOptions) -> Result<T
             .or_else(|| opts.default_key_file.clone()),
         ssh_config: get("push_ssh_config")?.map(PathBuf::from),
         known_hosts_file: get("push_known_hosts_file")?.map(PathBuf::from),
-        local: first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
+        local: play.local || first(&["ansible_connection", "push_connection"])?.as_deref() == Some("local"),
         ssh_args: ssh_args(name, &get)?,
         password: first(&["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"])?.map(Password::new),
     })

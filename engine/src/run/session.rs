@@ -17,7 +17,7 @@ use crate::playbook::{Play, Task};
 use crate::report::{HostStats, Reporter, Status, TaskResult};
 use crate::script::{self, StepReport};
 use crate::template::{Mode, Scope};
-use crate::transport::{Connection, Connector, Exec, Stream, TransportError};
+use crate::transport::{Connection, Connector, Exec, Stream, Target, TransportError};
 
 pub(super) struct HostRun<'a> {
     pub play: &'a Play,
@@ -76,7 +76,7 @@ impl HostRun<'_> {
                 }
             },
         };
-        let ok = self.segments(host, conn.as_ref()).await;
+        let ok = self.segments(host, conn.as_ref(), connector).await;
         pool.lock().unwrap().insert(name.to_string(), conn);
         ok
     }
@@ -84,7 +84,23 @@ impl HostRun<'_> {
     /// Run the host's segments in order; each needs the results of the one
     /// before it, so later segments are planned as we go, along the host's
     /// path through the play's blocks.
-    pub(super) async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
+    pub(super) async fn segments(&self, host: &PreparedHost, conn: &dyn Connection, connector: &dyn Connector) -> bool {
+        // This machine, for tasks delegated to it: connected when first needed.
+        let mut here: Option<Box<dyn Connection>> = None;
+        let ok = self.segments_on(host, conn, connector, &mut here).await;
+        if let Some(here) = here {
+            here.close().await;
+        }
+        ok
+    }
+
+    async fn segments_on(
+        &self,
+        host: &PreparedHost,
+        conn: &dyn Connection,
+        connector: &dyn Connector,
+        here: &mut Option<Box<dyn Connection>>,
+    ) -> bool {
         let mut scope = host.scope.clone();
         let mut finals = Finals::default();
         let mut flow = host.flow.clone();
@@ -99,11 +115,33 @@ impl HostRun<'_> {
         let on = OnHost { name: &host.name, conn, lock, become_password: host.become_password.as_ref() };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
-            let last =
-                segment.next >= self.selected.len() && !segment.judged && !flow.is_failing() && !segment.ends_host;
+            let last = segment.next >= self.selected.len()
+                && !segment.judged
+                && !flow.is_failing()
+                && !segment.ends_host
+                && !segment.delegated;
             // The final actions run at the play's end, or at a flush_handlers.
             let with_finals = last || segment.flush;
-            let Some(end) = self.segment(&on, &scope, segment, &mut finals, with_finals, attempt).await else {
+            let ended = match segment.delegated {
+                false => self.segment(&on, &scope, segment, &mut finals, with_finals, attempt).await,
+                true => {
+                    if here.is_none() {
+                        let target = Target { name: host.name.clone(), local: true, ..Target::default() };
+                        match connector.connect(&target).await {
+                            Ok(c) => *here = Some(c),
+                            Err(e) => {
+                                let why = format!("delegate_to localhost: {e}");
+                                self.report(self.result(&host.name, "connect".into(), Status::Failed, Some(why)));
+                                return false;
+                            }
+                        }
+                    }
+                    let conn = here.as_deref().expect("connected above");
+                    let local = OnHost { name: &host.name, conn, lock: None, become_password: on.become_password };
+                    self.segment(&local, &scope, segment, &mut finals, false, attempt).await
+                }
+            };
+            let Some(end) = ended else {
                 return false;
             };
             if (last || segment.ends_host) && matches!(end, SegmentEnd::Done { .. }) {
