@@ -1603,7 +1603,7 @@ fn delegate_to_localhost_runs_the_task_here() {
         .run();
     out.assert_code(0);
     let alias = &fleet.aliases()[0];
-    let file = |name: &str| read(&root.join(alias).join(name));
+    let file = |name: &str| read(root.join(alias).join(name));
     assert_eq!(file("host"), format!("ssh {alias}\n"), "{out}");
     assert_eq!(file("delegated"), format!("here {alias}\n"), "{out}");
     assert_eq!(file("local"), "here 0\n", "{out}");
