@@ -14,7 +14,7 @@ use super::results::{
 };
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::{RolloutEvent, Status, StepEnded};
+use crate::report::{RolloutEvent, Status, StepEnded, TaskResult};
 use crate::script::{self, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
 
@@ -22,6 +22,26 @@ use crate::template::Scope;
 pub(super) struct Flat<'a> {
     pub(super) entry: usize,
     pub(super) step: &'a Step,
+}
+
+/// A segment's step reports: from the apply for the steps from
+/// `applied_from` on, from the probe for those before.
+pub(super) struct SegmentReports<'r> {
+    pub(super) probe: &'r HashMap<StepId, StepReport>,
+    pub(super) apply: &'r HashMap<StepId, StepReport>,
+    pub(super) applied_from: usize,
+}
+
+/// A task's (or final action's) result on a host, and what goes with
+/// reporting it.
+pub(super) struct TaskDone {
+    pub(super) result: TaskResult,
+    /// The name and value its `register:` stores.
+    pub(super) registered: Option<(String, JinjaValue)>,
+    /// What its steps' rollouts did on the host.
+    pub(super) rollout: Vec<RolloutEvent>,
+    /// It failed, and the failure is not ignored: the host stops here.
+    pub(super) stops: bool,
 }
 
 impl HostRun<'_> {
@@ -185,84 +205,11 @@ impl HostRun<'_> {
         }
 
         // Report, per task, from the apply where it ran, else the probe.
+        let reports = SegmentReports { probe: &probe_reports, apply: &apply_reports, applied_from };
         let mut registered = Vec::new();
         for (entry, planned) in segment.entries.iter().enumerate() {
-            let task = &self.play.tasks[planned.task()];
-            let label = self.task_label(task, scope);
-            if let Planned::Skipped { reason, .. } = planned {
-                self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
-                if let Some(r) = &task.register {
-                    registered.push((
-                        r.clone(),
-                        JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason}))),
-                    ));
-                }
-                continue;
-            }
-            let mut results = Vec::new();
-            let mut statuses = Vec::new();
-            let mut msgs = Vec::new();
-            let mut diffs = Vec::new();
-            let mut output = TaskOutput::default();
-            for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
-                let id = StepId::Step(i);
-                let from_apply = i >= applied_from;
-                let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
-                // No report: the host stopped at an earlier failure.
-                let Some(report) = report else { continue };
-                let status = step_status(report);
-                // A task may report what an earlier run's rollout did on
-                // the host (a switch that run went away from): this run's.
-                if from_apply {
-                    let events = report.rollouts().filter_map(RolloutEvent::parse);
-                    self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
-                }
-                // A step carrying a vaulted value says no more than a no_log one.
-                let no_log = task.no_log || f.step.secret;
-                if self.opts.diff && !no_log && report.changed() {
-                    if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
-                        diffs.push(d);
-                    }
-                }
-                if let Some(m) = step_message(report, status, no_log) {
-                    msgs.push(item_message(f.step, no_log, m));
-                }
-                if !no_log && (from_apply || self.opts.check) {
-                    let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
-                    output.add(report, cmd);
-                }
-                results.push(register_value(
-                    report,
-                    status,
-                    f.step.item.as_ref(),
-                    no_log,
-                    !from_apply && !self.opts.check,
-                ));
-                statuses.push(status);
-            }
-            if statuses.is_empty() {
-                continue;
-            }
-            let status = statuses.iter().copied().max().unwrap_or(Status::Ok);
-            let ignored = status == Status::Failed && task.ignore_errors;
-            let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
-            result.ignored = ignored;
-            result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
-            output.fill(&mut result);
-            self.report(result);
-            if let Some(r) = &task.register {
-                let value = if task.loop_.is_some() {
-                    let any =
-                        |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
-                    let all_skipped =
-                        results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
-                    json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
-                } else {
-                    results.into_iter().next().unwrap_or(json!({}))
-                };
-                registered.push((r.clone(), JinjaValue::from(Serde(value))));
-            }
-            if status == Status::Failed && !ignored {
+            let Some(done) = self.task_result(name, scope, entry, planned, &flat, &reports) else { continue };
+            if !self.report_done(done, &mut registered) {
                 return self.lost(name, apply_lost);
             }
         }
@@ -278,32 +225,8 @@ impl HostRun<'_> {
                 }
             }
             for (fin, label, steps) in &final_plan {
-                let flag = finals.flag(fin);
-                let reports: Vec<&StepReport> = (0..steps.len())
-                    .filter_map(|k| apply_reports.get(&StepId::Final { flag: flag.clone(), index: k }))
-                    .collect();
-                if reports.is_empty() {
-                    continue;
-                }
-                let status = reports.iter().map(|r| step_status(r)).max().unwrap_or(Status::Ok);
-                let no_log =
-                    matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
-                let msg = reports.iter().find_map(|r| step_message(r, step_status(r), no_log));
-                let events = reports.iter().flat_map(|r| r.rollouts().filter_map(RolloutEvent::parse));
-                self.stats.lock().unwrap().entry(name.to_string()).or_default().rollout.extend(events);
-                let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
-                let mut result = self.result(name, label.clone(), status, msg);
-                if !no_log {
-                    let mut output = TaskOutput::default();
-                    for (k, s) in steps.iter().enumerate() {
-                        if let Some(r) = apply_reports.get(&StepId::Final { flag: flag.clone(), index: k }) {
-                            output.add(r, &s.op.apply);
-                        }
-                    }
-                    output.fill(&mut result);
-                }
-                self.report(result);
-                if status == Status::Failed && !ignore {
+                let Some(done) = self.final_result(name, fin, label, steps, finals, &apply_reports) else { continue };
+                if !self.report_done(done, &mut registered) {
                     return self.lost(name, apply_lost);
                 }
             }
@@ -312,6 +235,134 @@ impl HostRun<'_> {
             return self.lost(name, apply_lost);
         }
         Some(registered)
+    }
+
+    /// One task's result on a host, from its steps' reports (the apply's
+    /// where it ran, else the probe's), or the controller's skip. None when
+    /// no step of it reported: the host stopped at an earlier failure.
+    pub(super) fn task_result(
+        &self,
+        name: &str,
+        scope: &Scope,
+        entry: usize,
+        planned: &Planned,
+        flat: &[Flat],
+        reports: &SegmentReports,
+    ) -> Option<TaskDone> {
+        let task = &self.play.tasks[planned.task()];
+        let label = self.task_label(task, scope);
+        if let Planned::Skipped { reason, .. } = planned {
+            let registered = task.register.as_ref().map(|r| {
+                (r.clone(), JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason}))))
+            });
+            let result = self.result(name, label, Status::Skipped, Some(reason.clone()));
+            return Some(TaskDone { result, registered, rollout: Vec::new(), stops: false });
+        }
+        let mut results = Vec::new();
+        let mut statuses = Vec::new();
+        let mut msgs = Vec::new();
+        let mut diffs = Vec::new();
+        let mut rollout = Vec::new();
+        let mut output = TaskOutput::default();
+        for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
+            let id = StepId::Step(i);
+            let from_apply = i >= reports.applied_from;
+            let report = if from_apply { reports.apply.get(&id) } else { reports.probe.get(&id) };
+            // No report: the host stopped at an earlier failure.
+            let Some(report) = report else { continue };
+            let status = step_status(report);
+            // A task may report what an earlier run's rollout did on
+            // the host (a switch that run went away from): this run's.
+            if from_apply {
+                rollout.extend(report.rollouts().filter_map(RolloutEvent::parse));
+            }
+            // A step carrying a vaulted value says no more than a no_log one.
+            let no_log = task.no_log || f.step.secret;
+            if self.opts.diff && !no_log && report.changed() {
+                if let Some(d) = diff_text(f.step, reports.probe.get(&id)) {
+                    diffs.push(d);
+                }
+            }
+            if let Some(m) = step_message(report, status, no_log) {
+                msgs.push(item_message(f.step, no_log, m));
+            }
+            if !no_log && (from_apply || self.opts.check) {
+                let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
+                output.add(report, cmd);
+            }
+            results.push(register_value(report, status, f.step.item.as_ref(), no_log, !from_apply && !self.opts.check));
+            statuses.push(status);
+        }
+        if statuses.is_empty() {
+            return None;
+        }
+        let status = statuses.iter().copied().max().unwrap_or(Status::Ok);
+        let ignored = status == Status::Failed && task.ignore_errors;
+        let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
+        result.ignored = ignored;
+        result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
+        output.fill(&mut result);
+        let registered = task.register.as_ref().map(|r| {
+            let value = if task.loop_.is_some() {
+                let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
+                let all_skipped = results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
+                json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
+            } else {
+                results.into_iter().next().unwrap_or(json!({}))
+            };
+            (r.clone(), JinjaValue::from(Serde(value)))
+        });
+        Some(TaskDone { result, registered, rollout, stops: status == Status::Failed && !ignored })
+    }
+
+    /// One final action's result on a host, from its steps' reports in the
+    /// apply. None when none of its steps ran (it was not raised).
+    pub(super) fn final_result(
+        &self,
+        name: &str,
+        fin: &Final,
+        label: &str,
+        steps: &[Step],
+        finals: &Finals,
+        apply: &HashMap<StepId, StepReport>,
+    ) -> Option<TaskDone> {
+        let flag = finals.flag(fin);
+        let reports: Vec<(&Step, &StepReport)> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| Some((s, apply.get(&StepId::Final { flag: flag.clone(), index: k })?)))
+            .collect();
+        if reports.is_empty() {
+            return None;
+        }
+        let status = reports.iter().map(|(_, r)| step_status(r)).max().unwrap_or(Status::Ok);
+        let no_log =
+            matches!(fin, Final::Handler(h) if self.play.handlers[*h].no_log) || steps.iter().any(|s| s.secret);
+        let msg = reports.iter().find_map(|(_, r)| step_message(r, step_status(r), no_log));
+        let rollout = reports.iter().flat_map(|(_, r)| r.rollouts().filter_map(RolloutEvent::parse)).collect();
+        let ignore = matches!(fin, Final::Handler(h) if self.play.handlers[*h].ignore_errors);
+        let mut result = self.result(name, label.to_string(), status, msg);
+        if !no_log {
+            let mut output = TaskOutput::default();
+            for (s, r) in &reports {
+                output.add(r, &s.op.apply);
+            }
+            output.fill(&mut result);
+        }
+        Some(TaskDone { result, registered: None, rollout, stops: status == Status::Failed && !ignore })
+    }
+
+    /// Report a task's (or final action's) result: its rollouts count in
+    /// the host's stats, its registered value is kept. False: the host
+    /// stops here.
+    pub(super) fn report_done(&self, done: TaskDone, registered: &mut Vec<(String, JinjaValue)>) -> bool {
+        let TaskDone { result, registered: value, rollout, stops } = done;
+        if !rollout.is_empty() {
+            self.stats.lock().unwrap().entry(result.host.clone()).or_default().rollout.extend(rollout);
+        }
+        self.report(result);
+        registered.extend(value);
+        !stops
     }
 
     /// What tells the reporter of each step that ends while a script runs:
