@@ -8,6 +8,8 @@
 //! - [`session`]: one host, its connection and the scripts sent over it;
 //! - [`probe_apply`]: per segment of a host's plan, one probe and at most
 //!   one apply;
+//! - [`reporting`]: each task's result the moment it is final on the
+//!   controller, in the order of the tasks, while the probe or apply runs;
 //! - [`finals`]: deferred actions, handlers and health gates at a play's end;
 //! - [`results`]: what each step's report means (status, message, registered
 //!   value, diff).
@@ -17,6 +19,7 @@
 mod finals;
 mod prepare;
 mod probe_apply;
+mod reporting;
 mod results;
 mod rollout;
 mod session;

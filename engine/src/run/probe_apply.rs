@@ -1,20 +1,21 @@
-//! One segment of a host's plan: a probe (every step's look, one exec),
-//! the decision of what differs, an apply (one exec, from the first step
-//! that differs, with the play's final actions in its last segment), then
-//! each task's result.
+//! One segment of a host's plan: a probe (every step's look, one chunk),
+//! the decision of what differs, an apply (one chunk, from the first step
+//! that differs, with the play's final actions in its last segment); each
+//! task's result is reported the moment it is final, in the order of the
+//! tasks (reporting.rs).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::{json, Value};
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
-use super::results::{
-    diff_text, item_message, item_shown, register_value, status_of, step_message, step_status, TaskOutput,
-};
+use super::reporting::{InOrder, Units};
+use super::results::{diff_text, item_message, item_shown, register_value, step_message, step_status, TaskOutput};
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
-use crate::report::{RolloutEvent, Status, StepEnded, TaskResult};
+use crate::report::{RolloutEvent, Status, TaskResult};
 use crate::script::{self, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
 
@@ -22,6 +23,17 @@ use crate::template::Scope;
 pub(super) struct Flat<'a> {
     pub(super) entry: usize,
     pub(super) step: &'a Step,
+}
+
+/// A script's steps as the host's spinner names them (see
+/// [`HostRun::step_names`]).
+pub(super) struct StepNames {
+    /// A probe's steps: looks, not changes.
+    pub(super) probe: bool,
+    /// The task whose step comes after each step.
+    pub(super) next: HashMap<StepId, String>,
+    /// Each step's task and loop item.
+    pub(super) labels: HashMap<StepId, (String, Option<String>)>,
 }
 
 /// A segment's step reports: from the apply for the steps from
@@ -88,6 +100,10 @@ impl HostRun<'_> {
             }
         }
 
+        // Each result is reported the moment it is final, in the order of
+        // the tasks (reporting.rs), while the probe or the apply still runs.
+        let order = Mutex::new(InOrder::default());
+
         // Probe: one exec, every step's look.
         let mut probe_reports: HashMap<StepId, StepReport> = HashMap::new();
         if !flat.is_empty() {
@@ -97,10 +113,13 @@ impl HostRun<'_> {
             script.become_password = on.become_password.cloned();
             self.reporter.host_phase(name, "probing");
             let secret = flat.iter().any(|f| f.step.secret);
-            let steps_ended = self.steps_ended(name, scope, &flat, &[], finals, &[]);
-            let ran = self.exec(on, &script, "probing", secret, &steps_ended).await?;
+            let units = Units { name, scope, segment, flat: &flat, finals, final_plan: &[] };
+            let names = self.step_names(scope, &flat, &[], finals, &[]);
+            let step_in = |report: StepReport| self.step_in(&names, &units, &order, report);
+            let ran = self.exec(on, &script, "probing", secret, &step_in).await?;
             if let Some((status, why)) = ran.lost {
-                // A look is no result: nothing of the probe is reported.
+                // A look is no result: only the tasks its looks had made
+                // final are reported.
                 self.report(self.result(name, "exec".into(), status, Some(why)));
                 return None;
             }
@@ -117,26 +136,33 @@ impl HostRun<'_> {
                 }
             }
         }
+        let apply_runs = !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty()));
+        let applied_from = if apply_runs { first_change.unwrap_or(flat.len()) } else { flat.len() };
+        // The tasks before the apply's first step are final now (all of them
+        // when no apply runs).
+        {
+            let units = Units { name, scope, segment, flat: &flat, finals, final_plan: &[] };
+            let mut order = order.lock().unwrap();
+            order.probed(probe_reports, applied_from, apply_runs);
+            self.report_final(&units, &mut order);
+            if order.stopped {
+                return None;
+            }
+        }
 
         // Apply: one exec, from the first step that differs, plus (in the
         // play's last segment) the final actions that are or may be raised.
-        let mut apply_reports: HashMap<StepId, StepReport> = HashMap::new();
-        let mut applied_from = flat.len();
-        let mut final_plan = Vec::new();
         // The session went away during the apply: the steps that finished
         // are reported, then the host, as unreachable or failed.
         let mut apply_lost = None;
-        if !self.opts.check && (first_change.is_some() || (last && !finals.raised.is_empty())) {
-            applied_from = first_change.unwrap_or(flat.len());
+        if apply_runs {
             let steps: Vec<ScriptStep> = flat
                 .iter()
                 .enumerate()
                 .skip(applied_from)
                 .map(|(i, f)| self.script_step(i, f, false, finals))
                 .collect();
-            if last {
-                final_plan = self.final_steps(scope, finals);
-            }
+            let final_plan = if last { self.final_steps(scope, finals) } else { Vec::new() };
             let final_script: Vec<(String, ScriptStep)> = final_plan
                 .iter()
                 .flat_map(|(fin, _, steps)| {
@@ -161,9 +187,11 @@ impl HostRun<'_> {
             let mut script = script::apply(&steps, &final_script, &raised, on.lock.as_ref());
             script.become_password = on.become_password.cloned();
             // The apply is one exec: say what it will be waiting for.
-            let probed =
-                flat.iter().enumerate().skip(applied_from).filter_map(|(i, _)| probe_reports.get(&StepId::Step(i)));
-            let announced = announced_defers(&finals.raised, probed);
+            let announced = {
+                let order = order.lock().unwrap();
+                let probed = (applied_from..flat.len()).filter_map(|i| order.probe.get(&StepId::Step(i)));
+                announced_defers(&finals.raised, probed)
+            };
             let phase = apply_phase(&final_plan, &announced, finals);
             self.reporter.host_phase(name, &phase);
             let secret = flat.iter().skip(applied_from).any(|f| f.step.secret)
@@ -185,56 +213,53 @@ impl HostRun<'_> {
             if let (None, Some((_, first))) = (&on.lock, named.get(1)) {
                 self.reporter.step_start(name, first);
             }
-            let steps_ended = self.steps_ended(name, scope, &flat, &final_plan, finals, &named);
-            let ran = self.exec(on, &script, &phase, secret, &steps_ended).await?;
+            let units = Units { name, scope, segment, flat: &flat, finals, final_plan: &final_plan };
+            let names = self.step_names(scope, &flat, &final_plan, finals, &named);
+            let step_in = |report: StepReport| self.step_in(&names, &units, &order, report);
+            let ran = self.exec(on, &script, &phase, secret, &step_in).await?;
             apply_lost = ran.lost;
-            apply_reports = ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
+            let apply_reports: HashMap<StepId, StepReport> =
+                ran.reports.into_iter().map(|r| (r.id.clone(), r)).collect();
             if let Some(lock) = apply_reports.get(&StepId::Lock).filter(|r| r.rc != 0) {
                 let why = String::from_utf8_lossy(&lock.stderr).trim().to_string();
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
                 return None;
             }
-            if !last {
-                // Raised here, run at the end of the play.
-                for (i, f) in flat.iter().enumerate().skip(applied_from) {
-                    if let Some(r) = apply_reports.get(&StepId::Step(i)) {
-                        finals.raised.extend(self.raised_by(f.step, r));
-                    }
-                }
-            }
-        }
-
-        // Report, per task, from the apply where it ran, else the probe.
-        let reports = SegmentReports { probe: &probe_reports, apply: &apply_reports, applied_from };
-        let mut registered = Vec::new();
-        for (entry, planned) in segment.entries.iter().enumerate() {
-            let Some(done) = self.task_result(name, scope, entry, planned, &flat, &reports) else { continue };
-            if !self.report_done(done, &mut registered) {
+            // What the apply's output left unreported: the tasks and final
+            // actions after the last step whose end was streamed, or all
+            // of them when the session went away mid-chunk.
+            let mut order = order.lock().unwrap();
+            order.applied(apply_reports);
+            self.report_final(&units, &mut order);
+            if order.stopped {
                 return self.lost(name, apply_lost);
             }
+            if !last {
+                // Raised here, run at the end of the play.
+                let raised: Vec<Final> = flat
+                    .iter()
+                    .enumerate()
+                    .skip(applied_from)
+                    .filter_map(|(i, f)| Some(self.raised_by(f.step, order.apply.get(&StepId::Step(i))?)))
+                    .flatten()
+                    .collect();
+                finals.raised.extend(raised);
+            }
         }
 
-        if last {
-            if self.opts.check {
-                for fin in &finals.raised {
-                    let label = match fin {
-                        Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |(d, _)| d.label.clone()),
-                        Final::Handler(h) => format!("handler: {}", self.task_label(&self.play.handlers[*h], scope)),
-                    };
-                    self.report(self.result(name, label, Status::Changed, Some("would run".into())));
-                }
-            }
-            for (fin, label, steps) in &final_plan {
-                let Some(done) = self.final_result(name, fin, label, steps, finals, &apply_reports) else { continue };
-                if !self.report_done(done, &mut registered) {
-                    return self.lost(name, apply_lost);
-                }
+        if last && self.opts.check {
+            for fin in &finals.raised {
+                let label = match fin {
+                    Final::Deferred(key) => finals.catalog.get(key).map_or(key.clone(), |(d, _)| d.label.clone()),
+                    Final::Handler(h) => format!("handler: {}", self.task_label(&self.play.handlers[*h], scope)),
+                };
+                self.report(self.result(name, label, Status::Changed, Some("would run".into())));
             }
         }
         if apply_lost.is_some() {
             return self.lost(name, apply_lost);
         }
-        Some(registered)
+        Some(order.into_inner().unwrap().registered)
     }
 
     /// One task's result on a host, from its steps' reports (the apply's
@@ -365,23 +390,21 @@ impl HostRun<'_> {
         !stops
     }
 
-    /// What tells the reporter of each step that ends while a script runs:
-    /// steps by their place in `flat`, final steps by their flag. `order`:
-    /// an apply's step ids in the order they run, with their tasks' names
-    /// (empty for a probe, whose steps are looks): as a step ends well, the
-    /// next one's task is announced ([`Reporter::step_start`]), so the
-    /// host's spinner names the task at work and its time counts from the
-    /// host's own end of the step before.
-    fn steps_ended<'s>(
-        &'s self,
-        host: &'s str,
+    /// Each step's task and item as the reporter names them, for the
+    /// host's spinner: steps by their place in `flat`, final steps by their
+    /// flag. `order`: an apply's step ids in the order they run, with their
+    /// tasks' names (empty for a probe, whose steps are looks): as a step
+    /// ends well, the next one's task is announced
+    /// ([`Reporter::step_start`]), so the spinner names the task at work
+    /// and its time counts from the host's own end of the step before.
+    fn step_names(
+        &self,
         scope: &Scope,
         flat: &[Flat],
         final_plan: &[(Final, String, Vec<Step>)],
         finals: &Finals,
         order: &[(StepId, String)],
-    ) -> impl Fn(script::StepEnded) + Sync + 's {
-        let probe = order.is_empty();
+    ) -> StepNames {
         let next: HashMap<StepId, String> =
             order.windows(2).filter(|w| !w[1].1.is_empty()).map(|w| (w[0].0.clone(), w[1].1.clone())).collect();
         let mut labels: HashMap<StepId, (String, Option<String>)> = HashMap::new();
@@ -395,22 +418,7 @@ impl HostRun<'_> {
                 labels.insert(StepId::Final { flag: finals.flag(fin), index: k }, (label.clone(), None));
             }
         }
-        move |ended: script::StepEnded| {
-            let status = status_of(ended.rc, &ended.status);
-            if let Some((task, item)) = labels.get(&ended.id) {
-                self.reporter.step_ended(&StepEnded {
-                    host: host.to_string(),
-                    task: task.clone(),
-                    item: item.clone(),
-                    status,
-                    probe,
-                });
-            }
-            // A failed step may stop the script: its next is said once it runs.
-            if let Some(task) = next.get(&ended.id).filter(|_| status != Status::Failed) {
-                self.reporter.step_start(host, task);
-            }
-        }
+        StepNames { probe: order.is_empty(), next, labels }
     }
 
     /// The host stops here; if its session went away, that is said last.
