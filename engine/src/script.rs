@@ -1304,7 +1304,7 @@ mod tests {
             assert_eq!(expected.len(), 3);
             assert!(String::from_utf8_lossy(&expected[0].stdout).contains("bytes of output cut here"));
             assert!(String::from_utf8_lossy(&expected[1].stderr).contains("bytes of output cut here"));
-            for size in [5, 4096, usize::MAX] {
+            for size in [97, 4096, usize::MAX] {
                 let pieces =
                     |bytes: &[u8], stream| bytes.chunks(size).map(move |p| (stream, p.to_vec())).collect::<Vec<_>>();
                 let (o, e) = (pieces(&out.stdout, Stream::Stdout), pieces(&out.stderr, Stream::Stderr));
