@@ -32,6 +32,17 @@ fn open_pty() -> (std::fs::File, OwnedFd) {
 /// Run push with stdout and stderr on a terminal; everything it drew, as
 /// it came, and its exit code.
 fn run_on_a_terminal(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)]) -> (String, Option<i32>) {
+    run_on_a_terminal_watching(args, cwd, env, &mut |_| {})
+}
+
+/// As [`run_on_a_terminal`], showing `watch` everything drawn so far each
+/// time more comes, while push still runs.
+fn run_on_a_terminal_watching(
+    args: &[&str],
+    cwd: &std::path::Path,
+    env: &[(&str, &str)],
+    watch: &mut dyn FnMut(&str),
+) -> (String, Option<i32>) {
     let (mut controller, terminal) = open_pty();
     let mut child = Command::new(push_bin())
         .args(args)
@@ -46,29 +57,42 @@ fn run_on_a_terminal(args: &[&str], cwd: &std::path::Path, env: &[(&str, &str)])
         .spawn()
         .expect("start push");
     // Read until push is gone and the terminal has nothing more (EIO once
-    // no one holds the terminal end).
+    // no one holds the terminal end), handing each piece over as it comes.
+    let (pieces, drawn_so_far) = std::sync::mpsc::channel::<Vec<u8>>();
     let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
             match controller.read(&mut buf) {
-                Ok(0) | Err(_) => return all,
-                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if pieces.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
             }
         }
     });
+    let mut drawn = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
+        let mut more = false;
+        while let Ok(piece) = drawn_so_far.recv_timeout(Duration::from_millis(20)) {
+            drawn.extend_from_slice(&piece);
+            more = true;
+        }
+        if more {
+            watch(&String::from_utf8_lossy(&drawn));
+        }
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("push did not finish in time");
+            panic!("push did not finish in time:\n{}", String::from_utf8_lossy(&drawn));
         }
-        std::thread::sleep(Duration::from_millis(50));
     };
-    let drawn = reader.join().unwrap();
+    reader.join().unwrap();
+    drawn.extend(drawn_so_far.try_iter().flatten());
     (String::from_utf8_lossy(&drawn).into_owned(), status.code())
 }
 
@@ -148,16 +172,17 @@ fn task_lines_stream_in_order_with_their_times_and_the_spinner_names_the_task() 
 
     // While each step slept, the host's spinner (redrawn in place, not on
     // lines of its own) named its task, in the order they ran: each named
-    // as the host said the step before it ended, while the apply still ran
-    // (before any task line, which needs the apply's whole output).
+    // as the host said the step before it ended, while the apply still ran.
     let plain = without_escapes(&drawn);
     let named: Vec<usize> = ["first step", "second step", "third step"]
         .iter()
         .map(|t| plain.find(&format!("h1 - {t}")).unwrap_or_else(|| panic!("the spinner never named {t}:\n{drawn:?}")))
         .collect();
     assert!(named.windows(2).all(|w| w[0] < w[1]), "the spinner named the tasks out of order:\n{drawn:?}");
+    // Each task's line comes as its step ends, before the next task is
+    // named: the first task's line before the third is at work.
     let first_line = plain.find("changed: [h1] first step").expect("the first task's line");
-    assert!(named[2] < first_line, "the last task was named only after the apply ended:\n{drawn:?}");
+    assert!(first_line < named[2], "the first task's line came after the last task started:\n{drawn:?}");
 
     // Lines end where their text does: no padding to the terminal's width.
     for line in lines.iter().filter(|l| l.starts_with("changed:") || l.starts_with("PLAY") || l.starts_with("h1 ")) {
@@ -185,4 +210,98 @@ fn no_color_on_a_terminal_keeps_the_bars_and_drops_the_colour() {
     for colour in ["\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[1m"] {
         assert!(!drawn.contains(colour), "colour {colour:?} despite NO_COLOR: {drawn:?}");
     }
+}
+
+/// A task's line shows the moment the task ends on its host, while the
+/// host still runs the tasks after it: the last task here waits for a file
+/// that this test makes only once the first task's line is on the
+/// terminal. (Lines that came only with the whole apply's end would leave
+/// it waiting until it gives up and fails.)
+#[test]
+fn a_task_line_shows_while_the_tasks_after_it_still_run() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let seen = fleet.work_dir().join("first-line-seen");
+    let pb = fleet.work_dir().join("waits.yml");
+    write(&pb, waiting_playbook(&seen));
+    let inventory = fleet.inventory();
+    let args = ["run", pb.to_str().unwrap(), "-i", inventory.to_str().unwrap()];
+    let mut seen_while_running = false;
+    let (drawn, code) = run_on_a_terminal_watching(&args, &fleet.work_dir(), &[], &mut |drawn| {
+        if !seen_while_running && shown_lines(drawn).iter().any(|l| l.starts_with("changed: [h1] first (")) {
+            write(&seen, "");
+            seen_while_running = true;
+        }
+    });
+    let shown = shown_lines(&drawn).join("\n");
+    assert!(seen_while_running, "the first task's line never showed:\n{shown}");
+    assert_eq!(code, Some(0), "the last task gave up waiting for the first task's line:\n{shown}");
+    let at = |prefix: &str| {
+        let lines = shown_lines(&drawn);
+        let found: Vec<usize> =
+            lines.iter().enumerate().filter(|(_, l)| l.starts_with(prefix)).map(|(i, _)| i).collect();
+        assert_eq!(found.len(), 1, "one line for {prefix:?}:\n{shown}");
+        found[0]
+    };
+    let lines =
+        [at("changed: [h1] first ("), at("changed: [h1] waits for the first line ("), at("changed: [h1] last (")];
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "task lines out of order:\n{shown}");
+}
+
+/// The same with `--format json` on a pipe: each task's event is written
+/// (and flushed) as the task ends, in the order of the tasks.
+#[test]
+fn json_task_events_come_as_tasks_end_in_their_order() {
+    use std::io::BufRead;
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let seen = fleet.work_dir().join("first-event-seen");
+    let pb = fleet.work_dir().join("waits.yml");
+    write(&pb, waiting_playbook(&seen));
+    let mut child = Command::new(push_bin())
+        .args(["run", pb.to_str().unwrap(), "-i", fleet.inventory().to_str().unwrap(), "--format", "json"])
+        .current_dir(fleet.work_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start push");
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut tasks = Vec::new();
+    let mut all = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        all.push_str(&line);
+        all.push('\n');
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if event["event"] != "task" {
+            continue;
+        }
+        let task =
+            (event["task"].as_str().unwrap_or("").to_string(), event["status"].as_str().unwrap_or("").to_string());
+        if task.0 == "first" {
+            write(&seen, "");
+        }
+        tasks.push(task);
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0), "the last task gave up waiting for the first task's event:\n{all}");
+    let pair = |t: &str, s: &str| (t.to_string(), s.to_string());
+    assert_eq!(
+        tasks,
+        [pair("first", "changed"), pair("waits for the first line", "changed"), pair("last", "changed")],
+        "{all}"
+    );
+}
+
+/// Three tasks on one host; the second waits (up to a minute, then fails)
+/// for `seen`, which the test makes once it saw the first task's result.
+fn waiting_playbook(seen: &std::path::Path) -> String {
+    let seen = seen.display();
+    format!(
+        "- hosts: all\n  tasks:\n\
+         \x20   - name: first\n      command: 'true'\n\
+         \x20   - name: waits for the first line\n      shell: n=0; until [ -e {seen} ]; do n=$((n+1)); [ $n -lt 1200 ] || exit 9; sleep 0.05; done\n\
+         \x20   - name: last\n      command: 'true'\n"
+    )
 }

@@ -5,27 +5,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use push_engine::ops;
 
-/// Where vault passwords come from (as `ansible-playbook` takes them).
-#[derive(Args, Clone, Default)]
-pub struct VaultPasswordArgs {
-    /// A file holding the vault password, or an executable printing it
-    /// (repeatable; default: $ANSIBLE_VAULT_PASSWORD_FILE).
-    #[arg(long = "vault-password-file", alias = "vault-pass-file", value_name = "FILE", global = true)]
-    pub password_files: Vec<PathBuf>,
-    /// A labelled password: `LABEL@FILE`, `LABEL@prompt`, or `FILE` (repeatable).
-    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE", global = true)]
-    pub ids: Vec<String>,
-    /// Ask for the vault password on the terminal.
-    #[arg(short = 'J', long = "ask-vault-pass", alias = "ask-vault-password", global = true)]
-    pub ask: bool,
-}
-
-impl VaultPasswordArgs {
-    pub fn into_passwords(self) -> ops::VaultPasswords {
-        ops::VaultPasswords { ids: self.ids, password_files: self.password_files, ask: self.ask }
-    }
-}
-
 #[derive(Args)]
 #[command(
     after_help = "Files are compatible both ways with ansible-vault (formats 1.1 and 1.2).\nExit codes: 0 ok, 4 a file or password that does not do (wrong password, not a vault), 5 a bad option."
@@ -34,7 +13,7 @@ pub struct VaultArgs {
     #[command(subcommand)]
     command: VaultCommand,
     #[command(flatten)]
-    passwords: VaultPasswordArgs,
+    passwords: ops::VaultPasswords,
     /// The label (of a --vault-id) whose password encrypts.
     #[arg(long, global = true, value_name = "LABEL")]
     encrypt_vault_id: Option<String>,
@@ -100,11 +79,7 @@ pub fn run(args: VaultArgs) -> Result<i32, ops::Error> {
             },
         },
     };
-    let cmd = ops::VaultCommand {
-        action,
-        passwords: args.passwords.into_passwords(),
-        encrypt_vault_id: args.encrypt_vault_id,
-    };
+    let cmd = ops::VaultCommand { action, passwords: args.passwords, encrypt_vault_id: args.encrypt_vault_id };
     let out = ops::vault(cmd)?;
     crate::output::out_bytes(&out);
     Ok(0)

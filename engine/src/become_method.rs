@@ -23,6 +23,9 @@ pub const METHOD_HINT: &str =
     "push becomes other users with sudo or su: write `become_method: sudo` or `become_method: su`, or leave it out (sudo)";
 
 impl Method {
+    /// Every method, in the order they are offered.
+    pub const ALL: [Method; 2] = [Method::Sudo, Method::Su];
+
     pub fn parse(name: &str) -> Option<Method> {
         match name {
             "sudo" => Some(Method::Sudo),

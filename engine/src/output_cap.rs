@@ -71,6 +71,14 @@ impl CappedFrames {
         }
     }
 
+    /// What is kept so far and was not taken before, for a reader of the
+    /// stream as it arrives: a frame's data is here whole (bounded) once
+    /// the frame line after it is. [`CappedFrames::finish`] then gives only
+    /// the rest.
+    pub fn take_kept(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.kept)
+    }
+
     /// Everything received, bounded (a frame line cut off by the end of the
     /// stream is kept as it came: the parser reports the output as cut off).
     pub fn finish(mut self) -> Vec<u8> {

@@ -32,6 +32,7 @@
 use std::fmt::Write as _;
 
 use crate::become_method::BecomeAs;
+use crate::output_cap::CappedFrames;
 
 /// One step of a script: a module snippet and how to run it.
 #[derive(Debug, Clone)]
@@ -599,95 +600,196 @@ fn step_data<'a>(out: &'a [u8], nonce: &str) -> std::collections::HashMap<&'a st
     by_id
 }
 
-/// A step that finished on the host, said while the rest of its script
-/// still runs: its frame's `= RC` line on stdout (in an apply, after the
-/// step's output is printed from its files).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepEnded {
-    pub id: StepId,
-    pub rc: i32,
-    pub status: StepStatus,
-}
-
-/// The longest frame line kept while it arrives (a status line with its
-/// reason); longer ones are skipped.
-const LONGEST_FRAME_LINE: usize = 64 << 10;
-
-/// Picks [`StepEnded`] events out of a script's stdout as it arrives in
-/// pieces of any size. The steps' own data is not kept.
-pub struct StepEvents {
-    mark: Vec<u8>,
-    state: std::sync::Mutex<EventState>,
+/// Each step's report put together from a script's two streams as they
+/// arrive, in pieces of any size and in whatever order the two streams'
+/// pieces come: a report is whole once its frame has ended on both (its
+/// `= RC` line on stdout, in an apply after its output and diff printed
+/// from its files, and on stderr after its stderr), and is handed out then,
+/// while the rest of the script still runs. Each frame's data is bounded
+/// as [`CappedFrames`] bounds a script's whole output, so a report here is
+/// the one [`parse`] reads from that output.
+pub struct StepStream {
+    state: std::sync::Mutex<Sides>,
 }
 
 #[derive(Default)]
-struct EventState {
-    /// Received and not yet sorted out.
-    pending: Vec<u8>,
-    /// A frame line longer than any kept: skipped up to its newline.
-    skipping: bool,
-    open: Option<(StepId, StepStatus)>,
+struct Sides {
+    out: FrameReader,
+    err: FrameReader,
+    /// Of the step whose frame is open on stdout: where its data goes.
+    out_open: Option<(StepReport, Sink)>,
+    /// Of the step whose frame is open on stderr: its id and stderr.
+    err_open: Option<(StepId, Vec<u8>)>,
+    /// Ended on one stream, waiting for their end on the other.
+    out_ended: std::collections::HashMap<StepId, StepReport>,
+    err_ended: std::collections::HashMap<StepId, Vec<u8>>,
 }
 
-impl StepEvents {
-    pub fn new(nonce: &str) -> StepEvents {
-        StepEvents { mark: format!("\n{nonce} ").into_bytes(), state: Default::default() }
+/// Where the data after a stdout frame line belongs.
+#[derive(Clone, Copy)]
+enum Sink {
+    Stdout,
+    Before,
+    After,
+}
+
+/// One stream's frames as they arrive: frame lines whole, data in pieces.
+struct FrameReader {
+    /// `\nNONCE `: where a frame line starts.
+    mark: Vec<u8>,
+    capped: CappedFrames,
+    /// Kept and not sorted out yet: what may start a mark, or a frame line
+    /// whose newline has not come.
+    pending: Vec<u8>,
+}
+
+impl Default for FrameReader {
+    fn default() -> FrameReader {
+        FrameReader { mark: Vec::new(), capped: CappedFrames::new(""), pending: Vec::new() }
+    }
+}
+
+enum Frame {
+    /// A frame line's text after the nonce.
+    Line(String),
+    Data(Vec<u8>),
+}
+
+impl FrameReader {
+    fn new(nonce: &str) -> FrameReader {
+        FrameReader { mark: format!("\n{nonce} ").into_bytes(), capped: CappedFrames::new(nonce), pending: Vec::new() }
     }
 
-    /// Take the next piece of stdout; the steps it finished.
-    pub fn feed(&self, piece: &[u8]) -> Vec<StepEnded> {
-        let mut ended = Vec::new();
-        let mut st = self.state.lock().expect("not poisoned: no panics while held");
-        st.pending.extend_from_slice(piece);
+    fn feed(&mut self, piece: &[u8]) -> Vec<Frame> {
+        self.capped.push(piece);
+        self.pending.extend(self.capped.take_kept());
+        let mut frames = Vec::new();
+        let mut from = 0;
         loop {
-            if st.skipping {
-                match st.pending.iter().position(|&b| b == b'\n') {
-                    // The newline may start a mark: keep it.
-                    Some(nl) => {
-                        st.pending.drain(..nl);
-                        st.skipping = false;
-                    }
-                    None => {
-                        st.pending.clear();
-                        break;
-                    }
+            let rest = &self.pending[from..];
+            let Some(at) = rest.windows(self.mark.len()).position(|w| w == self.mark.as_slice()) else {
+                // The last bytes may start a mark the next piece ends.
+                let data = rest.len().saturating_sub(self.mark.len() - 1);
+                if data > 0 {
+                    frames.push(Frame::Data(rest[..data].to_vec()));
+                }
+                from += data;
+                break;
+            };
+            if at > 0 {
+                frames.push(Frame::Data(rest[..at].to_vec()));
+            }
+            let start = at + self.mark.len();
+            let Some(nl) = rest[start..].iter().position(|&b| b == b'\n') else {
+                from += at;
+                break;
+            };
+            frames.push(Frame::Line(String::from_utf8_lossy(&rest[start..start + nl]).into_owned()));
+            from += start + nl + 1;
+        }
+        self.pending.drain(..from);
+        frames
+    }
+}
+
+impl StepStream {
+    pub fn new(nonce: &str) -> StepStream {
+        let sides = Sides { out: FrameReader::new(nonce), err: FrameReader::new(nonce), ..Default::default() };
+        StepStream { state: std::sync::Mutex::new(sides) }
+    }
+
+    /// Take the next piece of one stream; the reports it made whole, in
+    /// the order their steps ran.
+    pub fn feed(&self, stream: crate::transport::Stream, piece: &[u8]) -> Vec<StepReport> {
+        let mut sides = self.state.lock().expect("not poisoned: no panics while held");
+        let mut whole = Vec::new();
+        match stream {
+            crate::transport::Stream::Stdout => {
+                for frame in sides.out.feed(piece) {
+                    whole.extend(sides.stdout_frame(frame));
                 }
             }
-            let Some(at) = st.pending.windows(self.mark.len()).position(|w| w == self.mark.as_slice()) else {
-                let keep = st.pending.len().min(self.mark.len() - 1);
-                let drop = st.pending.len() - keep;
-                st.pending.drain(..drop);
-                break;
-            };
-            let start = at + self.mark.len();
-            let Some(nl) = st.pending[start..].iter().position(|&b| b == b'\n') else {
-                st.pending.drain(..at);
-                if st.pending.len() > LONGEST_FRAME_LINE {
-                    st.pending.drain(..1);
-                    st.skipping = true;
-                    continue;
+            crate::transport::Stream::Stderr => {
+                for frame in sides.err.feed(piece) {
+                    whole.extend(sides.stderr_frame(frame));
                 }
-                break;
-            };
-            let head = String::from_utf8_lossy(&st.pending[start..start + nl]).into_owned();
-            // The newline that ends a frame line may start the next mark.
-            st.pending.drain(..start + nl);
-            match head.split_once(' ').unwrap_or((&head, "")) {
-                ("+", id) => st.open = StepId::parse(id).map(|id| (id, StepStatus::default())),
-                ("s", line) => {
-                    if let Some((_, status)) = st.open.as_mut() {
-                        status.push_line(line);
-                    }
-                }
-                ("=", rc) => {
-                    if let (Some((id, status)), Ok(rc)) = (st.open.take(), rc.parse()) {
-                        ended.push(StepEnded { id, rc, status });
-                    }
-                }
-                _ => {}
             }
         }
-        ended
+        whole
+    }
+}
+
+impl Sides {
+    /// Framing as [`parse`] reads it; what it would call garbled is passed
+    /// over here (the script's whole output says so at its end).
+    fn stdout_frame(&mut self, frame: Frame) -> Option<StepReport> {
+        let line = match frame {
+            Frame::Data(data) => {
+                if let Some((r, sink)) = self.out_open.as_mut() {
+                    match sink {
+                        Sink::Stdout => r.stdout.extend_from_slice(&data),
+                        Sink::Before => r.before.get_or_insert_with(Vec::new).extend_from_slice(&data),
+                        Sink::After => r.after.get_or_insert_with(Vec::new).extend_from_slice(&data),
+                    }
+                }
+                return None;
+            }
+            Frame::Line(line) => line,
+        };
+        let (head, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        match (head, self.out_open.as_mut()) {
+            ("+", _) => {
+                self.out_open = StepId::parse(rest).map(|id| (StepReport { id, ..Default::default() }, Sink::Stdout));
+            }
+            ("s", Some((r, sink))) => {
+                r.status.push_line(rest);
+                *sink = Sink::Stdout;
+            }
+            ("b", Some((_, sink))) if rest.is_empty() => *sink = Sink::Before,
+            ("a", Some((_, sink))) if rest.is_empty() => *sink = Sink::After,
+            ("=", Some(_)) => {
+                let (mut r, _) = self.out_open.take()?;
+                r.rc = rest.parse().ok()?;
+                match self.err_ended.remove(&r.id) {
+                    Some(stderr) => return Some(StepReport { stderr, ..r }),
+                    None => {
+                        self.out_ended.insert(r.id.clone(), r);
+                    }
+                }
+            }
+            _ => self.out_open = None,
+        }
+        None
+    }
+
+    /// A step's stderr lies between its `+ ID` and `= RC` frame lines; the
+    /// `w` lines of a lock wait come within it ([`LockWaits`]).
+    fn stderr_frame(&mut self, frame: Frame) -> Option<StepReport> {
+        let line = match frame {
+            Frame::Data(data) => {
+                if let Some((_, stderr)) = self.err_open.as_mut() {
+                    stderr.extend_from_slice(&data);
+                }
+                return None;
+            }
+            Frame::Line(line) => line,
+        };
+        let (head, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        match head {
+            "+" => self.err_open = StepId::parse(rest).map(|id| (id, Vec::new())),
+            "w" => {}
+            "=" => {
+                let (id, stderr) = self.err_open.take()?;
+                match self.out_ended.remove(&id) {
+                    Some(r) => return Some(StepReport { stderr, ..r }),
+                    None => {
+                        self.err_ended.insert(id, stderr);
+                    }
+                }
+            }
+            _ => self.err_open = None,
+        }
+        None
     }
 }
 
@@ -1177,35 +1279,60 @@ mod tests {
         assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
     }
 
-    /// Steps' ends are found in a script's stdout cut in pieces of any
-    /// size, whatever the steps print (nothing of it is kept).
+    /// Each step's report is put together from the two streams cut in
+    /// pieces of any size, whichever stream's pieces come first: the
+    /// reports [`parse`] reads from the whole output (bounded alike, for a
+    /// step that prints more than is kept), each once, in order, and each
+    /// as soon as its frame ended on both streams.
     #[test]
-    fn step_ends_are_found_as_the_output_arrives() {
+    fn reports_are_put_together_as_the_output_arrives() {
+        use crate::transport::Stream;
         let steps = [
-            s("0", "printf 'no newline'; push_changed wrote it; head -c 100000 /dev/zero"),
-            s("1", "push_skipped exists; exit 3"),
+            s("0", "printf 'no newline'; printf 'err\\n' >&2; push_changed wrote it; head -c 150000 /dev/zero | tr '\\0' x"),
+            s("1", "push_skipped exists; head -c 150000 /dev/zero | tr '\\0' e >&2; exit 3"),
             s("2", "echo"),
         ];
         for diff in [false, true] {
             let script = probe(&steps, diff);
             let out = sh_s(&script);
-            for size in [1, 7, 4096, out.stdout.len()] {
-                let events = StepEvents::new(&script.nonce);
-                let ended: Vec<StepEnded> = out.stdout.chunks(size).flat_map(|p| events.feed(p)).collect();
-                let said: Vec<(String, i32, Outcome)> =
-                    ended.iter().map(|e| (e.id.to_string(), e.rc, e.status.outcome)).collect();
-                assert_eq!(
-                    said,
-                    [
-                        ("0".into(), 0, Outcome::Changed),
-                        ("1".into(), 3, Outcome::Skipped),
-                        ("2".into(), 0, Outcome::Ok)
-                    ],
-                    "pieces of {size}, diff {diff}"
-                );
-                assert_eq!(ended[0].status.reason.as_deref(), Some("wrote it"));
-                assert!(events.state.lock().unwrap().pending.len() <= LONGEST_FRAME_LINE);
+            let capped = |bytes: &[u8]| {
+                let mut c = CappedFrames::new(&script.nonce);
+                c.push(bytes);
+                c.finish()
+            };
+            let expected = parse(&capped(&out.stdout), &capped(&out.stderr), &script.nonce).unwrap();
+            assert_eq!(expected.len(), 3);
+            assert!(String::from_utf8_lossy(&expected[0].stdout).contains("bytes of output cut here"));
+            assert!(String::from_utf8_lossy(&expected[1].stderr).contains("bytes of output cut here"));
+            for size in [97, 4096, usize::MAX] {
+                let pieces =
+                    |bytes: &[u8], stream| bytes.chunks(size).map(move |p| (stream, p.to_vec())).collect::<Vec<_>>();
+                let (o, e) = (pieces(&out.stdout, Stream::Stdout), pieces(&out.stderr, Stream::Stderr));
+                let alternating: Vec<_> =
+                    (0..o.len().max(e.len())).flat_map(|i| o.get(i).into_iter().chain(e.get(i)).cloned()).collect();
+                let orders = [[o.clone(), e.clone()].concat(), [e.clone(), o.clone()].concat(), alternating];
+                for (n, order) in orders.iter().enumerate() {
+                    let stream = StepStream::new(&script.nonce);
+                    let mut whole = Vec::new();
+                    for (i, (which, piece)) in order.iter().enumerate() {
+                        let made = stream.feed(*which, piece);
+                        // Nothing is whole while one stream has not begun.
+                        let other_begun = order[..i].iter().any(|(w, _)| w != which);
+                        assert!(made.is_empty() || other_begun, "a report before its other stream came");
+                        whole.extend(made);
+                    }
+                    assert_eq!(whole, expected, "pieces of {size}, order {n}, diff {diff}");
+                }
             }
+            // With stdout in, the first step is whole the moment the end of
+            // its frame on stderr is, before anything else of stderr.
+            let stream = StepStream::new(&script.nonce);
+            assert_eq!(stream.feed(Stream::Stdout, &out.stdout), []);
+            let end = format!("\n{} = 0\n", script.nonce);
+            let at = out.stderr.windows(end.len()).position(|w| w == end.as_bytes()).unwrap() + end.len();
+            assert_eq!(stream.feed(Stream::Stderr, &out.stderr[..at - 1]), []);
+            assert_eq!(stream.feed(Stream::Stderr, &out.stderr[at - 1..at]), expected[..1]);
+            assert_eq!(stream.feed(Stream::Stderr, &out.stderr[at..]), expected[1..]);
         }
     }
 

@@ -3,66 +3,146 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Outcome, Signal};
+use clap::builder::TypedValueParser as _;
+
 use crate::batches::Serial;
+use crate::become_method::Method;
 use crate::diagnostic::Diagnostic;
 use crate::inventory::Inventory;
 use crate::playbook::{self, Playbook};
-use crate::report::{Printer, Reporter};
-use crate::run::{self as run_path, RunOptions};
+use crate::report::{Format, Printer, Reporter};
+use crate::run::{self as run_path, Forks, RunOptions};
 use crate::template::Vars;
 use crate::transport::{DefaultConnector, LocalConnector, SshConnector, SshOptions};
 
-/// `push run`.
-#[derive(Debug, Clone, Default)]
+/// `push run` and `push rollback`: the options as the command line gives
+/// them (clap fills this, `rollback` aside), completed from ansible.cfg
+/// ([`RunCommand::with_ansible_config`]); [`run`] turns them into the run
+/// path's [`RunOptions`] in one place ([`load`]).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunCommand {
+    /// The playbook file.
     pub playbook: PathBuf,
+    /// Inventory file or folder (repeatable); default: ansible.cfg's `inventory`.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventories: Vec<PathBuf>,
+    /// Narrow the hosts further with a pattern (`web*`, `a:&b`, `@file`).
+    #[arg(short = 'l', long)]
     pub limit: Option<String>,
+    /// Extra variables: key=value, YAML/JSON, or @file.yml (repeatable; they win over all others).
+    #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
-    /// `-f`; None: ansible.cfg's, else 50.
-    pub forks: Option<usize>,
+    /// How many hosts run at once [default: ansible.cfg's `forks`, else 50].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u32).range(1..).map(|n| Forks::new(n as usize)))]
+    pub forks: Option<Forks>,
+    /// Change nothing; report what would change.
+    #[arg(short = 'C', long)]
     pub check: bool,
+    /// Show diffs of changed files.
+    #[arg(short = 'D', long)]
     pub diff: bool,
+    /// Only run tasks with these tags (comma-separated or repeated).
+    #[arg(short = 't', long)]
     pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long)]
     pub skip_tags: Vec<String>,
+    /// List the hosts each play would run on, then stop.
+    #[arg(long)]
     pub list_hosts: bool,
+    /// List the tasks each play would run, then stop.
+    #[arg(long)]
     pub list_tasks: bool,
+    /// Output: human text, or one JSON event per line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// An ssh_config file for all hosts (like `ssh -F`).
+    #[arg(long)]
     pub ssh_config: Option<PathBuf>,
+    /// Accept and remember host keys not yet in known_hosts (default: refuse).
+    #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Seconds to wait for an SSH connection.
+    #[arg(long = "timeout", value_name = "TIMEOUT", default_value = "10", value_parser = clap::value_parser!(u64).map(Duration::from_secs))]
     pub connect_timeout: Duration,
-    /// `--serial`, e.g. `2`, `25%` or `1,5,25%`.
+    /// Roll out in batches: a number, a percentage or a list (`1,5,25%`); overrides plays' `serial`.
+    #[arg(long)]
     pub serial: Option<String>,
+    /// Stop starting batches once more than this percentage of a batch failed; overrides plays'.
+    #[arg(long, value_parser = parse_percentage)]
     pub max_fail_percentage: Option<f64>,
-    /// Use image tags as written instead of pinning them to digests.
-    pub no_pin: bool,
-    /// Seconds to wait for another run's deploy lock on a host.
+    /// Seconds to wait when another run holds a host's deploy lock (then fail, naming the holder).
+    #[arg(long, default_value_t = 60)]
     pub lock_wait: u64,
+    /// Use image tags as written (default: pin each tag to its digest once per run).
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Break a host's deploy lock whose holder process is gone.
+    #[arg(long)]
     pub break_stale_lock: bool,
-    /// `push rollback`: put containers back on their earlier deployment.
-    pub rollback: bool,
     /// Passwords for vaulted files and values.
+    #[command(flatten)]
     pub vault: super::VaultPasswords,
-    /// `-u`: the login user where neither the host nor the play names one.
+    /// Log in as this user where neither the host (`ansible_user`) nor the play (`remote_user`) names one.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
     pub remote_user: Option<String>,
-    /// `-b`: tasks that say nothing of `become` run under it.
+    /// Run tasks that say nothing of `become` as another user (root unless --become-user), with sudo unless --become-method.
+    #[arg(short = 'b', long = "become")]
     pub become_: bool,
-    /// `--become-user`: whom tasks become where the playbook names no one
-    /// (root if no one does).
+    /// The user tasks become where the playbook names none (root if nothing does).
+    #[arg(long)]
     pub become_user: Option<String>,
-    /// `--become-method`: how tasks become where the playbook does not say
-    /// (sudo if no one does).
-    pub become_method: Option<crate::become_method::Method>,
-    /// `-K`: the sudo password, for hosts without `ansible_become_password`.
+    /// How tasks become another user where the playbook does not say (sudo if nothing does).
+    #[arg(long, value_parser = become_methods())]
+    pub become_method: Option<Method>,
+    /// Ask for the become password (sudo: the login user's; su: the become
+    /// user's), once: read from the terminal without echo, or as one line
+    /// from stdin when it is not a terminal.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
+    /// Ask for the ssh login password (as -K; asked first when both are given).
+    #[arg(short = 'k', long)]
+    pub ask_pass: bool,
+    /// Show what changed and failed tasks printed (-vv: every task's, and the shell it ran).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// `push rollback`: put containers back on their earlier deployment.
+    #[arg(skip)]
+    pub rollback: bool,
+    /// The become password (asked for with `-K`), for hosts without
+    /// `ansible_become_password`.
+    #[arg(skip)]
     pub become_password: Option<String>,
-    /// `-k`: the login password, for hosts without `ansible_password`.
+    /// The login password (asked for with `-k`), for hosts without
+    /// `ansible_password`.
+    #[arg(skip)]
     pub connection_password: Option<String>,
     /// ansible.cfg's `private_key_file`: the key of hosts that name none.
+    #[arg(skip)]
     pub private_key_file: Option<PathBuf>,
     /// ansible.cfg's `[ssh_connection] ssh_args`.
+    #[arg(skip)]
     pub ssh_args: Vec<String>,
     /// What the Ansible config did that the user should know, said once
     /// before the run.
+    #[arg(skip)]
     pub notes: Vec<String>,
+}
+
+/// `--become-method`: the methods push knows, by name.
+fn become_methods() -> impl clap::builder::TypedValueParser<Value = Method> {
+    clap::builder::PossibleValuesParser::new(Method::ALL.map(Method::name))
+        .map(|name| Method::parse(&name).expect("one of the possible values"))
+}
+
+/// `--max-fail-percentage`: 0 to 100, with or without `%`.
+fn parse_percentage(s: &str) -> Result<f64, String> {
+    let p: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("`{s}` is not a percentage"))?;
+    if (0.0..=100.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("`{s}` is not between 0 and 100"))
+    }
 }
 
 impl RunCommand {
@@ -75,7 +155,7 @@ impl RunCommand {
         if self.inventories.is_empty() {
             return Err(Error::Usage(crate::ansible_cfg::NO_INVENTORY.into()));
         }
-        self.forks = self.forks.or(cfg.forks);
+        self.forks = self.forks.or(cfg.forks.map(Forks::new));
         self.remote_user = self.remote_user.or_else(|| cfg.remote_user.clone());
         self.become_ |= cfg.become_ == Some(true);
         self.become_user = self.become_user.or_else(|| cfg.become_user.clone());
@@ -152,7 +232,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
         inventory.add_playbook_vars_dir(dir)?;
     }
     let opts = RunOptions {
-        forks: cmd.forks.map(run_path::Forks::new).unwrap_or_default(),
+        forks: cmd.forks.unwrap_or_default(),
         default_key_file: cmd.private_key_file.clone(),
         check: cmd.check,
         diff: cmd.diff,

@@ -12,11 +12,19 @@ use crate::vault::{self, format, Keyring, OpenError, PasswordError, VaultId};
 
 /// Where the passwords of a command come from, in Ansible's order:
 /// `--vault-id`s, then `--vault-password-file`s (or
-/// `ANSIBLE_VAULT_PASSWORD_FILE`), then `--ask-vault-pass`.
-#[derive(Debug, Clone, Default)]
+/// `ANSIBLE_VAULT_PASSWORD_FILE`), then `--ask-vault-pass`: the options
+/// every command that reads vaults shares, as `ansible-playbook` takes them.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct VaultPasswords {
-    pub ids: Vec<String>,
+    /// A file holding the vault password, or an executable printing it
+    /// (repeatable; default: $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long = "vault-password-file", alias = "vault-pass-file", value_name = "FILE", global = true)]
     pub password_files: Vec<PathBuf>,
+    /// A labelled password: `LABEL@FILE`, `LABEL@prompt`, or `FILE` (repeatable).
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE", global = true)]
+    pub ids: Vec<String>,
+    /// Ask for the vault password on the terminal.
+    #[arg(short = 'J', long = "ask-vault-pass", alias = "ask-vault-password", global = true)]
     pub ask: bool,
 }
 

@@ -25,7 +25,8 @@ use crate::ops::Error;
 const MAX_HOST_BARS: usize = 8;
 const TICK: Duration = Duration::from_millis(120);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `--format`: human text, or one JSON event per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
     #[default]
     Text,

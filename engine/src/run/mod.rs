@@ -9,6 +9,8 @@
 //! - [`probe_apply`]: per segment of a host's plan, one probe and at most
 //!   one apply;
 //! - [`judge`]: `changed_when`, `failed_when`, `until` on a task's result;
+//! - [`reporting`]: each task's result the moment it is final on the
+//!   controller, in the order of the tasks, while the probe or apply runs;
 //! - [`finals`]: deferred actions, handlers and health gates at a play's end;
 //! - [`results`]: what each step's report means (status, message, registered
 //!   value, diff).
@@ -19,6 +21,7 @@ mod finals;
 mod judge;
 mod prepare;
 mod probe_apply;
+mod reporting;
 mod results;
 mod rollout;
 mod session;

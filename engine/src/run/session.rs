@@ -229,14 +229,15 @@ impl HostRun<'_> {
     /// `phase`: what the host is doing during the exec, shown again once a
     /// wait for the deploy lock is over. A script carrying a vaulted value
     /// is kept as a note saying so instead. `on_step` hears of each step
-    /// as it ends, from the session's stdout.
+    /// as it ends on the host, its report whole from both of the session's
+    /// streams, while the rest of the script runs.
     pub(super) async fn exec(
         &self,
         on: &OnHost<'_>,
         script: &script::Script,
         phase: &str,
         secret: bool,
-        on_step: &(dyn Fn(script::StepEnded) + Sync),
+        on_step: &(dyn Fn(StepReport) + Sync),
     ) -> Option<Ran> {
         let name = on.name;
         let n = self.count_round_trip(name);
@@ -251,10 +252,10 @@ impl HostRun<'_> {
         }
         let waits = script::LockWaits::new(&script.nonce);
         let first_wait = std::sync::Once::new();
-        let ends = script::StepEvents::new(&script.nonce);
+        let steps = script::StepStream::new(&script.nonce);
         let progress = |stream: Stream, chunk: &[u8]| {
+            steps.feed(stream, chunk).into_iter().for_each(on_step);
             if stream == Stream::Stdout {
-                ends.feed(chunk).into_iter().for_each(on_step);
                 return;
             }
             for wait in waits.feed(chunk) {

@@ -17,8 +17,13 @@ pub(super) enum Said {
     Task { task: String, status: Status, msg: Option<String> },
 }
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Said>>);
+/// What to do as a task's result is told (by its name).
+type OnTask = Box<dyn Fn(&str) + Send + Sync>;
+
+struct Recorder {
+    said: Mutex<Vec<Said>>,
+    on_task: OnTask,
+}
 
 impl Reporter for Recorder {
     fn event(&self, event: Event<'_>) {
@@ -26,16 +31,24 @@ impl Reporter for Recorder {
             Event::StepEnded(s) => {
                 Said::Step { task: s.task.clone(), item: s.item.clone(), status: s.status, probe: s.probe }
             }
-            Event::Task(r) => Said::Task { task: r.task.clone(), status: r.status, msg: r.msg.clone() },
+            Event::Task(r) => {
+                (self.on_task)(&r.task);
+                Said::Task { task: r.task.clone(), status: r.status, msg: r.msg.clone() }
+            }
             _ => return,
         };
-        self.0.lock().unwrap().push(said);
+        self.said.lock().unwrap().push(said);
     }
 }
 
 /// A playbook (`@ROOT@`: `dir`) run on the local host; what was said, and
 /// the recap.
 pub(super) fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, Recap) {
+    run_with(dir, playbook, opts, Box::new(|_| {}))
+}
+
+/// As [`run`], doing `on_task` as each task's result is told.
+fn run_with(dir: &Path, playbook: &str, opts: RunOptions, on_task: OnTask) -> (Vec<Said>, Recap) {
     let pb = dir.join("play.yml");
     std::fs::write(&pb, playbook.replace("@ROOT@", &dir.display().to_string())).unwrap();
     let inv = dir.join("hosts");
@@ -44,10 +57,10 @@ pub(super) fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, R
     let inventory = Inventory::load(&[inv]).unwrap();
     let opts = RunOptions { forks: super::Forks::new(1), ..opts };
     let prepared = prepare(&playbook, &inventory, &opts).unwrap();
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder { said: Mutex::default(), on_task });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let recap = runtime.block_on(execute(prepared, Arc::new(LocalConnector), recorder.clone(), &opts));
-    let said = recorder.0.lock().unwrap().clone();
+    let said = recorder.said.lock().unwrap().clone();
     (said, recap)
 }
 
@@ -74,11 +87,12 @@ const THREE: &str = r#"
       copy: {dest: "@ROOT@/three", content: "3\n"}
 "#;
 
-/// Each step's end is told as the host says it, before the task results
-/// of its script, in the order the steps ran; a loop's steps by their
-/// `loop_control.label`, in the task's message too.
+/// Each step's end is told as the host says it, in the order the steps
+/// ran, and each task's result the moment its last step ended (a loop's
+/// after its last item), before the next task's steps; a loop's steps by
+/// their `loop_control.label`, in the task's message too.
 #[test]
-fn steps_are_told_as_they_end_then_tasks() {
+fn steps_are_told_as_they_end_and_each_task_after_its_last_step() {
     let (_tmp, root) = dir();
     let (said, recap) = run(&root, THREE, RunOptions::default());
     let probe: Vec<&Said> = said.iter().take_while(|s| matches!(s, Said::Step { probe: true, .. })).collect();
@@ -88,11 +102,11 @@ fn steps_are_told_as_they_end_then_tasks() {
         rest,
         [
             step("one", None, Status::Changed, false),
+            Said::Task { task: "one".into(), status: Status::Changed, msg: Some("create".into()) },
             step("two", Some("A"), Status::Changed, false),
             step("two", Some("B"), Status::Changed, false),
-            step("three", None, Status::Changed, false),
-            Said::Task { task: "one".into(), status: Status::Changed, msg: Some("create".into()) },
             Said::Task { task: "two".into(), status: Status::Changed, msg: Some("(A) ran\n(B) ran".into()) },
+            step("three", None, Status::Changed, false),
             Said::Task { task: "three".into(), status: Status::Changed, msg: Some("create".into()) },
         ]
     );
@@ -100,21 +114,113 @@ fn steps_are_told_as_they_end_then_tasks() {
     let host = &recap.hosts["local"];
     assert_eq!((host.sessions, host.round_trips, host.remote_execs), (1, 2, 1), "{host:?}");
 
-    // Check mode: the probe only; its steps' ends are told as looks.
+    // Check mode: the probe only; its steps' ends are told as looks, each
+    // task's result as its looks are in.
     let (said, recap) = run(&root, THREE, RunOptions { check: true, ..Default::default() });
-    let statuses: Vec<(&str, Status)> = said
+    let c = Status::Changed;
+    let task = |t: &str, status| Said::Task { task: t.into(), status, msg: None };
+    let without_msgs: Vec<Said> = said
         .iter()
-        .filter_map(|s| match s {
-            Said::Step { task, status, probe, .. } => {
-                assert!(probe, "check mode applies nothing: {said:#?}");
-                Some((task.as_str(), *status))
-            }
-            Said::Task { .. } => None,
+        .map(|s| match s {
+            Said::Task { task, status, .. } => Said::Task { task: task.clone(), status: *status, msg: None },
+            step => step.clone(),
         })
         .collect();
-    let c = Status::Changed;
-    assert_eq!(statuses, [("one", Status::Ok), ("two", c), ("two", c), ("three", Status::Ok)]);
+    assert_eq!(
+        without_msgs,
+        [
+            step("one", None, Status::Ok, true),
+            task("one", Status::Ok),
+            step("two", Some("A"), c, true),
+            step("two", Some("B"), c, true),
+            task("two", c),
+            step("three", None, Status::Ok, true),
+            task("three", Status::Ok),
+        ]
+    );
     assert_eq!(recap.hosts["local"].round_trips, 1);
+}
+
+/// A task the probe finds as it should be, before the first that differs,
+/// is final after its look: its result comes while the probe still runs,
+/// before any step of the apply. A skip decided on the controller comes in
+/// its place; a task after the first that differs comes from the apply,
+/// and a handler's result as its step ends.
+#[test]
+fn a_task_that_needs_no_apply_is_reported_from_its_look_and_skips_in_their_place() {
+    let (_tmp, root) = dir();
+    std::fs::write(root.join("one"), "1\n").unwrap();
+    std::fs::write(root.join("four"), "4\n").unwrap();
+    let playbook = r#"
+- hosts: all
+  tasks:
+    - name: one
+      copy: {dest: "@ROOT@/one", content: "1\n"}
+    - name: two
+      copy: {dest: "@ROOT@/two", content: "2\n"}
+      notify: the handler
+    - name: three
+      copy: {dest: "@ROOT@/three", content: "3\n"}
+      when: false
+    - name: four
+      copy: {dest: "@ROOT@/four", content: "4\n"}
+  handlers:
+    - name: the handler
+      shell: "echo handled >@ROOT@/handled"
+"#;
+    let (said, _) = run(&root, playbook, RunOptions::default());
+    let ok = |t: &str| Said::Task { task: t.into(), status: Status::Ok, msg: None };
+    assert_eq!(
+        said,
+        [
+            step("one", None, Status::Ok, true),
+            ok("one"),
+            step("two", None, Status::Changed, true),
+            step("four", None, Status::Ok, true),
+            step("two", None, Status::Changed, false),
+            Said::Task { task: "two".into(), status: Status::Changed, msg: Some("create".into()) },
+            Said::Task { task: "three".into(), status: Status::Skipped, msg: Some("condition was false".into()) },
+            step("four", None, Status::Ok, false),
+            ok("four"),
+            step("handler: the handler", None, Status::Changed, false),
+            Said::Task { task: "handler: the handler".into(), status: Status::Changed, msg: Some("ran".into()) },
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(root.join("handled")).unwrap(), "handled\n");
+}
+
+/// A task's result reaches the reporter while the host still runs the
+/// tasks after it: the last task here waits for a file that the reporter
+/// makes only when it hears of the first task's result.
+#[test]
+fn a_task_is_reported_while_the_next_still_runs() {
+    let (_tmp, root) = dir();
+    let playbook = r#"
+- hosts: all
+  tasks:
+    - name: first
+      shell: "echo first"
+    - name: waits for the first's result
+      shell: "n=0; until [ -e @ROOT@/seen ]; do n=$((n+1)); [ $n -lt 600 ] || exit 9; sleep 0.05; done"
+"#;
+    let on_first = {
+        let seen = root.join("seen");
+        move |task: &str| {
+            if task == "first" {
+                std::fs::write(&seen, "").unwrap();
+            }
+        }
+    };
+    let (said, recap) = run_with(&root, playbook, RunOptions::default(), Box::new(on_first));
+    let tasks: Vec<(&str, Status)> = said
+        .iter()
+        .filter_map(|s| match s {
+            Said::Task { task, status, .. } => Some((task.as_str(), *status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tasks, [("first", Status::Changed), ("waits for the first's result", Status::Changed)], "{said:#?}");
+    assert_eq!(recap.hosts["local"].failed, 0);
 }
 
 /// A failing task stops its host: what comes after it is neither run nor
