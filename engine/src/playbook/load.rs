@@ -61,29 +61,29 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
 /// Where task files and `src:` paths are looked up, and what tasks inherit
 /// from the play, role, blocks and imports around them.
 #[derive(Clone)]
-struct TaskContext<'a> {
-    base_dir: &'a Path,
-    role_dir: Option<&'a Path>,
+pub(super) struct TaskContext<'a> {
+    pub(super) base_dir: &'a Path,
+    pub(super) role_dir: Option<&'a Path>,
     /// Tags inherited from the play or role.
-    tags: HashSet<String>,
-    become_: Become,
-    import_depth: usize,
+    pub(super) tags: HashSet<String>,
+    pub(super) become_: Become,
+    pub(super) import_depth: usize,
     /// The `when`s of the blocks and imports around, outermost first.
-    when: Vec<Located>,
+    pub(super) when: Vec<Located>,
     /// Their `vars`, the innermost winning.
-    vars: Vars,
-    ignore_errors: Option<bool>,
-    no_log: Option<bool>,
+    pub(super) vars: Vars,
+    pub(super) ignore_errors: Option<bool>,
+    pub(super) no_log: Option<bool>,
     /// The innermost block around, and which of its parts.
-    block: Option<BlockPlace>,
+    pub(super) block: Option<BlockPlace>,
     /// The innermost include that brings these tasks.
-    include: Option<IncludePlace>,
+    pub(super) include: Option<IncludePlace>,
     /// The folder of the file the tasks are read from.
-    file_dir: Option<PathBuf>,
+    pub(super) file_dir: Option<PathBuf>,
 }
 
 impl<'a> TaskContext<'a> {
-    fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, tags: HashSet<String>, become_: Become) -> Self {
+    pub(super) fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, tags: HashSet<String>, become_: Become) -> Self {
         TaskContext {
             base_dir,
             role_dir,
@@ -103,7 +103,7 @@ impl<'a> TaskContext<'a> {
     /// Where a task file named relatively is: the role's `tasks/`, the
     /// folder of the file naming it, the playbook's folder, as Ansible
     /// looks; the first where `has` holds (else the first of them).
-    fn task_dir(&self, has: impl Fn(&Path) -> bool) -> PathBuf {
+    pub(super) fn task_dir(&self, has: impl Fn(&Path) -> bool) -> PathBuf {
         let dirs: Vec<PathBuf> =
             [self.role_dir.map(|r| r.join("tasks")), self.file_dir.clone(), Some(self.base_dir.to_path_buf())]
                 .into_iter()
@@ -115,7 +115,7 @@ impl<'a> TaskContext<'a> {
     /// The context of the tasks inside a block or an import: its `when`,
     /// `vars`, `tags`, become keywords, `ignore_errors` and `no_log` on top
     /// of this one's.
-    fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
+    pub(super) fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
         let mut inner = self.clone();
         inner.when.extend(when_of(node)?);
         if let Some(v) = node.get("vars") {
@@ -204,7 +204,7 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     }
     if let Some(roles) = node.get("roles") {
         for r in roles.expect_seq("`roles`")? {
-            let role = load_role(r, base_dir, &ctx, &mut tasks, &mut handlers)?;
+            let role = super::roles::load_role(r, base_dir, &ctx, &mut tasks, &mut handlers)?;
             role_defaults.extend(role.defaults);
             role_vars.extend(role.vars);
         }
@@ -270,7 +270,7 @@ fn check_notify(tasks: &[Task], handlers: &[Task]) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
+pub(super) fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
     match node.to_json() {
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Vars::new()),
@@ -278,7 +278,7 @@ fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
     }
 }
 
-fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
+pub(super) fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
     match &node.value {
         NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a tag")).collect(),
         _ => Ok(node
@@ -298,7 +298,7 @@ fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
 /// inherits. A method push does not have is refused at its place, never
 /// quietly replaced by sudo; flags are checked here against the method
 /// said so far, and again on each host against the one that applies there.
-fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
+pub(super) fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     let enabled = node.get("become").map(|n| parse_bool(n, "`become`")).transpose()?;
     let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
     let method = match node.get("become_method") {
@@ -327,7 +327,7 @@ fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     Ok(become_)
 }
 
-fn load_task_file(
+pub(super) fn load_task_file(
     path: &Path,
     span: &Span,
     ctx: &TaskContext,
@@ -923,80 +923,6 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
         }
     }
     Ok(())
-}
-
-/// A role's variables; its tasks and handlers go onto the play's lists.
-struct Role {
-    defaults: Vars,
-    vars: Vars,
-}
-
-/// `roles/NAME/{tasks,handlers,defaults,vars}/main.yml`, next to the playbook.
-fn load_role(
-    node: &Node,
-    base_dir: &Path,
-    play_ctx: &TaskContext,
-    tasks: &mut TaskList,
-    handlers: &mut TaskList,
-) -> Result<Role, Diagnostic> {
-    let (name, name_span, extra) = match &node.value {
-        NodeValue::Map(_) => {
-            let n = node
-                .get("role")
-                .or_else(|| node.get("name"))
-                .ok_or_else(|| Diagnostic::at(&node.span, "role entry has no `role:` name"))?;
-            (n.expect_scalar_text("a role name")?, n.span.clone(), Some(node))
-        }
-        _ => (node.expect_scalar_text("a role")?, node.span.clone(), None),
-    };
-    let dir = base_dir.join("roles").join(&name);
-    if !dir.is_dir() {
-        return Err(Diagnostic::at(&name_span, format!("role `{name}` not found at {}", dir.display()))
-            .with_hint("roles live in `roles/NAME/` next to the playbook"));
-    }
-    let read_vars = |sub: &str| -> Result<Vars, Diagnostic> {
-        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
-        match file {
-            Some(path) => {
-                let (_, doc) = yaml::load(&path)?;
-                vars_of(&doc, &format!("{sub}/main.yml"))
-            }
-            None => Ok(Vars::new()),
-        }
-    };
-    let defaults = read_vars("defaults")?;
-    let mut vars = read_vars("vars")?;
-    let mut tags = play_ctx.tags.clone();
-    let mut become_ = play_ctx.become_.clone();
-    if let Some(entry) = extra {
-        if let Some(t) = entry.get("tags") {
-            tags.extend(parse_tags(t)?);
-        }
-        if let Some(v) = entry.get("vars") {
-            vars.extend(vars_of(v, "role `vars`")?);
-        }
-        // Role parameters (`- role: x` with `port: 80`) are variables too.
-        for (key, value) in entry.as_map().unwrap_or(&[]) {
-            if !["role", "name", "tags", "vars", "become", "become_user", "become_method", "become_flags", "when"]
-                .contains(&key.name.as_str())
-            {
-                vars.insert(key.name.clone(), value.to_json());
-            }
-        }
-        become_ = parse_become(entry, &become_)?;
-    }
-    let ctx =
-        TaskContext { import_depth: play_ctx.import_depth, ..TaskContext::new(base_dir, Some(&dir), tags, become_) };
-    let load_list = |sub: &str, handlers: bool, out: &mut TaskList| -> Result<(), Diagnostic> {
-        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
-        match file {
-            Some(path) => load_task_file(&path, &name_span, &ctx, handlers, out),
-            None => Ok(()),
-        }
-    };
-    load_list("tasks", false, tasks)?;
-    load_list("handlers", true, handlers)?;
-    Ok(Role { defaults, vars })
 }
 
 /// One `-e` argument: `key=value ...`, `@file.yml`, or inline YAML/JSON.

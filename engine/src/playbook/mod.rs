@@ -4,6 +4,7 @@
 mod keywords;
 mod load;
 mod model;
+mod roles;
 
 pub use load::{load_playbook, parse_extra_var};
 pub use model::*;
