@@ -283,6 +283,7 @@ fn run(args: RunArgs, rollback: bool, printer: Arc<Printer>) -> Result<i32, ops:
         }),
         become_password,
         connection_password,
+        roles_path: Vec::new(),
         private_key_file: None,
         ssh_args: Vec::new(),
         notes: Vec::new(),

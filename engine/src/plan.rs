@@ -276,6 +276,10 @@ fn plan_include(
             return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
         }
     }
+    // An include_role brings its one role.
+    if play.includes[include].role {
+        return Ok((Planned::Included { task: index }, Some(0)));
+    }
     let (key, raw) = ["file", "_raw_params"]
         .iter()
         .find_map(|k| task.args.values.get(*k).map(|v| (*k, v)))
@@ -372,17 +376,35 @@ fn plan_controller_action(
     Ok((Planned::Done { task: index, result }, given))
 }
 
-/// The scope a task sees: its own `vars:` under the extra vars, and for a
-/// role's task `role_path` and `role_name`.
+/// The scope a task sees: for a role's task its role's defaults (just
+/// above the play's role defaults, the bottom layer of [`play_scope`]) and
+/// vars (above every other role's), then its own `vars:`, then its role
+/// parameters, all under the extra vars; and the role's magic variables.
 pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
-    let scope = if task.vars.is_empty() { scope.clone() } else { scope.with_layer(Arc::clone(&task.vars)) };
-    match &task.role_dir {
-        Some(dir) => {
-            let path = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut scope = scope.clone();
+    if let Some(role) = &task.role {
+        if !role.defaults.is_empty() {
+            scope = scope.with_layer_at(1, Arc::clone(&role.defaults));
+        }
+        if !role.vars.is_empty() {
+            scope = scope.with_layer(Arc::clone(&role.vars));
+        }
+    }
+    if !task.vars.is_empty() {
+        scope = scope.with_layer(Arc::clone(&task.vars));
+    }
+    match &task.role {
+        Some(role) => {
+            if !role.params.is_empty() {
+                scope = scope.with_layer(Arc::clone(&role.params));
+            }
+            let list = |names: &[String]| JinjaValue::from(Serde(names));
             scope.with_native([
-                ("role_path".to_string(), JinjaValue::from(path.display().to_string())),
-                ("role_name".to_string(), JinjaValue::from(name)),
+                ("role_path".to_string(), JinjaValue::from(role.path.display().to_string())),
+                ("role_name".to_string(), JinjaValue::from(role.name.clone())),
+                ("ansible_role_name".to_string(), JinjaValue::from(role.name.clone())),
+                ("ansible_parent_role_names".to_string(), list(&role.parents)),
+                ("ansible_parent_role_paths".to_string(), list(&role.parent_paths)),
             ])
         }
         None => scope,
@@ -418,6 +440,9 @@ fn magic_vars(play: &Play) -> Vec<(String, JinjaValue)> {
         ("ansible_version".to_string(), JinjaValue::from(Serde(version))),
         // ansible.cfg's default since Ansible 2.x.
         ("ansible_managed".to_string(), JinjaValue::from("Ansible managed")),
+        ("ansible_role_names".to_string(), JinjaValue::from(Serde(&play.role_names))),
+        ("ansible_play_role_names".to_string(), JinjaValue::from(Serde(&play.play_role_names))),
+        ("role_names".to_string(), JinjaValue::from(Serde(&play.play_role_names))),
     ]
 }
 

@@ -89,8 +89,6 @@ pub const UNSUPPORTED_TASK: &[&str] = &[
     "async",
     "poll",
     "environment",
-    "include_role",
-    "import_role",
     "with_dict",
     "with_fileglob",
     "check_mode",

@@ -1,6 +1,7 @@
 //! From YAML to [`Playbook`]: validates structure, module names and argument
 //! names up front, so a typo is reported before any host is contacted.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use super::keywords;
 use super::model::*;
+use super::roles::{self, PlayRoles};
 use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
@@ -17,12 +19,18 @@ use push_modules::not_in_push::ModuleName;
 
 /// Load a playbook file, following `import_playbook`.
 pub fn load_playbook(path: &Path) -> Result<Playbook, Diagnostic> {
+    load_playbook_with_roles(path, &[])
+}
+
+/// Load a playbook whose roles may also be in `roles_path` (ansible.cfg's
+/// or `ANSIBLE_ROLES_PATH`; empty: Ansible's default folders).
+pub fn load_playbook_with_roles(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook, Diagnostic> {
     let mut stack = Vec::new();
-    let plays = load_plays(path, &mut stack)?;
+    let plays = load_plays(path, roles_path, &mut stack)?;
     Ok(Playbook { path: path.to_path_buf(), plays })
 }
 
-fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagnostic> {
+fn load_plays(path: &Path, roles_path: &[PathBuf], stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagnostic> {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canonical) {
         return Err(Diagnostic::new(format!("{} imports itself", path.display())));
@@ -49,10 +57,10 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
                     format!("imported playbook {} does not exist", file.display()),
                 ));
             }
-            plays.extend(load_plays(&file, stack)?);
+            plays.extend(load_plays(&file, roles_path, stack)?);
             continue;
         }
-        plays.push(load_play(item, &base_dir)?);
+        plays.push(load_play(item, &base_dir, roles_path)?);
     }
     stack.pop();
     Ok(plays)
@@ -64,6 +72,12 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
 pub(super) struct TaskContext<'a> {
     pub(super) base_dir: &'a Path,
     pub(super) role_dir: Option<&'a Path>,
+    /// The role the tasks come from.
+    pub(super) role: Option<Arc<RoleScope>>,
+    /// Where roles are looked for besides the playbook's `roles/`.
+    pub(super) roles_path: &'a [PathBuf],
+    /// What the play's roles add to it as they load.
+    pub(super) roles: &'a RefCell<PlayRoles>,
     /// Tags inherited from the play or role.
     pub(super) tags: HashSet<String>,
     pub(super) become_: Become,
@@ -83,10 +97,19 @@ pub(super) struct TaskContext<'a> {
 }
 
 impl<'a> TaskContext<'a> {
-    pub(super) fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, tags: HashSet<String>, become_: Become) -> Self {
+    fn new(
+        base_dir: &'a Path,
+        roles_path: &'a [PathBuf],
+        roles: &'a RefCell<PlayRoles>,
+        tags: HashSet<String>,
+        become_: Become,
+    ) -> Self {
         TaskContext {
             base_dir,
-            role_dir,
+            role_dir: None,
+            role: None,
+            roles_path,
+            roles,
             tags,
             become_,
             import_depth: 0,
@@ -135,7 +158,7 @@ impl<'a> TaskContext<'a> {
     }
 }
 
-fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
+pub(super) fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
     for (key, _) in entries {
         if !allowed.contains(&key.name.as_str()) {
             let mut d = Diagnostic::at(&key.span, format!("unknown {what} keyword `{}`", key.name));
@@ -150,7 +173,7 @@ fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(
     Ok(())
 }
 
-fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
+fn load_play(node: &Node, base_dir: &Path, roles_path: &[PathBuf]) -> Result<Play, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
         _ => {
@@ -194,19 +217,16 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
             vars_files.extend(vars_of(&doc, "a vars file")?);
         }
     }
-    let ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
+    let play_roles = RefCell::new(PlayRoles::default());
+    let ctx = TaskContext::new(base_dir, roles_path, &play_roles, tags.clone(), become_.clone());
     let mut tasks = TaskList::default();
     let mut handlers = TaskList::default();
-    let mut role_defaults = Vars::new();
-    let mut role_vars = Vars::new();
     if let Some(t) = node.get("pre_tasks") {
         load_task_list(t, &ctx, false, &mut tasks)?;
     }
-    if let Some(roles) = node.get("roles") {
-        for r in roles.expect_seq("`roles`")? {
-            let role = super::roles::load_role(r, base_dir, &ctx, &mut tasks, &mut handlers)?;
-            role_defaults.extend(role.defaults);
-            role_vars.extend(role.vars);
+    if let Some(entries) = node.get("roles").filter(|n| !n.is_null()) {
+        for r in entries.expect_seq("`roles`")? {
+            roles::load_play_role(r, &ctx, &mut tasks)?;
         }
     }
     if let Some(t) = node.get("tasks") {
@@ -215,9 +235,13 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     if let Some(t) = node.get("post_tasks") {
         load_task_list(t, &ctx, false, &mut tasks)?;
     }
+    // The roles' handlers come before the play's, as in ansible-core.
+    handlers.tasks = std::mem::take(&mut play_roles.borrow_mut().handlers);
     if let Some(h) = node.get("handlers") {
         load_task_list(h, &ctx, true, &mut handlers)?;
     }
+    let PlayRoles { defaults: role_defaults, vars: role_vars, role_names, play_role_names, .. } =
+        play_roles.into_inner();
     check_notify(&tasks.tasks, &handlers.tasks)?;
     let remote_user = node.get("remote_user").map(|n| n.expect_scalar_text("`remote_user`")).transpose()?;
     let max_fail_percentage = match node.get("max_fail_percentage") {
@@ -237,6 +261,8 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         vars_files: Arc::new(vars_files),
         role_defaults: Arc::new(role_defaults),
         role_vars: Arc::new(role_vars),
+        role_names,
+        play_role_names,
         tasks: tasks.tasks,
         blocks: tasks.blocks,
         includes: tasks.includes,
@@ -290,7 +316,7 @@ pub(super) fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
     }
 }
 
-fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
+pub(super) fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
     push_modules::args::parse_bool(&node.to_json()).ok_or_else(|| node.type_error(what, "a boolean"))
 }
 
@@ -368,6 +394,22 @@ fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool, out: &mut Task
             load_task_file(&dir.join(rel), &target.span, &ctx.inside(item)?, handlers, out)?;
             continue;
         }
+        if let Some(target) = keywords::get_action(item, "import_role") {
+            if handlers {
+                return Err(Diagnostic::at(&target.span, "`import_role` among handlers is not supported by push yet")
+                    .with_hint("list the role in the play's `roles:`; its handlers come with it"));
+            }
+            roles::load_import_role(item, target, ctx, out)?;
+            continue;
+        }
+        if let Some(target) = keywords::get_action(item, "include_role") {
+            if handlers {
+                return Err(Diagnostic::at(&target.span, "`include_role` among handlers is not supported by push yet")
+                    .with_hint("list the role in the play's `roles:`; its handlers come with it"));
+            }
+            roles::load_include_role(item, target, ctx, out)?;
+            continue;
+        }
         if let Some(target) = keywords::get_action(item, "include_tasks") {
             if handlers {
                 return Err(Diagnostic::at(
@@ -424,7 +466,7 @@ fn load_include(item: &Node, target: &Node, ctx: &TaskContext, out: &mut TaskLis
         false => ctx.task_dir(|d| d.join(&file).exists()),
         true => ctx.task_dir(|d| !candidate_files(d, &file).is_empty()),
     };
-    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new() });
+    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new(), role: false });
     let mut include_task = load_task(item, ctx, false)?;
     include_task.action = Action::IncludeTasks(id);
     out.tasks.push(include_task);
@@ -514,7 +556,7 @@ fn load_block(node: &Node, ctx: &TaskContext, out: &mut TaskList) -> Result<(), 
 }
 
 /// A `when:` as written: one condition or a list of them, all of which must hold.
-fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
+pub(super) fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
     conditions(node, "when")
 }
 
@@ -536,7 +578,7 @@ fn conditions(node: &Node, key: &str) -> Result<Vec<Located>, Diagnostic> {
     Ok(conds)
 }
 
-fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
+pub(super) fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
         _ => {
@@ -557,6 +599,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
             Some("include_vars") => Some((Action::IncludeVars, "ansible.builtin.include_vars")),
             // Its index is given by load_include.
             Some("include_tasks") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_tasks")),
+            Some("include_role") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_role")),
             _ => None,
         };
         if let Some((a, fqcn)) = controller_action {
@@ -758,6 +801,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         ignore_errors: flag("ignore_errors", ctx.ignore_errors)?,
         no_log: flag("no_log", ctx.no_log)?,
         role_dir: ctx.role_dir.map(Path::to_path_buf),
+        role: ctx.role.clone(),
         reads,
     })
 }
