@@ -217,7 +217,12 @@ fn missing_from(role: &Path, sub: &str, (from, span): &(String, Span)) -> Diagno
     let names: Vec<String> =
         known.iter().filter_map(|p| p.strip_prefix(role.join(sub)).ok()).map(|p| p.display().to_string()).collect();
     let d = Diagnostic::at(span, format!("role {} has no file {sub}/{from}", role.display()));
-    match suggest(from, names.iter().map(String::as_str)) {
+    // `tasks_from: extar` may mean `extra.yml` as well as `extra`.
+    let stems: Vec<String> =
+        names.iter().map(|n| n.rsplit_once('.').map_or(n.as_str(), |(s, _)| s).to_string()).collect();
+    let similar =
+        suggest(from, names.iter().map(String::as_str)).or_else(|| suggest(from, stems.iter().map(String::as_str)));
+    match similar {
         Some(s) => d.with_hint(format!("did you mean `{s}`?")),
         None if names.is_empty() => d.with_hint(format!("the role has no {sub}/ files")),
         None => d.with_hint(format!("{sub}/ has: {}", names.join(", "))),
@@ -565,4 +570,143 @@ fn load_role(
         None => {}
     }
     Ok(Some(role))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::playbook::{load_playbook, load_playbook_with_roles, Play};
+    use std::path::{Path, PathBuf};
+
+    fn write(root: &Path, files: &[(&str, &str)]) {
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    fn task(name: &str) -> String {
+        format!("- name: {name}\n  command: \"true\"\n")
+    }
+
+    fn load(root: &Path, playbook: &str, roles_path: &[PathBuf]) -> Result<Play, String> {
+        write(root, &[("site.yml", playbook)]);
+        load_playbook_with_roles(&root.join("site.yml"), roles_path)
+            .map(|mut b| b.plays.remove(0))
+            .map_err(|d| format!("{} | {}", d.message, d.hint.unwrap_or_default()))
+    }
+
+    fn names(play: &Play) -> Vec<String> {
+        play.tasks.iter().map(|t| t.display_name()).collect()
+    }
+
+    #[test]
+    fn dependencies_run_first_and_once_per_play() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            &[
+                ("roles/base/tasks/main.yml", &task("base")),
+                ("roles/a/meta/main.yml", "dependencies: [base]\n"),
+                ("roles/a/tasks/main.yml", &task("a")),
+                ("roles/b/meta/main.yml", "dependencies:\n  - role: base\n"),
+                ("roles/b/tasks/main.yml", &task("b")),
+                ("roles/dup/meta/main.yml", "allow_duplicates: true\n"),
+                ("roles/dup/tasks/main.yml", &task("dup")),
+            ],
+        );
+        let play = load(root, "- hosts: all\n  roles: [a, b, a, dup, dup, {role: b, x: 1}]\n", &[]).unwrap();
+        // `a` twice runs once; `dup` allows duplicates; `b` with other
+        // parameters is another role (its dependency `base` is not).
+        assert_eq!(names(&play), ["base", "a", "b", "dup", "dup", "b"]);
+        assert_eq!(play.play_role_names, ["a", "b", "dup"]);
+        assert_eq!(play.role_names, ["base", "a", "b", "dup"]);
+    }
+
+    #[test]
+    fn roles_are_found_where_ansible_looks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            &[
+                ("elsewhere/shared/tasks/main.yml", &task("from roles_path")),
+                ("elsewhere/acme.tools/tasks/main.yml", &task("collection-style name")),
+                ("vendored/byhand/tasks/main.yml", &task("by path")),
+                ("roles/shared/tasks/main.yml", &task("the playbook's roles/ first")),
+            ],
+        );
+        let roles_path = [root.join("elsewhere")];
+        let play = load(root, "- hosts: all\n  roles: [shared, acme.tools, vendored/byhand]\n", &roles_path).unwrap();
+        assert_eq!(names(&play), ["the playbook's roles/ first", "collection-style name", "by path"]);
+
+        let err = load(root, "- hosts: all\n  roles: [sharde]\n", &roles_path).unwrap_err();
+        assert!(err.starts_with("role `sharde` not found | did you mean `shared`?"), "{err}");
+        assert!(err.contains(&root.join("elsewhere").display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn role_variables_are_scoped_and_merged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            &[
+                ("roles/a/tasks/main.yml", &task("a")),
+                ("roles/a/defaults/main.json", "{\"d\": \"a\", \"only_a\": 1}"),
+                ("roles/a/vars/main/1.yml", "v: a1\nw: a1\n"),
+                ("roles/a/vars/main/2.yaml", "w: a2\n"),
+                ("roles/b/tasks/main.yml", &task("b")),
+                ("roles/b/defaults/main.yml", "d: b\n"),
+                ("roles/b/vars/main.yml", "v: b\n"),
+                ("roles/c/tasks/main.yml", &task("c")),
+                ("roles/c/vars/main.yml", "private: c\n"),
+            ],
+        );
+        let playbook = "- hosts: all\n  roles: [a, {role: b, p: 1}]\n  tasks:\n    - include_role: {name: c}\n";
+        let play = load(root, playbook, &[]).unwrap();
+        let json = |v: &crate::template::Vars| serde_json::Value::Object(v.clone());
+        // Exported to the play: a's and b's, the later winning; not c's.
+        assert_eq!(json(&play.role_defaults), serde_json::json!({"d": "b", "only_a": 1}));
+        assert_eq!(json(&play.role_vars), serde_json::json!({"v": "b", "w": "a2"}));
+        // Each task sees its own role's above the others.
+        let a = play.tasks[0].role.as_ref().unwrap();
+        assert_eq!((a.name.as_str(), json(&a.vars)), ("a", serde_json::json!({"v": "a1", "w": "a2"})));
+        let b = play.tasks[1].role.as_ref().unwrap();
+        assert_eq!(json(&b.params), serde_json::json!({"p": 1}));
+        let c = play.tasks[3].role.as_ref().unwrap();
+        assert_eq!(json(&c.vars), serde_json::json!({"private": "c"}));
+        assert!(play.includes[0].role && play.tasks[3].include.is_some());
+    }
+
+    #[test]
+    fn import_role_passes_its_keywords_to_every_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, &[("roles/r/tasks/main.yml", &task("one")), ("roles/r/tasks/extra.yml", &task("two"))]);
+        let playbook = "- hosts: all\n  tasks:\n    - import_role: {name: r, tasks_from: extra}\n      when: x is defined\n      tags: [t]\n      become: true\n";
+        let play = load(root, playbook, &[]).unwrap();
+        assert_eq!(names(&play), ["two"]);
+        let t = &play.tasks[0];
+        assert_eq!(t.when[0].text, "x is defined");
+        assert!(t.tags.contains("t"));
+        assert_eq!(t.become_.enabled, Some(true));
+        assert!(t.include.is_none(), "an import is static");
+
+        let err = load(root, &playbook.replace("tasks_from: extra", "tasks_from: extar"), &[]).unwrap_err();
+        assert!(err.contains("has no file tasks/extar | did you mean `extra`?"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_role_in_a_dependency_is_said_where_it_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(root, &[("roles/a/meta/main.yml", "dependencies:\n  - role: nope\n")]);
+        write(root, &[("site.yml", "- hosts: all\n  roles: [a]\n")]);
+        let err = load_playbook(&root.join("site.yml")).unwrap_err();
+        let span = err.span.as_ref().unwrap();
+        assert!(span.path().ends_with("roles/a/meta/main.yml"), "{:?}", span.path());
+        assert!(err.message.contains("role `nope` not found"));
+    }
 }

@@ -126,3 +126,44 @@ fn roles_run_in_ansible_order_with_ansible_variables() {
     let h = &recap.hosts["local"];
     assert_eq!((h.ok, h.changed, h.skipped, h.failed), (10, 10, 1, 0));
 }
+
+/// Two roles with the same variables: each task sees its own role's
+/// defaults and vars, the play's tasks the last role's; play vars beat
+/// role defaults, role parameters beat play vars.
+#[test]
+fn a_task_sees_its_own_roles_variables_first() {
+    let (_tmp, root) = dir();
+    write_roles(
+        &root,
+        &[
+            ("a/vars/main.yml", "v: a\n"),
+            ("a/defaults/main.yml", "d: a\npv: a-default\n"),
+            (
+                "a/tasks/main.yml",
+                "- name: a\n  shell: echo \"a v={{ v }} d={{ d }} pv={{ pv }} p={{ p | default(0) }}\" >> {{ out }}\n",
+            ),
+            ("b/vars/main.yml", "v: b\n"),
+            ("b/defaults/main.yml", "d: b\n"),
+            ("b/tasks/main.yml", "- name: b\n  shell: echo \"b v={{ v }} d={{ d }}\" >> {{ out }}\n"),
+        ],
+    );
+    let playbook = r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    out: "@ROOT@/out.txt"
+    pv: play
+    p: play
+  roles:
+    - role: a
+      p: param
+    - b
+  tasks:
+    - name: play
+      shell: echo "play v={{ v }} d={{ d }} p={{ p }}" >> {{ out }}
+"#;
+    run(&root, playbook, RunOptions::default());
+    // ansible-core 2.19, as above (ok=3 changed=3).
+    let ansible = "a v=a d=a pv=play p=param\nb v=b d=b\nplay v=b d=b p=play\n";
+    assert_eq!(std::fs::read_to_string(root.join("out.txt")).unwrap(), ansible);
+}
