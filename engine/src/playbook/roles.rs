@@ -152,7 +152,13 @@ fn find_role(name: &str, span: &Span, ctx: &TaskContext) -> Result<PathBuf, Diag
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     let mut d = Diagnostic::at(span, format!("role `{name}` not found"));
-    let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let searched: Vec<String> = dirs
+        .iter()
+        .map(|d| match d.as_os_str().is_empty() {
+            true => ".".to_string(),
+            false => d.display().to_string(),
+        })
+        .collect();
     d = match suggest(name, known.iter().map(String::as_str)) {
         Some(s) => d.with_hint(format!("did you mean `{s}`? (roles are looked for in {})", searched.join(", "))),
         None => d.with_hint(format!(
@@ -216,7 +222,8 @@ fn missing_from(role: &Path, sub: &str, (from, span): &(String, Span)) -> Diagno
     files_in(&role.join(sub), &mut known);
     let names: Vec<String> =
         known.iter().filter_map(|p| p.strip_prefix(role.join(sub)).ok()).map(|p| p.display().to_string()).collect();
-    let d = Diagnostic::at(span, format!("role {} has no file {sub}/{from}", role.display()));
+    let name = role.file_name().unwrap_or_default().to_string_lossy();
+    let d = Diagnostic::at(span, format!("role `{name}` has no file {sub}/{from}"));
     // `tasks_from: extar` may mean `extra.yml` as well as `extra`.
     let stems: Vec<String> =
         names.iter().map(|n| n.rsplit_once('.').map_or(n.as_str(), |(s, _)| s).to_string()).collect();
