@@ -167,3 +167,31 @@ fn a_task_sees_its_own_roles_variables_first() {
     let ansible = "a v=a d=a pv=play p=param\nb v=b d=b\nplay v=b d=b p=play\n";
     assert_eq!(std::fs::read_to_string(root.join("out.txt")).unwrap(), ansible);
 }
+
+/// `ansible_parent_role_names` names the role whose tasks import or
+/// include this one; a dependency has its dependent's parents; the
+/// dependency runs once though `inner` comes twice.
+#[test]
+fn parent_role_names_follow_imports_and_includes() {
+    let (_tmp, root) = dir();
+    let echo = |what: &str| {
+        format!(
+            "- shell: echo \"{what} {{{{ ansible_parent_role_names | default([]) | join(',') }}}}\" >> {{{{ out }}}}\n"
+        )
+    };
+    let (inner, dep) = (echo("inner"), echo("dep"));
+    write_roles(
+        &root,
+        &[
+            ("outer/tasks/main.yml", "- import_role: {name: inner}\n- include_role: {name: inner}\n"),
+            ("inner/meta/main.yml", "dependencies: [dep]\n"),
+            ("inner/tasks/main.yml", &inner),
+            ("dep/tasks/main.yml", &dep),
+        ],
+    );
+    let playbook = "- hosts: all\n  gather_facts: false\n  vars: {out: \"@ROOT@/out.txt\"}\n  roles: [outer]\n";
+    run(&root, playbook, RunOptions::default());
+    // ansible-core 2.19 on the same files (ok=4 changed=3).
+    let ansible = "dep outer\ninner outer\ninner outer\n";
+    assert_eq!(std::fs::read_to_string(root.join("out.txt")).unwrap(), ansible);
+}
