@@ -76,14 +76,23 @@ fn parse_expected(path: &Path) -> Expected {
 /// Copy the case into a tempdir with `@PORT@` replaced.
 fn stage(case: &Path, port: u16) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("push-bad-input-").tempdir().unwrap();
-    for entry in std::fs::read_dir(case).unwrap() {
+    copy_case(case, dir.path(), port);
+    dir
+}
+
+/// The case's files and folders (a role's `roles/NAME/...`), `@PORT@` replaced.
+fn copy_case(from: &Path, to: &Path, port: u16) {
+    for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_case(&entry.path(), &target, port);
+        } else {
             let text = std::fs::read_to_string(entry.path()).unwrap();
-            std::fs::write(dir.path().join(entry.file_name()), text.replace("@PORT@", &port.to_string())).unwrap();
+            std::fs::write(target, text.replace("@PORT@", &port.to_string())).unwrap();
         }
     }
-    dir
 }
 
 fn run_case(name: &str) {
@@ -184,6 +193,8 @@ fn variable_chain_too_deep() {
 }
 
 cases!(
+    role_missing,
+    role_tasks_from_missing,
     malformed_yaml,
     malformed_ini,
     unknown_module,

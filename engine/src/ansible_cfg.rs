@@ -34,7 +34,7 @@ pub struct AnsibleConfig {
     /// `[ssh_connection] ssh_args`, split as a shell would.
     pub ssh_args: Vec<String>,
     /// Settings that are read but have nothing to do in push, named once
-    /// in a note: `pipelining`, `control_path`, `roles_path`.
+    /// in a note: `pipelining`, `control_path`.
     pub not_needed: Vec<&'static str>,
 }
 
@@ -132,7 +132,7 @@ fn settle(ini: &Ini, path: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>
         not_needed: Vec::new(),
         path,
     };
-    for (key, name) in [(&PIPELINING, "pipelining"), (&CONTROL_PATH, "control_path"), (&ROLES_PATH, "roles_path")] {
+    for (key, name) in [(&PIPELINING, "pipelining"), (&CONTROL_PATH, "control_path")] {
         if lookup.text(key).is_some() {
             cfg.not_needed.push(name);
         }

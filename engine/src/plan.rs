@@ -50,8 +50,10 @@ pub enum Planned {
     Skipped { task: usize, reason: String },
     /// Done on the controller (`set_fact`, `include_vars`): its result.
     Done { task: usize, result: Value },
-    /// Done on the controller and no result of its own in Ansible's recap:
-    /// an `include_tasks` that brought its file, a `meta` task.
+    /// An `include_tasks`/`include_role` that brought its file or role
+    /// (`what`): ok, as ansible-core counts it.
+    Included { task: usize, what: String },
+    /// Done on the controller and no result of its own: a `meta` task.
     Silent { task: usize },
 }
 
@@ -61,6 +63,7 @@ impl Planned {
             Planned::Run { task, .. }
             | Planned::Skipped { task, .. }
             | Planned::Done { task, .. }
+            | Planned::Included { task, .. }
             | Planned::Silent { task } => *task,
         }
     }
@@ -339,6 +342,11 @@ fn plan_include(
     if !when_holds(task, scope)? {
         return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
     }
+    // An include_role brings its one role.
+    if play.includes[include].role {
+        let what = play.includes[include].candidates.first().map(|c| c.path.display().to_string()).unwrap_or_default();
+        return Ok((Planned::Included { task: index, what }, Some(0)));
+    }
     let scope = task_scope(task, scope);
     let (key, raw) = ["file", "_raw_params"]
         .iter()
@@ -356,7 +364,7 @@ fn plan_include(
     };
     match &inc.candidates[k].broken {
         Some(why) => Err(Diagnostic::new(format!("include_tasks of {}: {why}", wanted.display()))),
-        None => Ok((Planned::Silent { task: index }, Some(k))),
+        None => Ok((Planned::Included { task: index, what: wanted.display().to_string() }, Some(k))),
     }
 }
 
@@ -436,17 +444,35 @@ fn plan_controller_action(
     Ok((Planned::Done { task: index, result }, given))
 }
 
-/// The scope a task sees: its own `vars:` under the extra vars, and for a
-/// role's task `role_path` and `role_name`.
+/// The scope a task sees: for a role's task its role's defaults (just
+/// above the play's role defaults, the bottom layer of [`play_scope`]) and
+/// vars (above every other role's), then its own `vars:`, then its role
+/// parameters, all under the extra vars; and the role's magic variables.
 pub fn task_scope(task: &Task, scope: &Scope) -> Scope {
-    let scope = if task.vars.is_empty() { scope.clone() } else { scope.with_layer(Arc::clone(&task.vars)) };
-    match &task.role_dir {
-        Some(dir) => {
-            let path = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut scope = scope.clone();
+    if let Some(role) = &task.role {
+        if !role.defaults.is_empty() {
+            scope = scope.with_layer_at(1, Arc::clone(&role.defaults));
+        }
+        if !role.vars.is_empty() {
+            scope = scope.with_layer(Arc::clone(&role.vars));
+        }
+    }
+    if !task.vars.is_empty() {
+        scope = scope.with_layer(Arc::clone(&task.vars));
+    }
+    match &task.role {
+        Some(role) => {
+            if !role.params.is_empty() {
+                scope = scope.with_layer(Arc::clone(&role.params));
+            }
+            let list = |names: &[String]| JinjaValue::from(Serde(names));
             scope.with_native([
-                ("role_path".to_string(), JinjaValue::from(path.display().to_string())),
-                ("role_name".to_string(), JinjaValue::from(name)),
+                ("role_path".to_string(), JinjaValue::from(role.path.display().to_string())),
+                ("role_name".to_string(), JinjaValue::from(role.name.clone())),
+                ("ansible_role_name".to_string(), JinjaValue::from(role.name.clone())),
+                ("ansible_parent_role_names".to_string(), list(&role.parents)),
+                ("ansible_parent_role_paths".to_string(), list(&role.parent_paths)),
             ])
         }
         None => scope,
@@ -482,6 +508,9 @@ fn magic_vars(play: &Play) -> Vec<(String, JinjaValue)> {
         ("ansible_version".to_string(), JinjaValue::from(Serde(version))),
         // ansible.cfg's default since Ansible 2.x.
         ("ansible_managed".to_string(), JinjaValue::from("Ansible managed")),
+        ("ansible_role_names".to_string(), JinjaValue::from(Serde(&play.role_names))),
+        ("ansible_play_role_names".to_string(), JinjaValue::from(Serde(&play.play_role_names))),
+        ("role_names".to_string(), JinjaValue::from(Serde(&play.play_role_names))),
     ]
 }
 

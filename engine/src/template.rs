@@ -223,6 +223,14 @@ impl Scope {
         Scope::new(layers, self.inner.native.clone())
     }
 
+    /// A scope with one more layer at `index` (0: the lowest), for layers
+    /// that rank among the play's own (a role's defaults).
+    pub fn with_layer_at(&self, index: usize, layer: Arc<Vars>) -> Scope {
+        let mut layers = self.inner.layers.clone();
+        layers.insert(index.min(layers.len()), layer);
+        Scope::new(layers, self.inner.native.clone())
+    }
+
     /// A scope with more ready values (registered results, the loop item),
     /// which beat every layer but the top one.
     pub fn with_native(&self, extra: impl IntoIterator<Item = (String, Value)>) -> Scope {

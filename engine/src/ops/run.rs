@@ -123,6 +123,9 @@ pub struct RunCommand {
     /// ansible.cfg's `[ssh_connection] ssh_args`.
     #[arg(skip)]
     pub ssh_args: Vec<String>,
+    /// ansible.cfg's `roles_path` (or `ANSIBLE_ROLES_PATH`): where roles
+    /// are looked for after the playbook's `roles/`.
+    pub roles_path: Vec<PathBuf>,
     /// What the Ansible config did that the user should know, said once
     /// before the run.
     #[arg(skip)]
@@ -162,6 +165,7 @@ impl RunCommand {
         self.become_method = self.become_method.or(cfg.become_method);
         self.private_key_file = cfg.private_key_file.clone();
         self.ssh_args = cfg.ssh_args.clone();
+        self.roles_path = cfg.roles_path.clone();
         // ansible.cfg's (or ANSIBLE_VAULT_PASSWORD_FILE's) vault password,
         // unless the command line names one.
         if self.vault.password_files.is_empty() {
@@ -177,13 +181,8 @@ impl RunCommand {
         }
         if !cfg.not_needed.is_empty() {
             self.notes.push(format!(
-                "ansible.cfg: {} not needed: push keeps one ssh connection per host and sends its scripts on stdin{}",
+                "ansible.cfg: {} not needed: push keeps one ssh connection per host and sends its scripts on stdin",
                 cfg.not_needed.join(", "),
-                if cfg.not_needed.contains(&"roles_path") {
-                    "; roles are found in roles/ next to the playbook"
-                } else {
-                    ""
-                }
             ));
         }
         Ok(self)
@@ -210,7 +209,7 @@ fn load(cmd: &RunCommand) -> Result<(Playbook, Inventory, RunOptions), Error> {
             _ => Error::Usage(d.to_string().trim_end().to_string()),
         })?);
     }
-    let mut playbook = playbook::load_playbook(&cmd.playbook)?;
+    let mut playbook = playbook::load_playbook_with_roles(&cmd.playbook, &cmd.roles_path)?;
     // The command line and ansible.cfg fill only what the playbook leaves
     // unsaid; a host's ansible_become* variables win over both (plan.rs).
     let defaults = playbook::Become {

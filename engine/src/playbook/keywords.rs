@@ -93,8 +93,7 @@ pub const IMPORT: &[&str] = &[
 
 /// Ansible keywords we know but do not implement: refusing them clearly
 /// beats silently doing something else.
-pub const UNSUPPORTED_TASK: &[&str] =
-    &["run_once", "local_action", "async", "poll", "include_role", "import_role", "with_dict", "with_fileglob"];
+pub const UNSUPPORTED_TASK: &[&str] = &["run_once", "local_action", "async", "poll", "with_dict", "with_fileglob"];
 
 /// Ansible's actions that are keywords to push, under any of their names:
 /// `include_tasks`, `ansible.builtin.include_tasks`, `ansible.legacy.include_tasks`.

@@ -1,6 +1,7 @@
 //! From YAML to [`Playbook`]: validates structure, module names and argument
 //! names up front, so a typo is reported before any host is contacted.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use super::keywords;
 use super::model::*;
+use super::roles::{self, PlayRoles};
 use crate::become_method::{Method, METHOD_HINT};
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
@@ -17,12 +19,18 @@ use push_modules::not_in_push::ModuleName;
 
 /// Load a playbook file, following `import_playbook`.
 pub fn load_playbook(path: &Path) -> Result<Playbook, Diagnostic> {
+    load_playbook_with_roles(path, &[])
+}
+
+/// Load a playbook whose roles may also be in `roles_path` (ansible.cfg's
+/// or `ANSIBLE_ROLES_PATH`; empty: Ansible's default folders).
+pub fn load_playbook_with_roles(path: &Path, roles_path: &[PathBuf]) -> Result<Playbook, Diagnostic> {
     let mut stack = Vec::new();
-    let plays = load_plays(path, &mut stack)?;
+    let plays = load_plays(path, roles_path, &mut stack)?;
     Ok(Playbook { path: path.to_path_buf(), plays })
 }
 
-fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagnostic> {
+fn load_plays(path: &Path, roles_path: &[PathBuf], stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagnostic> {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canonical) {
         return Err(Diagnostic::new(format!("{} imports itself", path.display())));
@@ -49,10 +57,10 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
                     format!("imported playbook {} does not exist", file.display()),
                 ));
             }
-            plays.extend(load_plays(&file, stack)?);
+            plays.extend(load_plays(&file, roles_path, stack)?);
             continue;
         }
-        plays.push(load_play(item, &base_dir)?);
+        plays.push(load_play(item, &base_dir, roles_path)?);
     }
     stack.pop();
     Ok(plays)
@@ -61,35 +69,50 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
 /// Where task files and `src:` paths are looked up, and what tasks inherit
 /// from the play, role, blocks and imports around them.
 #[derive(Clone)]
-struct TaskContext<'a> {
-    base_dir: &'a Path,
-    role_dir: Option<&'a Path>,
+pub(super) struct TaskContext<'a> {
+    pub(super) base_dir: &'a Path,
+    pub(super) role_dir: Option<&'a Path>,
+    /// The role the tasks come from.
+    pub(super) role: Option<Arc<RoleScope>>,
+    /// Where roles are looked for besides the playbook's `roles/`.
+    pub(super) roles_path: &'a [PathBuf],
+    /// What the play's roles add to it as they load.
+    pub(super) roles: &'a RefCell<PlayRoles>,
     /// Tags inherited from the play or role.
-    tags: HashSet<String>,
-    become_: Become,
-    import_depth: usize,
+    pub(super) tags: HashSet<String>,
+    pub(super) become_: Become,
+    pub(super) import_depth: usize,
     /// The `when`s of the blocks and imports around, outermost first.
-    when: Vec<Located>,
+    pub(super) when: Vec<Located>,
     /// Their `vars`, the innermost winning.
-    vars: Vars,
-    ignore_errors: Option<Flag>,
-    no_log: Option<Flag>,
-    check_mode: Option<bool>,
+    pub(super) vars: Vars,
+    pub(super) ignore_errors: Option<Flag>,
+    pub(super) no_log: Option<Flag>,
+    pub(super) check_mode: Option<bool>,
     /// The innermost block around, and which of its parts.
-    block: Option<BlockPlace>,
+    pub(super) block: Option<BlockPlace>,
     /// The innermost include that brings these tasks.
-    include: Option<IncludePlace>,
+    pub(super) include: Option<IncludePlace>,
     /// The folder of the file the tasks are read from.
-    file_dir: Option<PathBuf>,
+    pub(super) file_dir: Option<PathBuf>,
     /// The `environment:`s around, outermost first.
-    environment: Vec<Value>,
+    pub(super) environment: Vec<Value>,
 }
 
 impl<'a> TaskContext<'a> {
-    fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, tags: HashSet<String>, become_: Become) -> Self {
+    fn new(
+        base_dir: &'a Path,
+        roles_path: &'a [PathBuf],
+        roles: &'a RefCell<PlayRoles>,
+        tags: HashSet<String>,
+        become_: Become,
+    ) -> Self {
         TaskContext {
             base_dir,
-            role_dir,
+            role_dir: None,
+            role: None,
+            roles_path,
+            roles,
             tags,
             become_,
             import_depth: 0,
@@ -108,7 +131,7 @@ impl<'a> TaskContext<'a> {
     /// Where a task file named relatively is: the role's `tasks/`, the
     /// folder of the file naming it, the playbook's folder, as Ansible
     /// looks; the first where `has` holds (else the first of them).
-    fn task_dir(&self, has: impl Fn(&Path) -> bool) -> PathBuf {
+    pub(super) fn task_dir(&self, has: impl Fn(&Path) -> bool) -> PathBuf {
         let dirs: Vec<PathBuf> =
             [self.role_dir.map(|r| r.join("tasks")), self.file_dir.clone(), Some(self.base_dir.to_path_buf())]
                 .into_iter()
@@ -120,7 +143,7 @@ impl<'a> TaskContext<'a> {
     /// The context of the tasks inside a block or an import: its `when`,
     /// `vars`, `tags`, become keywords, `ignore_errors` and `no_log` on top
     /// of this one's.
-    fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
+    pub(super) fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
         let mut inner = self.clone();
         inner.when.extend(when_of(node)?);
         if let Some(v) = node.get("vars") {
@@ -144,7 +167,7 @@ impl<'a> TaskContext<'a> {
     }
 }
 
-fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
+pub(super) fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
     for (key, _) in entries {
         if !allowed.contains(&key.name.as_str()) {
             let mut d = Diagnostic::at(&key.span, format!("unknown {what} keyword `{}`", key.name));
@@ -159,7 +182,7 @@ fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(
     Ok(())
 }
 
-fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
+fn load_play(node: &Node, base_dir: &Path, roles_path: &[PathBuf]) -> Result<Play, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
         _ => {
@@ -203,21 +226,18 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
             vars_files.extend(vars_of(&doc, "a vars file")?);
         }
     }
-    let mut ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
+    let play_roles = RefCell::new(PlayRoles::default());
+    let mut ctx = TaskContext::new(base_dir, roles_path, &play_roles, tags.clone(), become_.clone());
     ctx.environment = environment_of(node)?.into_iter().collect();
     ctx.check_mode = node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?;
     let mut tasks = TaskList::default();
     let mut handlers = TaskList::default();
-    let mut role_defaults = Vars::new();
-    let mut role_vars = Vars::new();
     if let Some(t) = node.get("pre_tasks") {
         load_task_list(t, &ctx, false, &mut tasks)?;
     }
-    if let Some(roles) = node.get("roles") {
-        for r in roles.expect_seq("`roles`")? {
-            let role = load_role(r, base_dir, &ctx, &mut tasks, &mut handlers)?;
-            role_defaults.extend(role.defaults);
-            role_vars.extend(role.vars);
+    if let Some(entries) = node.get("roles").filter(|n| !n.is_null()) {
+        for r in entries.expect_seq("`roles`")? {
+            roles::load_play_role(r, &ctx, &mut tasks)?;
         }
     }
     if let Some(t) = node.get("tasks") {
@@ -226,9 +246,13 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
     if let Some(t) = node.get("post_tasks") {
         load_task_list(t, &ctx, false, &mut tasks)?;
     }
+    // The roles' handlers come before the play's, as in ansible-core.
+    handlers.tasks = std::mem::take(&mut play_roles.borrow_mut().handlers);
     if let Some(h) = node.get("handlers") {
         load_task_list(h, &ctx, true, &mut handlers)?;
     }
+    let PlayRoles { defaults: role_defaults, vars: role_vars, role_names, play_role_names, .. } =
+        play_roles.into_inner();
     check_notify(&tasks.tasks, &handlers.tasks)?;
     let remote_user = node.get("remote_user").map(|n| n.expect_scalar_text("`remote_user`")).transpose()?;
     let local = connection_is_local(node)?;
@@ -249,6 +273,8 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         vars_files: Arc::new(vars_files),
         role_defaults: Arc::new(role_defaults),
         role_vars: Arc::new(role_vars),
+        role_names,
+        play_role_names,
         tasks: tasks.tasks,
         blocks: tasks.blocks,
         includes: tasks.includes,
@@ -283,7 +309,7 @@ fn check_notify(tasks: &[Task], handlers: &[Task]) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
+pub(super) fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
     match node.to_json() {
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Vars::new()),
@@ -291,7 +317,7 @@ fn vars_of(node: &Node, what: &str) -> Result<Vars, Diagnostic> {
     }
 }
 
-fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
+pub(super) fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
     match &node.value {
         NodeValue::Seq(items) => items.iter().map(|i| i.expect_scalar_text("a tag")).collect(),
         _ => Ok(node
@@ -303,12 +329,12 @@ fn parse_tags(node: &Node) -> Result<HashSet<String>, Diagnostic> {
     }
 }
 
-fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
+pub(super) fn parse_bool(node: &Node, what: &str) -> Result<bool, Diagnostic> {
     push_modules::args::parse_bool(&node.to_json()).ok_or_else(|| node.type_error(what, "a boolean"))
 }
 
 /// A yes/no keyword that may be a template, decided per host.
-fn parse_flag(node: &Node, what: &str) -> Result<Flag, Diagnostic> {
+pub(super) fn parse_flag(node: &Node, what: &str) -> Result<Flag, Diagnostic> {
     match node.to_json() {
         Value::String(s) if template::is_template(&s) => {
             template::check_syntax(&s, false).map_err(|e| Diagnostic::at(&node.span, e.message))?;
@@ -322,7 +348,7 @@ fn parse_flag(node: &Node, what: &str) -> Result<Flag, Diagnostic> {
 /// inherits. A method push does not have is refused at its place, never
 /// quietly replaced by sudo; flags are checked here against the method
 /// said so far, and again on each host against the one that applies there.
-fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
+pub(super) fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     let enabled = node.get("become").map(|n| parse_flag(n, "`become`")).transpose()?;
     let user = node.get("become_user").map(|n| n.expect_scalar_text("`become_user`")).transpose()?;
     let method = match node.get("become_method") {
@@ -351,7 +377,7 @@ fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     Ok(become_)
 }
 
-fn load_task_file(
+pub(super) fn load_task_file(
     path: &Path,
     span: &Span,
     ctx: &TaskContext,
@@ -390,6 +416,22 @@ fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool, out: &mut Task
             let rel = target.expect_scalar_text("import_tasks")?;
             let dir = ctx.task_dir(|d| d.join(&rel).exists());
             load_task_file(&dir.join(rel), &target.span, &ctx.inside(item)?, handlers, out)?;
+            continue;
+        }
+        if let Some(target) = keywords::get_action(item, "import_role") {
+            if handlers {
+                return Err(Diagnostic::at(&target.span, "`import_role` among handlers is not supported by push yet")
+                    .with_hint("list the role in the play's `roles:`; its handlers come with it"));
+            }
+            roles::load_import_role(item, target, ctx, out)?;
+            continue;
+        }
+        if let Some(target) = keywords::get_action(item, "include_role") {
+            if handlers {
+                return Err(Diagnostic::at(&target.span, "`include_role` among handlers is not supported by push yet")
+                    .with_hint("list the role in the play's `roles:`; its handlers come with it"));
+            }
+            roles::load_include_role(item, target, ctx, out)?;
             continue;
         }
         if let Some(target) = keywords::get_action(item, "include_tasks") {
@@ -448,7 +490,7 @@ fn load_include(item: &Node, target: &Node, ctx: &TaskContext, out: &mut TaskLis
         false => ctx.task_dir(|d| d.join(&file).exists()),
         true => ctx.task_dir(|d| !candidate_files(d, &file).is_empty()),
     };
-    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new() });
+    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new(), role: false });
     let mut include_task = load_task(item, ctx, false)?;
     include_task.action = Action::IncludeTasks(id);
     out.tasks.push(include_task);
@@ -565,7 +607,7 @@ fn environment_of(node: &Node) -> Result<Option<Value>, Diagnostic> {
 }
 
 /// A `when:` as written: one condition or a list of them, all of which must hold.
-fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
+pub(super) fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
     conditions(node, "when")
 }
 
@@ -587,7 +629,7 @@ fn conditions(node: &Node, key: &str) -> Result<Vec<Located>, Diagnostic> {
     Ok(conds)
 }
 
-fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
+pub(super) fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
     let entries = match &node.value {
         NodeValue::Map(m) => m,
         _ => {
@@ -609,6 +651,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
             Some("meta") => Some((Action::Meta(Meta::Noop), "ansible.builtin.meta")),
             // Its index is given by load_include.
             Some("include_tasks") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_tasks")),
+            Some("include_role") => Some((Action::IncludeTasks(usize::MAX), "ansible.builtin.include_role")),
             _ => None,
         };
         if let Some((a, fqcn)) = controller_action {
@@ -830,6 +873,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         },
         check_mode: node.get("check_mode").map(|n| parse_bool(n, "`check_mode`")).transpose()?.or(ctx.check_mode),
         role_dir: ctx.role_dir.map(Path::to_path_buf),
+        role: ctx.role.clone(),
         reads,
     })
 }
@@ -1015,80 +1059,6 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
         }
     }
     Ok(())
-}
-
-/// A role's variables; its tasks and handlers go onto the play's lists.
-struct Role {
-    defaults: Vars,
-    vars: Vars,
-}
-
-/// `roles/NAME/{tasks,handlers,defaults,vars}/main.yml`, next to the playbook.
-fn load_role(
-    node: &Node,
-    base_dir: &Path,
-    play_ctx: &TaskContext,
-    tasks: &mut TaskList,
-    handlers: &mut TaskList,
-) -> Result<Role, Diagnostic> {
-    let (name, name_span, extra) = match &node.value {
-        NodeValue::Map(_) => {
-            let n = node
-                .get("role")
-                .or_else(|| node.get("name"))
-                .ok_or_else(|| Diagnostic::at(&node.span, "role entry has no `role:` name"))?;
-            (n.expect_scalar_text("a role name")?, n.span.clone(), Some(node))
-        }
-        _ => (node.expect_scalar_text("a role")?, node.span.clone(), None),
-    };
-    let dir = base_dir.join("roles").join(&name);
-    if !dir.is_dir() {
-        return Err(Diagnostic::at(&name_span, format!("role `{name}` not found at {}", dir.display()))
-            .with_hint("roles live in `roles/NAME/` next to the playbook"));
-    }
-    let read_vars = |sub: &str| -> Result<Vars, Diagnostic> {
-        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
-        match file {
-            Some(path) => {
-                let (_, doc) = yaml::load(&path)?;
-                vars_of(&doc, &format!("{sub}/main.yml"))
-            }
-            None => Ok(Vars::new()),
-        }
-    };
-    let defaults = read_vars("defaults")?;
-    let mut vars = read_vars("vars")?;
-    let mut tags = play_ctx.tags.clone();
-    let mut become_ = play_ctx.become_.clone();
-    if let Some(entry) = extra {
-        if let Some(t) = entry.get("tags") {
-            tags.extend(parse_tags(t)?);
-        }
-        if let Some(v) = entry.get("vars") {
-            vars.extend(vars_of(v, "role `vars`")?);
-        }
-        // Role parameters (`- role: x` with `port: 80`) are variables too.
-        for (key, value) in entry.as_map().unwrap_or(&[]) {
-            if !["role", "name", "tags", "vars", "become", "become_user", "become_method", "become_flags", "when"]
-                .contains(&key.name.as_str())
-            {
-                vars.insert(key.name.clone(), value.to_json());
-            }
-        }
-        become_ = parse_become(entry, &become_)?;
-    }
-    // The play's environment and check_mode reach the role's tasks too.
-    let ctx = TaskContext { role_dir: Some(&dir), tags, become_, ..play_ctx.clone() };
-    let load_list = |sub: &str, handlers: bool, out: &mut TaskList| -> Result<(), Diagnostic> {
-        let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
-        match file {
-            Some(path) => load_task_file(&path, &name_span, &ctx, handlers, out),
-            None => Ok(()),
-        }
-    };
-    load_list("tasks", false, tasks)?;
-    load_list("handlers", true, handlers)?;
-    Ok(Role { defaults, vars })
 }
 
 /// One `-e` argument: `key=value ...`, `@file.yml`, or inline YAML/JSON.

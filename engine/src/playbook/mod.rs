@@ -4,6 +4,8 @@
 mod keywords;
 mod load;
 mod model;
+mod roles;
 
-pub use load::{load_playbook, parse_extra_var};
+pub use load::{load_playbook, load_playbook_with_roles, parse_extra_var};
 pub use model::*;
+pub use roles::search_dirs as role_search_dirs;

@@ -25,8 +25,16 @@ pub struct Play {
     pub vars: Arc<Vars>,
     /// vars_files already read, in order.
     pub vars_files: Arc<Vars>,
+    /// The defaults and vars of the roles exported to the whole play
+    /// (`roles:`, `import_role`, a public `include_role`); a role's task
+    /// sees its own role's above these (see [`RoleScope`]).
     pub role_defaults: Arc<Vars>,
     pub role_vars: Arc<Vars>,
+    /// `ansible_role_names`: every role of the play, dependencies included.
+    pub role_names: Vec<String>,
+    /// `ansible_play_role_names` (and `role_names`): the roles the play
+    /// names itself, without the dependencies they bring.
+    pub play_role_names: Vec<String>,
     /// pre_tasks, role tasks, tasks and post_tasks, in run order, with the
     /// tasks of blocks flattened in (each block's body, rescue, always).
     pub tasks: Vec<Task>,
@@ -126,6 +134,8 @@ pub struct Task {
     pub delegate_to: Option<Located>,
     /// Folder of the role the task came from, for `src:` lookups.
     pub role_dir: Option<PathBuf>,
+    /// The role the task came from: its variables and names.
+    pub role: Option<Arc<RoleScope>>,
     /// Root names of every variable the task's templates read; decides
     /// whether a task has to wait for a registered result.
     pub reads: HashSet<String>,
@@ -255,6 +265,9 @@ pub struct Include {
     /// the folder of the playbook).
     pub dir: std::path::PathBuf,
     pub candidates: Vec<Candidate>,
+    /// An `include_role`: its one candidate is the role, whatever the
+    /// task's arguments say.
+    pub role: bool,
 }
 
 /// A file an include may bring: its tasks, or why it cannot be loaded
@@ -314,4 +327,25 @@ impl Flag {
             Flag::Template(_) => None,
         }
     }
+}
+
+/// One role as a play has it: what its tasks and handlers see.
+#[derive(Debug)]
+pub struct RoleScope {
+    /// `role_name`: the name of the role's folder.
+    pub name: String,
+    /// `role_path`.
+    pub path: PathBuf,
+    /// Its defaults over those of its dependencies and the roles around
+    /// it: above every other role's defaults, below inventory.
+    pub defaults: Arc<Vars>,
+    /// Its vars (`vars/`, the entry's `vars:`) over those of its
+    /// dependencies and the roles around: above every other role's vars.
+    pub vars: Arc<Vars>,
+    /// Role parameters (`- role: x` with `port: 80`): above task vars.
+    pub params: Arc<Vars>,
+    /// `ansible_parent_role_names` and `ansible_parent_role_paths`: the
+    /// roles that depend on or include this one, the nearest first.
+    pub parents: Vec<String>,
+    pub parent_paths: Vec<String>,
 }

@@ -95,7 +95,9 @@ impl HostRun<'_> {
             match plan::plan_task(self.play, h, handler, scope, self.opts.intent()) {
                 Ok(Planned::Run { steps, .. }) => out.push((Final::Handler(h), label, steps)),
                 // No handler is a controller action (the loader refuses them).
-                Ok(Planned::Skipped { .. } | Planned::Done { .. } | Planned::Silent { .. }) => {}
+                Ok(
+                    Planned::Skipped { .. } | Planned::Done { .. } | Planned::Included { .. } | Planned::Silent { .. },
+                ) => {}
                 // Planned lazily, so a broken handler surfaces when it runs.
                 Err(d) => out.push((Final::Handler(h), format!("{label}: {}", d.message), Vec::new())),
             }

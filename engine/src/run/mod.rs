@@ -139,3 +139,5 @@ pub async fn execute(
 mod tests;
 #[cfg(test)]
 mod tests_flow;
+#[cfg(test)]
+mod tests_roles;

@@ -381,7 +381,10 @@ impl HostRun<'_> {
             }
             // Its variables (and registered value) are in the segment's facts.
             Planned::Done { .. } => return Some(done(self.result(name, label, Status::Ok, None), None)),
-            // Ansible's recap does not count an include or a meta task.
+            // ansible-core counts an include as ok, a meta task not at all.
+            Planned::Included { what, .. } => {
+                return Some(done(self.result(name, label, Status::Ok, Some(format!("included: {what}"))), None))
+            }
             Planned::Silent { .. } => return None,
             Planned::Run { .. } => {}
         }

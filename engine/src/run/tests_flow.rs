@@ -360,9 +360,12 @@ fn include_tasks_brings_the_file_its_name_renders_to() {
     assert_eq!(
         tasks(&said),
         [
+            t("by family", Ok),
             t("debian", Changed),
+            t("include_tasks", Ok),
             t("nested", Changed),
             t("not now", Skipped),
+            t("include_tasks", Ok),
             t("inner failure", Failed),
             t("rescued", Changed),
             t("after", Changed),
@@ -372,7 +375,8 @@ fn include_tasks_brings_the_file_its_name_renders_to() {
     assert_eq!(read(&root, "debian"), "included\n");
     assert_eq!(read(&root, "rescued"), "inner failure\n");
     let h = &recap.hosts["local"];
-    assert_eq!((h.ok, h.skipped, h.failed, h.rescued), (4, 1, 0, 1), "includes are not counted: {h:?}");
+    // ansible-core counts an include that brought its file as ok.
+    assert_eq!((h.ok, h.skipped, h.failed, h.rescued), (7, 1, 0, 1), "{h:?}");
 
     // The file for RedHat is refused where it is included, naming why; here
     // that is known when the first segment is planned, before connecting.
