@@ -22,6 +22,9 @@
 #   /root/.python_history /root/.bash_history   a tool's or a shell's own leftovers
 #   */__pycache__                                Python's byte-code caches
 #   /etc/shadow /etc/gshadow (content)           dumped below without hashes and dates
+#   */.git/index */.git/logs/* */.git/FETCH_HEAD (content)
+#                                                a checkout's stat cache (inodes, times)
+#                                                and reflogs (times): the files are listed
 # Password hashes are salted (random) and shadow's last-change field is the
 # day of the run: both are replaced by a word saying what was there.
 set -u
@@ -48,6 +51,7 @@ echo "## contents: sha256 path (regular files)"
 walk -type f \
     ! -path /etc/shadow ! -path /etc/gshadow ! -path /root/.ssh/authorized_keys \
     ! -path /etc/ssl/private/ssl-cert-snakeoil.key ! -path /etc/ssl/certs/ssl-cert-snakeoil.pem \
+    ! -path '*/.git/index' ! -path '*/.git/logs/*' ! -path '*/.git/FETCH_HEAD' \
     -print0 | xargs -0 -r sha256sum | sort -k 2
 
 echo "## packages: name:arch status (dpkg-query -W)"
