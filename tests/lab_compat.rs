@@ -22,9 +22,11 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use push_tests::{require, require_docker, run_with_timeout, run_with_timeout_from, workspace, CmdOutput, PushCmd, TestLab};
+use push_tests::{
+    require, require_docker, run_with_timeout, run_with_timeout_from, workspace, CmdOutput, PushCmd, TestLab,
+};
 use serde_json::Value;
 
 /// Roles allowed to differ from Ansible today, and why. When a feature
@@ -53,9 +55,6 @@ const BATCH: usize = 4;
 
 /// Setup and dumps over ssh; apt on a fresh host takes a while.
 const SSH_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The three runs of the recording, in order; `check` runs on host B.
-const RUNS: [&str; 3] = ["first", "second", "check"];
 
 fn compat_dir() -> PathBuf {
     workspace().join("tests").join("compat")
@@ -86,6 +85,15 @@ fn is_fact_gathering(name: &str) -> bool {
     name == "Gathering Facts"
 }
 
+/// Ansible shows a role's task as `ROLE : NAME`; push's events name the
+/// task alone. The role is display, not the task: compare the names.
+fn without_role_prefix(name: &str) -> String {
+    match name.split_once(" : ") {
+        Some((role, task)) if compat_dir().join("roles").join(role).is_dir() => task.to_string(),
+        _ => name.to_string(),
+    }
+}
+
 /// recorded/NAME/RUN.tasks: `STATUS<TAB>TASK` per line.
 fn recorded_tasks(role: &str, run: &str) -> Vec<TaskLine> {
     let text = read(&compat_dir().join("recorded").join(role).join(format!("{run}.tasks")));
@@ -93,7 +101,7 @@ fn recorded_tasks(role: &str, run: &str) -> Vec<TaskLine> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let (status, name) = l.split_once('\t').unwrap_or_else(|| panic!("{role}/{run}.tasks: bad line {l:?}"));
-            TaskLine { status: status.to_string(), name: name.to_string() }
+            TaskLine { status: status.to_string(), name: without_role_prefix(name) }
         })
         .filter(|t| !is_fact_gathering(&t.name))
         .collect()
@@ -108,7 +116,8 @@ fn recorded_exit(role: &str, run: &str) -> i32 {
 }
 
 fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}; record it with tests/compat/record", path.display()))
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}; record it with tests/compat/record", path.display()))
 }
 
 /// push's task events for `host`, in the same shape.
@@ -123,6 +132,30 @@ fn push_tasks(out: &push_tests::RunOutput, host: &str) -> Vec<TaskLine> {
         })
         .filter(|t| !is_fact_gathering(&t.name))
         .collect()
+}
+
+/// What went wrong in a push run: its error events and the messages of
+/// its failed tasks, at most `MAX` lines.
+fn push_errors(out: &push_tests::RunOutput, host: &str) -> String {
+    const MAX: usize = 12;
+    let mut lines: Vec<String> = out.error_text().lines().map(str::to_string).collect();
+    for event in out.json() {
+        if event.get("event").and_then(Value::as_str) == Some("task")
+            && event.get("host").and_then(Value::as_str) == Some(host)
+            && event.get("status").and_then(Value::as_str) == Some("failed")
+        {
+            let task = event.get("task").and_then(Value::as_str).unwrap_or("?");
+            let msg = event.get("msg").and_then(Value::as_str).unwrap_or("");
+            lines.push(format!("task {task:?} failed: {}", msg.lines().next().unwrap_or("")));
+        }
+    }
+    lines.retain(|l| !l.trim().is_empty());
+    let more = lines.len().saturating_sub(MAX);
+    lines.truncate(MAX);
+    if more > 0 {
+        lines.push(format!("... {more} more"));
+    }
+    lines.join("\n")
 }
 
 /// `ssh -F ssh_config HOST sh -s < SCRIPT`.
@@ -245,51 +278,57 @@ fn refusal(role: &str) -> Option<String> {
     }
 }
 
-/// The three runs on hosts `a` and `b`, compared with the recording.
+/// The three runs on hosts `a` and `b`, compared with the recording:
+/// `first` and `second` on `a` while `check` runs on `b`.
 fn compare_on_hosts(lab: &TestLab, role: &str, a: &str, b: &str, base: &str) -> Vec<String> {
-    let playbook = compat_dir().join("playbooks").join(format!("{role}.yml"));
-    on_host_ok(lab, a, "host-setup.sh");
-    on_host_ok(lab, b, "host-setup.sh");
-    let start = on_host_ok(lab, a, "state-dump.sh");
-    assert!(
-        state_diff(base, &start, "base").is_none(),
-        "{role}: the fresh host {a} does not start as the recorded one did (re-record, or fix state-dump.sh's exclusions):\n{}",
-        state_diff(base, &start, "base").unwrap()
-    );
-    let mut diffs = Vec::new();
-    for run in RUNS {
-        let host = if run == "check" { b } else { a };
-        let mut cmd = PushCmd::run_playbook(&playbook, &lab.inventory()).args(["--format", "json", "-l", host]);
-        if run == "check" {
-            cmd = cmd.args(["--check", "--diff"]);
+    let (mut diffs, check) = std::thread::scope(|s| {
+        let check = s.spawn(|| {
+            on_host_ok(lab, b, "host-setup.sh");
+            compare_run(lab, role, "check", b)
+        });
+        on_host_ok(lab, a, "host-setup.sh");
+        let start = on_host_ok(lab, a, "state-dump.sh");
+        if let Some(diff) = state_diff(base, &start, "base") {
+            panic!("{role}: the fresh host {a} does not start as the recorded one did (re-record, or fix state-dump.sh's exclusions):\n{diff}");
         }
-        let out = cmd.timeout(Duration::from_secs(600)).run();
-        let state = on_host_ok(lab, host, "state-dump.sh");
-        let expected_state = read(&compat_dir().join("recorded").join(role).join(format!("{run}.state")));
-        let ansible_tasks = recorded_tasks(role, run);
-        let tasks = push_tasks(&out, host);
-        let mut report = String::new();
-        let ansible_ok = recorded_exit(role, run) == 0;
-        if ansible_ok != (out.code() == 0) {
-            let _ = writeln!(
-                report,
-                "exit: ansible-playbook {}, push exited {}; push's errors:\n{}",
-                if ansible_ok { "succeeded" } else { "failed" },
-                out.code(),
-                out.error_text().lines().take(10).collect::<Vec<_>>().join("\n")
-            );
-        }
-        if tasks != ansible_tasks {
-            let _ = writeln!(report, "tasks differ:\n{}", task_table(&ansible_tasks, &tasks));
-        }
-        if let Some(diff) = state_diff(&expected_state, &state, run) {
-            let _ = writeln!(report, "state differs:\n{diff}");
-        }
-        if !report.is_empty() {
-            diffs.push(format!("--- {role}, {run} run ---\n{report}"));
-        }
-    }
+        let diffs: Vec<String> = ["first", "second"].iter().filter_map(|run| compare_run(lab, role, run, a)).collect();
+        (diffs, check.join().expect("the check run panicked"))
+    });
+    diffs.extend(check);
     diffs
+}
+
+/// One run of push on `host`, compared with the recorded run: exit,
+/// per-task status, state. `None` when all three match.
+fn compare_run(lab: &TestLab, role: &str, run: &str, host: &str) -> Option<String> {
+    let playbook = compat_dir().join("playbooks").join(format!("{role}.yml"));
+    let mut cmd = PushCmd::run_playbook(&playbook, &lab.inventory()).args(["--format", "json", "-l", host]);
+    if run == "check" {
+        cmd = cmd.args(["--check", "--diff"]);
+    }
+    let out = cmd.timeout(Duration::from_secs(600)).run();
+    let state = on_host_ok(lab, host, "state-dump.sh");
+    let expected_state = read(&compat_dir().join("recorded").join(role).join(format!("{run}.state")));
+    let ansible_tasks = recorded_tasks(role, run);
+    let tasks = push_tasks(&out, host);
+    let mut report = String::new();
+    let ansible_ok = recorded_exit(role, run) == 0;
+    if ansible_ok != (out.code() == 0) {
+        let _ = writeln!(
+            report,
+            "exit: ansible-playbook {}, push exited {}; push said:\n{}",
+            if ansible_ok { "succeeded" } else { "failed" },
+            out.code(),
+            push_errors(&out, host)
+        );
+    }
+    if tasks != ansible_tasks {
+        let _ = writeln!(report, "tasks differ:\n{}", task_table(&ansible_tasks, &tasks));
+    }
+    if let Some(diff) = state_diff(&expected_state, &state, run) {
+        let _ = writeln!(report, "state differs:\n{diff}");
+    }
+    (!report.is_empty()).then(|| format!("--- {role}, {run} run ---\n{report}"))
 }
 
 #[test]
@@ -303,6 +342,9 @@ fn vendored_roles_converge_like_ansible() {
     }
     let base = read(&compat_dir().join("recorded").join("base.state"));
 
+    // Where the time goes, on stderr (the machine is shared: not asserted).
+    let started = Instant::now();
+    let phase = |what: &str| eprintln!("lab_compat: {what} after {:.0?}", started.elapsed());
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut on_hosts = Vec::new();
     for role in &names {
@@ -314,6 +356,7 @@ fn vendored_roles_converge_like_ansible() {
         }
     }
 
+    phase(&format!("{} roles refused up front, {} to run on hosts", outcomes.len(), on_hosts.len()));
     let lab = TestLab::new("pt-compat");
     if on_hosts.is_empty() {
         // Nothing to run, but the twins' starting point is still checked:
@@ -330,6 +373,7 @@ fn vendored_roles_converge_like_ansible() {
     for batch in on_hosts.chunks(BATCH) {
         lab.lab(&["down"]).assert_code(0);
         lab.lab(&["up", "--hosts", &(2 * batch.len()).to_string()]).assert_code(0);
+        phase(&format!("{} hosts up for {}", 2 * batch.len(), batch.join(", ")));
         let results: Vec<(String, Vec<String>)> = std::thread::scope(|s| {
             let handles: Vec<_> = batch
                 .iter()
@@ -345,6 +389,7 @@ fn vendored_roles_converge_like_ansible() {
         for (role, diffs) in results {
             outcomes.insert(role, Outcome::Compared(diffs));
         }
+        phase(&format!("compared {}", batch.join(", ")));
     }
 
     let mut summary = String::from("role                 outcome  known difference\n");
@@ -384,5 +429,8 @@ fn vendored_roles_converge_like_ansible() {
             }
         }
     }
-    assert!(failures.is_empty(), "roles that differ from ansible-playbook and are not in KNOWN_DIFFERENCES:\n\n{failures}\n{summary}");
+    assert!(
+        failures.is_empty(),
+        "roles that differ from ansible-playbook and are not in KNOWN_DIFFERENCES:\n\n{failures}\n{summary}"
+    );
 }

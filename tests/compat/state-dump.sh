@@ -17,6 +17,9 @@
 #                                                writes a tool made, not on the end state
 #   /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
 #                                                random key made by ssl-cert's postinst
+#                                                (content), and the hash-named link to it
+#                                                in /etc/ssl/certs (its name is the hash
+#                                                of a subject naming the host)
 #   /root/.ssh/authorized_keys (content)         the lab's client key, new per lab
 #   /root/.ansible /root/.cache /root/.lesshst /root/.viminfo /root/.wget-hsts
 #   /root/.python_history /root/.bash_history   a tool's or a shell's own leftovers
@@ -45,7 +48,8 @@ walk() {
 }
 
 echo "## files: type mode owner group path [-> link target]"
-walk -printf '%y %m %u %g %p -> %l\n' | sed 's/ -> $//' | sort
+walk -printf '%y %m %u %g %p -> %l\n' | sed 's/ -> $//' |
+    grep -v '^l .* /etc/ssl/certs/[0-9a-f]*\.[0-9]* -> ssl-cert-snakeoil\.pem$' | sort
 
 echo "## contents: sha256 path (regular files)"
 walk -type f \
