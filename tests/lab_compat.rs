@@ -281,16 +281,19 @@ fn refusal(role: &str) -> Option<String> {
 /// The three runs on hosts `a` and `b`, compared with the recording:
 /// `first` and `second` on `a` while `check` runs on `b`.
 fn compare_on_hosts(lab: &TestLab, role: &str, a: &str, b: &str, base: &str) -> Vec<String> {
+    let fresh = |host: &str| {
+        on_host_ok(lab, host, "host-setup.sh");
+        let start = on_host_ok(lab, host, "state-dump.sh");
+        if let Some(diff) = state_diff(base, &start, "base") {
+            panic!("{role}: the fresh host {host} does not start as the recorded one did (re-record, or fix state-dump.sh's exclusions):\n{diff}");
+        }
+    };
     let (mut diffs, check) = std::thread::scope(|s| {
         let check = s.spawn(|| {
-            on_host_ok(lab, b, "host-setup.sh");
+            fresh(b);
             compare_run(lab, role, "check", b)
         });
-        on_host_ok(lab, a, "host-setup.sh");
-        let start = on_host_ok(lab, a, "state-dump.sh");
-        if let Some(diff) = state_diff(base, &start, "base") {
-            panic!("{role}: the fresh host {a} does not start as the recorded one did (re-record, or fix state-dump.sh's exclusions):\n{diff}");
-        }
+        fresh(a);
         let diffs: Vec<String> = ["first", "second"].iter().filter_map(|run| compare_run(lab, role, run, a)).collect();
         (diffs, check.join().expect("the check run panicked"))
     });

@@ -51,12 +51,29 @@ echo "## files: type mode owner group path [-> link target]"
 walk -printf '%y %m %u %g %p -> %l\n' | sed 's/ -> $//' |
     grep -v '^l .* /etc/ssl/certs/[0-9a-f]*\.[0-9]* -> ssl-cert-snakeoil\.pem$' | sort
 
-echo "## contents: sha256 path (regular files)"
-walk -type f \
-    ! -path /etc/shadow ! -path /etc/gshadow ! -path /root/.ssh/authorized_keys \
-    ! -path /etc/ssl/private/ssl-cert-snakeoil.key ! -path /etc/ssl/certs/ssl-cert-snakeoil.pem \
-    ! -path '*/.git/index' ! -path '*/.git/logs/*' ! -path '*/.git/FETCH_HEAD' \
-    -print0 | xargs -0 -r sha256sum | sort -k 2
+echo "## contents: sha256 path (regular files; marked where the host's name was replaced)"
+# Twins have different host names, and some packages write the name into
+# their configuration (exim4's update-exim4.conf.conf, /etc/mailname): in
+# the files that contain it, the name is replaced by HOSTNAME before hashing.
+host="$(hostname)"
+named="$(mktemp)"
+files() {
+    walk -type f \
+        ! -path /etc/shadow ! -path /etc/gshadow ! -path /root/.ssh/authorized_keys \
+        ! -path /etc/ssl/private/ssl-cert-snakeoil.key ! -path /etc/ssl/certs/ssl-cert-snakeoil.pem \
+        ! -path '*/.git/index' ! -path '*/.git/logs/*' ! -path '*/.git/FETCH_HEAD' \
+        -print0
+}
+files | xargs -0 -r grep -lF -- "$host" >"$named" 2>/dev/null
+{
+    files | xargs -0 -r sha256sum | awk -v named="$named" '
+        BEGIN { while ((getline line < named) > 0) skip[line] = 1 }
+        { path = substr($0, 67); if (!(path in skip)) print }'
+    while IFS= read -r f; do
+        printf '%s  %s (host name as HOSTNAME)\n' "$(sed "s/$host/HOSTNAME/g" "$f" | sha256sum | cut -d' ' -f1)" "$f"
+    done <"$named"
+} | sort -k 2
+rm -f "$named"
 
 echo "## packages: name:arch status (dpkg-query -W)"
 dpkg-query -W -f '${Package}:${Architecture} ${db:Status-Abbrev}\n' | sort
