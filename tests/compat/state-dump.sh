@@ -25,6 +25,8 @@
 #   /root/.python_history /root/.bash_history   a tool's or a shell's own leftovers
 #   */__pycache__                                Python's byte-code caches
 #   /etc/shadow /etc/gshadow (content)           dumped below without hashes and dates
+#   /etc/aliases.db (content)                    a Berkeley DB built by newaliases from
+#                                                /etc/aliases (compared): not byte-stable
 #   */.git/index */.git/logs/* */.git/FETCH_HEAD (content)
 #                                                a checkout's stat cache (inodes, times)
 #                                                and reflogs (times): the files are listed
@@ -61,7 +63,7 @@ files() {
     walk -type f \
         ! -path /etc/shadow ! -path /etc/gshadow ! -path /root/.ssh/authorized_keys \
         ! -path /etc/ssl/private/ssl-cert-snakeoil.key ! -path /etc/ssl/certs/ssl-cert-snakeoil.pem \
-        ! -path '*/.git/index' ! -path '*/.git/logs/*' ! -path '*/.git/FETCH_HEAD' \
+        ! -path '*/.git/index' ! -path '*/.git/logs/*' ! -path '*/.git/FETCH_HEAD' ! -path /etc/aliases.db \
         -print0
 }
 files | xargs -0 -r grep -lF -- "$host" >"$named" 2>/dev/null
