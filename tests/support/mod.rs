@@ -33,7 +33,7 @@ mod trap;
 
 pub use fleet::{Fleet, InventoryFormat};
 pub use lab::{SshTunnel, TestLab, LAB_BUILD_TIMEOUT};
-pub use proc::{descendants, is_alive, run_watching, run_with_timeout, CmdOutput};
+pub use proc::{descendants, is_alive, run_watching, run_with_timeout, run_with_timeout_from, CmdOutput};
 pub use push::{parse_json_lines, push, push_bin, strip_ansi, HostRecap, PushCmd, Recap, RunOutput, TaskEvent};
 pub use skip::{ansible_bin_dir, require_ansible, require_docker, require_registry, require_sshd, skip};
 pub use sshd::{current_user, free_port, SshHost, SSHD};
