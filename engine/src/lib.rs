@@ -14,6 +14,7 @@ pub mod filters;
 pub mod import;
 pub mod inventory;
 pub mod kept_scripts;
+pub mod loop_items;
 pub mod ops;
 pub mod output_cap;
 pub mod plan;

@@ -28,6 +28,13 @@ pub struct Step {
     /// `loop_control.label`, rendered for this item: how the item is
     /// shown instead of the whole of it.
     pub label: Option<String>,
+    /// The loop's variables for this item (the loop variable,
+    /// `ansible_loop_var`, index, `ansible_loop`): its registered result
+    /// carries them. Empty without a loop.
+    pub loop_vars: serde_json::Map<String, Value>,
+    /// `loop_control.pause`: seconds the host waits before this item when
+    /// the item before it ran just before.
+    pub pause: Option<f64>,
     pub op: push_modules::Op,
     /// Whom it runs as, when not the login user.
     pub become_: Option<BecomeAs>,
@@ -39,10 +46,22 @@ pub struct Step {
 /// What a task became on a host.
 #[derive(Debug, Clone)]
 pub enum Planned {
-    /// Ops to run (one per loop item).
-    Run { task: usize, steps: Vec<Step>, skipped_items: usize },
-    /// Decided on the controller: `when` was false (or the loop empty).
-    Skipped { task: usize, reason: String },
+    /// Ops to run (one per loop item), and the items `when` skipped.
+    Run { task: usize, steps: Vec<Step>, skipped: Vec<SkippedItem> },
+    /// Decided on the controller: `when` was false (for every item, which
+    /// are in `items`), or the loop empty.
+    Skipped { task: usize, reason: String, items: Vec<SkippedItem> },
+}
+
+/// A task, or one item of its loop, that `when` skipped: what its
+/// registered result says.
+#[derive(Debug, Clone)]
+pub struct SkippedItem {
+    /// Its place in the loop, from 1 (0 without a loop).
+    pub position: usize,
+    pub loop_vars: serde_json::Map<String, Value>,
+    /// The condition that was false, as written.
+    pub false_condition: String,
 }
 
 impl Planned {
@@ -277,46 +296,43 @@ fn strip_omitted(args: &mut serde_json::Map<String, Value>) {
 
 pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: Intent) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
-    let items: Option<Vec<Value>> = match &task.loop_ {
-        None => None,
-        Some(l) => match scope.render_json(&l.items, Mode::Plain).map_err(|e| template_diag(&l.span, e))? {
-            Value::Array(items) => Some(items),
-            other => {
-                return Err(Diagnostic::at(
-                    &l.span,
-                    format!("`loop` must give a list, it gave {}", push_modules::args::type_name(&other)),
-                )
-                .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
-            }
-        },
-    };
-    let iterations: Vec<(usize, Option<Value>, Scope)> = match items {
-        None => vec![(0, None, scope.clone())],
-        Some(items) => {
-            let var = task.loop_.as_ref().map_or("item", |l| l.loop_var.as_str()).to_string();
-            items
+    let (iterations, pause) = match &task.loop_ {
+        None => (vec![(0, None, serde_json::Map::new(), scope.clone())], None),
+        Some(l) => {
+            let paths = crate::loop_items::SearchPaths {
+                role_dir: task.role_dir.clone(),
+                base_dir: play.base_dir.clone(),
+                first_found_subdir: match task.module.name() {
+                    "template" => "templates",
+                    _ => "files",
+                },
+            };
+            let items = crate::loop_items::task_items(l, &scope, &paths)?;
+            let pause = crate::loop_items::pause(l, &scope)?;
+            let passes = crate::loop_items::iterations(l, items)
                 .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let s = scope.with_native([(var.clone(), JinjaValue::from(minijinja::value::Serde(&item)))]);
-                    (i + 1, Some(item), s)
+                .map(|it| {
+                    let native = it.vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v))));
+                    let s = scope.with_native(native.collect::<Vec<_>>());
+                    (it.position, Some(it.item), it.vars, s)
                 })
-                .collect()
+                .collect();
+            (passes, pause)
         }
     };
     let looped = task.loop_.is_some();
     let mut steps = Vec::new();
-    let mut skipped_items = 0;
-    for (item_position, item, scope) in iterations {
-        let mut run = true;
+    let mut skipped = Vec::new();
+    for (item_position, item, loop_vars, scope) in iterations {
+        let mut false_condition = None;
         for cond in &task.when {
             if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
-                run = false;
+                false_condition = Some(cond.text.clone());
                 break;
             }
         }
-        if !run {
-            skipped_items += 1;
+        if let Some(false_condition) = false_condition {
+            skipped.push(SkippedItem { position: item_position, loop_vars, false_condition });
             continue;
         }
         let (op, secret) = build_op(play, task, &scope, intent)?;
@@ -325,13 +341,13 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             Some((l, label)) => Some(scope.render_text(label, Mode::Plain).map_err(|e| template_diag(&l.span, e))?),
             None => None,
         };
-        steps.push(Step { task: index, item, item_position, label, op, become_, secret });
+        steps.push(Step { task: index, item, item_position, label, loop_vars, pause, op, become_, secret });
     }
     if steps.is_empty() {
-        let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
-        return Ok(Planned::Skipped { task: index, reason: reason.to_string() });
+        let reason = if looped && skipped.is_empty() { "empty loop" } else { "condition was false" };
+        return Ok(Planned::Skipped { task: index, reason: reason.to_string(), items: skipped });
     }
-    Ok(Planned::Run { task: index, steps, skipped_items })
+    Ok(Planned::Run { task: index, steps, skipped })
 }
 
 /// A host's own become settings: Ansible's connection variables, which win
@@ -556,13 +572,13 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
 /// registered earlier cannot be tried yet: they count as coping, and are
 /// checked when their segment is planned.
 fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -> bool {
-    let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
+    let loop_vars: Vec<&str> = task.loop_.iter().flat_map(|l| l.variables()).collect();
     let try_text = |text: &str, expression: bool| {
         let roots = crate::template::referenced_roots(text, expression);
         if !roots.contains(name) {
             return true;
         }
-        if roots.iter().any(|r| registered.contains(r.as_str()) || Some(r.as_str()) == loop_var) {
+        if roots.iter().any(|r| registered.contains(r.as_str()) || loop_vars.contains(&r.as_str())) {
             return true;
         }
         if expression {
@@ -572,7 +588,8 @@ fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -
         }
     };
     let mut texts: Vec<&str> = task.args.values.values().flat_map(strings_in).collect();
-    if let Some(l) = &task.loop_ {
+    // with_first_found leaves out the names that read an undefined variable.
+    if let Some(l) = task.loop_.as_ref().filter(|l| l.kind != crate::playbook::LoopKind::FirstFound) {
         texts.extend(strings_in(&l.items));
     }
     task.when.iter().all(|c| try_text(&c.text, true))

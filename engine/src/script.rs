@@ -48,6 +48,8 @@ pub struct ScriptStep<'a> {
     pub prefetch: Option<&'a push_modules::Prefetch>,
     /// A file the snippet carries (an apply's `copy src:`).
     pub attachment: Option<&'a push_modules::Attachment>,
+    /// Seconds to wait before the step (`loop_control.pause`; apply only).
+    pub pause: Option<f64>,
 }
 
 impl<'a> ScriptStep<'a> {
@@ -63,6 +65,7 @@ impl<'a> ScriptStep<'a> {
             ignore_errors: false,
             prefetch: None,
             attachment: None,
+            pause: None,
         }
     }
 }
@@ -227,6 +230,11 @@ fn header(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = Str
 /// and deferred actions; a probe runs on and has no final steps to raise.
 fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
     let id = &s.id;
+    if let Some(secs) = s.pause.filter(|_| apply) {
+        // Between two items of a loop, on the host: `sleep` takes fractions
+        // (GNU and busybox alike).
+        let _ = writeln!(out, "sleep {}", pause_text(secs));
+    }
     match s.become_ {
         None => {
             let _ = writeln!(out, "push_step_{id}() {{\n{}\n}}", s.snippet.trim_end());
@@ -264,6 +272,12 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
     if !s.ignore_errors {
         out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
     }
+}
+
+/// Seconds as `sleep` takes them: `2`, `0.5`.
+fn pause_text(secs: f64) -> String {
+    let text = format!("{secs:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn footer(out: &mut String) {
@@ -405,6 +419,10 @@ pub struct StepStatus {
     pub reason: Option<String>,
     /// Keys of the deferred actions the step asked for.
     pub defers: Vec<String>,
+    /// The step said `ok` (`push_ok WHY`): its look found nothing to do,
+    /// and what it printed there is its result (a command whose
+    /// `creates:` exists prints Ansible's "skipped, since ... exists").
+    pub done_in_probe: bool,
     /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
     pub rollouts: Vec<String>,
 }
@@ -427,6 +445,13 @@ impl StepStatus {
             w if w.starts_with("changed") || w.starts_with("skipped") => {
                 let outcome = if w.starts_with("changed") { Outcome::Changed } else { Outcome::Skipped };
                 self.outcome = self.outcome.max_with(outcome);
+                let why = rest.trim();
+                if self.reason.is_none() && !why.is_empty() {
+                    self.reason = Some(why.to_string());
+                }
+            }
+            "ok" => {
+                self.done_in_probe = true;
                 let why = rest.trim();
                 if self.reason.is_none() && !why.is_empty() {
                     self.reason = Some(why.to_string());
@@ -1171,9 +1196,13 @@ mod tests {
                 reason: Some("exists".into()),
                 defers: vec!["10-reload".into(), "50-restart-web".into()],
                 rollouts: vec!["upgraded web a -> b".into()],
+                done_in_probe: false,
             }
         );
         assert_eq!(StepStatus::from_lines("skipped why\n").outcome, Outcome::Skipped);
+        let ok = StepStatus::from_lines("ok Did not run command since '/x' exists\n");
+        assert_eq!((ok.outcome, ok.done_in_probe), (Outcome::Ok, true));
+        assert_eq!(ok.reason.as_deref(), Some("Did not run command since '/x' exists"));
         assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
     }
 

@@ -373,29 +373,7 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     for cond in &when {
         template::check_syntax(&cond.text, true).map_err(|e| Diagnostic::at(&cond.span, e.message))?;
     }
-    let loop_node = node.get("loop").or_else(|| node.get("with_items"));
-    let loop_ = match loop_node {
-        None => None,
-        Some(l) => {
-            let items = l.to_json();
-            match &items {
-                Value::Array(_) => {}
-                Value::String(s) if template::is_template(s) => {}
-                _ => {
-                    return Err(l
-                        .type_error("`loop`", "a list or a template that gives a list")
-                        .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
-                }
-            }
-            let control = node.get("loop_control");
-            let loop_var = match control.and_then(|c| c.get("loop_var")) {
-                Some(v) => v.expect_scalar_text("`loop_var`")?,
-                None => "item".to_string(),
-            };
-            let label = control.and_then(|c| c.get("label")).map(|v| v.expect_scalar_text("`label`")).transpose()?;
-            Some(LoopSpec { items, span: l.span.clone(), loop_var, label })
-        }
-    };
+    let loop_ = super::loops::parse_loop(node)?;
     let list_of_names = |key: &str| -> Result<Vec<String>, Diagnostic> {
         match node.get(key) {
             None => Ok(Vec::new()),
@@ -434,7 +412,9 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         reads.extend(template::referenced_roots(n, false));
     }
     if let Some(l) = &loop_ {
-        reads.remove(&l.loop_var);
+        for v in l.variables() {
+            reads.remove(v);
+        }
     }
 
     Ok(Task {

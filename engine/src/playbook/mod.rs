@@ -3,7 +3,9 @@
 
 mod keywords;
 mod load;
+mod loops;
 mod model;
 
 pub use load::{load_playbook, parse_extra_var};
+pub use loops::{pause_seconds, LoopKind, LoopSpec, PAUSE_HINT};
 pub use model::*;

@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::loops::LoopSpec;
 use crate::diagnostic::Span;
 use crate::template::Vars;
 
@@ -112,15 +113,6 @@ impl Task {
 pub struct Located {
     pub text: String,
     pub span: Span,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoopSpec {
-    /// A list literal or a template that renders to one.
-    pub items: serde_json::Value,
-    pub span: Span,
-    pub loop_var: String,
-    pub label: Option<String>,
 }
 
 /// A task's module arguments, raw (templates unrendered), with the position

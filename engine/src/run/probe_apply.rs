@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 
 use minijinja::value::{Serde, Value as JinjaValue};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
 use super::results::{
-    diff_text, item_message, item_shown, register_value, status_of, step_message, step_status, TaskOutput,
+    diff_text, item_message, item_shown, loop_value, register_value, skipped_value, status_of, step_message,
+    step_status, TaskOutput,
 };
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
@@ -42,6 +43,7 @@ impl HostRun<'_> {
             ignore_errors: task.ignore_errors,
             prefetch: probe.then_some(&f.step.op.prefetch),
             attachment: if probe { None } else { f.step.op.attachment.as_ref() },
+            pause: None,
         }
     }
 
@@ -112,7 +114,15 @@ impl HostRun<'_> {
                 .iter()
                 .enumerate()
                 .skip(applied_from)
-                .map(|(i, f)| self.script_step(i, f, false, finals))
+                .map(|(i, f)| {
+                    let mut step = self.script_step(i, f, false, finals);
+                    // `loop_control.pause` waits between two items of one
+                    // task, not before the first this apply runs.
+                    if i > applied_from && flat[i - 1].entry == f.entry {
+                        step.pause = f.step.pause;
+                    }
+                    step
+                })
                 .collect();
             if last {
                 final_plan = self.final_steps(scope, finals);
@@ -132,6 +142,7 @@ impl HostRun<'_> {
                             ignore_errors,
                             prefetch: None,
                             attachment: s.op.attachment.as_ref(),
+                            pause: None,
                         };
                         (flag.clone(), step)
                     })
@@ -189,13 +200,15 @@ impl HostRun<'_> {
         for (entry, planned) in segment.entries.iter().enumerate() {
             let task = &self.play.tasks[planned.task()];
             let label = self.task_label(task, scope);
-            if let Planned::Skipped { reason, .. } = planned {
+            if let Planned::Skipped { reason, items, .. } = planned {
                 self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
                 if let Some(r) = &task.register {
-                    registered.push((
-                        r.clone(),
-                        JinjaValue::from(Serde(json!({"changed": false, "skipped": true, "skip_reason": reason}))),
-                    ));
+                    let value = match (&task.loop_, items.first()) {
+                        (Some(_), _) => loop_value(items.iter().map(skipped_value).collect()),
+                        (None, Some(item)) => skipped_value(item),
+                        (None, None) => json!({"changed": false, "skipped": true, "skip_reason": reason}),
+                    };
+                    registered.push((r.clone(), JinjaValue::from(Serde(value))));
                 }
                 continue;
             }
@@ -231,12 +244,9 @@ impl HostRun<'_> {
                     let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
                     output.add(report, cmd);
                 }
-                results.push(register_value(
-                    report,
-                    status,
-                    f.step.item.as_ref(),
-                    no_log,
-                    !from_apply && !self.opts.check,
+                results.push((
+                    f.step.item_position,
+                    register_value(report, status, &f.step.loop_vars, no_log, !from_apply && !self.opts.check),
                 ));
                 statuses.push(status);
             }
@@ -252,13 +262,14 @@ impl HostRun<'_> {
             self.report(result);
             if let Some(r) = &task.register {
                 let value = if task.loop_.is_some() {
-                    let any =
-                        |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
-                    let all_skipped =
-                        results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
-                    json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
+                    // The items `when` skipped, in their places among those that ran.
+                    if let Planned::Run { skipped, .. } = planned {
+                        results.extend(skipped.iter().map(|s| (s.position, skipped_value(s))));
+                    }
+                    results.sort_by_key(|(position, _)| *position);
+                    loop_value(results.into_iter().map(|(_, v)| v).collect())
                 } else {
-                    results.into_iter().next().unwrap_or(json!({}))
+                    results.into_iter().next().map(|(_, v)| v).unwrap_or(json!({}))
                 };
                 registered.push((r.clone(), JinjaValue::from(Serde(value))));
             }

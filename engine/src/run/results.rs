@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::plan::Step;
+use serde_json::Map;
+
+use crate::plan::{SkippedItem, Step};
 use crate::report::{Status, TaskResult};
 use crate::script::{Outcome, StepReport, StepStatus};
 
@@ -98,17 +100,21 @@ pub(super) fn item_label(item: &Value) -> String {
     }
 }
 
-/// What `register:` stores, shaped like Ansible's result.
+/// What `register:` stores, shaped like Ansible's result; a loop item's
+/// carries the loop's variables (`item`, `ansible_loop_var`...) too.
 pub(super) fn register_value(
     r: &StepReport,
     status: Status,
-    item: Option<&Value>,
+    loop_vars: &Map<String, Value>,
     no_log: bool,
     before_apply: bool,
 ) -> Value {
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
+    // A probe's output is its look's, not the module's: unless the step said
+    // its probe was its whole work (`push_ok`, a command `creates:` skips).
+    let probe_only = before_apply && !r.status.done_in_probe;
     let (stdout, stderr) =
-        if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
+        if no_log || probe_only { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
     let mut v = json!({
         "changed": status == Status::Changed,
         "failed": status == Status::Failed,
@@ -120,9 +126,47 @@ pub(super) fn register_value(
         "stderr_lines": stderr.lines().collect::<Vec<_>>(),
         "msg": r.reason().unwrap_or_default(),
     });
-    if let Some(item) = item {
-        v["item"] = item.clone();
+    if let Value::Object(map) = &mut v {
+        map.extend(loop_vars.clone());
     }
+    v
+}
+
+/// What `register:` stores for a task, or a loop item, that `when` skipped.
+pub(super) fn skipped_value(s: &SkippedItem) -> Value {
+    let mut v = json!({
+        "changed": false,
+        "skipped": true,
+        "skip_reason": "Conditional result was False",
+        "false_condition": s.false_condition,
+    });
+    if let Value::Object(map) = &mut v {
+        map.extend(s.loop_vars.clone());
+    }
+    v
+}
+
+/// What `register:` stores for a loop: each item's result, in the loop's
+/// order, under `results`, and the flags and message Ansible's task
+/// executor sums them up with.
+pub(super) fn loop_value(results: Vec<Value>) -> Value {
+    if results.is_empty() {
+        return json!({"changed": false, "skipped": true, "skipped_reason": "No items in the list", "results": []});
+    }
+    let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let changed = results.iter().any(|v| flag(v, "changed"));
+    let failed = results.iter().any(|v| flag(v, "failed"));
+    let skipped = results.iter().all(|v| flag(v, "skipped"));
+    let mut v = json!({"results": results, "skipped": skipped, "changed": changed});
+    if failed {
+        v["failed"] = true.into();
+    }
+    v["msg"] = match (skipped, failed) {
+        (true, _) => "All items skipped",
+        (false, true) => "One or more items failed",
+        (false, false) => "All items completed",
+    }
+    .into();
     v
 }
 
