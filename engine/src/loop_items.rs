@@ -23,8 +23,8 @@ pub enum LoopError {
     LoopNotAList(String),
     #[error("`with_list` expects a list, it got {0}")]
     ListNotAList(String),
-    #[error("`with_dict` expects a mapping, it got {0}")]
-    DictNotAMapping(String),
+    #[error("`with_dict` expects a mapping (or a list of them), it got {0}: {1}")]
+    DictNotAMapping(String, String),
     #[error("`{keyword}` cannot go through {got}: it expects lists")]
     NotIterable { keyword: &'static str, got: String },
     #[error("`{0}` needs at least one list")]
@@ -54,7 +54,7 @@ impl LoopError {
         match self {
             LoopError::LoopNotAList(_) => "e.g. `loop: [a, b]`, or `loop: \"{{ users | dict2items }}\"` for a mapping",
             LoopError::ListNotAList(_) => "give `with_list` a list, or use `with_items`",
-            LoopError::DictNotAMapping(_) => "give `with_dict` a mapping; for a list, use `with_items` or `loop`",
+            LoopError::DictNotAMapping(..) => "give `with_dict` a mapping; for a list, use `with_items` or `loop`",
             LoopError::NotIterable { .. } | LoopError::NoTerms(_) => "give it lists, e.g. `- [a, b]` then `- [1, 2]`",
             LoopError::SubelementsTerms(_) | LoopError::SubelementsNotAMapping(_) => {
                 "write `with_subelements: [\"{{ users }}\", authorized]`, optionally with `{skip_missing: true}` third"
@@ -313,7 +313,7 @@ fn iter_or(v: &Value, keyword: &'static str) -> Result<Vec<Value>, LoopError> {
 fn dict(terms: Vec<Value>) -> Result<Vec<Value>, LoopError> {
     let mut out = Vec::new();
     for term in terms {
-        let Value::Object(map) = term else { return Err(LoopError::DictNotAMapping(type_name(&term))) };
+        let Value::Object(map) = term else { return Err(LoopError::DictNotAMapping(type_name(&term), shown(&term))) };
         for (k, v) in map {
             let mut pair = Map::new();
             pair.insert("key".into(), Value::String(k));
