@@ -1680,7 +1680,10 @@ fn with_lookups_make_ansibles_items_and_register_its_shape() {
     assert_eq!(skipped["skipped"], true, "{r}");
     assert_eq!(skipped["skip_reason"], "Conditional result was False");
     assert_eq!(skipped["false_condition"], "item != 'b'");
-    assert_eq!((&skipped["item"], &skipped["i"], &skipped["ansible_loop"]["index"]), (&"b".into(), &1.into(), &2.into()));
+    assert_eq!(
+        (&skipped["item"], &skipped["i"], &skipped["ansible_loop"]["index"]),
+        (&"b".into(), &1.into(), &2.into())
+    );
     assert!(skipped.get("rc").is_none(), "a skipped item ran nothing: {r}");
     assert_eq!(results[2]["stdout"], "2/3 c b");
     assert_eq!(results[2]["ansible_loop"]["last"], true);
@@ -1691,13 +1694,17 @@ fn with_lookups_make_ansibles_items_and_register_its_shape() {
     let said = format!("skipped, since {} exists", dir.display());
     assert_eq!(c["stdout"], said.as_str(), "{c}");
     assert_eq!(c["stdout_lines"], serde_json::json!([said]));
-    assert_eq!((&c["rc"], &c["changed"], &c["skipped"], &c["failed"]), (&0.into(), &false.into(), &false.into(), &false.into()));
+    assert_eq!(
+        (&c["rc"], &c["changed"], &c["skipped"], &c["failed"]),
+        (&0.into(), &false.into(), &false.into(), &false.into())
+    );
     assert_eq!(c["msg"], format!("Did not run command since '{}' exists", dir.display()));
 
     // Nothing left to do: every loop's items are ok the second time.
     let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
     again.assert_code(0);
-    for task in ["with_items flattens one level", "with_dict", "with_subelements", "with_fileglob", "with_first_found"] {
+    for task in ["with_items flattens one level", "with_dict", "with_subelements", "with_fileglob", "with_first_found"]
+    {
         assert_eq!(again.task("h1", task).status, "ok", "{task}\n{again}");
     }
 }

@@ -819,6 +819,23 @@ mod tests {
         ScriptStep::plain(StepId::parse(id).expect("an id push sends"), snippet)
     }
 
+    /// `loop_control.pause` is a `sleep` on the host before the item, in an
+    /// apply only (a probe only looks), in the form `sleep` takes.
+    #[test]
+    fn a_loop_pause_sleeps_on_the_host_before_its_item() {
+        let steps = [s("0", "echo a"), ScriptStep { pause: Some(0.25), ..s("1", "echo b") }];
+        let apply = apply(&steps, &[], &[], None);
+        assert!(apply.text.contains("sleep 0.25\npush_step_1() {"), "{}", apply.text);
+        assert_eq!(apply.text.matches("\nsleep ").count(), 1);
+        let reports = run_locally(&apply);
+        assert_eq!(
+            reports.iter().map(|r| (r.rc, r.stdout.clone())).collect::<Vec<_>>(),
+            [(0, b"a\n".to_vec()), (0, b"b\n".to_vec())]
+        );
+        assert!(!probe(&steps, false).text.contains("\nsleep "));
+        assert_eq!((pause_text(2.0), pause_text(0.5), pause_text(1.25)), ("2".into(), "0.5".into(), "1.25".into()));
+    }
+
     /// Where `push_lock` puts its lock without `push_lock_path`, for a login
     /// user who is not root (`id -u` says 1000 here): a folder of theirs,
     /// made 0700, never a shared one.

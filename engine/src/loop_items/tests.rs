@@ -252,3 +252,103 @@ for line in sys.stdin.read().splitlines():
     except Exception as e:
         print(json.dumps({"error": str(e).splitlines()[0]}))
 "#;
+
+/// The plan of `tasks` (YAML) for one host with no variables of its own.
+fn planned(tasks: &str) -> Vec<Result<crate::plan::Planned, crate::diagnostic::Diagnostic>> {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.yml");
+    std::fs::write(&path, format!("- hosts: all\n  tasks:\n{tasks}")).unwrap();
+    let playbook = crate::playbook::load_playbook(&path).unwrap();
+    let play = &playbook.plays[0];
+    let scope = crate::plan::play_scope(play, Default::default(), &Arc::new(Default::default()), HashMap::new());
+    play.tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::plan::plan_task(play, i, t, &scope, crate::plan::Intent::Converge))
+        .collect()
+}
+
+/// `loop_var`, `index_var`, `extended`, `label` and `pause`: what each
+/// item's step sees, shows and carries into its registered result, and the
+/// items `when` skipped, in their places.
+#[test]
+fn loop_control_sets_what_each_item_sees() {
+    let plans = planned(
+        r#"    - command: "echo {{ i }} {{ ansible_loop.revindex }} {{ u.n }} {{ (ansible_loop.previtem | default({'n': '-'})).n }}"
+      loop: [{n: a}, {n: b}, {n: c}]
+      when: u.n != 'b'
+      loop_control: {loop_var: u, index_var: i, extended: true, extended_allitems: false, label: "{{ u.n | upper }}", pause: 1.5}
+"#,
+    );
+    let crate::plan::Planned::Run { steps, skipped, .. } = plans[0].as_ref().unwrap() else { panic!("not run") };
+    let seen: Vec<_> = steps.iter().map(|s| (s.item_position, s.label.clone().unwrap(), s.pause)).collect();
+    assert_eq!(seen, [(1, "A".to_string(), Some(1.5)), (3, "C".to_string(), Some(1.5))]);
+    assert!(steps[0].op.apply.contains("echo 0 3 a -"), "{}", steps[0].op.apply);
+    assert!(steps[1].op.apply.contains("echo 2 1 c b"), "{}", steps[1].op.apply);
+    let carried = Value::Object(steps[1].loop_vars.clone());
+    assert_eq!(
+        carried,
+        serde_json::json!({
+            "u": {"n": "c"}, "ansible_loop_var": "u", "i": 2, "ansible_index_var": "i",
+            "ansible_loop": {"index": 3, "index0": 2, "first": false, "last": true, "length": 3,
+                             "revindex": 1, "revindex0": 0, "previtem": {"n": "b"}},
+        })
+    );
+    assert_eq!(skipped.len(), 1);
+    assert_eq!((skipped[0].position, skipped[0].false_condition.as_str()), (2, "u.n != 'b'"));
+    assert_eq!(skipped[0].loop_vars["u"], serde_json::json!({"n": "b"}));
+}
+
+/// Without `extended`/`index_var` an item carries only the loop variable
+/// and `ansible_loop_var`; a loop whose every item `when` skips is skipped
+/// with its items, and an empty one without.
+#[test]
+fn plain_loops_carry_only_their_variable() {
+    let plans = planned(
+        r#"    - command: "echo {{ item }}"
+      with_items: [[p, q], r]
+    - command: "echo {{ item }}"
+      loop: [a]
+      when: false
+    - command: "echo {{ item }}"
+      loop: []
+"#,
+    );
+    let crate::plan::Planned::Run { steps, .. } = plans[0].as_ref().unwrap() else { panic!("not run") };
+    let items: Vec<_> = steps.iter().map(|s| s.item.clone().unwrap()).collect();
+    assert_eq!(items, ["p", "q", "r"]);
+    assert_eq!(Value::Object(steps[2].loop_vars.clone()), serde_json::json!({"item": "r", "ansible_loop_var": "item"}));
+    assert_eq!(steps[2].pause, None);
+    let crate::plan::Planned::Skipped { items, .. } = plans[1].as_ref().unwrap() else { panic!("not skipped") };
+    assert_eq!(items.len(), 1);
+    let crate::plan::Planned::Skipped { items, reason, .. } = plans[2].as_ref().unwrap() else { panic!("not skipped") };
+    assert_eq!((items.len(), reason.as_str()), (0, "empty loop"));
+}
+
+/// Wrong types and bad `loop_control` are refused where they are written.
+#[test]
+fn loop_errors_point_at_the_loop() {
+    let plans = planned("    - command: \"echo {{ item }}\"\n      with_dict: [a]\n");
+    let d = plans[0].as_ref().unwrap_err();
+    assert!(d.message.contains("`with_dict` expects a mapping"), "{}", d.message);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.yml");
+    for (control, said) in [
+        ("{index_vra: i}", "did you mean `index_var`?"),
+        ("{pause: soon}", "`pause` must be a number of seconds"),
+        ("{loop_var: 'a b'}", "is not a variable name"),
+        ("{break_when: [x]}", "not supported by push yet"),
+        ("[i]", "`loop_control`"),
+    ] {
+        let text = format!(
+            "- hosts: all\n  tasks:\n    - command: \"true\"\n      loop: [a]\n      loop_control: {control}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let d = crate::playbook::load_playbook(&path).unwrap_err();
+        let shown = format!("{} {:?}", d.message, d.hint);
+        assert!(shown.contains(said), "{control}: {shown}");
+        assert_eq!(d.span.as_ref().map(|s| s.line), Some(5), "{control}");
+    }
+}
