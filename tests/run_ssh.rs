@@ -296,7 +296,8 @@ fn no_log_hides_loop_items() {
         (failed.status.as_str(), failed.msg.as_str()),
         ("failed", "(item 3) the output has been hidden due to no_log")
     );
-    assert_eq!(json.task("h1", "skipped on a secret").status, "skipped", "{json}");
+    // `creates:` keeps the command from running: ok, as in Ansible.
+    assert_eq!(json.task("h1", "skipped on a secret").status, "ok", "{json}");
     assert!(text.plain_stdout().contains("(item 3) the output has been hidden due to no_log"), "{text}");
 }
 
@@ -1707,4 +1708,54 @@ fn with_lookups_make_ansibles_items_and_register_its_shape() {
     {
         assert_eq!(again.task("h1", task).status, "ok", "{task}\n{again}");
     }
+}
+
+/// As in Ansible, a failed item does not stop its loop: the items after it
+/// run, then the task fails (or, under ignore_errors, registers "One or
+/// more items failed") and the host stops there.
+#[test]
+fn a_failed_loop_item_lets_the_loop_finish_then_fails_the_task() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "loop_fail.yml",
+        r#"
+- name: failing items
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: ignored
+      shell: "test {{ item }} != bad && touch {{ dir }}/ignored-{{ item }}"
+      loop: [a, bad, c]
+      ignore_errors: true
+      register: r
+    - name: loop results
+      copy: {dest: "{{ dir }}/results.json", content: "{{ r | to_json }}"}
+    - name: failing
+      shell: "test {{ item }} != bad && touch {{ dir }}/failing-{{ item }}"
+      loop: [a, bad, c]
+    - name: after
+      copy: {dest: "{{ dir }}/after", content: "x\n"}
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    let dir = root.join("h1");
+    for file in ["ignored-a", "ignored-c", "failing-a", "failing-c"] {
+        assert!(dir.join(file).exists(), "{file} missing\n{out}");
+    }
+    assert!(!dir.join("after").exists(), "the host went on after a failed task\n{out}");
+    assert_eq!(out.task("h1", "failing").status, "failed", "{out}");
+    let r: serde_json::Value = serde_json::from_str(&read(dir.join("results.json"))).unwrap();
+    assert_eq!(
+        (&r["failed"], &r["changed"], &r["msg"]),
+        (&true.into(), &true.into(), &"One or more items failed".into())
+    );
+    let failed: Vec<bool> = r["results"].as_array().unwrap().iter().map(|i| i["failed"] == true).collect();
+    assert_eq!(failed, [false, true, false], "{r}");
+    assert_eq!(r["results"][1]["rc"], 1);
 }

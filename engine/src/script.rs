@@ -50,6 +50,22 @@ pub struct ScriptStep<'a> {
     pub attachment: Option<&'a push_modules::Attachment>,
     /// Seconds to wait before the step (`loop_control.pause`; apply only).
     pub pause: Option<f64>,
+    /// Where the step is among its task's loop items in an apply: a failed
+    /// item does not stop the loop, as in Ansible; the task fails after
+    /// its last item.
+    pub loop_item: LoopItem,
+}
+
+/// A step's place among the items of its task's loop, in one apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoopItem {
+    /// Not a loop item, or the only one of its task in the apply.
+    #[default]
+    Alone,
+    /// Another item of the same task runs after it.
+    More,
+    /// The last of two or more.
+    Last,
 }
 
 impl<'a> ScriptStep<'a> {
@@ -66,6 +82,7 @@ impl<'a> ScriptStep<'a> {
             prefetch: None,
             attachment: None,
             pause: None,
+            loop_item: LoopItem::Alone,
         }
     }
 }
@@ -269,8 +286,15 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             push_modules::shell::quote(&format!(" {key} "))
         );
     }
-    if !s.ignore_errors {
-        out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
+    match s.loop_item {
+        // The item's failure is counted, and the loop goes on.
+        LoopItem::More => out.push_str("[ \"$push_rc\" = 0 ] || push_items_failed=1\n"),
+        LoopItem::Last if !s.ignore_errors => out.push_str(
+            "[ \"$push_rc\" = 0 ] && [ -z \"${push_items_failed-}\" ] || { push_end; exit 0; }\npush_items_failed=\n",
+        ),
+        LoopItem::Last => out.push_str("push_items_failed=\n"),
+        LoopItem::Alone if !s.ignore_errors => out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n"),
+        LoopItem::Alone => {}
     }
 }
 
@@ -817,6 +841,31 @@ mod tests {
 
     fn s<'a>(id: &str, snippet: &'a str) -> ScriptStep<'a> {
         ScriptStep::plain(StepId::parse(id).expect("an id push sends"), snippet)
+    }
+
+    /// A loop's failed item does not stop the loop: the items after it
+    /// run, and the script stops after the last one; the next task's
+    /// steps do not run.
+    #[test]
+    fn a_failed_loop_item_lets_the_others_run_then_stops() {
+        let steps = [
+            ScriptStep { loop_item: LoopItem::More, ..s("0", "echo a") },
+            ScriptStep { loop_item: LoopItem::More, ..s("1", "false") },
+            ScriptStep { loop_item: LoopItem::Last, ..s("2", "echo c") },
+            s("3", "echo next task"),
+        ];
+        let reports = run_locally(&apply(&steps, &[], &[], None));
+        let rcs: Vec<(StepId, i32)> = reports.iter().map(|r| (r.id.clone(), r.rc)).collect();
+        assert_eq!(rcs, [(StepId::Step(0), 0), (StepId::Step(1), 1), (StepId::Step(2), 0)]);
+        // All went well: on to the next task; a flag from an ignored loop does not leak.
+        let ignored = [
+            ScriptStep { loop_item: LoopItem::More, ignore_errors: true, ..s("0", "false") },
+            ScriptStep { loop_item: LoopItem::Last, ignore_errors: true, ..s("1", "true") },
+            ScriptStep { loop_item: LoopItem::More, ..s("2", "true") },
+            ScriptStep { loop_item: LoopItem::Last, ..s("3", "true") },
+            s("4", "echo next task"),
+        ];
+        assert_eq!(run_locally(&apply(&ignored, &[], &[], None)).len(), 5);
     }
 
     /// `loop_control.pause` is a `sleep` on the host before the item, in an

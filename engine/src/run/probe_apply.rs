@@ -16,7 +16,7 @@ use super::results::{
 use super::session::{HostRun, OnHost};
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, StepEnded};
-use crate::script::{self, ScriptStep, StepId, StepReport};
+use crate::script::{self, LoopItem, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
 
 /// One step of a segment, flattened out of its task.
@@ -44,6 +44,7 @@ impl HostRun<'_> {
             prefetch: probe.then_some(&f.step.op.prefetch),
             attachment: if probe { None } else { f.step.op.attachment.as_ref() },
             pause: None,
+            loop_item: LoopItem::Alone,
         }
     }
 
@@ -118,9 +119,16 @@ impl HostRun<'_> {
                     let mut step = self.script_step(i, f, false, finals);
                     // `loop_control.pause` waits between two items of one
                     // task, not before the first this apply runs.
-                    if i > applied_from && flat[i - 1].entry == f.entry {
+                    let after_one = i > applied_from && flat[i - 1].entry == f.entry;
+                    let before_one = flat.get(i + 1).is_some_and(|next| next.entry == f.entry);
+                    if after_one {
                         step.pause = f.step.pause;
                     }
+                    step.loop_item = match (after_one, before_one) {
+                        (_, true) => LoopItem::More,
+                        (true, false) => LoopItem::Last,
+                        (false, false) => LoopItem::Alone,
+                    };
                     step
                 })
                 .collect();
@@ -143,6 +151,7 @@ impl HostRun<'_> {
                             prefetch: None,
                             attachment: s.op.attachment.as_ref(),
                             pause: None,
+                            loop_item: LoopItem::Alone,
                         };
                         (flag.clone(), step)
                     })
