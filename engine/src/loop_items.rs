@@ -137,6 +137,19 @@ impl SearchPaths {
     }
 }
 
+/// The folder `with_first_found` looks in, picked as Ansible picks it from
+/// the task's action name: `templates` for one with `template` in it,
+/// `vars` for one with `var` (include_vars), else `files`.
+pub fn first_found_subdir(action: &str) -> &'static str {
+    if action.contains("template") {
+        "templates"
+    } else if action.contains("var") {
+        "vars"
+    } else {
+        "files"
+    }
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -360,8 +373,8 @@ fn together(terms: Vec<Value>) -> Result<Vec<Value>, LoopError> {
 /// Python's `repr`-ish text of a value, for messages.
 fn shown(v: &Value) -> String {
     let text = v.to_string();
-    if text.len() > 120 {
-        format!("{}...", &text[..text.floor_char_boundary(117)])
+    if text.chars().count() > 120 {
+        format!("{}...", text.chars().take(117).collect::<String>())
     } else {
         text
     }

@@ -302,10 +302,7 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
             let paths = crate::loop_items::SearchPaths {
                 role_dir: task.role_dir.clone(),
                 base_dir: play.base_dir.clone(),
-                first_found_subdir: match task.module.name() {
-                    "template" => "templates",
-                    _ => "files",
-                },
+                first_found_subdir: crate::loop_items::first_found_subdir(task.module.name()),
             };
             let items = crate::loop_items::task_items(l, &scope, &paths)?;
             let pause = crate::loop_items::pause(l, &scope)?;
