@@ -255,7 +255,7 @@ impl HostRun<'_> {
                 }
                 results.push((
                     f.step.item_position,
-                    register_value(report, status, &f.step.loop_vars, no_log, !from_apply && !self.opts.check),
+                    register_value(report, status, &f.step.loop_vars, no_log, !from_apply, self.opts.check),
                 ));
                 statuses.push(status);
             }
