@@ -220,6 +220,11 @@ cases!(
     hosts_match_no_host,
     limit_matches_no_host,
     no_play_matches_a_host,
+    block_keyword_typo,
+    rescue_without_block,
+    set_fact_bad_name,
+    include_vars_missing,
+    until_on_a_loop,
 );
 
 /// With `--format json`, an input error is a JSON event on stdout (and

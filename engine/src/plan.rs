@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::become_method::{BecomeAs, Method, METHOD_HINT};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::digest::{Credential, DigestResolver};
-use crate::playbook::{Play, Task};
+use crate::flow::Flow;
+use crate::playbook::{Action, Play, Task};
 use crate::template::{strings_in, Mode, Scope, TemplateError, Vars};
 use push_modules::ControllerError;
 
@@ -51,6 +52,8 @@ pub enum Planned {
     /// Decided on the controller: `when` was false (for every item, which
     /// are in `items`), or the loop empty.
     Skipped { task: usize, reason: String, items: Vec<SkippedItem> },
+    /// Done on the controller (`set_fact`, `include_vars`): its result.
+    Done { task: usize, result: Value },
 }
 
 /// A task, or one item of its loop, that `when` skipped: what its
@@ -67,7 +70,7 @@ pub struct SkippedItem {
 impl Planned {
     pub fn task(&self) -> usize {
         match self {
-            Planned::Run { task, .. } | Planned::Skipped { task, .. } => *task,
+            Planned::Run { task, .. } | Planned::Skipped { task, .. } | Planned::Done { task, .. } => *task,
         }
     }
 }
@@ -78,10 +81,16 @@ pub struct Segment {
     pub entries: Vec<Planned>,
     /// Index (into the selected task list) where the next segment starts.
     pub next: usize,
+    /// The variables its controller actions gave the host, in order.
+    pub facts: Vec<(String, Value)>,
+    /// It ends at a task the controller judges (`changed_when`,
+    /// `failed_when`, `until`): whatever comes next, handlers included,
+    /// waits for that judgement.
+    pub judged: bool,
 }
 
 /// Finds `src:` files for copy/template and renders templates, Ansible's way.
-struct FileLookup<'a> {
+pub(crate) struct FileLookup<'a> {
     base_dir: &'a Path,
     role_dir: Option<&'a Path>,
     scope: &'a Scope,
@@ -90,7 +99,11 @@ struct FileLookup<'a> {
     carries_secret: std::cell::Cell<bool>,
 }
 
-impl FileLookup<'_> {
+impl<'a> FileLookup<'a> {
+    pub(crate) fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, scope: &'a Scope) -> FileLookup<'a> {
+        FileLookup { base_dir, role_dir, scope, carries_secret: std::cell::Cell::new(false) }
+    }
+
     /// A controller-side file's bytes, opened if it is a vault.
     fn read(&self, path: &Path) -> Result<Vec<u8>, ControllerError> {
         let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
@@ -106,7 +119,9 @@ impl FileLookup<'_> {
         Ok(opened.to_vec())
     }
 
-    fn find(&self, src: &str, sub: &str) -> Result<PathBuf, ControllerError> {
+    /// Where `src` is: absolute, or under the role's `sub/`, the role, the
+    /// playbook's `sub/`, the playbook's folder, in that order.
+    pub(crate) fn find(&self, src: &str, sub: &str) -> Result<PathBuf, ControllerError> {
         let path = Path::new(src);
         if path.is_absolute() {
             return path.exists().then(|| path.to_path_buf()).ok_or_else(|| ControllerError::Missing(path.into()));
@@ -200,29 +215,120 @@ pub enum Intent<'a> {
     Rollback,
 }
 
-/// Plan tasks `selected[start..]` until one needs a result registered in
-/// this segment.
+/// Plan tasks `selected[start..]` on this host's path through the blocks
+/// until one needs a result registered in this segment, one is judged on
+/// the controller, or a failure has to go on past a block's always.
+/// Controller actions are done here, their variables counting for the
+/// tasks after them.
 pub fn plan_segment(
     play: &Play,
     selected: &[usize],
     start: usize,
     scope: &Scope,
     intent: Intent,
+    flow: &Flow,
 ) -> Result<Segment, Diagnostic> {
-    let mut segment = Segment { entries: Vec::new(), next: selected.len() };
+    let mut segment = Segment { next: selected.len(), ..Segment::default() };
     let mut pending: HashSet<&str> = HashSet::new();
+    let mut scope = scope.clone();
     for (pos, &index) in selected.iter().enumerate().skip(start) {
+        if !flow.on_path(play, index) {
+            continue;
+        }
         let task = &play.tasks[index];
-        if !segment.entries.is_empty() && task.reads.iter().any(|r| pending.contains(r.as_str())) {
+        let waits = !segment.entries.is_empty() && task.reads.iter().any(|r| pending.contains(r.as_str()));
+        if waits || flow.failing_before(play, Some(index)).is_some() {
             segment.next = pos;
             return Ok(segment);
         }
-        segment.entries.push(plan_task(play, index, task, scope, intent)?);
-        if let Some(r) = &task.register {
+        let planned = match task.action {
+            Action::Module => plan_task(play, index, task, &scope, intent)?,
+            Action::SetFact | Action::IncludeVars => {
+                let (planned, mut given) = plan_controller_action(play, index, task, &scope)?;
+                if let (Some(r), Planned::Done { result, .. }) = (&task.register, &planned) {
+                    given.push((r.clone(), result.clone()));
+                }
+                scope = scope.with_native(given.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))));
+                segment.facts.extend(given);
+                planned
+            }
+        };
+        let runs = matches!(planned, Planned::Run { .. });
+        segment.entries.push(planned);
+        if let (Some(r), true) = (&task.register, runs) {
             pending.insert(r);
+        }
+        if runs && task.judged() {
+            segment.next = pos + 1;
+            segment.judged = true;
+            return Ok(segment);
         }
     }
     Ok(segment)
+}
+
+/// A controller action on this host: done per loop item in turn (each
+/// item sees the variables the one before gave), or skipped by `when`.
+fn plan_controller_action(
+    play: &Play,
+    index: usize,
+    task: &Task,
+    scope: &Scope,
+) -> Result<(Planned, Vec<(String, Value)>), Diagnostic> {
+    let mut scope = task_scope(task, scope);
+    let passes = loop_passes(play, task, &scope)?.map(|(passes, _)| passes);
+    let looped = passes.is_some();
+    let mut given = Vec::new();
+    let mut results = Vec::new();
+    let mut skipped_items = Vec::new();
+    let mut ran = false;
+    for pass in passes.map_or_else(|| vec![None], |passes| passes.into_iter().map(Some).collect()) {
+        let loop_vars = pass.as_ref().map(|p| p.vars.clone()).unwrap_or_default();
+        let item_scope = pass_scope(&scope, &loop_vars);
+        let mut false_condition = None;
+        for cond in &task.when {
+            if !item_scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
+                false_condition = Some(cond.text.clone());
+                break;
+            }
+        }
+        if let Some(false_condition) = false_condition {
+            let mut skipped = serde_json::json!({
+                "changed": false, "skipped": true, "skip_reason": "Conditional result was False",
+                "false_condition": false_condition,
+            });
+            if let Value::Object(map) = &mut skipped {
+                map.extend(loop_vars.clone());
+            }
+            results.push(skipped);
+            let position = pass.as_ref().map_or(0, |p| p.position);
+            skipped_items.push(SkippedItem { position, loop_vars, false_condition });
+            continue;
+        }
+        let done = match task.action {
+            Action::SetFact => crate::set_vars::set_fact(task, &item_scope)?,
+            _ => crate::set_vars::include_vars(play, task, &item_scope)?,
+        };
+        ran = true;
+        scope = scope.with_native(done.vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))));
+        given.extend(done.vars);
+        let mut result = done.result;
+        if let Value::Object(map) = &mut result {
+            map.extend(loop_vars);
+        }
+        results.push(result);
+    }
+    if !ran {
+        let reason = if looped && results.is_empty() { "empty loop" } else { "condition was false" };
+        return Ok((Planned::Skipped { task: index, reason: reason.to_string(), items: skipped_items }, given));
+    }
+    let result = match looped {
+        true => {
+            serde_json::json!({"results": results, "changed": false, "skipped": false, "msg": "All items completed"})
+        }
+        false => results.pop().unwrap_or_default(),
+    };
+    Ok((Planned::Done { task: index, result }, given))
 }
 
 /// The scope a task sees: its own `vars:` under the extra vars, and for a
@@ -294,23 +400,38 @@ fn strip_omitted(args: &mut serde_json::Map<String, Value>) {
     args.values_mut().for_each(walk);
 }
 
+/// A task's loop on this host: its passes (the items, with the variables
+/// `loop_control` gives each) and `loop_control.pause`; None when it does
+/// not loop.
+fn loop_passes(
+    play: &Play,
+    task: &Task,
+    scope: &Scope,
+) -> Result<Option<(Vec<crate::loop_items::Iteration>, Option<f64>)>, Diagnostic> {
+    let Some(l) = &task.loop_ else { return Ok(None) };
+    let paths = crate::loop_items::SearchPaths {
+        role_dir: task.role_dir.clone(),
+        base_dir: play.base_dir.clone(),
+        first_found_subdir: crate::loop_items::first_found_subdir(task.module.name()),
+    };
+    let items = crate::loop_items::task_items(l, scope, &paths)?;
+    Ok(Some((crate::loop_items::iterations(l, items), crate::loop_items::pause(l, scope)?)))
+}
+
+/// The scope of one loop pass: the task's, with the pass's variables.
+fn pass_scope(scope: &Scope, vars: &serde_json::Map<String, Value>) -> Scope {
+    scope.with_native(vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))).collect::<Vec<_>>())
+}
+
 pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: Intent) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
-    let (iterations, pause) = match &task.loop_ {
+    let (iterations, pause) = match loop_passes(play, task, &scope)? {
         None => (vec![(0, None, serde_json::Map::new(), scope.clone())], None),
-        Some(l) => {
-            let paths = crate::loop_items::SearchPaths {
-                role_dir: task.role_dir.clone(),
-                base_dir: play.base_dir.clone(),
-                first_found_subdir: crate::loop_items::first_found_subdir(task.module.name()),
-            };
-            let items = crate::loop_items::task_items(l, &scope, &paths)?;
-            let pause = crate::loop_items::pause(l, &scope)?;
-            let passes = crate::loop_items::iterations(l, items)
+        Some((passes, pause)) => {
+            let passes = passes
                 .into_iter()
                 .map(|it| {
-                    let native = it.vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v))));
-                    let s = scope.with_native(native.collect::<Vec<_>>());
+                    let s = pass_scope(&scope, &it.vars);
                     (it.position, Some(it.item), it.vars, s)
                 })
                 .collect();
@@ -547,11 +668,17 @@ pub fn raw_shell_warnings(play: &Play, selected: &[usize]) -> Vec<String> {
 /// a late task cannot fail a host halfway through.
 pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(), Diagnostic> {
     let mut registered: HashSet<&str> = HashSet::new();
+    // After an include_vars, any name may come from its files: what is
+    // still missing is found out when the task's segment is planned.
+    let mut files_may_define = false;
     for &index in selected {
         let task = &play.tasks[index];
         let task_scope = task_scope(task, scope);
         for name in &task.reads {
-            let missing = !task_scope.contains(name) && !registered.contains(name.as_str()) && !is_builtin(name);
+            let missing = !files_may_define
+                && !task_scope.contains(name)
+                && !registered.contains(name.as_str())
+                && !is_builtin(name);
             if missing && !guarded(task, name, &task_scope, &registered) {
                 return Err(Diagnostic::at(where_read(task, name), format!("undefined variable `{name}`"))
                     .with_hint("define it in the play's vars, group_vars/host_vars, or pass it with -e"));
@@ -559,6 +686,11 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
         }
         if let Some(r) = &task.register {
             registered.insert(r);
+        }
+        match task.action {
+            Action::SetFact => registered.extend(task.args.values.keys().map(String::as_str)),
+            Action::IncludeVars => files_may_define = true,
+            Action::Module => {}
         }
     }
     Ok(())
@@ -627,6 +759,9 @@ fn is_builtin(name: &str) -> bool {
             | "False"
             | "None"
             | "omit"
+            // Set for the tasks of a rescue.
+            | "ansible_failed_task"
+            | "ansible_failed_result"
     )
 }
 

@@ -49,25 +49,55 @@ pub const TASK: &[&str] = &[
     "ignore_errors",
     "no_log",
     "args",
+    "changed_when",
+    "failed_when",
+    "until",
+    "retries",
+    "delay",
+];
+
+/// The keywords of a `block:`; all but its three parts are inherited by the
+/// tasks in it.
+pub const BLOCK: &[&str] = &[
+    "name",
+    "block",
+    "rescue",
+    "always",
+    "when",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "vars",
+    "ignore_errors",
+    "no_log",
+];
+
+/// The keywords an `import_tasks:` line may carry; the imported tasks
+/// inherit them.
+pub const IMPORT: &[&str] = &[
+    "name",
+    "when",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "vars",
+    "ignore_errors",
+    "no_log",
 ];
 
 /// Ansible keywords we know but do not implement: refusing them clearly
 /// beats silently doing something else.
 pub const UNSUPPORTED_TASK: &[&str] = &[
-    "block",
-    "rescue",
-    "always",
     "delegate_to",
     "run_once",
     "local_action",
     "async",
     "poll",
-    "until",
-    "retries",
-    "delay",
     "environment",
-    "changed_when",
-    "failed_when",
     "include_tasks",
     "include_role",
     "import_role",

@@ -58,7 +58,8 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Diagno
     Ok(plays)
 }
 
-/// Where task files and `src:` paths are looked up.
+/// Where task files and `src:` paths are looked up, and what tasks inherit
+/// from the play, role, blocks and imports around them.
 #[derive(Clone)]
 struct TaskContext<'a> {
     base_dir: &'a Path,
@@ -67,6 +68,53 @@ struct TaskContext<'a> {
     tags: HashSet<String>,
     become_: Become,
     import_depth: usize,
+    /// The `when`s of the blocks and imports around, outermost first.
+    when: Vec<Located>,
+    /// Their `vars`, the innermost winning.
+    vars: Vars,
+    ignore_errors: Option<bool>,
+    no_log: Option<bool>,
+    /// The innermost block around, and which of its parts.
+    block: Option<BlockPlace>,
+}
+
+impl<'a> TaskContext<'a> {
+    fn new(base_dir: &'a Path, role_dir: Option<&'a Path>, tags: HashSet<String>, become_: Become) -> Self {
+        TaskContext {
+            base_dir,
+            role_dir,
+            tags,
+            become_,
+            import_depth: 0,
+            when: Vec::new(),
+            vars: Vars::new(),
+            ignore_errors: None,
+            no_log: None,
+            block: None,
+        }
+    }
+
+    /// The context of the tasks inside a block or an import: its `when`,
+    /// `vars`, `tags`, become keywords, `ignore_errors` and `no_log` on top
+    /// of this one's.
+    fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
+        let mut inner = self.clone();
+        inner.when.extend(when_of(node)?);
+        if let Some(v) = node.get("vars") {
+            inner.vars.extend(vars_of(v, "`vars`")?);
+        }
+        if let Some(t) = node.get("tags") {
+            inner.tags.extend(parse_tags(t)?);
+        }
+        inner.become_ = parse_become(node, &self.become_)?;
+        if let Some(n) = node.get("ignore_errors") {
+            inner.ignore_errors = Some(parse_bool(n, "`ignore_errors`")?);
+        }
+        if let Some(n) = node.get("no_log") {
+            inner.no_log = Some(parse_bool(n, "`no_log`")?);
+        }
+        Ok(inner)
+    }
 }
 
 fn check_keys(entries: &[(Key, Node)], allowed: &[&str], what: &str) -> Result<(), Diagnostic> {
@@ -128,33 +176,31 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
             vars_files.extend(vars_of(&doc, "a vars file")?);
         }
     }
-    let ctx = TaskContext { base_dir, role_dir: None, tags: tags.clone(), become_: become_.clone(), import_depth: 0 };
-    let mut tasks = Vec::new();
-    let mut handlers = Vec::new();
+    let ctx = TaskContext::new(base_dir, None, tags.clone(), become_.clone());
+    let mut tasks = TaskList::default();
+    let mut handlers = TaskList::default();
     let mut role_defaults = Vars::new();
     let mut role_vars = Vars::new();
     if let Some(t) = node.get("pre_tasks") {
-        tasks.extend(load_task_list(t, &ctx, false)?);
+        load_task_list(t, &ctx, false, &mut tasks)?;
     }
     if let Some(roles) = node.get("roles") {
         for r in roles.expect_seq("`roles`")? {
-            let role = load_role(r, base_dir, &ctx)?;
+            let role = load_role(r, base_dir, &ctx, &mut tasks, &mut handlers)?;
             role_defaults.extend(role.defaults);
             role_vars.extend(role.vars);
-            tasks.extend(role.tasks);
-            handlers.extend(role.handlers);
         }
     }
     if let Some(t) = node.get("tasks") {
-        tasks.extend(load_task_list(t, &ctx, false)?);
+        load_task_list(t, &ctx, false, &mut tasks)?;
     }
     if let Some(t) = node.get("post_tasks") {
-        tasks.extend(load_task_list(t, &ctx, false)?);
+        load_task_list(t, &ctx, false, &mut tasks)?;
     }
     if let Some(h) = node.get("handlers") {
-        handlers.extend(load_task_list(h, &ctx, true)?);
+        load_task_list(h, &ctx, true, &mut handlers)?;
     }
-    check_notify(&tasks, &handlers)?;
+    check_notify(&tasks.tasks, &handlers.tasks)?;
     let remote_user = node.get("remote_user").map(|n| n.expect_scalar_text("`remote_user`")).transpose()?;
     let max_fail_percentage = match node.get("max_fail_percentage") {
         Some(n) => Some(match n.value {
@@ -173,8 +219,9 @@ fn load_play(node: &Node, base_dir: &Path) -> Result<Play, Diagnostic> {
         vars_files: Arc::new(vars_files),
         role_defaults: Arc::new(role_defaults),
         role_vars: Arc::new(role_vars),
-        tasks,
-        handlers,
+        tasks: tasks.tasks,
+        blocks: tasks.blocks,
+        handlers: handlers.tasks,
         become_,
         remote_user,
         serial: match node.get("serial") {
@@ -261,7 +308,13 @@ fn parse_become(node: &Node, inherited: &Become) -> Result<Become, Diagnostic> {
     Ok(become_)
 }
 
-fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
+fn load_task_file(
+    path: &Path,
+    span: &Span,
+    ctx: &TaskContext,
+    handlers: bool,
+    out: &mut TaskList,
+) -> Result<(), Diagnostic> {
     if ctx.import_depth > 20 {
         return Err(Diagnostic::at(span, "import_tasks nests too deep (an import cycle?)"));
     }
@@ -270,21 +323,92 @@ fn load_task_file(path: &Path, span: &Span, ctx: &TaskContext, handlers: bool) -
     }
     let (_, node) = yaml::load(path)?;
     let ctx = TaskContext { import_depth: ctx.import_depth + 1, ..ctx.clone() };
-    load_task_list(&node, &ctx, handlers)
+    load_task_list(&node, &ctx, handlers, out)
 }
 
-fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool) -> Result<Vec<Task>, Diagnostic> {
-    let mut tasks = Vec::new();
+/// Load a list of tasks (and blocks, and imports) onto the end of `out`.
+fn load_task_list(node: &Node, ctx: &TaskContext, handlers: bool, out: &mut TaskList) -> Result<(), Diagnostic> {
     for item in node.expect_seq(if handlers { "`handlers`" } else { "a task list" })? {
         if let Some(target) = keywords::get_action(item, "import_tasks") {
+            let action_key =
+                item.as_map().and_then(|m| m.iter().find(|(k, _)| keywords::builtin_action(&k.name).is_some()));
+            let others: Vec<(Key, Node)> = item
+                .as_map()
+                .unwrap_or(&[])
+                .iter()
+                .filter(|(k, _)| Some(&k.name) != action_key.map(|(a, _)| &a.name))
+                .cloned()
+                .collect();
+            check_keys(&others, keywords::IMPORT, "import_tasks")?;
             let rel = target.expect_scalar_text("import_tasks")?;
             let dir = ctx.role_dir.map(|r| r.join("tasks")).unwrap_or_else(|| ctx.base_dir.to_path_buf());
-            tasks.extend(load_task_file(&dir.join(rel), &target.span, ctx, handlers)?);
+            load_task_file(&dir.join(rel), &target.span, &ctx.inside(item)?, handlers, out)?;
             continue;
         }
-        tasks.push(load_task(item, ctx, handlers)?);
+        if item.get("block").is_some() {
+            if handlers {
+                return Err(Diagnostic::at(&item.span, "a `block` among handlers is not supported by push yet")
+                    .with_hint("write the handler's tasks as separate handlers that `listen` to one name"));
+            }
+            load_block(item, ctx, out)?;
+            continue;
+        }
+        for part in ["rescue", "always"] {
+            if let Some((key, _)) = item.as_map().and_then(|m| m.iter().find(|(k, _)| k.name == part)) {
+                return Err(Diagnostic::at(&key.span, format!("`{part}` without a `block`"))
+                    .with_hint(format!("`{part}:` belongs next to a `block:` in the same list item")));
+            }
+        }
+        out.tasks.push(load_task(item, ctx, handlers)?);
     }
-    Ok(tasks)
+    Ok(())
+}
+
+/// A `block:` with its `rescue:` and `always:`: their tasks go onto `out`
+/// one part after the other, each knowing its place.
+fn load_block(node: &Node, ctx: &TaskContext, out: &mut TaskList) -> Result<(), Diagnostic> {
+    check_keys(node.expect_map("a block")?, keywords::BLOCK, "block")?;
+    let inner = ctx.inside(node)?;
+    let id = out.blocks.len();
+    out.blocks.push(Block { parent: ctx.block, body: 0..0, rescue: 0..0, always: 0..0 });
+    for (part, key) in [(BlockPart::Body, "block"), (BlockPart::Rescue, "rescue"), (BlockPart::Always, "always")] {
+        let start = out.tasks.len();
+        if let Some(list) = node.get(key).filter(|n| !n.is_null()) {
+            let part_ctx = TaskContext { block: Some(BlockPlace { block: id, part }), ..inner.clone() };
+            load_task_list(list, &part_ctx, false, out)?;
+        }
+        let range = start..out.tasks.len();
+        let block = &mut out.blocks[id];
+        match part {
+            BlockPart::Body => block.body = range,
+            BlockPart::Rescue => block.rescue = range,
+            BlockPart::Always => block.always = range,
+        }
+    }
+    Ok(())
+}
+
+/// A `when:` as written: one condition or a list of them, all of which must hold.
+fn when_of(node: &Node) -> Result<Vec<Located>, Diagnostic> {
+    conditions(node, "when")
+}
+
+/// A condition keyword (`when`, `changed_when`, `failed_when`, `until`):
+/// one expression, a boolean, or a list of them; each checked for syntax.
+fn conditions(node: &Node, key: &str) -> Result<Vec<Located>, Diagnostic> {
+    let conds: Vec<Located> = match node.get(key) {
+        None => return Ok(Vec::new()),
+        Some(w) => match &w.value {
+            NodeValue::Seq(items) => {
+                items.iter().map(|i| located(i, &format!("a `{key}` condition"))).collect::<Result<_, _>>()?
+            }
+            _ => vec![located(w, &format!("`{key}`"))?],
+        },
+    };
+    for cond in &conds {
+        template::check_syntax(&cond.text, true).map_err(|e| Diagnostic::at(&cond.span, e.message))?;
+    }
+    Ok(conds)
 }
 
 fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, Diagnostic> {
@@ -297,9 +421,28 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         }
     };
     let mut module: Option<(&Key, &Node, &'static dyn push_modules::Module)> = None;
+    let mut action = Action::Module;
     for (key, value) in entries {
         let k = key.name.as_str();
         if keywords::TASK.contains(&k) {
+            continue;
+        }
+        let controller_action = match keywords::builtin_action(k) {
+            Some("set_fact") => Some((Action::SetFact, "ansible.builtin.set_fact")),
+            Some("include_vars") => Some((Action::IncludeVars, "ansible.builtin.include_vars")),
+            _ => None,
+        };
+        if let Some((a, fqcn)) = controller_action {
+            if is_handler {
+                return Err(Diagnostic::at(&key.span, format!("`{k}` as a handler is not supported by push yet"))
+                    .with_hint("set the variables in a task before the handlers run"));
+            }
+            if let Some((first, _, _)) = module {
+                return Err(Diagnostic::at(&key.span, format!("task has two modules, `{}` and `{k}`", first.name))
+                    .with_hint("split them into two tasks"));
+            }
+            module = Some((key, value, push_modules::not_in_push::not_in_push(k, fqcn)));
+            action = a;
             continue;
         }
         if keywords::UNSUPPORTED_TASK.contains(&k) {
@@ -349,7 +492,14 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     let Some((module_key, module_value, module)) = module else {
         return Err(Diagnostic::at(&node.span, "task has no module").with_hint("add one, e.g. `command: /bin/true`"));
     };
-    let mut args = module_args(module, module_key, module_value)?;
+    let mut args = match (action, &module_value.value) {
+        // `include_vars: file.yml`: the free form names the file.
+        (Action::IncludeVars, NodeValue::Str(text)) if split_key_values(text).is_none_or(|w| !w[0].contains('=')) => {
+            free_form_args(module_key, module_value)?
+        }
+        (Action::SetFact, NodeValue::Str(text)) => key_value_args(module_key, module_value, text)?,
+        _ => module_args(module, module_key, module_value)?,
+    };
     if let Some(extra) = node.get("args") {
         let extra_args = module_args(module, module_key, extra)?;
         args.values.extend(extra_args.values);
@@ -361,18 +511,42 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
     }
 
     let name = node.get("name").map(|n| n.expect_scalar_text("`name`")).transpose()?;
-    let when = match node.get("when") {
-        None => Vec::new(),
-        Some(w) => match &w.value {
-            NodeValue::Seq(items) => {
-                items.iter().map(|i| located(i, "a `when` condition")).collect::<Result<_, _>>()?
-            }
-            _ => vec![located(w, "`when`")?],
-        },
+    let mut when = ctx.when.clone();
+    when.extend(when_of(node)?);
+    let judge = |key: &str| -> Result<Option<Vec<Located>>, Diagnostic> {
+        node.get(key).map(|_| conditions(node, key)).transpose()
     };
-    for cond in &when {
-        template::check_syntax(&cond.text, true).map_err(|e| Diagnostic::at(&cond.span, e.message))?;
-    }
+    let (changed_when, failed_when) = (judge("changed_when")?, judge("failed_when")?);
+    // `retries` alone retries until the task does not fail (ansible-core 2.16+).
+    let until_conditions = judge("until")?;
+    let until = match (until_conditions, node.get("retries")) {
+        (None, None) => None,
+        (conditions, _) => {
+            let loop_node = node.as_map().and_then(|m| {
+                m.iter().find(|(k, _)| super::loops::LoopKind::from_keyword(&k.name).is_some()).map(|(_, v)| v)
+            });
+            if let Some(l) = loop_node {
+                return Err(Diagnostic::at(
+                    &l.span,
+                    "`until`/`retries` on a looping task is not supported by push yet",
+                )
+                .with_hint("retry a task without a loop"));
+            }
+            let count = |key: &str, default: u64| -> Result<u64, Diagnostic> {
+                match node.get(key) {
+                    None => Ok(default),
+                    Some(n) => match n.to_json() {
+                        Value::Number(v) if v.as_u64().is_some() => Ok(v.as_u64().unwrap_or(default)),
+                        Value::String(t) if t.trim().parse::<u64>().is_ok() => Ok(t.trim().parse().unwrap_or(default)),
+                        _ => Err(n.type_error(&format!("`{key}`"), "a whole number")),
+                    },
+                }
+            };
+            // Ansible's defaults: 3 retries, 5 seconds apart.
+            let retries = u32::try_from(count("retries", 3)?).unwrap_or(u32::MAX);
+            Some(Until { conditions: conditions.unwrap_or_default(), retries, delay_secs: count("delay", 5)? })
+        }
+    };
     let loop_ = super::loops::parse_loop(node)?;
     let list_of_names = |key: &str| -> Result<Vec<String>, Diagnostic> {
         match node.get(key) {
@@ -390,16 +564,17 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         tags.extend(parse_tags(t)?);
     }
     let register = node.get("register").map(|n| n.expect_scalar_text("`register`")).transpose()?;
-    let vars = match node.get("vars") {
-        Some(v) => vars_of(v, "`vars`")?,
-        None => Vars::new(),
+    let mut vars = ctx.vars.clone();
+    if let Some(v) = node.get("vars") {
+        vars.extend(vars_of(v, "`vars`")?);
+    }
+    let flag = |key: &str, inherited: Option<bool>| {
+        node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.or(inherited).unwrap_or(false))
     };
-    let flag =
-        |key: &str| node.get(key).map(|n| parse_bool(n, &format!("`{key}`"))).transpose().map(|b| b.unwrap_or(false));
 
     let mut reads = HashSet::new();
     // A module push lacks never renders its arguments.
-    if module.checks_args() {
+    if module.checks_args() || action != Action::Module {
         collect_reads(&Value::Object(args.values.clone()), &mut reads);
     }
     for cond in &when {
@@ -421,8 +596,13 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         name,
         span: module_key.span.clone(),
         module,
+        action,
         args,
         when,
+        changed_when,
+        failed_when,
+        until,
+        block: ctx.block,
         loop_,
         notify,
         listen,
@@ -430,8 +610,8 @@ fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Result<Task, D
         register,
         become_: parse_become(node, &ctx.become_)?,
         vars: Arc::new(vars),
-        ignore_errors: flag("ignore_errors")?,
-        no_log: flag("no_log")?,
+        ignore_errors: flag("ignore_errors", ctx.ignore_errors)?,
+        no_log: flag("no_log", ctx.no_log)?,
         role_dir: ctx.role_dir.map(Path::to_path_buf),
         reads,
     })
@@ -447,6 +627,16 @@ fn located(node: &Node, what: &str) -> Result<Located, Diagnostic> {
     Ok(Located { text: node.expect_scalar_text(what)?, span: node.span.clone() })
 }
 
+/// A free-form argument alone, as `_raw_params`.
+fn free_form_args(key: &Key, value: &Node) -> Result<TaskArgs, Diagnostic> {
+    let text = value.expect_scalar_text(&format!("`{}`", key.name))?;
+    Ok(TaskArgs {
+        values: [("_raw_params".to_string(), Value::String(text))].into_iter().collect(),
+        key_spans: vec![("_raw_params".into(), key.span.clone())],
+        value_spans: vec![("_raw_params".into(), value.span.clone())],
+    })
+}
+
 /// A module's arguments: a mapping, a free-form string (`command: ls`), or
 /// Ansible's `key=value` string (`file: path=/x state=directory`).
 fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Result<TaskArgs, Diagnostic> {
@@ -460,26 +650,26 @@ fn module_args(module: &dyn push_modules::Module, key: &Key, value: &Node) -> Re
                 args.value_spans.push((k.name.clone(), v.span.clone()));
             }
         }
-        _ if module.free_form() => {
-            let text = value.expect_scalar_text(&format!("`{}`", key.name))?;
-            args.values.insert("_raw_params".into(), Value::String(text));
-            args.key_spans.push(("_raw_params".into(), key.span.clone()));
-            args.value_spans.push(("_raw_params".into(), value.span.clone()));
-        }
-        NodeValue::Str(text) => {
-            let words = split_key_values(text)
-                .ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes or `{{ }}` in arguments"))?;
-            for word in words {
-                let Some((k, v)) = word.split_once('=') else {
-                    return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
-                        .with_hint(format!("`{}` takes arguments as a mapping or as key=value pairs", key.name)));
-                };
-                args.values.insert(k.to_string(), Value::String(v.to_string()));
-                args.key_spans.push((k.to_string(), value.span.clone()));
-                args.value_spans.push((k.to_string(), value.span.clone()));
-            }
-        }
+        _ if module.free_form() => return free_form_args(key, value),
+        NodeValue::Str(text) => return key_value_args(key, value, text),
         _ => return Err(value.type_error(&format!("arguments of `{}`", key.name), "a mapping")),
+    }
+    Ok(args)
+}
+
+/// Ansible's `key=value ...` argument string.
+fn key_value_args(key: &Key, value: &Node, text: &str) -> Result<TaskArgs, Diagnostic> {
+    let mut args = TaskArgs { values: Default::default(), key_spans: Vec::new(), value_spans: Vec::new() };
+    let words = split_key_values(text)
+        .ok_or_else(|| Diagnostic::at(&value.span, "unbalanced quotes or `{{ }}` in arguments"))?;
+    for word in words {
+        let Some((k, v)) = word.split_once('=') else {
+            return Err(Diagnostic::at(&value.span, format!("`{word}` is not a key=value argument"))
+                .with_hint(format!("`{}` takes arguments as a mapping or as key=value pairs", key.name)));
+        };
+        args.values.insert(k.to_string(), Value::String(v.to_string()));
+        args.key_spans.push((k.to_string(), value.span.clone()));
+        args.value_spans.push((k.to_string(), value.span.clone()));
     }
     Ok(args)
 }
@@ -590,15 +780,20 @@ fn check_arg_names(module: &dyn push_modules::Module, args: &TaskArgs, module_sp
     Ok(())
 }
 
+/// A role's variables; its tasks and handlers go onto the play's lists.
 struct Role {
-    tasks: Vec<Task>,
-    handlers: Vec<Task>,
     defaults: Vars,
     vars: Vars,
 }
 
 /// `roles/NAME/{tasks,handlers,defaults,vars}/main.yml`, next to the playbook.
-fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Role, Diagnostic> {
+fn load_role(
+    node: &Node,
+    base_dir: &Path,
+    play_ctx: &TaskContext,
+    tasks: &mut TaskList,
+    handlers: &mut TaskList,
+) -> Result<Role, Diagnostic> {
     let (name, name_span, extra) = match &node.value {
         NodeValue::Map(_) => {
             let n = node
@@ -645,15 +840,18 @@ fn load_role(node: &Node, base_dir: &Path, play_ctx: &TaskContext) -> Result<Rol
         }
         become_ = parse_become(entry, &become_)?;
     }
-    let ctx = TaskContext { base_dir, role_dir: Some(&dir), tags, become_, import_depth: play_ctx.import_depth };
-    let load_list = |sub: &str, handlers: bool| -> Result<Vec<Task>, Diagnostic> {
+    let ctx =
+        TaskContext { import_depth: play_ctx.import_depth, ..TaskContext::new(base_dir, Some(&dir), tags, become_) };
+    let load_list = |sub: &str, handlers: bool, out: &mut TaskList| -> Result<(), Diagnostic> {
         let file = ["main.yml", "main.yaml"].iter().map(|f| dir.join(sub).join(f)).find(|p| p.exists());
         match file {
-            Some(path) => load_task_file(&path, &name_span, &ctx, handlers),
-            None => Ok(Vec::new()),
+            Some(path) => load_task_file(&path, &name_span, &ctx, handlers, out),
+            None => Ok(()),
         }
     };
-    Ok(Role { tasks: load_list("tasks", false)?, handlers: load_list("handlers", true)?, defaults, vars })
+    load_list("tasks", false, tasks)?;
+    load_list("handlers", true, handlers)?;
+    Ok(Role { defaults, vars })
 }
 
 /// One `-e` argument: `key=value ...`, `@file.yml`, or inline YAML/JSON.

@@ -26,8 +26,11 @@ pub struct Play {
     pub vars_files: Arc<Vars>,
     pub role_defaults: Arc<Vars>,
     pub role_vars: Arc<Vars>,
-    /// pre_tasks, role tasks, tasks and post_tasks, in run order.
+    /// pre_tasks, role tasks, tasks and post_tasks, in run order, with the
+    /// tasks of blocks flattened in (each block's body, rescue, always).
     pub tasks: Vec<Task>,
+    /// The play's blocks, by the ranges of `tasks` they hold.
+    pub blocks: Vec<Block>,
     pub handlers: Vec<Task>,
     pub become_: Become,
     pub remote_user: Option<String>,
@@ -79,9 +82,20 @@ pub struct Task {
     pub name: Option<String>,
     /// The module's key: where the task and its module are pointed at.
     pub span: Span,
+    /// The module a host runs; for a controller action, the action as
+    /// the task names it (for its label), which never runs anywhere.
     pub module: &'static dyn push_modules::Module,
+    pub action: Action,
     pub args: TaskArgs,
+    /// Its own `when` after those of the blocks around it.
     pub when: Vec<Located>,
+    /// `changed_when`, `failed_when`: judged on the controller from the
+    /// task's result (None: the module's own verdict stands).
+    pub changed_when: Option<Vec<Located>>,
+    pub failed_when: Option<Vec<Located>>,
+    pub until: Option<Until>,
+    /// The innermost block around the task, and in which of its parts.
+    pub block: Option<BlockPlace>,
     pub loop_: Option<LoopSpec>,
     pub notify: Vec<String>,
     /// Handlers: names this handler also answers to (`listen:`).
@@ -100,6 +114,13 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether the controller must see the task's result before anything
+    /// after it runs: its `changed_when`, `failed_when` or `until` decide
+    /// what the result is, and so what follows (handlers included).
+    pub fn judged(&self) -> bool {
+        self.changed_when.is_some() || self.failed_when.is_some() || self.until.is_some()
+    }
+
     pub fn display_name(&self) -> String {
         match &self.name {
             Some(n) => n.clone(),
@@ -131,4 +152,59 @@ impl TaskArgs {
     pub fn value_span(&self, name: &str) -> Option<&Span> {
         self.value_spans.iter().find(|(k, _)| k == name).map(|(_, s)| s)
     }
+}
+
+/// What a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Runs its module on the host.
+    Module,
+    /// `set_fact`: its arguments become variables of the host for the
+    /// tasks after it, decided on the controller.
+    SetFact,
+    /// `include_vars`: variables from YAML files on the controller.
+    IncludeVars,
+}
+
+/// `until`, `retries`, `delay`: the task runs again until the conditions
+/// hold on its result, at most `retries` more times.
+#[derive(Debug, Clone)]
+pub struct Until {
+    /// None written (only `retries`): until the task does not fail.
+    pub conditions: Vec<Located>,
+    pub retries: u32,
+    pub delay_secs: u64,
+}
+
+/// A `block:` with its `rescue:` and `always:`, as ranges of the play's
+/// task list (body, then rescue, then always, one after the other).
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Where the block itself sits, if in another block.
+    pub parent: Option<BlockPlace>,
+    pub body: std::ops::Range<usize>,
+    pub rescue: std::ops::Range<usize>,
+    pub always: std::ops::Range<usize>,
+}
+
+/// A place in a block: which block, which of its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockPlace {
+    pub block: usize,
+    pub part: BlockPart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockPart {
+    Body,
+    Rescue,
+    Always,
+}
+
+/// Tasks as they are loaded, with the blocks among them (indices into
+/// the same lists).
+#[derive(Debug, Default)]
+pub struct TaskList {
+    pub tasks: Vec<Task>,
+    pub blocks: Vec<Block>,
 }

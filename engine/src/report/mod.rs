@@ -59,6 +59,9 @@ pub struct TaskResult {
     /// A failure the task asked to ignore (`ignore_errors`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ignored: bool,
+    /// A failure a block's `rescue` takes over.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rescued: bool,
     /// What the task's steps printed and their exit code (the worst of a
     /// loop's items); None under `no_log`, for a value from a vault, and
     /// for results no step gave (a skip decided on the controller, a lost
@@ -86,6 +89,7 @@ impl TaskResult {
             msg,
             diff: None,
             ignored: false,
+            rescued: false,
             stdout: None,
             stderr: None,
             rc: None,
@@ -201,6 +205,8 @@ pub struct HostStats {
     pub unreachable: u32,
     pub failed: u32,
     pub skipped: u32,
+    /// Failures a block's `rescue` took over.
+    pub rescued: u32,
     pub ignored: u32,
     /// Remote commands started on the host: one per session.
     pub remote_execs: u32,
@@ -227,6 +233,7 @@ impl HostStats {
             }
             Status::Skipped => self.skipped += 1,
             Status::Failed if r.ignored => self.ignored += 1,
+            Status::Failed if r.rescued => self.rescued += 1,
             Status::Failed => self.failed += 1,
             Status::Unreachable => self.unreachable += 1,
         }

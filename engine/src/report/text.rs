@@ -188,6 +188,7 @@ pub fn recap(paint: Paint, recap: &Recap) -> String {
             ("unreachable", s.unreachable, Status::Unreachable),
             ("failed", s.failed, Status::Failed),
             ("skipped", s.skipped, Status::Skipped),
+            ("rescued", s.rescued, Status::Ok),
             ("ignored", s.ignored, Status::Skipped),
         ];
         for (key, n, status) in counts {

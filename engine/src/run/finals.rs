@@ -54,11 +54,12 @@ impl HostRun<'_> {
             .collect()
     }
 
-    /// What a step's report raises: its handlers when it changed, and the
-    /// deferred actions it asked for.
+    /// What a step's report raises: its handlers when it changed (unless
+    /// `changed_when` decides that, on the controller), and the deferred
+    /// actions it asked for.
     pub(super) fn raised_by(&self, step: &Step, report: &StepReport) -> Vec<Final> {
         let mut raised: Vec<Final> = report.defers().map(|k| Final::Deferred(k.to_string())).collect();
-        if report.changed() {
+        if report.changed() && self.play.tasks[step.task].changed_when.is_none() {
             raised.extend(self.notify_targets(&self.play.tasks[step.task]).into_iter().map(Final::Handler));
         }
         raised
@@ -93,7 +94,8 @@ impl HostRun<'_> {
             let label = format!("handler: {}", self.task_label(handler, scope));
             match plan::plan_task(self.play, h, handler, scope, self.opts.intent()) {
                 Ok(Planned::Run { steps, .. }) => out.push((Final::Handler(h), label, steps)),
-                Ok(Planned::Skipped { .. }) => {}
+                // No handler is a controller action (the loader refuses them).
+                Ok(Planned::Skipped { .. } | Planned::Done { .. }) => {}
                 // Planned lazily, so a broken handler surfaces when it runs.
                 Err(d) => out.push((Final::Handler(h), format!("{label}: {}", d.message), Vec::new())),
             }

@@ -8,6 +8,7 @@
 //! - [`session`]: one host, its connection and the scripts sent over it;
 //! - [`probe_apply`]: per segment of a host's plan, one probe and at most
 //!   one apply;
+//! - [`judge`]: `changed_when`, `failed_when`, `until` on a task's result;
 //! - [`finals`]: deferred actions, handlers and health gates at a play's end;
 //! - [`results`]: what each step's report means (status, message, registered
 //!   value, diff).
@@ -15,6 +16,7 @@
 //! A failing host stops only itself.
 
 mod finals;
+mod judge;
 mod prepare;
 mod probe_apply;
 mod results;
@@ -132,3 +134,5 @@ pub async fn execute(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_flow;

@@ -327,7 +327,8 @@ pub fn prepare<'a>(
                     })?;
             }
             plan::check_reads(play, &selected, &scope)?;
-            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent()).map_err(at_host)?;
+            let first = plan::plan_segment(play, &selected, 0, &scope, opts.intent(), &crate::flow::Flow::default())
+                .map_err(at_host)?;
             let target = target(host, &scope, play, opts).map_err(at_host)?;
             warnings.extend(unhonoured_connection_vars(host, &scope));
             refuse_option_like(&target, inventory.host_span(host))?;

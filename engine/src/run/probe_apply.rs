@@ -9,15 +9,28 @@ use minijinja::value::{Serde, Value as JinjaValue};
 use serde_json::json;
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
+use super::judge::judge;
 use super::results::{
     diff_text, item_message, item_shown, loop_value, register_value, skipped_value, status_of, step_message,
     step_status, TaskOutput,
 };
 use super::session::{HostRun, OnHost};
+use crate::flow::Failure;
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, StepEnded};
 use crate::script::{self, LoopItem, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
+
+/// How a segment ended on a host that is still there.
+pub(super) enum SegmentEnd {
+    /// Its tasks ran; what they registered.
+    Done { registered: Vec<(String, JinjaValue)> },
+    /// Its last task's `until` does not hold yet: that task runs again.
+    Retry { registered: Vec<(String, JinjaValue)> },
+    /// A task failed: what was registered up to it (its own result too),
+    /// and the failure, for the blocks around it.
+    Failed { registered: Vec<(String, JinjaValue)>, failure: Failure },
+}
 
 /// One step of a segment, flattened out of its task.
 pub(super) struct Flat<'a> {
@@ -32,7 +45,11 @@ impl HostRun<'_> {
             id: StepId::Step(i),
             snippet: if probe { &f.step.op.probe } else { &f.step.op.apply },
             become_: f.step.become_.as_ref(),
-            notify: self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
+            // Under `changed_when`, the controller says what changed and raises.
+            notify: match task.changed_when {
+                None => self.notify_targets(task).into_iter().map(|h| finals.flag(&Final::Handler(h))).collect(),
+                Some(_) => Vec::new(),
+            },
             defers: f
                 .step
                 .op
@@ -40,7 +57,9 @@ impl HostRun<'_> {
                 .iter()
                 .map(|d| (d.key.clone(), finals.flag(&Final::Deferred(d.key.clone()))))
                 .collect(),
-            ignore_errors: task.ignore_errors,
+            // Under `failed_when`, the controller says what failed: the
+            // script goes on (the task ends its segment anyway).
+            ignore_errors: task.ignore_errors || task.failed_when.is_some(),
             prefetch: probe.then_some(&f.step.op.prefetch),
             attachment: if probe { None } else { f.step.op.attachment.as_ref() },
             pause: None,
@@ -48,8 +67,9 @@ impl HostRun<'_> {
         }
     }
 
-    /// Probe, decide, apply one segment. Returns the registered results, or
-    /// None if the host failed.
+    /// Probe, decide, apply one segment. `attempt`: of the judged task at
+    /// its end, if that is retried (from 1). None if the host is lost or
+    /// failed beyond what a block can rescue.
     pub(super) async fn segment(
         &self,
         on: &OnHost<'_>,
@@ -57,7 +77,8 @@ impl HostRun<'_> {
         segment: &Segment,
         finals: &mut Finals,
         last: bool,
-    ) -> Option<Vec<(String, JinjaValue)>> {
+        attempt: u32,
+    ) -> Option<SegmentEnd> {
         let name = on.name;
         let mut flat: Vec<Flat> = Vec::new();
         for (entry, planned) in segment.entries.iter().enumerate() {
@@ -194,8 +215,10 @@ impl HostRun<'_> {
                 self.report(self.result(name, "deploy lock".into(), Status::Failed, Some(why)));
                 return None;
             }
-            if !last {
-                // Raised here, run at the end of the play.
+            {
+                // Raised here, run at the end of the play (in the last
+                // segment the script raised them itself; a later segment,
+                // after a rescued failure, needs them too).
                 for (i, f) in flat.iter().enumerate().skip(applied_from) {
                     if let Some(r) = apply_reports.get(&StepId::Step(i)) {
                         finals.raised.extend(self.raised_by(f.step, r));
@@ -209,30 +232,39 @@ impl HostRun<'_> {
         for (entry, planned) in segment.entries.iter().enumerate() {
             let task = &self.play.tasks[planned.task()];
             let label = self.task_label(task, scope);
-            if let Planned::Skipped { reason, items, .. } = planned {
-                self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
-                if let Some(r) = &task.register {
-                    let value = match (&task.loop_, items.first()) {
-                        (Some(_), _) => loop_value(items.iter().map(skipped_value).collect()),
-                        (None, Some(item)) => skipped_value(item),
-                        (None, None) => json!({"changed": false, "skipped": true, "skip_reason": reason}),
-                    };
-                    registered.push((r.clone(), JinjaValue::from(Serde(value))));
+            match planned {
+                Planned::Skipped { reason, items, .. } => {
+                    self.report(self.result(name, label, Status::Skipped, Some(reason.clone())));
+                    if let Some(r) = &task.register {
+                        let value = match (&task.loop_, items.first()) {
+                            (Some(_), _) => loop_value(items.iter().map(skipped_value).collect()),
+                            (None, Some(item)) => skipped_value(item),
+                            (None, None) => json!({"changed": false, "skipped": true, "skip_reason": reason}),
+                        };
+                        registered.push((r.clone(), JinjaValue::from(Serde(value))));
+                    }
+                    continue;
                 }
-                continue;
+                Planned::Done { .. } => {
+                    // Its variables are in the segment's facts already.
+                    self.report(self.result(name, label, Status::Ok, None));
+                    continue;
+                }
+                Planned::Run { .. } => {}
             }
             let mut results = Vec::new();
             let mut statuses = Vec::new();
             let mut msgs = Vec::new();
             let mut diffs = Vec::new();
             let mut output = TaskOutput::default();
+            let mut until_met = true;
             for (i, f) in flat.iter().enumerate().filter(|(_, f)| f.entry == entry) {
                 let id = StepId::Step(i);
                 let from_apply = i >= applied_from;
                 let report = if from_apply { apply_reports.get(&id) } else { probe_reports.get(&id) };
                 // No report: the host stopped at an earlier failure.
                 let Some(report) = report else { continue };
-                let status = step_status(report);
+                let mut status = step_status(report);
                 // A task may report what an earlier run's rollout did on
                 // the host (a switch that run went away from): this run's.
                 if from_apply {
@@ -241,49 +273,74 @@ impl HostRun<'_> {
                 }
                 // A step carrying a vaulted value says no more than a no_log one.
                 let no_log = task.no_log || f.step.secret;
+                let mut value = register_value(report, status, &f.step.loop_vars, no_log, !from_apply, self.opts.check);
+                let mut why = None;
+                if task.judged() {
+                    let verdict = judge(task, &self.item_scope(task, scope, f.step), &mut value, status, attempt);
+                    (status, why) = (verdict.status, verdict.why);
+                    until_met &= verdict.until_met;
+                }
                 if self.opts.diff && !no_log && report.changed() {
                     if let Some(d) = diff_text(f.step, probe_reports.get(&id)) {
                         diffs.push(d);
                     }
                 }
-                if let Some(m) = step_message(report, status, no_log) {
+                if let Some(m) = why.or_else(|| step_message(report, status, no_log)) {
                     msgs.push(item_message(f.step, no_log, m));
                 }
                 if !no_log && (from_apply || self.opts.check) {
                     let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
                     output.add(report, cmd);
                 }
-                results.push((
-                    f.step.item_position,
-                    register_value(report, status, &f.step.loop_vars, no_log, !from_apply, self.opts.check),
-                ));
+                results.push((f.step.item_position, value));
                 statuses.push(status);
             }
             if statuses.is_empty() {
                 continue;
             }
-            let status = statuses.iter().copied().max().unwrap_or(Status::Ok);
+            let mut status = statuses.iter().copied().max().unwrap_or(Status::Ok);
+            let mut value = if task.loop_.is_some() {
+                // The items `when` skipped, in their places among those that ran.
+                if let Planned::Run { skipped, .. } = planned {
+                    results.extend(skipped.iter().map(|s| (s.position, skipped_value(s))));
+                }
+                results.sort_by_key(|(position, _)| *position);
+                loop_value(results.into_iter().map(|(_, v)| v).collect())
+            } else {
+                results.into_iter().next().map(|(_, v)| v).unwrap_or(json!({}))
+            };
+            if let Some(until) = task.until.as_ref().filter(|_| !until_met) {
+                if attempt <= until.retries {
+                    let left = until.retries + 1 - attempt;
+                    self.reporter.host_note(name, &format!("FAILED - RETRYING: {label} ({left} retries left)"));
+                    return Some(SegmentEnd::Retry { registered });
+                }
+                // As ansible-core counts them.
+                value["attempts"] = json!(until.retries);
+                value["failed"] = json!(true);
+                status = Status::Failed;
+                msgs.push(format!("gave up after {} attempts", until.retries + 1));
+            }
             let ignored = status == Status::Failed && task.ignore_errors;
+            let failed = status == Status::Failed && !ignored;
             let mut result = self.result(name, label, status, (!msgs.is_empty()).then(|| msgs.join("\n")));
             result.ignored = ignored;
+            result.rescued = failed && crate::flow::rescued(self.play, planned.task());
             result.diff = (!diffs.is_empty()).then(|| diffs.join("\n"));
             output.fill(&mut result);
             self.report(result);
-            if let Some(r) = &task.register {
-                let value = if task.loop_.is_some() {
-                    // The items `when` skipped, in their places among those that ran.
-                    if let Planned::Run { skipped, .. } = planned {
-                        results.extend(skipped.iter().map(|s| (s.position, skipped_value(s))));
-                    }
-                    results.sort_by_key(|(position, _)| *position);
-                    loop_value(results.into_iter().map(|(_, v)| v).collect())
-                } else {
-                    results.into_iter().next().map(|(_, v)| v).unwrap_or(json!({}))
-                };
-                registered.push((r.clone(), JinjaValue::from(Serde(value))));
+            if task.changed_when.is_some() && status == Status::Changed {
+                finals.raised.extend(self.notify_targets(task).into_iter().map(Final::Handler));
             }
-            if status == Status::Failed && !ignored {
-                return self.lost(name, apply_lost);
+            if let Some(r) = &task.register {
+                registered.push((r.clone(), JinjaValue::from(Serde(value.clone()))));
+            }
+            if failed {
+                if apply_lost.is_some() {
+                    return self.lost(name, apply_lost);
+                }
+                let failure = Failure { task: planned.task(), result: value };
+                return Some(SegmentEnd::Failed { registered, failure });
             }
         }
 
@@ -331,7 +388,16 @@ impl HostRun<'_> {
         if apply_lost.is_some() {
             return self.lost(name, apply_lost);
         }
-        Some(registered)
+        Some(SegmentEnd::Done { registered })
+    }
+
+    /// The scope a step's item was planned in, for judging its result.
+    fn item_scope(&self, task: &crate::playbook::Task, scope: &Scope, step: &Step) -> Scope {
+        let scope = crate::plan::task_scope(task, scope);
+        // The loop's variables for this item: the loop variable, its index, `ansible_loop`.
+        scope.with_native(
+            step.loop_vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))).collect::<Vec<_>>(),
+        )
     }
 
     /// What tells the reporter of each step that ends while a script runs:

@@ -118,7 +118,9 @@ pub(super) fn register_value(
     let (stdout, stderr) =
         if no_log || probe_only { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
     let mut v = json!({
-        "changed": status == Status::Changed,
+        // A command that ran and failed changed something, as Ansible has it:
+        // `failed_when` may make that a success that changed.
+        "changed": status == Status::Changed || (status == Status::Failed && r.changed()),
         "failed": status == Status::Failed,
         "skipped": status == Status::Skipped,
         "rc": r.rc,

@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use minijinja::value::{Serde, Value as JinjaValue};
+
 use super::finals::Finals;
+use super::probe_apply::SegmentEnd;
 use super::rollout::Pool;
 use super::{PreparedHost, RunOptions};
+use crate::flow::{AfterFailure, Flow};
 use crate::plan;
 use crate::plan::Segment;
 use crate::playbook::{Play, Task};
@@ -78,11 +82,14 @@ impl HostRun<'_> {
     }
 
     /// Run the host's segments in order; each needs the results of the one
-    /// before it, so later segments are planned as we go.
+    /// before it, so later segments are planned as we go, along the host's
+    /// path through the play's blocks.
     pub(super) async fn segments(&self, host: &PreparedHost, conn: &dyn Connection) -> bool {
         let mut scope = host.scope.clone();
         let mut finals = Finals::default();
+        let mut flow = Flow::default();
         let mut planned_here: Option<Segment> = None;
+        let mut attempt = 1;
         let lock = self.opts.lock.as_ref().map(|l| script::Lock {
             path: host.lock_path.clone(),
             holder: l.holder.clone(),
@@ -92,22 +99,74 @@ impl HostRun<'_> {
         let on = OnHost { name: &host.name, conn, lock, become_password: host.become_password.as_ref() };
         loop {
             let segment = planned_here.as_ref().unwrap_or(&host.first);
-            let last = segment.next >= self.selected.len();
-            let Some(registered) = self.segment(&on, &scope, segment, &mut finals, last).await else {
+            let last = segment.next >= self.selected.len() && !segment.judged && !flow.is_failing();
+            let Some(end) = self.segment(&on, &scope, segment, &mut finals, last, attempt).await else {
                 return false;
             };
-            if last {
+            if last && matches!(end, SegmentEnd::Done { .. }) {
                 return true;
             }
-            scope = scope.with_native(registered);
-            match plan::plan_segment(self.play, self.selected, segment.next, &scope, self.opts.intent()) {
-                Ok(next) => planned_here = Some(next),
+            scope = scope.with_native(segment.facts.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))));
+            let mut next = segment.next;
+            match end {
+                SegmentEnd::Done { registered } => {
+                    scope = scope.with_native(registered);
+                    attempt = 1;
+                }
+                SegmentEnd::Retry { registered } => {
+                    scope = scope.with_native(registered);
+                    // A judged task ends its segment: it is the one before `next`.
+                    next -= 1;
+                    let task = &self.play.tasks[self.selected[next]];
+                    let delay = task.until.as_ref().map_or(0, |u| u.delay_secs);
+                    tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                    attempt += 1;
+                }
+                SegmentEnd::Failed { registered, failure } => {
+                    scope = scope.with_native(registered);
+                    attempt = 1;
+                    let failed_task = &self.play.tasks[failure.task];
+                    let failed = [
+                        (
+                            "ansible_failed_task".to_string(),
+                            JinjaValue::from(Serde(serde_json::json!({
+                                "name": self.task_label(failed_task, &scope),
+                                "action": failed_task.module.name(),
+                            }))),
+                        ),
+                        ("ansible_failed_result".to_string(), JinjaValue::from(Serde(&failure.result))),
+                    ];
+                    match flow.fail(self.play, failure) {
+                        AfterFailure::HostFailed => return false,
+                        AfterFailure::Rescue { at } => {
+                            scope = scope.with_native(failed);
+                            next = self.position_of(at);
+                        }
+                        AfterFailure::Always { at } => next = self.position_of(at),
+                    }
+                }
+            }
+            // A failure whose always is done goes on outward.
+            while let Some(block) = flow.failing_before(self.play, self.selected.get(next).copied()) {
+                match flow.resume_failure(self.play, block) {
+                    AfterFailure::HostFailed => return false,
+                    AfterFailure::Rescue { at } | AfterFailure::Always { at } => next = self.position_of(at),
+                }
+            }
+            match plan::plan_segment(self.play, self.selected, next, &scope, self.opts.intent(), &flow) {
+                Ok(planned) => planned_here = Some(planned),
                 Err(d) => {
                     self.report(self.result(&host.name, "plan".into(), Status::Failed, Some(d.to_string())));
                     return false;
                 }
             }
         }
+    }
+
+    /// Where task `index` (or the first selected one after it) is in the
+    /// selected tasks.
+    fn position_of(&self, index: usize) -> usize {
+        self.selected.partition_point(|&i| i < index)
     }
 
     pub(super) fn task_label(&self, task: &Task, scope: &Scope) -> String {

@@ -12,7 +12,7 @@ use crate::transport::LocalConnector;
 
 /// What a run told its reporter, in order.
 #[derive(Debug, Clone, PartialEq)]
-enum Said {
+pub(super) enum Said {
     Step { task: String, item: Option<String>, status: Status, probe: bool },
     Task { task: String, status: Status, msg: Option<String> },
 }
@@ -35,7 +35,7 @@ impl Reporter for Recorder {
 
 /// A playbook (`@ROOT@`: `dir`) run on the local host; what was said, and
 /// the recap.
-fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, Recap) {
+pub(super) fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, Recap) {
     let pb = dir.join("play.yml");
     std::fs::write(&pb, playbook.replace("@ROOT@", &dir.display().to_string())).unwrap();
     let inv = dir.join("hosts");
@@ -51,7 +51,7 @@ fn run(dir: &Path, playbook: &str, opts: RunOptions) -> (Vec<Said>, Recap) {
     (said, recap)
 }
 
-fn dir() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().to_path_buf();
     (tmp, path)
