@@ -1602,6 +1602,11 @@ fn with_lookups_make_ansibles_items_and_register_its_shape() {
     - name: with_dict
       copy: {dest: "{{ dir }}/user-{{ item.key }}", content: "{{ item.value.uid }}\n"}
       with_dict: "{{ users }}"
+    - name: set_fact over with_dict
+      set_fact: {uids: "{{ uids | default([]) + [item.value.uid] }}"}
+      with_dict: "{{ users }}"
+    - name: uids
+      copy: {dest: "{{ dir }}/uids.json", content: "{{ uids | to_json }}"}
     - name: with_nested
       copy: {dest: "{{ dir }}/n-{{ item.0 }}-{{ item.1 }}", content: "x\n"}
       with_nested: [[a, b], [1, 2]]
@@ -1659,6 +1664,7 @@ fn with_lookups_make_ansibles_items_and_register_its_shape() {
     assert_eq!(made, expected, "{out}");
     assert_eq!(read(dir.join("wl-2")), "[\"p\", \"q\"]\n");
     assert_eq!(read(dir.join("user-bob")), "1002\n");
+    assert_eq!(read(dir.join("uids.json")), "[1001, 1002]");
     assert_eq!(read(dir.join("found")), "fallback\n");
     // The item of with_subelements lacks the list it went through, as in Ansible.
     assert_eq!(read(dir.join("key-ann-k1")), "{\"name\": \"ann\"}\n");
