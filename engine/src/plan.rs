@@ -400,6 +400,9 @@ fn strip_omitted(args: &mut serde_json::Map<String, Value>) {
     args.values_mut().for_each(walk);
 }
 
+/// A loop's passes on a host, and its pause in seconds.
+type LoopPasses = (Vec<crate::loop_items::Iteration>, Option<f64>);
+
 /// A task's loop on this host: its passes (the items, with the variables
 /// `loop_control` gives each) and `loop_control.pause`; None when it does
 /// not loop.
@@ -407,7 +410,7 @@ fn loop_passes(
     play: &Play,
     task: &Task,
     scope: &Scope,
-) -> Result<Option<(Vec<crate::loop_items::Iteration>, Option<f64>)>, Diagnostic> {
+) -> Result<Option<LoopPasses>, Diagnostic> {
     let Some(l) = &task.loop_ else { return Ok(None) };
     let paths = crate::loop_items::SearchPaths {
         role_dir: task.role_dir.clone(),
