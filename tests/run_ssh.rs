@@ -296,7 +296,8 @@ fn no_log_hides_loop_items() {
         (failed.status.as_str(), failed.msg.as_str()),
         ("failed", "(item 3) the output has been hidden due to no_log")
     );
-    assert_eq!(json.task("h1", "skipped on a secret").status, "skipped", "{json}");
+    // `creates:` keeps the command from running: ok, as in Ansible.
+    assert_eq!(json.task("h1", "skipped on a secret").status, "ok", "{json}");
     assert!(text.plain_stdout().contains("(item 3) the output has been hidden due to no_log"), "{text}");
 }
 
@@ -1565,6 +1566,204 @@ fn ansible_names_and_yaml_as_ansible_reads_them() {
     assert_eq!(out.task("h2", "after").status, "changed", "{out}");
     assert_eq!(read(root.join("h2/null")), "ab Ansible managed\n");
     assert!(root.join("h2/kv").exists(), "{out}");
+}
+
+/// Every `with_` lookup, `loop_control` and the registered shape of a loop
+/// and of a command `creates:` keeps from running, end to end on one host.
+#[test]
+fn with_lookups_make_ansibles_items_and_register_its_shape() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    write(fleet.work_dir().join("files/conf/a.conf"), "a\n");
+    write(fleet.work_dir().join("files/conf/b.conf"), "b\n");
+    write(fleet.work_dir().join("files/conf/.hidden.conf"), "h\n");
+    write(fleet.work_dir().join("files/fallback.txt"), "fallback\n");
+    let pb = playbook(
+        &fleet,
+        "loops.yml",
+        r#"
+- name: loops
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+    users: {alice: {uid: 1001}, bob: {uid: 1002}}
+    nested_list: [[p, q], r]
+    people:
+      - {name: ann, keys: [k1, k2]}
+      - {name: ben}
+  tasks:
+    - name: with_items flattens one level
+      copy: {dest: "{{ dir }}/wi-{{ item }}", content: "{{ item }}\n"}
+      with_items: "{{ nested_list }}"
+    - name: with_list does not
+      copy: {dest: "{{ dir }}/wl-{{ item | length }}", content: "{{ item | to_json }}\n"}
+      with_list: "{{ nested_list }}"
+    - name: with_dict
+      copy: {dest: "{{ dir }}/user-{{ item.key }}", content: "{{ item.value.uid }}\n"}
+      with_dict: "{{ users }}"
+    - name: set_fact over with_dict
+      set_fact: {uids: "{{ uids | default([]) + [item.value.uid] }}"}
+      with_dict: "{{ users }}"
+    - name: uids
+      copy: {dest: "{{ dir }}/uids.json", content: "{{ uids | to_json }}"}
+    - name: with_nested
+      copy: {dest: "{{ dir }}/n-{{ item.0 }}-{{ item.1 }}", content: "x\n"}
+      with_nested: [[a, b], [1, 2]]
+    - name: with_together
+      copy: {dest: "{{ dir }}/t-{{ item.0 }}-{{ item.1 }}", content: "x\n"}
+      with_together: [[a, b], [1, 2]]
+    - name: with_subelements
+      copy: {dest: "{{ dir }}/key-{{ item.0.name }}-{{ item.1 }}", content: "{{ item.0 | to_json }}\n"}
+      with_subelements: ["{{ people }}", keys, {skip_missing: true}]
+    - name: with_sequence
+      copy: {dest: "{{ dir }}/seq-{{ item }}", content: "x\n"}
+      with_sequence: start=1 end=9 stride=4 format=s%02d
+    - name: with_indexed_items
+      copy: {dest: "{{ dir }}/idx-{{ item.0 }}-{{ item.1 }}", content: "x\n"}
+      with_indexed_items: [x, y]
+    - name: with_fileglob
+      copy: {src: "{{ item }}", dest: "{{ dir }}/glob-{{ item | basename }}"}
+      with_fileglob: ["conf/*.conf"]
+    - name: with_first_found
+      copy: {src: "{{ item }}", dest: "{{ dir }}/found"}
+      with_first_found: ["missing-{{ no_such_var }}.txt", nope.txt, fallback.txt]
+    - name: extended loop
+      command: "echo {{ i }}/{{ ansible_loop.length }} {{ item }} {{ ansible_loop.previtem | default('-') }}"
+      loop: [a, b, c]
+      loop_control: {index_var: i, extended: true, pause: 0.1, label: "{{ item | upper }}"}
+      when: item != 'b'
+      register: r
+    - name: loop results
+      copy: {dest: "{{ dir }}/results.json", content: "{{ r | to_json }}"}
+    - name: creates
+      shell: echo ran
+      args: {creates: "{{ dir }}"}
+      register: c
+    - name: creates result
+      copy: {dest: "{{ dir }}/creates.json", content: "{{ c | to_json }}"}
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(0);
+    let dir = root.join("h1");
+    let mut made: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    made.sort();
+    #[rustfmt::skip]
+    let expected = [
+        "found", "glob-a.conf", "glob-b.conf", "idx-0-x", "idx-1-y",
+        "key-ann-k1", "key-ann-k2", "n-a-1", "n-a-2", "n-b-1", "n-b-2",
+        "seq-s01", "seq-s05", "seq-s09", "t-a-1", "t-b-2", "user-alice", "user-bob",
+        "wi-p", "wi-q", "wi-r", "wl-1", "wl-2",
+    ];
+    assert_eq!(made, expected, "{out}");
+    assert_eq!(read(dir.join("wl-2")), "[\"p\", \"q\"]\n");
+    assert_eq!(read(dir.join("user-bob")), "1002\n");
+    assert_eq!(read(dir.join("uids.json")), "[1001, 1002]");
+    assert_eq!(read(dir.join("found")), "fallback\n");
+    // The item of with_subelements lacks the list it went through, as in Ansible.
+    assert_eq!(read(dir.join("key-ann-k1")), "{\"name\": \"ann\"}\n");
+
+    let r: serde_json::Value = serde_json::from_str(&read(dir.join("results.json"))).unwrap();
+    let top: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["results", "skipped", "changed", "msg"], "{r}");
+    assert_eq!((&r["changed"], &r["skipped"], &r["msg"]), (&true.into(), &false.into(), &"All items completed".into()));
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{r}");
+    let first = &results[0];
+    assert_eq!(first["stdout"], "0/3 a -");
+    assert_eq!(first["stdout_lines"], serde_json::json!(["0/3 a -"]));
+    assert_eq!((&first["rc"], &first["changed"], &first["failed"]), (&0.into(), &true.into(), &false.into()));
+    assert_eq!((&first["item"], &first["ansible_loop_var"]), (&"a".into(), &"item".into()));
+    assert_eq!((&first["i"], &first["ansible_index_var"]), (&0.into(), &"i".into()));
+    assert_eq!(first["ansible_loop"]["allitems"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(first["ansible_loop"]["nextitem"], "b");
+    let skipped = &results[1];
+    assert_eq!(skipped["skipped"], true, "{r}");
+    assert_eq!(skipped["skip_reason"], "Conditional result was False");
+    assert_eq!(skipped["false_condition"], "item != 'b'");
+    assert_eq!(
+        (&skipped["item"], &skipped["i"], &skipped["ansible_loop"]["index"]),
+        (&"b".into(), &1.into(), &2.into())
+    );
+    assert!(skipped.get("rc").is_none(), "a skipped item ran nothing: {r}");
+    assert_eq!(results[2]["stdout"], "2/3 c b");
+    assert_eq!(results[2]["ansible_loop"]["last"], true);
+
+    // A command `creates:` keeps from running is ok, with Ansible's words.
+    assert_eq!(out.task("h1", "creates").status, "ok", "{out}");
+    let c: serde_json::Value = serde_json::from_str(&read(dir.join("creates.json"))).unwrap();
+    let said = format!("skipped, since {} exists", dir.display());
+    assert_eq!(c["stdout"], said.as_str(), "{c}");
+    assert_eq!(c["stdout_lines"], serde_json::json!([said]));
+    assert_eq!(
+        (&c["rc"], &c["changed"], &c["skipped"], &c["failed"]),
+        (&0.into(), &false.into(), &false.into(), &false.into())
+    );
+    assert_eq!(c["msg"], format!("Did not run command since '{}' exists", dir.display()));
+
+    // Nothing left to do: every loop's items are ok the second time.
+    let again = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    again.assert_code(0);
+    for task in ["with_items flattens one level", "with_dict", "with_subelements", "with_fileglob", "with_first_found"]
+    {
+        assert_eq!(again.task("h1", task).status, "ok", "{task}\n{again}");
+    }
+}
+
+/// As in Ansible, a failed item does not stop its loop: the items after it
+/// run, then the task fails (or, under ignore_errors, registers "One or
+/// more items failed") and the host stops there.
+#[test]
+fn a_failed_loop_item_lets_the_loop_finish_then_fails_the_task() {
+    require!(require_sshd());
+    let fleet = Fleet::start(1);
+    let root = out_dirs(&fleet);
+    let pb = playbook(
+        &fleet,
+        "loop_fail.yml",
+        r#"
+- name: failing items
+  hosts: all
+  vars:
+    dir: "@ROOT@/{{ inventory_hostname }}"
+  tasks:
+    - name: ignored
+      shell: "test {{ item }} != bad && touch {{ dir }}/ignored-{{ item }}"
+      loop: [a, bad, c]
+      ignore_errors: true
+      register: r
+    - name: loop results
+      copy: {dest: "{{ dir }}/results.json", content: "{{ r | to_json }}"}
+    - name: failing
+      shell: "test {{ item }} != bad && touch {{ dir }}/failing-{{ item }}"
+      loop: [a, bad, c]
+    - name: after
+      copy: {dest: "{{ dir }}/after", content: "x\n"}
+"#,
+        &root,
+    );
+    let out = run_json(&fleet, &pb, &fleet.inventory(), &[]);
+    out.assert_code(2);
+    let dir = root.join("h1");
+    for file in ["ignored-a", "ignored-c", "failing-a", "failing-c"] {
+        assert!(dir.join(file).exists(), "{file} missing\n{out}");
+    }
+    assert!(!dir.join("after").exists(), "the host went on after a failed task\n{out}");
+    assert_eq!(out.task("h1", "failing").status, "failed", "{out}");
+    let r: serde_json::Value = serde_json::from_str(&read(dir.join("results.json"))).unwrap();
+    assert_eq!(
+        (&r["failed"], &r["changed"], &r["msg"]),
+        (&true.into(), &true.into(), &"One or more items failed".into())
+    );
+    let failed: Vec<bool> = r["results"].as_array().unwrap().iter().map(|i| i["failed"] == true).collect();
+    assert_eq!(failed, [false, true, false], "{r}");
+    assert_eq!(r["results"][1]["rc"], 1);
 }
 
 /// `delegate_to: localhost` and `connection: local` run a task on this

@@ -15,6 +15,7 @@ pub mod flow;
 pub mod import;
 pub mod inventory;
 pub mod kept_scripts;
+pub mod loop_items;
 pub mod ops;
 pub mod output_cap;
 pub mod plan;

@@ -29,6 +29,13 @@ pub struct Step {
     /// `loop_control.label`, rendered for this item: how the item is
     /// shown instead of the whole of it.
     pub label: Option<String>,
+    /// The loop's variables for this item (the loop variable,
+    /// `ansible_loop_var`, index, `ansible_loop`): its registered result
+    /// carries them. Empty without a loop.
+    pub loop_vars: serde_json::Map<String, Value>,
+    /// `loop_control.pause`: seconds the host waits before this item when
+    /// the item before it ran just before.
+    pub pause: Option<f64>,
     pub op: push_modules::Op,
     /// Whom it runs as, when not the login user.
     pub become_: Option<BecomeAs>,
@@ -44,10 +51,11 @@ pub struct Step {
 /// What a task became on a host.
 #[derive(Debug, Clone)]
 pub enum Planned {
-    /// Ops to run (one per loop item).
-    Run { task: usize, steps: Vec<Step>, skipped_items: usize },
-    /// Decided on the controller: `when` was false (or the loop empty).
-    Skipped { task: usize, reason: String },
+    /// Ops to run (one per loop item), and the items `when` skipped.
+    Run { task: usize, steps: Vec<Step>, skipped: Vec<SkippedItem> },
+    /// Decided on the controller: `when` was false (for every item, which
+    /// are in `items`), or the loop empty.
+    Skipped { task: usize, reason: String, items: Vec<SkippedItem> },
     /// Done on the controller (`set_fact`, `include_vars`): its result.
     Done { task: usize, result: Value },
     /// An `include_tasks`/`include_role` that brought its file or role
@@ -55,6 +63,17 @@ pub enum Planned {
     Included { task: usize, what: String },
     /// Done on the controller and no result of its own: a `meta` task.
     Silent { task: usize },
+}
+
+/// A task, or one item of its loop, that `when` skipped: what its
+/// registered result says.
+#[derive(Debug, Clone)]
+pub struct SkippedItem {
+    /// Its place in the loop, from 1 (0 without a loop).
+    pub position: usize,
+    pub loop_vars: serde_json::Map<String, Value>,
+    /// The condition that was false, as written.
+    pub false_condition: String,
 }
 
 impl Planned {
@@ -258,7 +277,7 @@ pub fn plan_segment(
             }
             Action::Meta(_) => match when_holds(task, &scope)? {
                 true => Planned::Silent { task: index },
-                false => Planned::Skipped { task: index, reason: "condition was false".into() },
+                false => Planned::Skipped { task: index, reason: "condition was false".into(), items: Vec::new() },
             },
             Action::IncludeTasks(include) => {
                 let (planned, candidate) = plan_include(play, index, task, include, &scope)?;
@@ -340,7 +359,7 @@ fn plan_include(
     scope: &Scope,
 ) -> Result<(Planned, Option<usize>), Diagnostic> {
     if !when_holds(task, scope)? {
-        return Ok((Planned::Skipped { task: index, reason: "condition was false".into() }, None));
+        return Ok((Planned::Skipped { task: index, reason: "condition was false".into(), items: Vec::new() }, None));
     }
     // An include_role brings its one role.
     if play.includes[include].role {
@@ -392,31 +411,33 @@ fn plan_controller_action(
     scope: &Scope,
 ) -> Result<(Planned, Vec<(String, Value)>), Diagnostic> {
     let mut scope = task_scope(task, scope);
-    let items = loop_items(task, &scope)?;
-    let looped = items.is_some();
-    let var = task.loop_.as_ref().map_or("item", |l| l.loop_var.as_str()).to_string();
+    let passes = loop_passes(play, task, &scope)?.map(|(passes, _)| passes);
+    let looped = passes.is_some();
     let mut given = Vec::new();
     let mut results = Vec::new();
+    let mut skipped_items = Vec::new();
     let mut ran = false;
-    for item in items.map_or_else(|| vec![None], |items| items.into_iter().map(Some).collect()) {
-        let item_scope = match &item {
-            Some(i) => scope.with_native([(var.clone(), JinjaValue::from(Serde(i)))]),
-            None => scope.clone(),
-        };
-        let mut run = true;
+    for pass in passes.map_or_else(|| vec![None], |passes| passes.into_iter().map(Some).collect()) {
+        let loop_vars = pass.as_ref().map(|p| p.vars.clone()).unwrap_or_default();
+        let item_scope = pass_scope(&scope, &loop_vars);
+        let mut false_condition = None;
         for cond in &task.when {
             if !item_scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
-                run = false;
+                false_condition = Some(cond.text.clone());
                 break;
             }
         }
-        if !run {
-            let mut skipped =
-                serde_json::json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"});
-            if let Some(i) = item {
-                skipped["item"] = i;
+        if let Some(false_condition) = false_condition {
+            let mut skipped = serde_json::json!({
+                "changed": false, "skipped": true, "skip_reason": "Conditional result was False",
+                "false_condition": false_condition,
+            });
+            if let Value::Object(map) = &mut skipped {
+                map.extend(loop_vars.clone());
             }
             results.push(skipped);
+            let position = pass.as_ref().map_or(0, |p| p.position);
+            skipped_items.push(SkippedItem { position, loop_vars, false_condition });
             continue;
         }
         let done = match task.action {
@@ -427,18 +448,19 @@ fn plan_controller_action(
         scope = scope.with_native(done.vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))));
         given.extend(done.vars);
         let mut result = done.result;
-        if let Some(i) = item {
-            result["item"] = i;
-            result["ansible_loop_var"] = Value::String(var.clone());
+        if let Value::Object(map) = &mut result {
+            map.extend(loop_vars);
         }
         results.push(result);
     }
     if !ran {
         let reason = if looped && results.is_empty() { "empty loop" } else { "condition was false" };
-        return Ok((Planned::Skipped { task: index, reason: reason.to_string() }, given));
+        return Ok((Planned::Skipped { task: index, reason: reason.to_string(), items: skipped_items }, given));
     }
     let result = match looped {
-        true => serde_json::json!({"results": results, "changed": false, "skipped": false}),
+        true => {
+            serde_json::json!({"results": results, "changed": false, "skipped": false, "msg": "All items completed"})
+        }
         false => results.pop().unwrap_or_default(),
     };
     Ok((Planned::Done { task: index, result }, given))
@@ -534,53 +556,56 @@ fn strip_omitted(args: &mut serde_json::Map<String, Value>) {
     args.values_mut().for_each(walk);
 }
 
-/// A task's loop items on this host (None: it does not loop).
-fn loop_items(task: &Task, scope: &Scope) -> Result<Option<Vec<Value>>, Diagnostic> {
-    Ok(match &task.loop_ {
-        None => None,
-        Some(l) => match scope.render_json(&l.items, Mode::Plain).map_err(|e| template_diag(&l.span, e))? {
-            Value::Array(items) => Some(items),
-            other => {
-                return Err(Diagnostic::at(
-                    &l.span,
-                    format!("`loop` must give a list, it gave {}", push_modules::args::type_name(&other)),
-                )
-                .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
-            }
-        },
-    })
+/// A loop's passes on a host, and its pause in seconds.
+type LoopPasses = (Vec<crate::loop_items::Iteration>, Option<f64>);
+
+/// A task's loop on this host: its passes (the items, with the variables
+/// `loop_control` gives each) and `loop_control.pause`; None when it does
+/// not loop.
+fn loop_passes(play: &Play, task: &Task, scope: &Scope) -> Result<Option<LoopPasses>, Diagnostic> {
+    let Some(l) = &task.loop_ else { return Ok(None) };
+    let paths = crate::loop_items::SearchPaths {
+        role_dir: task.role_dir.clone(),
+        base_dir: play.base_dir.clone(),
+        first_found_subdir: crate::loop_items::first_found_subdir(task.module.name()),
+    };
+    let items = crate::loop_items::task_items(l, scope, &paths)?;
+    Ok(Some((crate::loop_items::iterations(l, items), crate::loop_items::pause(l, scope)?)))
+}
+
+/// The scope of one loop pass: the task's, with the pass's variables.
+fn pass_scope(scope: &Scope, vars: &serde_json::Map<String, Value>) -> Scope {
+    scope.with_native(vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))).collect::<Vec<_>>())
 }
 
 pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: Intent) -> Result<Planned, Diagnostic> {
     let scope = task_scope(task, scope);
-    let items = loop_items(task, &scope)?;
-    let iterations: Vec<(usize, Option<Value>, Scope)> = match items {
-        None => vec![(0, None, scope.clone())],
-        Some(items) => {
-            let var = task.loop_.as_ref().map_or("item", |l| l.loop_var.as_str()).to_string();
-            items
+    let (iterations, pause) = match loop_passes(play, task, &scope)? {
+        None => (vec![(0, None, serde_json::Map::new(), scope.clone())], None),
+        Some((passes, pause)) => {
+            let passes = passes
                 .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let s = scope.with_native([(var.clone(), JinjaValue::from(minijinja::value::Serde(&item)))]);
-                    (i + 1, Some(item), s)
+                .map(|it| {
+                    let s = pass_scope(&scope, &it.vars);
+                    (it.position, Some(it.item), it.vars, s)
                 })
-                .collect()
+                .collect();
+            (passes, pause)
         }
     };
     let looped = task.loop_.is_some();
     let mut steps = Vec::new();
-    let mut skipped_items = 0;
-    for (item_position, item, scope) in iterations {
-        let mut run = true;
+    let mut skipped = Vec::new();
+    for (item_position, item, loop_vars, scope) in iterations {
+        let mut false_condition = None;
         for cond in &task.when {
             if !scope.eval_bool(&cond.text).map_err(|e| template_diag(&cond.span, e))? {
-                run = false;
+                false_condition = Some(cond.text.clone());
                 break;
             }
         }
-        if !run {
-            skipped_items += 1;
+        if let Some(false_condition) = false_condition {
+            skipped.push(SkippedItem { position: item_position, loop_vars, false_condition });
             continue;
         }
         let (mut op, secret) = build_op(play, task, &scope, intent)?;
@@ -596,13 +621,25 @@ pub fn plan_task(play: &Play, index: usize, task: &Task, scope: &Scope, intent: 
         };
         let no_log = secret || task.no_log.eval(&scope)?;
         let ignore_errors = task.ignore_errors.eval(&scope)?;
-        steps.push(Step { task: index, item, item_position, label, op, become_, secret, no_log, ignore_errors });
+        steps.push(Step {
+            task: index,
+            item,
+            item_position,
+            label,
+            loop_vars,
+            pause,
+            op,
+            become_,
+            secret,
+            no_log,
+            ignore_errors,
+        });
     }
     if steps.is_empty() {
-        let reason = if looped && skipped_items == 0 { "empty loop" } else { "condition was false" };
-        return Ok(Planned::Skipped { task: index, reason: reason.to_string() });
+        let reason = if looped && skipped.is_empty() { "empty loop" } else { "condition was false" };
+        return Ok(Planned::Skipped { task: index, reason: reason.to_string(), items: skipped });
     }
-    Ok(Planned::Run { task: index, steps, skipped_items })
+    Ok(Planned::Run { task: index, steps, skipped })
 }
 
 /// A task's `environment:` on this host, as `export NAME=VALUE` lines that
@@ -877,13 +914,13 @@ pub fn check_reads(play: &Play, selected: &[usize], scope: &Scope) -> Result<(),
 /// registered earlier cannot be tried yet: they count as coping, and are
 /// checked when their segment is planned.
 fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -> bool {
-    let loop_var = task.loop_.as_ref().map(|l| l.loop_var.as_str());
+    let loop_vars: Vec<&str> = task.loop_.iter().flat_map(|l| l.variables()).collect();
     let try_text = |text: &str, expression: bool| {
         let roots = crate::template::referenced_roots(text, expression);
         if !roots.contains(name) {
             return true;
         }
-        if roots.iter().any(|r| registered.contains(r.as_str()) || Some(r.as_str()) == loop_var) {
+        if roots.iter().any(|r| registered.contains(r.as_str()) || loop_vars.contains(&r.as_str())) {
             return true;
         }
         if expression {
@@ -893,7 +930,8 @@ fn guarded(task: &Task, name: &str, scope: &Scope, registered: &HashSet<&str>) -
         }
     };
     let mut texts: Vec<&str> = task.args.values.values().flat_map(strings_in).collect();
-    if let Some(l) = &task.loop_ {
+    // with_first_found leaves out the names that read an undefined variable.
+    if let Some(l) = task.loop_.as_ref().filter(|l| l.kind != crate::playbook::LoopKind::FirstFound) {
         texts.extend(strings_in(&l.items));
     }
     task.when.iter().all(|c| try_text(&c.text, true))

@@ -49,6 +49,24 @@ pub struct ScriptStep<'a> {
     pub prefetch: Option<&'a push_modules::Prefetch>,
     /// A file the snippet carries (an apply's `copy src:`).
     pub attachment: Option<&'a push_modules::Attachment>,
+    /// Seconds to wait before the step (`loop_control.pause`; apply only).
+    pub pause: Option<f64>,
+    /// Where the step is among its task's loop items in an apply: a failed
+    /// item does not stop the loop, as in Ansible; the task fails after
+    /// its last item.
+    pub loop_item: LoopItem,
+}
+
+/// A step's place among the items of its task's loop, in one apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoopItem {
+    /// Not a loop item, or the only one of its task in the apply.
+    #[default]
+    Alone,
+    /// Another item of the same task runs after it.
+    More,
+    /// The last of two or more.
+    Last,
 }
 
 impl<'a> ScriptStep<'a> {
@@ -64,6 +82,8 @@ impl<'a> ScriptStep<'a> {
             ignore_errors: false,
             prefetch: None,
             attachment: None,
+            pause: None,
+            loop_item: LoopItem::Alone,
         }
     }
 }
@@ -228,6 +248,11 @@ fn header(out: &mut String, dir: bool, diff: bool, ids: impl Iterator<Item = Str
 /// and deferred actions; a probe runs on and has no final steps to raise.
 fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
     let id = &s.id;
+    if let Some(secs) = s.pause.filter(|_| apply) {
+        // Between two items of a loop, on the host: `sleep` takes fractions
+        // (GNU and busybox alike).
+        let _ = writeln!(out, "sleep {}", pause_text(secs));
+    }
     match s.become_ {
         None => {
             let _ = writeln!(out, "push_step_{id}() {{\n{}\n}}", s.snippet.trim_end());
@@ -262,9 +287,22 @@ fn step(out: &mut String, s: &ScriptStep, nonce: &str, apply: bool) {
             push_modules::shell::quote(&format!(" {key} "))
         );
     }
-    if !s.ignore_errors {
-        out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n");
+    match s.loop_item {
+        // The item's failure is counted, and the loop goes on.
+        LoopItem::More => out.push_str("[ \"$push_rc\" = 0 ] || push_items_failed=1\n"),
+        LoopItem::Last if !s.ignore_errors => out.push_str(
+            "[ \"$push_rc\" = 0 ] && [ -z \"${push_items_failed-}\" ] || { push_end; exit 0; }\npush_items_failed=\n",
+        ),
+        LoopItem::Last => out.push_str("push_items_failed=\n"),
+        LoopItem::Alone if !s.ignore_errors => out.push_str("[ \"$push_rc\" = 0 ] || { push_end; exit 0; }\n"),
+        LoopItem::Alone => {}
     }
+}
+
+/// Seconds as `sleep` takes them: `2`, `0.5`.
+fn pause_text(secs: f64) -> String {
+    let text = format!("{secs:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn footer(out: &mut String) {
@@ -406,6 +444,10 @@ pub struct StepStatus {
     pub reason: Option<String>,
     /// Keys of the deferred actions the step asked for.
     pub defers: Vec<String>,
+    /// The step said `ok` (`push_ok WHY`): its look found nothing to do,
+    /// and what it printed there is its result (a command whose
+    /// `creates:` exists prints Ansible's "skipped, since ... exists").
+    pub done_in_probe: bool,
     /// What a rollout did (`push_rollout`), e.g. `upgraded web A -> B`.
     pub rollouts: Vec<String>,
 }
@@ -428,6 +470,13 @@ impl StepStatus {
             w if w.starts_with("changed") || w.starts_with("skipped") => {
                 let outcome = if w.starts_with("changed") { Outcome::Changed } else { Outcome::Skipped };
                 self.outcome = self.outcome.max_with(outcome);
+                let why = rest.trim();
+                if self.reason.is_none() && !why.is_empty() {
+                    self.reason = Some(why.to_string());
+                }
+            }
+            "ok" => {
+                self.done_in_probe = true;
                 let why = rest.trim();
                 if self.reason.is_none() && !why.is_empty() {
                     self.reason = Some(why.to_string());
@@ -896,6 +945,48 @@ mod tests {
         ScriptStep::plain(StepId::parse(id).expect("an id push sends"), snippet)
     }
 
+    /// A loop's failed item does not stop the loop: the items after it
+    /// run, and the script stops after the last one; the next task's
+    /// steps do not run.
+    #[test]
+    fn a_failed_loop_item_lets_the_others_run_then_stops() {
+        let steps = [
+            ScriptStep { loop_item: LoopItem::More, ..s("0", "echo a") },
+            ScriptStep { loop_item: LoopItem::More, ..s("1", "false") },
+            ScriptStep { loop_item: LoopItem::Last, ..s("2", "echo c") },
+            s("3", "echo next task"),
+        ];
+        let reports = run_locally(&apply(&steps, &[], &[], None));
+        let rcs: Vec<(StepId, i32)> = reports.iter().map(|r| (r.id.clone(), r.rc)).collect();
+        assert_eq!(rcs, [(StepId::Step(0), 0), (StepId::Step(1), 1), (StepId::Step(2), 0)]);
+        // All went well: on to the next task; a flag from an ignored loop does not leak.
+        let ignored = [
+            ScriptStep { loop_item: LoopItem::More, ignore_errors: true, ..s("0", "false") },
+            ScriptStep { loop_item: LoopItem::Last, ignore_errors: true, ..s("1", "true") },
+            ScriptStep { loop_item: LoopItem::More, ..s("2", "true") },
+            ScriptStep { loop_item: LoopItem::Last, ..s("3", "true") },
+            s("4", "echo next task"),
+        ];
+        assert_eq!(run_locally(&apply(&ignored, &[], &[], None)).len(), 5);
+    }
+
+    /// `loop_control.pause` is a `sleep` on the host before the item, in an
+    /// apply only (a probe only looks), in the form `sleep` takes.
+    #[test]
+    fn a_loop_pause_sleeps_on_the_host_before_its_item() {
+        let steps = [s("0", "echo a"), ScriptStep { pause: Some(0.25), ..s("1", "echo b") }];
+        let apply = apply(&steps, &[], &[], None);
+        assert!(apply.text.contains("sleep 0.25\npush_step_1() {"), "{}", apply.text);
+        assert_eq!(apply.text.matches("\nsleep ").count(), 1);
+        let reports = run_locally(&apply);
+        assert_eq!(
+            reports.iter().map(|r| (r.rc, r.stdout.clone())).collect::<Vec<_>>(),
+            [(0, b"a\n".to_vec()), (0, b"b\n".to_vec())]
+        );
+        assert!(!probe(&steps, false).text.contains("\nsleep "));
+        assert_eq!((pause_text(2.0), pause_text(0.5), pause_text(1.25)), ("2".into(), "0.5".into(), "1.25".into()));
+    }
+
     /// Where `push_lock` puts its lock without `push_lock_path`, for a login
     /// user who is not root (`id -u` says 1000 here): a folder of theirs,
     /// made 0700, never a shared one.
@@ -1273,9 +1364,13 @@ mod tests {
                 reason: Some("exists".into()),
                 defers: vec!["10-reload".into(), "50-restart-web".into()],
                 rollouts: vec!["upgraded web a -> b".into()],
+                done_in_probe: false,
             }
         );
         assert_eq!(StepStatus::from_lines("skipped why\n").outcome, Outcome::Skipped);
+        let ok = StepStatus::from_lines("ok Did not run command since '/x' exists\n");
+        assert_eq!((ok.outcome, ok.done_in_probe), (Outcome::Ok, true));
+        assert_eq!(ok.reason.as_deref(), Some("Did not run command since '/x' exists"));
         assert_eq!(StepStatus::from_lines("").outcome, Outcome::Ok);
     }
 

@@ -13,7 +13,8 @@
 //!   in `/`;
 //! - it reports "this would change / changed" by calling `push_changed WHY`
 //!   and "nothing to do, skipped" with `push_skipped WHY`; saying nothing
-//!   means ok;
+//!   means ok; `push_ok WHY` is ok too, and makes what the look printed
+//!   the step's registered output;
 //! - it asks for one of its op's [`Deferred`] actions with `push_defer KEY`;
 //! - it fails by exiting non-zero; stderr becomes the message;
 //! - when `$PUSH_DIFF` is 1 it may write `$PUSH_D/before` and

@@ -12,15 +12,19 @@ if ! cd -- {{ chdir }} 2>/dev/null; then
 fi
 {% endif %}
 {% endif %}
+{# A command `creates`/`removes` keeps from running is ok, not skipped, and
+   says so in Ansible's words: its stdout is what `register` stores. #}
 {% if creates %}
 if push_glob_exists {{ creates }}; then
-	push_skipped {{ creates }} exists
+	printf 'skipped, since %s exists\n' {{ creates }}
+	push_ok "Did not run command since '"{{ creates }}"' exists"
 	exit 0
 fi
 {% endif %}
 {% if removes %}
 if ! push_glob_exists {{ removes }}; then
-	push_skipped {{ removes }} does not exist
+	printf 'skipped, since %s does not exist\n' {{ removes }}
+	push_ok "Did not run command since '"{{ removes }}"' does not exist"
 	exit 0
 fi
 {% endif %}

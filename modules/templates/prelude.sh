@@ -28,6 +28,10 @@ push_rollout() { push_status "rollout $*"; }
 # Report that this step did nothing on purpose (e.g. `creates` exists).
 push_skipped() { push_status "skipped $*"; }
 
+# Report that this step has nothing to do and that what it printed is its
+# result, probe or not (a command whose `creates` exists: ok, as in Ansible).
+push_ok() { push_status "ok $*"; }
+
 # Fail the step with a message.
 push_fail() { printf '%s\n' "$*" >&2; exit 1; }
 

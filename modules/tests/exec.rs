@@ -13,7 +13,18 @@ fn command_runs_once_thanks_to_creates() {
     let marker = tmp.path().join("done");
     let op = plan("command", json!({"argv": ["touch", marker], "creates": marker}));
     converge(&op, || marker.exists());
-    assert_eq!(run(&op.apply, false).status, format!("skipped {} exists", marker.display()));
+    // Ok, not skipped, in Ansible's words: probe and apply alike.
+    let m = marker.display();
+    for snippet in [&op.probe, &op.apply] {
+        let r = run(snippet, false);
+        assert_eq!(r.status, format!("ok Did not run command since '{m}' exists"));
+        assert_eq!(r.stdout, format!("skipped, since {m} exists\n"));
+    }
+    let removes =
+        plan("command", json!({"argv": ["rm", marker.with_extension("x")], "removes": marker.with_extension("x")}));
+    let r = run(&removes.probe, false);
+    assert_eq!(r.status, format!("ok Did not run command since '{m}.x' does not exist"));
+    assert_eq!(r.stdout, format!("skipped, since {m}.x does not exist\n"));
 }
 
 #[test]
@@ -47,7 +58,10 @@ fn shell_runs_its_command_line_in_chdir_with_stdin() {
     assert_eq!((r.code, r.stdout.as_str(), r.status.as_str()), (0, "a b\nHI\n", "changed ran"));
     let op =
         plan("shell", json!({"cmd": "echo $0", "executable": "/bin/bash", "removes": tmp.path().join("nothing*")}));
-    assert_eq!(run(&op.probe, false).status, format!("skipped {}/nothing* does not exist", tmp.path().display()));
+    assert_eq!(
+        run(&op.probe, false).status,
+        format!("ok Did not run command since '{}/nothing*' does not exist", tmp.path().display())
+    );
     let op = plan("shell", json!({"cmd": "echo $0", "executable": "/bin/bash"}));
     assert_eq!(run(&op.apply, false).stdout, "/bin/bash\n");
 }

@@ -30,6 +30,15 @@ pub const TASK: &[&str] = &[
     "when",
     "loop",
     "with_items",
+    "with_list",
+    "with_dict",
+    "with_nested",
+    "with_together",
+    "with_subelements",
+    "with_sequence",
+    "with_indexed_items",
+    "with_fileglob",
+    "with_first_found",
     "loop_control",
     "notify",
     "listen",
@@ -93,7 +102,7 @@ pub const IMPORT: &[&str] = &[
 
 /// Ansible keywords we know but do not implement: refusing them clearly
 /// beats silently doing something else.
-pub const UNSUPPORTED_TASK: &[&str] = &["run_once", "local_action", "async", "poll", "with_dict", "with_fileglob"];
+pub const UNSUPPORTED_TASK: &[&str] = &["run_once", "local_action", "async", "poll"];
 
 /// Ansible's actions that are keywords to push, under any of their names:
 /// `include_tasks`, `ansible.builtin.include_tasks`, `ansible.legacy.include_tasks`.

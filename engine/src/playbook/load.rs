@@ -747,7 +747,10 @@ pub(super) fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Res
     let until = match (until_conditions, node.get("retries")) {
         (None, None) => None,
         (conditions, _) => {
-            if let Some(l) = node.get("loop").or_else(|| node.get("with_items")) {
+            let loop_node = node.as_map().and_then(|m| {
+                m.iter().find(|(k, _)| super::loops::LoopKind::from_keyword(&k.name).is_some()).map(|(_, v)| v)
+            });
+            if let Some(l) = loop_node {
                 return Err(Diagnostic::at(
                     &l.span,
                     "`until`/`retries` on a looping task is not supported by push yet",
@@ -769,29 +772,7 @@ pub(super) fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Res
             Some(Until { conditions: conditions.unwrap_or_default(), retries, delay_secs: count("delay", 5)? })
         }
     };
-    let loop_node = node.get("loop").or_else(|| node.get("with_items"));
-    let loop_ = match loop_node {
-        None => None,
-        Some(l) => {
-            let items = l.to_json();
-            match &items {
-                Value::Array(_) => {}
-                Value::String(s) if template::is_template(s) => {}
-                _ => {
-                    return Err(l
-                        .type_error("`loop`", "a list or a template that gives a list")
-                        .with_hint("e.g. `loop: [a, b]` or `loop: \"{{ users }}\"`"));
-                }
-            }
-            let control = node.get("loop_control");
-            let loop_var = match control.and_then(|c| c.get("loop_var")) {
-                Some(v) => v.expect_scalar_text("`loop_var`")?,
-                None => "item".to_string(),
-            };
-            let label = control.and_then(|c| c.get("label")).map(|v| v.expect_scalar_text("`label`")).transpose()?;
-            Some(LoopSpec { items, span: l.span.clone(), loop_var, label })
-        }
-    };
+    let loop_ = super::loops::parse_loop(node)?;
     let list_of_names = |key: &str| -> Result<Vec<String>, Diagnostic> {
         match node.get(key) {
             None => Ok(Vec::new()),
@@ -841,7 +822,9 @@ pub(super) fn load_task(node: &Node, ctx: &TaskContext, is_handler: bool) -> Res
         reads.extend(template::referenced_roots(n, false));
     }
     if let Some(l) = &loop_ {
-        reads.remove(&l.loop_var);
+        for v in l.variables() {
+            reads.remove(v);
+        }
     }
 
     Ok(Task {

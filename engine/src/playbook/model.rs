@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::loops::LoopSpec;
 use crate::diagnostic::Span;
 use crate::template::Vars;
 
@@ -162,15 +163,6 @@ impl Task {
 pub struct Located {
     pub text: String,
     pub span: Span,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoopSpec {
-    /// A list literal or a template that renders to one.
-    pub items: serde_json::Value,
-    pub span: Span,
-    pub loop_var: String,
-    pub label: Option<String>,
 }
 
 /// A task's module arguments, raw (templates unrendered), with the position

@@ -78,6 +78,8 @@ impl HostRun<'_> {
                     item: None,
                     item_position: 0,
                     label: None,
+                    loop_vars: Default::default(),
+                    pause: None,
                     op,
                     become_: become_.clone(),
                     secret: false,

@@ -8,17 +8,20 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use minijinja::value::{Serde, Value as JinjaValue};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::finals::{announced_defers, apply_phase, Final, Finals};
 use super::judge::judge;
 use super::reporting::{InOrder, Units};
-use super::results::{diff_text, item_message, item_shown, register_value, step_message, step_status, TaskOutput};
+use super::results::{
+    diff_text, item_message, item_shown, loop_value, register_value, skipped_value, step_message, step_status,
+    TaskOutput,
+};
 use super::session::{HostRun, OnHost};
 use crate::flow::Failure;
 use crate::plan::{Planned, Segment, Step};
 use crate::report::{RolloutEvent, Status, TaskResult};
-use crate::script::{self, ScriptStep, StepId, StepReport};
+use crate::script::{self, LoopItem, ScriptStep, StepId, StepReport};
 use crate::template::Scope;
 
 /// How a segment ended on a host that is still there.
@@ -106,6 +109,8 @@ impl HostRun<'_> {
             ignore_errors: f.step.ignore_errors || task.failed_when.is_some(),
             prefetch: probe.then_some(&f.step.op.prefetch),
             attachment: if probe { None } else { f.step.op.attachment.as_ref() },
+            pause: None,
+            loop_item: LoopItem::Alone,
         }
     }
 
@@ -199,7 +204,22 @@ impl HostRun<'_> {
                 .enumerate()
                 .skip(applied_from)
                 .filter(|(_, f)| !self.looks_only(f))
-                .map(|(i, f)| self.script_step(i, f, false, finals))
+                .map(|(i, f)| {
+                    let mut step = self.script_step(i, f, false, finals);
+                    // `loop_control.pause` waits between two items of one
+                    // task, not before the first this apply runs.
+                    let after_one = i > applied_from && flat[i - 1].entry == f.entry;
+                    let before_one = flat.get(i + 1).is_some_and(|next| next.entry == f.entry);
+                    if after_one {
+                        step.pause = f.step.pause;
+                    }
+                    step.loop_item = match (after_one, before_one) {
+                        (_, true) => LoopItem::More,
+                        (true, false) => LoopItem::Last,
+                        (false, false) => LoopItem::Alone,
+                    };
+                    step
+                })
                 .collect();
             // Under --check, the final actions are only said (below).
             let final_plan = if last && !self.opts.check { self.final_steps(scope, finals) } else { Vec::new() };
@@ -218,6 +238,8 @@ impl HostRun<'_> {
                             ignore_errors,
                             prefetch: None,
                             attachment: s.op.attachment.as_ref(),
+                            pause: None,
+                            loop_item: LoopItem::Alone,
                         };
                         (flag.clone(), step)
                     })
@@ -340,10 +362,10 @@ impl HostRun<'_> {
     /// The scope a step's item was planned in, for judging its result.
     fn item_scope(&self, task: &crate::playbook::Task, scope: &Scope, step: &Step) -> Scope {
         let scope = crate::plan::task_scope(task, scope);
-        match (&step.item, &task.loop_) {
-            (Some(item), Some(l)) => scope.with_native([(l.loop_var.clone(), JinjaValue::from(Serde(item)))]),
-            _ => scope,
-        }
+        // The loop's variables for this item: the loop variable, its index, `ansible_loop`.
+        scope.with_native(
+            step.loop_vars.iter().map(|(k, v)| (k.clone(), JinjaValue::from(Serde(v)))).collect::<Vec<_>>(),
+        )
     }
 
     /// One task's result on a host, from its steps' reports (the apply's
@@ -372,9 +394,13 @@ impl HostRun<'_> {
             raises: Vec::new(),
         };
         match planned {
-            Planned::Skipped { reason, .. } => {
+            Planned::Skipped { reason, items, .. } => {
                 let registered = task.register.as_ref().map(|r| {
-                    let value = json!({"changed": false, "skipped": true, "skip_reason": reason});
+                    let value = match (&task.loop_, items.first()) {
+                        (Some(_), _) => loop_value(items.iter().map(skipped_value).collect()),
+                        (None, Some(item)) => skipped_value(item),
+                        (None, None) => json!({"changed": false, "skipped": true, "skip_reason": reason}),
+                    };
                     (r.clone(), JinjaValue::from(Serde(value)))
                 });
                 return Some(done(self.result(name, label, Status::Skipped, Some(reason.clone())), registered));
@@ -410,7 +436,7 @@ impl HostRun<'_> {
             }
             // A step carrying a vaulted value says no more than a no_log one.
             let no_log = f.step.no_log;
-            let mut value = register_value(report, status, f.step.item.as_ref(), no_log, !from_apply && !looks_only);
+            let mut value = register_value(report, status, &f.step.loop_vars, no_log, !from_apply, looks_only);
             let mut why = None;
             if task.judged() {
                 let verdict = judge(task, &self.item_scope(task, scope, f.step), &mut value, status, attempt);
@@ -429,7 +455,7 @@ impl HostRun<'_> {
                 let cmd = if from_apply { &f.step.op.apply } else { &f.step.op.probe };
                 output.add(report, cmd);
             }
-            results.push(value);
+            results.push((f.step.item_position, value));
             statuses.push(status);
         }
         if statuses.is_empty() {
@@ -437,11 +463,14 @@ impl HostRun<'_> {
         }
         let mut status = statuses.iter().copied().max().unwrap_or(Status::Ok);
         let mut value = if task.loop_.is_some() {
-            let any = |k: &str| results.iter().any(|v: &Value| v.get(k).and_then(Value::as_bool).unwrap_or(false));
-            let all_skipped = results.iter().all(|v| v.get("skipped").and_then(Value::as_bool).unwrap_or(false));
-            json!({"results": results, "changed": any("changed"), "failed": any("failed"), "skipped": all_skipped})
+            // The items `when` skipped, in their places among those that ran.
+            if let Planned::Run { skipped, .. } = planned {
+                results.extend(skipped.iter().map(|s| (s.position, skipped_value(s))));
+            }
+            results.sort_by_key(|(position, _)| *position);
+            loop_value(results.into_iter().map(|(_, v)| v).collect())
         } else {
-            results.into_iter().next().unwrap_or(json!({}))
+            results.into_iter().next().map(|(_, v)| v).unwrap_or(json!({}))
         };
         if let Some(until) = task.until.as_ref().filter(|_| !until_met) {
             if attempt <= until.retries {

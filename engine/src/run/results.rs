@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::plan::Step;
+use serde_json::Map;
+
+use crate::plan::{SkippedItem, Step};
 use crate::report::{Status, TaskResult};
 use crate::script::{Outcome, StepReport, StepStatus};
 
@@ -98,17 +100,23 @@ pub(super) fn item_label(item: &Value) -> String {
     }
 }
 
-/// What `register:` stores, shaped like Ansible's result.
+/// What `register:` stores, shaped like Ansible's result; a loop item's
+/// carries the loop's variables (`item`, `ansible_loop_var`...) too.
 pub(super) fn register_value(
     r: &StepReport,
     status: Status,
-    item: Option<&Value>,
+    loop_vars: &Map<String, Value>,
     no_log: bool,
-    before_apply: bool,
+    from_probe: bool,
+    check: bool,
 ) -> Value {
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\n').to_string();
+    // A probe's output is its look's, not the module's (but for --check,
+    // where the look is all there is): unless the step said its probe was
+    // its whole work (`push_ok`, a command `creates:` keeps from running).
+    let probe_only = from_probe && !check && !r.status.done_in_probe;
     let (stdout, stderr) =
-        if no_log || before_apply { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
+        if no_log || probe_only { (String::new(), String::new()) } else { (text(&r.stdout), text(&r.stderr)) };
     let mut v = json!({
         // A command that ran and failed changed something, as Ansible has it:
         // `failed_when` may make that a success that changed.
@@ -120,11 +128,59 @@ pub(super) fn register_value(
         "stderr": stderr,
         "stdout_lines": stdout.lines().collect::<Vec<_>>(),
         "stderr_lines": stderr.lines().collect::<Vec<_>>(),
-        "msg": r.reason().unwrap_or_default(),
+        "msg": msg(r, check),
     });
-    if let Some(item) = item {
-        v["item"] = item.clone();
+    if let Value::Object(map) = &mut v {
+        map.extend(loop_vars.clone());
     }
+    v
+}
+
+/// A step's reason as its registered `msg`; under --check, a command's
+/// "Did not run" is Ansible's "Would not run".
+fn msg(r: &StepReport, check: bool) -> String {
+    let reason = r.reason().unwrap_or_default();
+    match reason.strip_prefix("Did not run command") {
+        Some(rest) if check && r.status.done_in_probe => format!("Would not run command{rest}"),
+        _ => reason.to_string(),
+    }
+}
+
+/// What `register:` stores for a task, or a loop item, that `when` skipped.
+pub(super) fn skipped_value(s: &SkippedItem) -> Value {
+    let mut v = json!({
+        "changed": false,
+        "skipped": true,
+        "skip_reason": "Conditional result was False",
+        "false_condition": s.false_condition,
+    });
+    if let Value::Object(map) = &mut v {
+        map.extend(s.loop_vars.clone());
+    }
+    v
+}
+
+/// What `register:` stores for a loop: each item's result, in the loop's
+/// order, under `results`, and the flags and message Ansible's task
+/// executor sums them up with.
+pub(super) fn loop_value(results: Vec<Value>) -> Value {
+    if results.is_empty() {
+        return json!({"changed": false, "skipped": true, "skipped_reason": "No items in the list", "results": []});
+    }
+    let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let changed = results.iter().any(|v| flag(v, "changed"));
+    let failed = results.iter().any(|v| flag(v, "failed"));
+    let skipped = results.iter().all(|v| flag(v, "skipped"));
+    let mut v = json!({"results": results, "skipped": skipped, "changed": changed});
+    if failed {
+        v["failed"] = true.into();
+    }
+    v["msg"] = match (skipped, failed) {
+        (true, _) => "All items skipped",
+        (false, true) => "One or more items failed",
+        (false, false) => "All items completed",
+    }
+    .into();
     v
 }
 
@@ -177,5 +233,67 @@ impl TaskOutput {
         result.stderr = Some(join(self.stderr));
         result.cmd = Some(join(self.cmd));
         result.rc = Some(rc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::StepStatus;
+
+    /// The sums Ansible's task executor makes of a loop's item results.
+    #[test]
+    fn loop_values_sum_their_items_as_ansible_does() {
+        assert_eq!(
+            loop_value(vec![]),
+            json!({"changed": false, "skipped": true, "skipped_reason": "No items in the list", "results": []})
+        );
+        let ok = json!({"changed": false, "failed": false, "skipped": false});
+        let changed = json!({"changed": true, "failed": false, "skipped": false});
+        let failed = json!({"changed": false, "failed": true, "skipped": false});
+        let skipped = json!({"changed": false, "skipped": true});
+        let top = |items: Vec<&Value>| {
+            let mut v = loop_value(items.into_iter().cloned().collect());
+            v.as_object_mut().unwrap().remove("results");
+            v
+        };
+        assert_eq!(top(vec![&ok, &changed]), json!({"skipped": false, "changed": true, "msg": "All items completed"}));
+        assert_eq!(
+            top(vec![&ok, &failed, &skipped]),
+            json!({"skipped": false, "changed": false, "failed": true, "msg": "One or more items failed"})
+        );
+        assert_eq!(
+            top(vec![&skipped, &skipped]),
+            json!({"skipped": true, "changed": false, "msg": "All items skipped"})
+        );
+    }
+
+    /// A command `creates:` kept from running: what its look printed is
+    /// its result, in Ansible's words for a run and for --check.
+    #[test]
+    fn a_command_kept_from_running_registers_what_its_look_said() {
+        let report = StepReport {
+            stdout: b"skipped, since /x exists\n".to_vec(),
+            status: StepStatus::from_lines("ok Did not run command since '/x' exists\n"),
+            ..Default::default()
+        };
+        let v = register_value(&report, Status::Ok, &Map::new(), false, true, false);
+        assert_eq!(
+            (&v["stdout"], &v["stdout_lines"], &v["rc"], &v["msg"]),
+            (
+                &json!("skipped, since /x exists"),
+                &json!(["skipped, since /x exists"]),
+                &json!(0),
+                &json!("Did not run command since '/x' exists")
+            )
+        );
+        let checked = register_value(&report, Status::Ok, &Map::new(), false, true, true);
+        assert_eq!(checked["msg"], "Would not run command since '/x' exists");
+        // Any other look's output is no result.
+        let look = StepReport { stdout: b"look\n".to_vec(), ..Default::default() };
+        assert_eq!(register_value(&look, Status::Ok, &Map::new(), false, true, false)["stdout"], "");
+        let mut item = Map::new();
+        item.insert("item".into(), json!("a"));
+        assert_eq!(register_value(&look, Status::Ok, &item, true, false, false)["item"], "a");
     }
 }
