@@ -144,11 +144,18 @@ impl<'a> TaskContext<'a> {
     /// `vars`, `tags`, become keywords, `ignore_errors` and `no_log` on top
     /// of this one's.
     pub(super) fn inside(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
-        let mut inner = self.clone();
-        inner.when.extend(when_of(node)?);
+        let mut inner = self.keywords_of(node)?;
         if let Some(v) = node.get("vars") {
             inner.vars.extend(vars_of(v, "`vars`")?);
         }
+        Ok(inner)
+    }
+
+    /// As [`TaskContext::inside`], but for `vars` (a role entry's are the
+    /// role's own, scoped apart).
+    pub(super) fn keywords_of(&self, node: &Node) -> Result<TaskContext<'a>, Diagnostic> {
+        let mut inner = self.clone();
+        inner.when.extend(when_of(node)?);
         if let Some(t) = node.get("tags") {
             inner.tags.extend(parse_tags(t)?);
         }

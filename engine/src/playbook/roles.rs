@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::keywords;
-use super::load::{
-    check_keys, load_task, load_task_file, parse_become, parse_bool, parse_flag, parse_tags, vars_of, when_of,
-    TaskContext,
-};
+use super::load::{check_keys, load_task, load_task_file, parse_bool, vars_of, TaskContext};
 use super::model::*;
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
@@ -97,6 +94,8 @@ const ROLE_ENTRY: &[&str] = &[
     "become_flags",
     "ignore_errors",
     "no_log",
+    "environment",
+    "check_mode",
 ];
 
 /// The arguments of `import_role` and `include_role`.
@@ -284,19 +283,7 @@ fn parse_entry<'a>(node: &Node, ctx: &TaskContext<'a>, how: How) -> Result<(Want
             wanted.params.insert(key.name.clone(), value.to_json());
         }
     }
-    let mut inner = ctx.clone();
-    inner.when.extend(when_of(node)?);
-    if let Some(t) = node.get("tags") {
-        inner.tags.extend(parse_tags(t)?);
-    }
-    inner.become_ = parse_become(node, &ctx.become_)?;
-    if let Some(n) = node.get("ignore_errors") {
-        inner.ignore_errors = Some(parse_flag(n, "`ignore_errors`")?);
-    }
-    if let Some(n) = node.get("no_log") {
-        inner.no_log = Some(parse_flag(n, "`no_log`")?);
-    }
-    Ok((wanted, inner))
+    Ok((wanted, ctx.keywords_of(node)?))
 }
 
 impl Wanted {
