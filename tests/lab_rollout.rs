@@ -343,7 +343,13 @@ fn lab_rolling_upgrade_revert_rollback_and_locks() {
     // last release that passed its check.
     let rebooted = &hosts[2];
     let (mut child, lines) = lab.spawn_run(&["-l", rebooted, "-e", "web_version=v3"]);
-    wait_for_switch_start(&lab, rebooted, "v3");
+    // The switch's own marker, not the unit file: on a loaded machine the
+    // unit can say v3 once the switch is already over, and a restart then
+    // has nothing to undo.
+    let marker = "test -e /etc/push/docker/web.switching";
+    wait_until(Duration::from_secs(120), &format!("{rebooted}: the switch to v3 never started"), || {
+        lab.on(rebooted, marker).success()
+    });
     let restart = run_with_timeout(Command::new("docker").args(["restart", "-t", "0", rebooted]), RUN_TIMEOUT);
     assert!(restart.success(), "docker restart {rebooted}: {restart}");
     let cut_short: Vec<String> = lines.map_while(Result::ok).collect();
