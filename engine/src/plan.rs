@@ -656,9 +656,7 @@ fn environment_exports(task: &Task, scope: &Scope) -> Result<String, Diagnostic>
                 .with_hint("e.g. `environment: {http_proxy: \"http://proxy:3128\"}`"));
         };
         for (name, value) in map {
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !crate::template::is_variable_name(&name) {
                 return Err(Diagnostic::at(&task.span, format!("`environment`: `{name}` is not a variable name"))
                     .with_hint("environment variable names are letters, digits and `_`"));
             }

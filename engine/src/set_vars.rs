@@ -28,7 +28,7 @@ pub fn set_fact(task: &Task, scope: &Scope) -> Result<Given, Diagnostic> {
         let span = task.args.key_span(key).unwrap_or(&task.span);
         // Ansible templates the names too (kept for old playbooks).
         let name = scope.render_text(key, Mode::Plain).map_err(|e| template_diag(span, e))?;
-        if !valid_name(&name) {
+        if !crate::template::is_variable_name(&name) {
             return Err(Diagnostic::at(span, format!("set_fact: `{name}` is not a valid variable name"))
                 .with_hint("names are letters, digits and `_`, not starting with a digit"));
         }
@@ -42,12 +42,6 @@ pub fn set_fact(task: &Task, scope: &Scope) -> Result<Given, Diagnostic> {
     }
     let facts: Map<String, Value> = vars.iter().cloned().collect();
     Ok(Given { vars, result: json!({"ansible_facts": facts, "changed": false}) })
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const FILE_ARGS: &[&str] = &["file", "_raw_params"];

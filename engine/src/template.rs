@@ -127,6 +127,15 @@ fn base_environment() -> Environment<'static> {
     env
 }
 
+/// A name a variable may have, as Ansible checks it: letters, digits and
+/// `_`, not starting with a digit (set_fact names, loop variables,
+/// environment variables).
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Does this string need rendering at all?
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")

@@ -217,9 +217,7 @@ fn check_control(c: &Node) -> Result<(), Diagnostic> {
 
 fn variable_name(v: &Node, what: &str) -> Result<String, Diagnostic> {
     let name = v.expect_scalar_text(what)?;
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    if !crate::template::is_variable_name(&name) {
         return Err(Diagnostic::at(&v.span, format!("{what} `{name}` is not a variable name"))
             .with_hint("use letters, digits and `_`, not starting with a digit"));
     }
