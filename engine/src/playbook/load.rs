@@ -497,21 +497,8 @@ fn load_include(item: &Node, target: &Node, ctx: &TaskContext, out: &mut TaskLis
         false => ctx.task_dir(|d| d.join(&file).exists()),
         true => ctx.task_dir(|d| !candidate_files(d, &file).is_empty()),
     };
-    out.includes.push(Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new(), role: false });
-    let mut include_task = load_task(item, ctx, false)?;
-    include_task.action = Action::IncludeTasks(id);
-    out.tasks.push(include_task);
-
-    // The included tasks: the include's `vars` and its `apply` keywords,
-    // not its `when` (that decided the include, once).
-    let mut inner = ctx.clone();
-    if let Some(v) = item.get("vars") {
-        inner.vars.extend(vars_of(v, "`vars`")?);
-    }
-    if let Some(apply) = apply {
-        check_keys(apply.expect_map("`apply`")?, keywords::BLOCK, "apply")?;
-        inner = inner.inside(apply)?;
-    }
+    let include = Include { parent: ctx.include, dir: dir.clone(), candidates: Vec::new(), role: false };
+    let inner = begin_include(item, ctx, apply, include, out)?;
     let paths = match templated {
         false => vec![dir.join(&file)],
         true => candidate_files(&dir, &file),
@@ -537,6 +524,33 @@ fn load_include(item: &Node, target: &Node, ctx: &TaskContext, out: &mut TaskLis
         out.includes[id].candidates.push(Candidate { path, tasks: tasks..out.tasks.len(), broken });
     }
     Ok(())
+}
+
+/// An include's own task (each host decides it when it gets there) and the
+/// context of the tasks it brings: the include's `vars` and its `apply`
+/// keywords, not its `when` (that decided the include, once). Its index
+/// is the next of `out.includes`.
+pub(super) fn begin_include<'a>(
+    item: &Node,
+    ctx: &TaskContext<'a>,
+    apply: Option<&Node>,
+    include: Include,
+    out: &mut TaskList,
+) -> Result<TaskContext<'a>, Diagnostic> {
+    let id = out.includes.len();
+    out.includes.push(include);
+    let mut include_task = load_task(item, ctx, false)?;
+    include_task.action = Action::IncludeTasks(id);
+    out.tasks.push(include_task);
+    let mut inner = ctx.clone();
+    if let Some(v) = item.get("vars") {
+        inner.vars.extend(vars_of(v, "`vars`")?);
+    }
+    if let Some(apply) = apply {
+        check_keys(apply.expect_map("`apply`")?, keywords::BLOCK, "apply")?;
+        inner = inner.inside(apply)?;
+    }
+    Ok(inner)
 }
 
 /// The files a templated include name may render to: each `{{ ... }}` may

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::keywords;
-use super::load::{check_keys, load_task, load_task_file, parse_bool, vars_of, TaskContext};
+use super::load::{begin_include, check_keys, load_task_file, parse_bool, vars_of, TaskContext};
 use super::model::*;
 use crate::diagnostic::{suggest, Diagnostic, Span};
 use crate::template::{self, Vars};
@@ -399,19 +399,8 @@ pub(super) fn load_include_role(
     let (wanted, apply) = Wanted::from_args(target, "include_role")?;
     let id = out.includes.len();
     let dir = find_role(&wanted.name, &wanted.span, ctx)?;
-    out.includes.push(Include { parent: ctx.include, dir: dir.join("tasks"), candidates: Vec::new(), role: true });
-    let mut include_task = load_task(item, ctx, false)?;
-    include_task.action = Action::IncludeTasks(id);
-    out.tasks.push(include_task);
-
-    let mut inner = ctx.clone();
-    if let Some(v) = item.get("vars") {
-        inner.vars.extend(vars_of(v, "`vars`")?);
-    }
-    if let Some(apply) = &apply {
-        check_keys(apply.expect_map("`apply`")?, keywords::BLOCK, "apply")?;
-        inner = inner.inside(apply)?;
-    }
+    let include = Include { parent: ctx.include, dir: dir.join("tasks"), candidates: Vec::new(), role: true };
+    let mut inner = begin_include(item, ctx, apply.as_ref(), include, out)?;
     inner.include = Some(IncludePlace { include: id, candidate: 0 });
     let start = out.tasks.len();
     load_role(wanted, &inner, &Inherited::from_ctx(ctx), out)?;
